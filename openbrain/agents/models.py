@@ -1,0 +1,58 @@
+"""Chat models from model specs: `offline`, or `openai:<model>` through the real `ChatOpenAI` client."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from openbrain.agents.spec import ModelSpec, parse_model_spec
+from openbrain.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from langchain_core.language_models.chat_models import BaseChatModel
+
+    from openbrain.orm.agent_config import AgentConfig
+    from openbrain.settings import Settings
+
+OFFLINE = ModelSpec("offline", "offline")
+# A key for OpenAI-compatible servers that ignore it (OPENAI_BASE_URL set, OPENAI_API_KEY not).
+UNUSED_KEY = "unused"
+_noticed: set[str] = set()
+
+
+def effective_model_spec(config: AgentConfig, settings: Settings) -> ModelSpec:
+    """The model a turn really uses.
+
+    `openai:*` with neither OPENAI_API_KEY nor OPENAI_BASE_URL falls back to `offline` on the memory
+    backend (with a one-line notice on stderr, once per process) and is a `ConfigurationError` on aws.
+    """
+    spec = parse_model_spec(config.model)
+    if spec.provider != "openai" or settings.openai_api_key or settings.openai_base_url:
+        return spec
+    if settings.resolved_backend == "aws":
+        raise ConfigurationError(
+            f"model {spec} needs OPENAI_API_KEY (or OPENAI_BASE_URL for an OpenAI-compatible server); "
+            "set it, or use the model 'offline'"
+        )
+    if str(spec) not in _noticed:
+        _noticed.add(str(spec))
+        print(f"notice: OPENAI_API_KEY is not set; using the offline model instead of {spec}", file=sys.stderr)
+    return OFFLINE
+
+
+def build_chat_model(spec: ModelSpec, config: AgentConfig, settings: Settings) -> BaseChatModel:
+    if spec.provider == "offline":
+        from openbrain.agents.offline import OfflineChatModel
+
+        return OfflineChatModel()
+    from langchain_openai import ChatOpenAI
+
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else UNUSED_KEY
+    return ChatOpenAI(
+        model=spec.name,
+        temperature=float(config.temperature),
+        api_key=key,
+        base_url=settings.openai_base_url,
+        timeout=float(config.max_execution_time),
+        max_retries=1,
+    )

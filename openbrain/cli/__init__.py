@@ -1,0 +1,1 @@
+"""The terminal clients `ob` (one turn) and `ob-chat` (a session)."""

@@ -1,0 +1,47 @@
+"""What both CLIs share: opening the backend, and turning errors into one line and an exit code."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from openbrain.errors import OpenBrainError
+
+EXIT_ERROR = 1
+EXIT_INTERNAL = 70  # EX_SOFTWARE
+
+
+def fail(prog: str, message: str) -> None:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+
+
+def run(prog: str, main: Callable[[], int]) -> int:
+    """Run `main`; library errors become one line on stderr and exit 1, anything else exit 70."""
+    try:
+        return main()
+    except OpenBrainError as exc:
+        fail(prog, exc.message)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if _debug():
+            traceback.print_exc()
+        fail(prog, f"unexpected {type(exc).__name__}: {exc} (set OB_DEBUG=1 to see the traceback)")
+        return EXIT_INTERNAL
+
+
+def _debug() -> bool:
+    from openbrain.settings import load_settings
+
+    try:
+        return load_settings().debug
+    except OpenBrainError:
+        return False
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str)

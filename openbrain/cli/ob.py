@@ -1,0 +1,64 @@
+"""`ob MESSAGE`: one chat turn with a stored profile; prints the reply (or JSON with --json)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from openbrain.cli.common import dumps, run
+from openbrain.orm.agent_config import DEFAULT_CLIENT_ID, DEFAULT_PROFILE
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ob",
+        description="Send one message to an OpenBrain agent and print its reply. Without --session a new "
+        "session starts from the profile; its id is printed on stderr so you can continue it.",
+    )
+    p.add_argument("message", help="what to say to the agent")
+    p.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help=f"client (tenant) id [{DEFAULT_CLIENT_ID}]")
+    p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"AgentConfig profile name [{DEFAULT_PROFILE}]")
+    p.add_argument("--session", help="continue this session instead of starting a new one")
+    p.add_argument("--model", help="model spec for a new session, e.g. offline or openai:gpt-4o-mini")
+    p.add_argument("--json", action="store_true", help="print reply, session_id and events as JSON")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+
+    def turn() -> int:
+        from openbrain.backend import get_backend
+        from openbrain.chat import ChatMessage, chat
+        from openbrain.errors import InvalidInputError
+
+        if args.session and args.model:
+            raise InvalidInputError("--model applies to new sessions; a session keeps the model it started with")
+        request = ChatMessage.parse(
+            {
+                "client_id": args.client_id,
+                "agent_config": args.profile,
+                "session_id": args.session,
+                "message": args.message,
+                "agent_config_overrides": {"model": args.model} if args.model else {},
+            }
+        )
+        backend = get_backend()
+        try:
+            response = chat(request, backend)
+        finally:
+            backend.close()
+        if args.json:
+            print(dumps(response.model_dump()))
+        else:
+            print(response.message)
+            if not args.session:
+                print(f"(session {response.session_id}; continue with: ob --session {response.session_id} "
+                      "MESSAGE)", file=sys.stderr)
+        return 0
+
+    return run("ob", turn)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""`ob-chat`: a terminal chat session with an OpenBrain agent.
+
+On a TTY it shows a prompt with history (prompt-toolkit, when installed); with piped stdin it reads one
+message per line, prints each reply on stdout and tool calls, events and errors on stderr, and exits
+non-zero if any turn failed. Commands: /reset, /config, /events, /help, /quit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from openbrain.cli.common import EXIT_ERROR, dumps, fail, run
+from openbrain.errors import OpenBrainError
+from openbrain.orm.agent_config import DEFAULT_CLIENT_ID, DEFAULT_PROFILE
+
+HELP = "commands: /reset (new session)  /config (active config)  /events (events so far)  /quit"
+HISTORY_FILE = Path("~/.openbrain/chat-history").expanduser()
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ob-chat", description="Chat with an OpenBrain agent in the terminal. " + HELP)
+    p.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help=f"client (tenant) id [{DEFAULT_CLIENT_ID}]")
+    p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"AgentConfig profile name [{DEFAULT_PROFILE}]")
+    p.add_argument("--model", help="model spec for the session, e.g. offline or openai:gpt-4o-mini")
+    return p
+
+
+def _tty_lines() -> Iterator[str]:
+    try:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.history import FileHistory
+    except ImportError:  # the `cli` extra is not installed: plain input()
+        while True:
+            try:
+                yield input("you> ")
+            except EOFError:
+                return
+    HISTORY_FILE.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    prompt: Any = PromptSession(history=FileHistory(str(HISTORY_FILE)))
+    while True:
+        try:
+            yield prompt.prompt("you> ")
+        except EOFError:
+            return
+
+
+class ChatLoop:
+    def __init__(self, args: argparse.Namespace, interactive: bool) -> None:
+        from openbrain.backend import get_backend
+
+        self.args = args
+        self.interactive = interactive
+        self.backend = get_backend()
+        self.session_id = ""
+        self.events: list[dict[str, Any]] = []
+        self.failed = False
+        self.show: Callable[[str], None] = print
+        self.note: Callable[[str], None] = print if interactive else (lambda text: print(text, file=sys.stderr))
+
+    def reset(self) -> None:
+        from openbrain.chat import ChatMessage, chat
+
+        request = ChatMessage.parse(
+            {
+                "client_id": self.args.client_id,
+                "agent_config": self.args.profile,
+                "reset": True,
+                "agent_config_overrides": {"model": self.args.model} if self.args.model else {},
+            }
+        )
+        response = chat(request, self.backend)
+        self.session_id, self.events = response.session_id, []
+        self.note(f"[session {response.session_id} · profile {response.profile_name} · {HELP}]")
+        if response.message:
+            self.show(self._bot(response.message))
+
+    def _bot(self, text: str) -> str:
+        return f"bot> {text}" if self.interactive else text
+
+    def command(self, line: str) -> bool:
+        """Handle a /command; False means quit."""
+        from openbrain.orm.chat_session import ChatSession
+
+        name = line.split()[0].lower()
+        if name in {"/quit", "/exit", "/q"}:
+            return False
+        if name == "/reset":
+            self.reset()
+        elif name == "/config":
+            self.show(dumps(ChatSession.get(self.args.client_id, self.session_id).config_snapshot))
+        elif name == "/events":
+            self.show(dumps(self.events) if self.events else "(no events yet)")
+        elif name == "/help":
+            self.show(HELP)
+        else:
+            raise OpenBrainError(f"unknown command {name}; {HELP}")
+        return True
+
+    def say(self, line: str) -> None:
+        from openbrain.chat import ChatMessage, chat
+
+        request = ChatMessage.parse({"client_id": self.args.client_id, "session_id": self.session_id, "message": line})
+        response = chat(request, self.backend)
+        self.show(self._bot(response.message))
+        if response.tool_calls:
+            self.note(f"  [tools: {', '.join(response.tool_calls)}]")
+        for event in response.events:
+            self.note(f"  [event: {event['type']} {event['object_id']}]")
+        self.events.extend(response.events)
+        if response.ended:
+            self.note("  [conversation ended; /reset starts a new one]")
+        self.backend.flush()
+
+    def run(self, lines: Iterator[str]) -> int:
+        self.reset()
+        for raw in lines:
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                if line.startswith("/"):
+                    if not self.command(line):
+                        break
+                else:
+                    self.say(line)
+            except OpenBrainError as exc:
+                self.failed = True
+                fail("ob-chat", exc.message)
+        self.backend.close()
+        return EXIT_ERROR if self.failed and not self.interactive else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    interactive = sys.stdin.isatty()
+
+    def session() -> int:
+        lines = _tty_lines() if interactive else (line.rstrip("\n") for line in sys.stdin)
+        return ChatLoop(args, interactive).run(lines)
+
+    return run("ob-chat", session)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

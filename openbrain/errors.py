@@ -1,0 +1,74 @@
+"""The library's errors. No HTTP here: adapters (API, CLIs) map them at the boundary.
+
+Every error has a stable machine-readable ``code`` and a message that is safe to show a user
+(no stack traces, no secrets, no raw AWS responses).
+"""
+
+from __future__ import annotations
+
+
+class OpenBrainError(Exception):
+    """Base class of every error the library raises on purpose."""
+
+    code = "openbrain_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def as_dict(self) -> dict[str, dict[str, str]]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class NotFoundError(OpenBrainError):
+    """The item does not exist (or belongs to another client, or has expired)."""
+
+    code = "not_found"
+
+
+class ConflictError(OpenBrainError):
+    """A concurrent update got there first, or the item is in a state that forbids the change."""
+
+    code = "conflict"
+
+
+class InvalidInputError(OpenBrainError):
+    """The caller sent something malformed or out of range."""
+
+    code = "invalid_input"
+
+
+class UnauthorizedError(OpenBrainError):
+    """Missing or wrong credentials."""
+
+    code = "unauthorized"
+
+
+class ForbiddenError(OpenBrainError):
+    """Valid credentials, but not for this client's data."""
+
+    code = "forbidden"
+
+
+class UpstreamError(OpenBrainError):
+    """A dependency (model provider, AWS service) failed."""
+
+    code = "upstream_error"
+
+
+class UpstreamTimeoutError(UpstreamError):
+    """A dependency did not answer in time."""
+
+    code = "upstream_timeout"
+
+
+class ConfigurationError(OpenBrainError):
+    """The process is configured in a way that cannot work (missing key, wrong backend, ...)."""
+
+    code = "configuration_error"
+
+
+class StoredDataError(OpenBrainError):
+    """Data read from a table is not in a format this version understands."""
+
+    code = "stored_data_invalid"

@@ -1,0 +1,114 @@
+"""Domain events and the one place that sends them to EventBridge.
+
+Every event is a pydantic model with a versioned detail type (`lead.captured.v1`). Its detail carries
+the ids a target needs to load what it acts on (never the lead's personal data, never a secret) and an
+idempotency key that stays the same if the same tool call is delivered twice. The JSON of each event is
+documented in docs/events.md and pinned by tests/test_event_contracts.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from openbrain.clock import utcnow
+from openbrain.errors import UpstreamError
+from openbrain.ids import new_id
+
+EVENT_SOURCE = "openbrain"
+log = logging.getLogger(__name__)
+
+
+class Event(BaseModel):
+    """Base of every event. Subclasses set `detail_type` and add their object's id."""
+
+    model_config = ConfigDict(frozen=True)
+    detail_type: ClassVar[str]
+
+    event_id: str = Field(default_factory=new_id)
+    occurred_at: datetime = Field(default_factory=utcnow)
+    client_id: str
+    session_id: str
+    tool_call_id: str
+    idempotency_key: str = ""
+
+    def model_post_init(self, context: Any) -> None:
+        if not self.idempotency_key:
+            basis = f"{self.detail_type}|{self.client_id}|{self.session_id}|{self.object_id()}|{self.tool_call_id}"
+            object.__setattr__(self, "idempotency_key", hashlib.sha256(basis.encode()).hexdigest()[:32])
+
+    def object_id(self) -> str:
+        return self.session_id
+
+    def detail(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def summary(self) -> dict[str, Any]:
+        """The short form a chat response and a session's history carry."""
+        return {"type": self.detail_type, "event_id": self.event_id, "object_id": self.object_id()}
+
+
+class LeadCaptured(Event):
+    detail_type: ClassVar[str] = "lead.captured.v1"
+    lead_id: str
+
+    def object_id(self) -> str:
+        return self.lead_id
+
+
+class LeadUpdated(Event):
+    detail_type: ClassVar[str] = "lead.updated.v1"
+    lead_id: str
+    changed_fields: list[str]
+
+    def object_id(self) -> str:
+        return self.lead_id
+
+
+class ConversationEnded(Event):
+    detail_type: ClassVar[str] = "conversation.ended.v1"
+    turn_count: int
+    lead_id: str | None = None
+
+
+EVENT_TYPES: dict[str, type[Event]] = {cls.detail_type: cls for cls in (LeadCaptured, LeadUpdated, ConversationEnded)}
+
+
+class EventsClient(Protocol):
+    def put_events(self, *, Entries: list[dict[str, Any]]) -> dict[str, Any]: ...
+
+
+class EventPublisher:
+    """Sends events to one EventBridge bus; raises `UpstreamError` unless every entry was accepted."""
+
+    def __init__(self, client: EventsClient, bus_name: str) -> None:
+        self._client = client
+        self.bus_name = bus_name
+
+    def entry(self, event: Event) -> dict[str, Any]:
+        return {
+            "Source": EVENT_SOURCE,
+            "DetailType": event.detail_type,
+            "Detail": json.dumps(event.detail(), separators=(",", ":")),
+            "EventBusName": self.bus_name,
+            "Time": event.occurred_at,
+        }
+
+    def publish(self, events: list[Event]) -> None:
+        if not events:
+            return
+        try:
+            response = self._client.put_events(Entries=[self.entry(event) for event in events])
+        except Exception as exc:  # botocore's errors have no common base worth importing here
+            log.error("put_events failed: %s", type(exc).__name__)
+            raise UpstreamError("the event bus is unavailable") from exc
+        failed = response.get("FailedEntryCount", 0)
+        if failed:
+            codes = sorted({e.get("ErrorCode", "?") for e in response.get("Entries", []) if e.get("ErrorCode")})
+            log.error("put_events rejected %d of %d entries: %s", failed, len(events), ",".join(codes))
+            raise UpstreamError(f"the event bus rejected {failed} of {len(events)} events")

@@ -1,0 +1,28 @@
+# Sourced by scripts/ob and scripts/test: make ./.venv (Python 3.11) and install OpenBrain with the
+# extras in $OB_EXTRAS into it, once per change of pyproject.toml.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${OB_VENV:-$ROOT/.venv}"
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+
+if [ ! -x "$VENV/bin/python" ]; then
+  if ! "$PYTHON" -m venv "$VENV" >/dev/null 2>&1; then
+    # Debian's python3 ships venv separately.
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+      apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+      rm -rf "$VENV" && "$PYTHON" -m venv "$VENV"
+    else
+      echo "error: '$PYTHON -m venv' failed; install python3-venv (Debian) and retry" >&2
+      exit 1
+    fi
+  fi
+fi
+
+STAMP="$VENV/.openbrain-installed-$OB_EXTRAS-$(cat "$ROOT/pyproject.toml" | cksum | cut -d' ' -f1)"
+if [ ! -f "$STAMP" ]; then
+  echo "setting up $VENV (openbrain[$OB_EXTRAS]) ..." >&2
+  "$VENV/bin/python" -m pip install -q --upgrade pip >&2
+  "$VENV/bin/python" -m pip install -q -e "$ROOT[$OB_EXTRAS]" >&2
+  rm -f "$VENV"/.openbrain-installed-* && touch "$STAMP"
+fi

@@ -1,0 +1,42 @@
+"""Shared fixtures: every test gets a fresh embedded backend (moto) and a clean environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from openbrain.backend import Backend, set_backend
+from openbrain.settings import Settings
+
+# Variables that would make a test talk to something other than the in-process AWS or the offline model.
+_HOSTILE_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB",
+                "AWS_ENDPOINT_URL_EVENTS", "AWS_ENDPOINT_URL_SQS", "AWS_LAMBDA_FUNCTION_NAME", "AWS_PROFILE")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    for name in list(os.environ):
+        if name.startswith("OB_") or name in _HOSTILE_ENV:
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Memory backend, no store file, no model key: nothing leaves the process."""
+    return Settings(backend="memory", memory_store=None)
+
+
+@pytest.fixture
+def backend(settings: Settings) -> Iterator[Backend]:
+    """A started embedded backend, installed as the process's backend for the test."""
+    started = Backend(settings).start()
+    previous = set_backend(started)
+    try:
+        yield started
+    finally:
+        set_backend(previous)
+        started.close()
