@@ -113,7 +113,8 @@ class AgentConfig(OpenBrainModel):
         if not isinstance(self.model, str):
             raise InvalidInputError("model must be a model spec string such as 'offline' or 'openai:gpt-4o-mini'")
         parse_model_spec(self.model)
-        if not isinstance(self.temperature, int | float) or isinstance(self.temperature, bool) or not 0 <= self.temperature <= 2:
+        temperature = self.temperature
+        if not isinstance(temperature, int | float) or isinstance(temperature, bool) or not 0 <= temperature <= 2:
             raise InvalidInputError(f"temperature must be between 0 and 2, got {self.temperature!r}")
         if not isinstance(self.tools, list) or not all(isinstance(name, str) for name in self.tools):
             raise InvalidInputError("tools must be a list of tool names")
