@@ -46,7 +46,7 @@ CITY_TIMEZONES = {
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,24}")
 _PHONE = re.compile(r"(?<![\w@])\+?\d[\d ().-]{6,20}\d")
-_NAME = re.compile(r"\b(?:my name is|i am|i'm|this is)\s+([A-Z][\w'-]+(?:\s+[A-Z][\w'-]+){0,3})")
+_NAME = re.compile(r"\b(?i:my name is|i am|i'm|this is)\s+([A-Z][\w'-]+(?:\s+[A-Z][\w'-]+){0,3})")
 _BYE = re.compile(r"\b(bye|goodbye|good bye|that's all|end (?:the )?(?:chat|conversation))\b", re.I)
 _TIME_IN = re.compile(r"\btime\b.*?\bin\s+([A-Za-z][A-Za-z _/]*[A-Za-z])", re.I)
 _TIME = re.compile(r"\b(?:what time|current time|time is it|the time)\b", re.I)
