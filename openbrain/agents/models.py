@@ -47,7 +47,9 @@ def build_chat_model(spec: ModelSpec, config: AgentConfig, settings: Settings) -
         return OfflineChatModel()
     from langchain_openai import ChatOpenAI
 
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else UNUSED_KEY
+    from pydantic import SecretStr
+
+    key = settings.openai_api_key or SecretStr(UNUSED_KEY)
     return ChatOpenAI(
         model=spec.name,
         temperature=float(config.temperature),

@@ -92,7 +92,7 @@ def run_turn(
     limits = TurnLimits(int(config.max_iterations), float(config.max_execution_time))
     agent = create_agent(
         model,
-        tools=build_tools(config.tools or []),
+        tools=build_tools(str(name) for name in config.tools or []),
         system_prompt=config.system_message or None,
         middleware=[limits],
     )
@@ -100,7 +100,7 @@ def run_turn(
     try:
         state = agent.invoke(
             {"messages": inputs},
-            context=context,
+            context=context,  # type: ignore[call-overload]  # the compiled graph is typed for context=None
             config={"recursion_limit": 4 * int(config.max_iterations) + 10},
         )
     except Exception as exc:

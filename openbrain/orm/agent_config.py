@@ -118,7 +118,7 @@ class AgentConfig(OpenBrainModel):
             raise InvalidInputError(f"temperature must be between 0 and 2, got {self.temperature!r}")
         if not isinstance(self.tools, list) or not all(isinstance(name, str) for name in self.tools):
             raise InvalidInputError("tools must be a list of tool names")
-        unknown = [name for name in self.tools if name not in TOOLS]
+        unknown = [str(name) for name in self.tools if name not in TOOLS]
         if unknown:
             raise InvalidInputError(
                 f"unknown tool(s) {', '.join(unknown)}; known tools: {', '.join(sorted(TOOLS))}"

@@ -40,9 +40,9 @@ class Client(OpenBrainModel):
     def add_api_key(self) -> str:
         """Create a new API key, store its hash, and return the key (shown once, never stored)."""
         api_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
-        self.api_key_hashes = [*(self.api_key_hashes or []), hash_api_key(api_key)]
+        self.api_key_hashes = [*(self.api_key_hashes or []), hash_api_key(api_key)]  # type: ignore[list-item]
         return api_key
 
     def has_api_key(self, api_key: str) -> bool:
         candidate = hash_api_key(api_key)
-        return any(hmac.compare_digest(candidate, stored) for stored in self.api_key_hashes or [])
+        return any(hmac.compare_digest(candidate, str(stored)) for stored in self.api_key_hashes or [])

@@ -87,6 +87,7 @@ def capture_lead(context: ToolContext, tool_call_id: str, **fields: Any) -> str:
     if problem:
         return problem
     lead = _existing_lead(context)
+    event: LeadCaptured | LeadUpdated
     if lead is None:
         if not ({"email", "phone"} & values.keys()):
             return "Not saved: I need an email address or a phone number. Ask the person for one."
