@@ -174,9 +174,13 @@ def continue_session(session: ChatSession, message: str, backend: Backend) -> Ch
         client_id=session.client_id, session_id=session.session_id, publisher=backend.events,
         values=dict(session.context or {}), lead_id=session.lead_id, turn=int(session.turn_count) + 1,
     )
-    outcome = run_turn(
-        config, build_chat_model(spec, config, settings), memory.window(history, config.memory), message, context
-    )
+    try:
+        outcome = run_turn(
+            config, build_chat_model(spec, config, settings), memory.window(history, config.memory), message, context
+        )
+    except Exception:
+        _keep_side_effects(session, context)
+        raise
     compacted = memory.compact([*history, *outcome.new_messages], config.memory)
     event_summaries = [event.summary() for event in context.events]
     session.memory = compacted.blob
@@ -208,6 +212,16 @@ def continue_session(session: ChatSession, message: str, backend: Backend) -> Ch
         profile_name=session.profile_name, model=str(spec), events=event_summaries,
         tool_calls=context.tool_calls, stopped=outcome.stopped, ended=session.ended,
     )
+
+
+def _keep_side_effects(session: ChatSession, context: ToolContext) -> None:
+    """A turn failed after its tools acted: record the lead and events they produced (so a retry updates
+    that lead instead of creating another), but not the half-finished conversation."""
+    if context.lead_id == session.lead_id and not context.events:
+        return
+    session.lead_id = context.lead_id
+    session.record_events([event.summary() for event in context.events])
+    session.save()
 
 
 __all__ = ["CONFIG_FIELDS", "ChatMessage", "ChatResponse", "chat", "continue_session", "start_session"]

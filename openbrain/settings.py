@@ -67,9 +67,9 @@ class Settings(BaseSettings):
     debug: bool = Field(False, validation_alias=AliasChoices("debug", "OB_DEBUG"),
                         description="CLIs print tracebacks of unexpected errors")
 
-    @field_validator("backend", mode="before")
+    @field_validator("backend", "openai_api_key", "openai_base_url", mode="before")
     @classmethod
-    def _blank_backend(cls, value: object) -> object:
+    def _blank_is_unset(cls, value: object) -> object:
         return value or None
 
     @field_validator("memory_store", mode="before")

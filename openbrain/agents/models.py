@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 OFFLINE = ModelSpec("offline", "offline")
 # A key for OpenAI-compatible servers that ignore it (OPENAI_BASE_URL set, OPENAI_API_KEY not).
 UNUSED_KEY = "unused"
+# Passed explicitly: the openai SDK would otherwise read OPENAI_BASE_URL from the environment itself.
+OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _noticed: set[str] = set()
 
 
@@ -46,7 +48,6 @@ def build_chat_model(spec: ModelSpec, config: AgentConfig, settings: Settings) -
 
         return OfflineChatModel()
     from langchain_openai import ChatOpenAI
-
     from pydantic import SecretStr
 
     key = settings.openai_api_key or SecretStr(UNUSED_KEY)
@@ -54,7 +55,7 @@ def build_chat_model(spec: ModelSpec, config: AgentConfig, settings: Settings) -
         model=spec.name,
         temperature=float(config.temperature),
         api_key=key,
-        base_url=settings.openai_base_url,
+        base_url=settings.openai_base_url or OPENAI_DEFAULT_BASE_URL,
         timeout=float(config.max_execution_time),
         max_retries=1,
     )

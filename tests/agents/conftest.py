@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fake_openai import FakeOpenAI
+from fake_openai import TEST_KEY, FakeOpenAI
 
 from openbrain.backend import Backend, set_backend
 from openbrain.settings import Settings
 
-TEST_KEY = "test-key"
 _PROXY_ENV = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
