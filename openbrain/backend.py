@@ -39,12 +39,28 @@ class Backend:
         self._publisher: EventPublisher | None = None
 
     def start(self) -> Backend:
-        if self.kind == "memory":
-            self._start_memory()
-        bind_models(self.settings)
-        if self.kind == "memory":
-            self._create_resources()
+        try:
+            if self.kind == "memory":
+                self._start_memory()
+            bind_models(self.settings)
+            if self.kind == "memory":
+                self._create_resources()
+        except BaseException:
+            self._abandon()
+            raise
         return self
+
+    def _abandon(self) -> None:
+        """Release the store and stop the in-process AWS without flushing (after a failed start the
+        store file must keep what it had)."""
+        if self._store is not None:
+            self._store.release()
+            self._store = None
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        self._clients.clear()
+        self._publisher = None
 
     def _start_memory(self) -> None:
         if self.settings.in_lambda:
@@ -100,14 +116,7 @@ class Backend:
         try:
             self.flush()
         finally:
-            if self._store is not None:
-                self._store.release()
-                self._store = None
-            if self._mock is not None:
-                self._mock.stop()
-                self._mock = None
-            self._clients.clear()
-            self._publisher = None
+            self._abandon()
 
 
 _current: Backend | None = None

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from openbrain.errors import ConfigurationError, StoredDataError
 
 FORMAT_VERSION = 1
@@ -86,6 +88,10 @@ class EmbeddedStore:
             if document.get("format") != FORMAT_VERSION:
                 raise ValueError(f"unknown format {document.get('format')!r}")
             tables = document["tables"]
+            if not isinstance(tables, dict) or not all(
+                isinstance(items, list) and all(isinstance(item, dict) for item in items) for items in tables.values()
+            ):
+                raise ValueError("tables must map table names to lists of items")
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise StoredDataError(
                 f"the embedded store {self.path} is not readable ({exc}); move it away to start afresh"
@@ -95,7 +101,13 @@ class EmbeddedStore:
             items = [_decode(item) for item in tables.get(name, [])]
             for start in range(0, len(items), 25):
                 batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
-                client.batch_write_item(RequestItems={name: batch})
+                try:
+                    client.batch_write_item(RequestItems={name: batch})
+                except (BotoCoreError, ClientError) as exc:
+                    raise StoredDataError(
+                        f"the embedded store {self.path} is not readable (table {name}: {exc}); "
+                        "move it away to start afresh"
+                    ) from exc
             count += len(items)
         return count
 

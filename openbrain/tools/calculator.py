@@ -64,15 +64,18 @@ def evaluate(expression: str) -> float:
     if len(expression) > MAX_EXPRESSION_CHARS:
         raise CalculationError(f"the expression is longer than {MAX_EXPRESSION_CHARS} characters")
     try:
-        tree = ast.parse(expression.replace("^", "**").replace("×", "*").replace("÷", "/"), mode="eval")
+        tree = ast.parse(expression.strip().replace("^", "**").replace("×", "*").replace("÷", "/"), mode="eval")
     except SyntaxError as exc:
         raise CalculationError("that is not an arithmetic expression") from exc
     try:
-        return _eval(tree)
+        result = _eval(tree)
     except ZeroDivisionError as exc:
         raise CalculationError("division by zero") from exc
     except OverflowError as exc:
         raise CalculationError("the result is out of range") from exc
+    if not math.isfinite(result) or abs(result) > MAX_MAGNITUDE:
+        raise CalculationError("the result is out of range")
+    return result
 
 
 def format_number(value: float) -> str:

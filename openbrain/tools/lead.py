@@ -57,7 +57,7 @@ def _clean(fields: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
         values["email"] = values["email"].lower()
         if not _EMAIL.match(values["email"]):
             return values, f"{values['email']!r} is not a valid email address; ask for it again."
-    if "phone" in values and not _PHONE.match(values["phone"]):
+    if "phone" in values and not (_PHONE.match(values["phone"]) and sum(c.isdigit() for c in values["phone"]) >= 7):
         return values, f"{values['phone']!r} is not a valid phone number; ask for it again."
     full = values.get("full_name")
     if full and not ({"first_name", "last_name"} & values.keys()):

@@ -60,7 +60,10 @@ def _parse_time(text: str, zone: ZoneInfo) -> datetime:
             hours, minutes = (int(part) for part in text.split(":"))
             today = utcnow().astimezone(zone)
             return today.replace(hour=hours, minute=minutes, second=0, microsecond=0, tzinfo=None)
-        return datetime.fromisoformat(text).replace(tzinfo=None)
+        parsed = datetime.fromisoformat(text)
+        if parsed.tzinfo is not None:  # an explicit offset names the instant: read it in `zone`
+            parsed = parsed.astimezone(zone)
+        return parsed.replace(tzinfo=None)
     except ValueError as exc:
         raise _BadInput(f"Cannot read the time {text!r}; use '2026-03-01T14:30' or '14:30'.") from exc
 

@@ -1,0 +1,178 @@
+"""`ob MESSAGE`: one turn per process, sessions kept in the embedded store between processes."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from .helpers import Cli, assert_one_line_error
+
+pytestmark = pytest.mark.e2e
+
+OFFLINE_NOTICE = "notice: OPENAI_API_KEY is not set; using the offline model instead of openai:gpt-4o-mini"
+ULID = r"[0-9A-HJKMNP-TV-Z]{26}"
+
+
+def test_ob_answers_one_message(cli: Cli) -> None:
+    result = cli.run("ob", "what is 6*7")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "6*7 = 42\n"
+    assert OFFLINE_NOTICE in result.stderr.splitlines()
+    match = re.search(rf"^\(session ({ULID}); continue with: ob --session \1 MESSAGE\)$", result.stderr, re.M)
+    assert match, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_ob_json_prints_the_whole_response(cli: Cli) -> None:
+    result = cli.run("ob", "--json", "what is 6*7")
+
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout)
+    assert response["message"] == "6*7 = 42"
+    assert re.fullmatch(ULID, response["session_id"])
+    assert response["events"] == []
+    assert response["tool_calls"] == ["calculator"]
+    assert (response["client_id"], response["profile_name"], response["model"]) == ("public", "default", "offline")
+    assert response["ended"] is False
+
+
+def test_ob_json_lists_the_events_of_the_turn(cli: Cli) -> None:
+    result = cli.run("ob", "--json", "my name is Ada Lovelace, email ada@example.com")
+
+    response = json.loads(result.stdout)
+    assert response["message"] == "Saved the contact details; the team will follow up."
+    [event] = response["events"]
+    assert event["type"] == "lead.captured.v1"
+    assert re.fullmatch(ULID, event["object_id"])
+
+
+def test_ob_continues_a_session_in_another_process(cli: Cli) -> None:
+    # given: a first process starts a session
+    first = json.loads(cli.run("ob", "--json", "my name is Ada Lovelace").stdout)
+
+    # when: a second process continues it
+    second = cli.run("ob", "--json", "--session", first["session_id"], "do you remember me?")
+
+    # then: the offline model sees the earlier message
+    assert second.returncode == 0, second.stderr
+    response = json.loads(second.stdout)
+    assert response["session_id"] == first["session_id"]
+    assert response["message"] == (
+        'You said: "do you remember me?". That is message 2 I can see in this conversation; before it you said '
+        '"my name is Ada Lovelace". I remember your name is Ada Lovelace.'
+    )
+
+
+def test_ob_does_not_repeat_the_session_hint_when_continuing(cli: Cli) -> None:
+    session_id = json.loads(cli.run("ob", "--json", "hi").stdout)["session_id"]
+
+    result = cli.run("ob", "--session", session_id, "what is 2^10")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "2^10 = 1024\n"
+    assert "(session " not in result.stderr
+
+
+def test_ob_refuses_to_continue_an_ended_session(cli: Cli) -> None:
+    ended = json.loads(cli.run("ob", "--json", "goodbye").stdout)
+    assert ended["ended"] is True
+    assert ended["events"][0]["type"] == "conversation.ended.v1"
+
+    result = cli.run("ob", "--session", ended["session_id"], "hello again")
+
+    assert_one_line_error(result, "ob", "this conversation has ended; start a new one with reset")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--session", "unknown", "hi"], "session 'unknown' not found for client 'public' (or it expired)"),
+        (["--profile", "nope", "hi"], "profile 'nope' not found for client 'public'"),
+        (["--session", "X", "--model", "offline", "hi"],
+         "--model applies to new sessions; a session keeps the model it started with"),
+        (["--model", "gpt-4o", "hi"], "invalid model spec 'gpt-4o': use 'offline' or 'openai:<model>'"),
+        (["--client-id", " ", "hi"], "client_id: Value error, must be 1-128 characters"),
+    ],
+    ids=["unknown session", "unknown profile", "model with session", "bad model spec", "blank client id"],
+)
+def test_ob_reports_a_bad_request_in_one_line(cli: Cli, args: list[str], message: str) -> None:
+    result = cli.run("ob", *args)
+
+    assert_one_line_error(result, "ob", message)
+
+
+def test_ob_with_a_blank_message_starts_a_session_and_prints_the_icebreaker(cli: Cli) -> None:
+    result = cli.run("ob", "--json", "   ")
+
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout)
+    assert response["message"] == "Hi! I'm your OpenBrain assistant. How can I help you today?"
+    assert response["tool_calls"] == []
+
+
+def test_ob_refuses_a_blank_message_in_a_session(cli: Cli) -> None:
+    session_id = json.loads(cli.run("ob", "--json", "hi").stdout)["session_id"]
+
+    result = cli.run("ob", "--session", session_id, "   ")
+
+    assert_one_line_error(result, "ob", "message must not be empty")
+
+
+def test_ob_refuses_a_message_over_the_configured_limit(cli: Cli) -> None:
+    result = cli.run("ob", "x" * 11, OB_MAX_MESSAGE_CHARS="10")
+
+    assert_one_line_error(result, "ob", "message is 11 characters; the limit is 10 (OB_MAX_MESSAGE_CHARS)")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("OB_BACKEND", "bogus"), ("OB_SESSION_TTL_DAYS", "0"), ("OB_MAX_MESSAGE_CHARS", "lots")],
+)
+def test_ob_names_a_bad_setting(cli: Cli, variable: str, value: str) -> None:
+    result = cli.run("ob", "hi", **{variable: value})
+
+    assert_one_line_error(result, "ob", f"invalid {variable}: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["--bogus", "hi"], "unrecognized arguments: --bogus"),
+        ([], "the following arguments are required: message"),
+        (["--session"], "argument --session: expected one argument"),
+    ],
+)
+def test_ob_reports_bad_flags_with_usage(cli: Cli, args: list[str], complaint: str) -> None:
+    result = cli.run("ob", *args)
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("usage: ob ")
+    assert f"ob: error: {complaint}" in result.stderr
+
+
+def test_ob_help(cli: Cli) -> None:
+    result = cli.run("ob", "--help")
+
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: ob ")
+    assert "--session" in result.stdout and "--json" in result.stdout
+
+
+def test_ob_reports_an_unreadable_store_and_leaves_it_alone(cli: Cli) -> None:
+    cli.store.write_text("{not json")
+
+    result = cli.run("ob", "hi")
+
+    assert_one_line_error(result, "ob", f"the embedded store {cli.store} is not readable (")
+    assert cli.store.read_text() == "{not json"
+
+
+def test_ob_keeps_the_store_private(cli: Cli) -> None:
+    cli.run("ob", "my email is ada@example.com")
+
+    assert cli.store.stat().st_mode & 0o777 == 0o600
+    assert "ada@example.com" in cli.store.read_text()

@@ -1,0 +1,251 @@
+"""`ob-chat`: a terminal session; replies on stdout, everything else on stderr when stdin is piped."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import select
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .helpers import BIN, Cli, assert_one_line_error
+
+pytestmark = pytest.mark.e2e
+
+ICEBREAKER = "Hi! I'm your OpenBrain assistant. How can I help you today?"
+ULID = r"[0-9A-HJKMNP-TV-Z]{26}"
+SESSION_LINE = re.compile(rf"^\[session ({ULID}) · profile (\S+) · commands: ", re.M)
+
+
+def _sessions(stderr: str) -> list[str]:
+    return [match.group(1) for match in SESSION_LINE.finditer(stderr)]
+
+
+def test_ob_chat_prints_the_icebreaker_then_one_reply_per_line(cli: Cli) -> None:
+    result = cli.run("ob-chat", stdin="what is 6*7\n\nwhat time is it in Tokyo\nwhat is 2^10\n")
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == ICEBREAKER
+    assert lines[1] == "6*7 = 42"
+    assert lines[2].startswith("The current time in Asia/Tokyo is ")
+    assert lines[3] == "2^10 = 1024"
+    assert len(lines) == 4  # the blank line is skipped
+    assert len(_sessions(result.stderr)) == 1
+    assert "  [tools: calculator]" in result.stderr.splitlines()
+    assert "  [tools: get_current_time]" in result.stderr.splitlines()
+
+
+def test_ob_chat_remembers_the_conversation(cli: Cli) -> None:
+    result = cli.run("ob-chat", stdin="my name is Grace Hopper\nwho am I?\n")
+
+    assert result.stdout.splitlines()[2] == (
+        'You said: "who am I?". That is message 2 I can see in this conversation; before it you said '
+        '"my name is Grace Hopper". I remember your name is Grace Hopper.'
+    )
+
+
+def test_ob_chat_events_shows_a_captured_lead(cli: Cli) -> None:
+    result = cli.run("ob-chat", stdin="/events\nmy email is ada@example.com\n/events\n")
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:3] == [ICEBREAKER, "(no events yet)", "Saved the contact details; the team will follow up."]
+    [event] = json.loads("\n".join(lines[3:]))
+    assert event["type"] == "lead.captured.v1"
+    assert f"  [event: lead.captured.v1 {event['object_id']}]" in result.stderr.splitlines()
+
+
+def test_ob_chat_config_prints_the_sessions_profile(cli: Cli) -> None:
+    result = cli.run("ob-chat", "--model", "offline", stdin="/config\n")
+
+    assert result.returncode == 0, result.stderr
+    config = json.loads("\n".join(result.stdout.splitlines()[1:]))
+    assert (config["client_id"], config["profile_name"], config["model"]) == ("public", "default", "offline")
+    assert "calculator" in config["tools"]
+    assert config["icebreaker"] == ICEBREAKER
+
+
+def test_ob_chat_reset_starts_a_new_session(cli: Cli) -> None:
+    result = cli.run("ob-chat", stdin="hello\n/reset\nhello again\n")
+
+    assert result.returncode == 0, result.stderr
+    first, second = _sessions(result.stderr)
+    assert first != second
+    lines = result.stdout.splitlines()
+    assert lines[0] == lines[2] == ICEBREAKER
+    # the new session does not see the old one's messages
+    assert lines[3].startswith('You said: "hello again". I\'m the offline stand-in model')
+
+
+def test_ob_chat_quit_ends_the_session(cli: Cli) -> None:
+    result = cli.run("ob-chat", stdin="what is 1+1\n/quit\nwhat is 6*7\n")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [ICEBREAKER, "1+1 = 2"]
+
+
+def test_ob_chat_help_lists_the_commands(cli: Cli) -> None:
+    result = cli.run("ob-chat", stdin="/help\n")
+
+    assert result.stdout.splitlines()[1] == (
+        "commands: /reset (new session)  /config (active config)  /events (events so far)  /quit"
+    )
+
+
+def test_a_failed_turn_is_reported_and_the_exit_code_is_1_at_eof(cli: Cli) -> None:
+    # given: the conversation ends, then the person keeps talking, then starts afresh
+    result = cli.run("ob-chat", stdin="goodbye\nare you still there?\n/reset\nwhat is 6*7\n")
+
+    # then: the failure is one line on stderr, later lines still run, and the exit code remembers it
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [ICEBREAKER, "Goodbye, and thanks for chatting!", ICEBREAKER, "6*7 = 42"]
+    assert "ob-chat: error: this conversation has ended; start a new one with reset" in result.stderr.splitlines()
+    assert "  [conversation ended; /reset starts a new one]" in result.stderr.splitlines()
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unknown_command_is_reported(cli: Cli) -> None:
+    result = cli.run("ob-chat", stdin="/bogus\n")
+
+    assert result.returncode == 1
+    assert any(line.startswith("ob-chat: error: unknown command /bogus") for line in result.stderr.splitlines())
+
+
+def test_ob_chat_with_an_unknown_profile_fails_cleanly(cli: Cli) -> None:
+    result = cli.run("ob-chat", "--profile", "nope", stdin="hello\n")
+
+    assert_one_line_error(result, "ob-chat", "profile 'nope' not found for client 'public'")
+
+
+def test_ob_chat_reports_bad_flags_with_usage(cli: Cli) -> None:
+    result = cli.run("ob-chat", "--bogus")
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: ob-chat ")
+    assert "ob-chat: error: unrecognized arguments: --bogus" in result.stderr
+
+
+def test_an_ob_chat_session_can_be_continued_with_ob(cli: Cli) -> None:
+    # given: a session held in ob-chat, saved to the store when it closes
+    chat = cli.run("ob-chat", stdin="my name is Ada Lovelace\n")
+    [session_id] = _sessions(chat.stderr)
+
+    # when
+    result = cli.run("ob", "--session", session_id, "who am I?")
+
+    # then
+    assert result.returncode == 0, result.stderr
+    assert "I remember your name is Ada Lovelace." in result.stdout
+
+
+# --- on a terminal ------------------------------------------------------------------------------------------
+
+
+class Terminal:
+    """ob-chat on a pseudo-terminal: what it prints, and typing into it."""
+
+    def __init__(self, fd: int, pid: int) -> None:
+        self.fd, self.pid, self.output, self.position = fd, pid, b"", 0
+        self.code: int | None = None
+
+    def expect(self, token: bytes, timeout: float = 60) -> None:
+        """Wait until `token` appears after what earlier expectations consumed."""
+        deadline = time.monotonic() + timeout
+        while (found := self.output.find(token, self.position)) < 0:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{token!r} did not appear; got {self.output!r}")
+            ready, _, _ = select.select([self.fd], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(self.fd, 4096)
+                except OSError:  # the child closed the terminal
+                    chunk = b""
+                if not chunk:
+                    raise AssertionError(f"ob-chat exited before {token!r}; got {self.output!r}")
+                self.output += chunk
+        self.position = found + len(token)
+
+    def type(self, line: str) -> None:
+        os.write(self.fd, line.encode() + b"\r")
+
+    def wait(self, timeout: float = 30) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.code = os.waitstatus_to_exitcode(status)
+                return self.code
+            ready, _, _ = select.select([self.fd], [], [], 0.1)
+            if ready:
+                with contextlib.suppress(OSError):  # the child closed the terminal
+                    self.output += os.read(self.fd, 4096)
+        raise AssertionError(f"ob-chat did not exit; got {self.output!r}")
+
+
+@pytest.fixture
+def terminal(cli: Cli) -> Iterator[Terminal]:
+    """ob-chat on a pseudo-terminal (TERM=dumb: prompt-toolkit draws a plain prompt, no cursor queries)."""
+    pty = pytest.importorskip("pty", reason="needs a POSIX pseudo-terminal")
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: becomes ob-chat, and never returns into pytest
+        try:
+            os.execve(str(BIN / "ob-chat"), ["ob-chat"], cli.env)
+        finally:
+            os._exit(127)
+    running = Terminal(fd, pid)
+    try:
+        yield running
+    finally:
+        if running.code is None:  # the test failed before ob-chat exited
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+
+
+def test_ob_chat_on_a_terminal_prompts_and_answers(cli: Cli, terminal: Terminal) -> None:
+    # when
+    terminal.expect(b"bot> " + ICEBREAKER.encode())
+    terminal.expect(b"you> ")
+    terminal.type("what is 6*7")
+    terminal.expect(b"bot> 6*7 = 42")
+    terminal.expect(b"you> ")
+    terminal.type("/quit")
+    code = terminal.wait()
+
+    # then: notes and replies share the terminal, replies marked as the bot's
+    text = terminal.output.decode(errors="replace")
+    assert code == 0, text
+    assert re.search(rf"\[session {ULID} · profile default · commands: ", text)
+    assert "[tools: calculator]" in text
+    assert "Traceback" not in text
+    # and what was typed is kept in the history file
+    history = Path(cli.home, ".openbrain", "chat-history")
+    assert "what is 6*7" in history.read_text()
+
+
+def test_ctrl_c_on_a_terminal_exits_quietly_and_keeps_the_session(cli: Cli, terminal: Terminal) -> None:
+    # given
+    terminal.expect(b"you> ")
+    terminal.type("my name is Ada Lovelace")
+    terminal.expect(b"I remember your name is Ada Lovelace.")
+    terminal.expect(b"you> ")
+
+    # when
+    os.write(terminal.fd, b"\x03")
+    code = terminal.wait()
+
+    # then
+    text = terminal.output.decode(errors="replace")
+    assert code == 130, text
+    assert "Traceback" not in text
+    [session_id] = re.findall(rf"\[session ({ULID}) ", text)
+    again = cli.run("ob", "--session", session_id, "who am I?")
+    assert "I remember your name is Ada Lovelace." in again.stdout, again.stderr
