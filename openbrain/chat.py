@@ -181,15 +181,19 @@ def continue_session(session: ChatSession, message: str, backend: Backend) -> Ch
     except Exception:
         _keep_side_effects(session, context)
         raise
-    compacted = memory.compact([*history, *outcome.new_messages], config.memory)
     event_summaries = [event.summary() for event in context.events]
+    session.record_events(event_summaries)
+    compacted = memory.compact(
+        [*history, *outcome.new_messages],
+        config.memory,
+        max_bytes=session.memory_budget(int(config.memory.max_stored_bytes)),
+    )
     session.memory = compacted.blob
     session.trimmed_messages = int(session.trimmed_messages) + compacted.dropped
     session.turn_count = context.turn
     session.lead_id = context.lead_id
     if context.ended:
         session.ended_at = utcnow()
-    session.record_events(event_summaries)
     session.refresh_ttl(timedelta(days=settings.session_ttl_days))
     session.save()
     log.info(

@@ -17,8 +17,16 @@ import json
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from langchain_core.messages import BaseMessage, HumanMessage, messages_from_dict, messages_to_dict
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    ToolMessage,
+    messages_from_dict,
+    messages_to_dict,
+)
 from langchain_core.messages.utils import count_tokens_approximately
 
 from openbrain.errors import StoredDataError
@@ -27,6 +35,7 @@ from openbrain.orm.agent_config import MemoryPolicy
 SCHEMA_VERSION = 1
 SUPPORTED_VERSIONS = frozenset({1})
 TRUNCATION_MARK = " …[truncated to fit the session's memory budget]"
+MIN_TRUNCATED_CHARS = 200
 
 
 def dumps(messages: Sequence[BaseMessage]) -> bytes:
@@ -43,8 +52,8 @@ def loads(blob: bytes | None) -> list[BaseMessage]:
         document = json.loads(zlib.decompress(blob))
     except (zlib.error, ValueError) as exc:
         raise StoredDataError("session memory is not compressed JSON; refusing to load it") from exc
-    if not isinstance(document, dict) or document.get("v") not in SUPPORTED_VERSIONS:
-        version = document.get("v") if isinstance(document, dict) else None
+    version = document.get("v") if isinstance(document, dict) else None
+    if type(version) is not int or version not in SUPPORTED_VERSIONS:
         raise StoredDataError(f"session memory has unknown schema version {version!r}")
     raw = document.get("messages")
     if not isinstance(raw, list):
@@ -86,45 +95,68 @@ class Compacted:
     dropped: int
 
 
+def _cut(text: str, max_chars: int) -> str:
+    return text[:max_chars] + TRUNCATION_MARK if len(text) > max_chars else text
+
+
 def _truncate(message: BaseMessage, max_chars: int) -> BaseMessage:
+    """The message with every text in it (content, tool-call arguments) cut to `max_chars`."""
+    update: dict[str, Any] = {}
     if isinstance(message.content, str) and len(message.content) > max_chars:
-        return message.model_copy(update={"content": message.content[:max_chars] + TRUNCATION_MARK})
-    return message
+        update["content"] = _cut(message.content, max_chars)
+    if isinstance(message, AIMessage) and message.tool_calls:
+        update["tool_calls"] = [
+            {**call, "args": {k: _cut(v, max_chars) if isinstance(v, str) else v for k, v in call["args"].items()}}
+            for call in message.tool_calls
+        ]
+        # Providers' raw copies of the calls would keep the full arguments.
+        update["additional_kwargs"] = {k: v for k, v in message.additional_kwargs.items() if k != "tool_calls"}
+    return message.model_copy(update=update) if update else message
 
 
-def compact(messages: Sequence[BaseMessage], policy: MemoryPolicy) -> Compacted:
+def _shrink_turn(turn: list[BaseMessage], max_bytes: int) -> tuple[list[BaseMessage], bytes]:
+    """Fit one turn into `max_bytes`: cut its texts, and as a last resort keep only the person's message
+    and the final reply (a tool call is only ever dropped together with its result)."""
+    budget = max_bytes // max(1, len(turn))
+    while budget >= MIN_TRUNCATED_CHARS:
+        kept = [_truncate(m, budget) for m in turn]
+        blob = dumps(kept)
+        if len(blob) <= max_bytes:
+            return kept, blob
+        budget //= 2
+    ends = [turn[0]] + ([turn[-1]] if len(turn) > 1 else [])
+    core = [m for m in ends if not (isinstance(m, AIMessage) and m.tool_calls) and not isinstance(m, ToolMessage)]
+    kept = [_truncate(m, max_bytes // 8) for m in core]
+    return kept, dumps(kept)
+
+
+def compact(messages: Sequence[BaseMessage], policy: MemoryPolicy, max_bytes: int | None = None) -> Compacted:
     """Drop the oldest whole turns until the policy's stored-message and byte budgets hold.
 
-    If the latest turn alone is over the byte budget, its longest texts are truncated (marked as such):
-    a turn is never refused for its size.
+    `max_bytes` lowers the policy's byte budget (the chat turn passes what the rest of the session item
+    leaves). If the latest turn alone is over the budget its texts are truncated, marked as such: a turn
+    is never refused for its size.
     """
     max_messages = int(policy.max_stored_messages)
-    max_bytes = int(policy.max_stored_bytes)
+    budget = min(int(policy.max_stored_bytes), max_bytes or int(policy.max_stored_bytes))
     starts = _turn_starts(messages)
     candidates = [s for s in starts if len(messages) - s <= max_messages] or [starts[-1]]
     # Candidates go from the longest suffix to the shortest; find the longest one that fits.
-    low, high = 0, len(candidates) - 1
-    blob = dumps(messages[candidates[low]:])
-    if len(blob) <= max_bytes:
-        return Compacted(list(messages[candidates[low]:]), blob, candidates[low])
+    blob = dumps(messages[candidates[0]:])
+    if len(blob) <= budget:
+        return Compacted(list(messages[candidates[0]:]), blob, candidates[0])
     best: tuple[int, bytes] | None = None
+    low, high = 0, len(candidates) - 1
     while low <= high:
         mid = (low + high) // 2
         mid_blob = dumps(messages[candidates[mid]:])
-        if len(mid_blob) <= max_bytes:
+        if len(mid_blob) <= budget:
             best, high = (mid, mid_blob), mid - 1
         else:
             low = mid + 1
     if best is not None:
         start = candidates[best[0]]
         return Compacted(list(messages[start:]), best[1], start)
-    # The latest turn alone does not fit: truncate its texts until it does.
     start = candidates[-1]
-    kept = list(messages[start:])
-    budget = max(500, max_bytes // max(1, len(kept)))
-    while True:
-        kept = [_truncate(m, budget) for m in kept]
-        blob = dumps(kept)
-        if len(blob) <= max_bytes or budget <= 500:
-            return Compacted(kept, blob, start)
-        budget //= 2
+    kept, blob = _shrink_turn(list(messages[start:]), budget)
+    return Compacted(kept, blob, start)

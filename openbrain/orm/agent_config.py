@@ -123,13 +123,15 @@ class AgentConfig(OpenBrainModel):
             raise InvalidInputError(
                 f"unknown tool(s) {', '.join(unknown)}; known tools: {', '.join(sorted(TOOLS))}"
             )
-        for name, (low, high) in (
-            ("max_iterations", MAX_ITERATIONS_RANGE),
-            ("max_execution_time", MAX_EXECUTION_TIME_RANGE),
+        for name, (low, high), whole in (
+            ("max_iterations", MAX_ITERATIONS_RANGE, True),
+            ("max_execution_time", MAX_EXECUTION_TIME_RANGE, False),
         ):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
-                raise InvalidInputError(f"{name} must be between {low} and {high}, got {value!r}")
+            if (not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high
+                    or (whole and value != int(value))):
+                kind = " (a whole number)" if whole else ""
+                raise InvalidInputError(f"{name} must be between {low} and {high}{kind}, got {value!r}")
         self.memory.validate_policy()
         return self
 
@@ -168,7 +170,14 @@ class AgentConfig(OpenBrainModel):
         snapshot = self.to_snapshot()
         for name, value in overrides.items():
             if name == "memory":
-                snapshot["memory"] = {**snapshot["memory"], **dict(value)}
+                if not isinstance(value, dict):
+                    raise InvalidInputError("memory must be an object of memory policy fields")
+                unknown_policy = sorted(set(value) - set(MemoryPolicy.LIMITS))
+                if unknown_policy:
+                    raise InvalidInputError(
+                        f"invalid agent config override: unknown memory policy field(s) {', '.join(unknown_policy)}"
+                    )
+                snapshot["memory"] = {**snapshot["memory"], **value}
             else:
                 snapshot[name] = value
         try:

@@ -9,6 +9,7 @@ even before DynamoDB's TTL sweeper deletes it.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any, Self
 
@@ -27,6 +28,20 @@ from openbrain.ids import new_id
 from openbrain.orm.base import OpenBrainModel
 
 MAX_RECENT_EVENTS = 50
+# What a session item may weigh: DynamoDB refuses 400 KB; 50 KB stay free for attribute names and slack.
+ITEM_SIZE_TARGET = 350_000
+_FIXED_ATTRIBUTES_BYTES = 2_000  # keys, ids, timestamps, counters and attribute names
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class CompactJSONAttribute(JSONAttribute):
+    """JSON stored as compact UTF-8 (PynamoDB's own escapes non-ASCII text, up to 6 bytes a character)."""
+
+    def serialize(self, value: Any) -> str | None:
+        return None if value is None else _json(value)
 
 
 class ChatSession(OpenBrainModel):
@@ -41,12 +56,12 @@ class ChatSession(OpenBrainModel):
     session_id = UnicodeAttribute(range_key=True, default_for_new=new_id)
     profile_name = UnicodeAttribute()
     memory = BinaryAttribute(legacy_encoding=False, null=True)
-    config_snapshot = JSONAttribute(default=dict)
-    context = JSONAttribute(default=dict)
+    config_snapshot = CompactJSONAttribute(default=dict)
+    context = CompactJSONAttribute(default=dict)
     lead_id = UnicodeAttribute(null=True)
     turn_count = NumberAttribute(default=0)
     trimmed_messages = NumberAttribute(default=0)
-    recent_events = JSONAttribute(default=list)
+    recent_events = CompactJSONAttribute(default=list)
     ended_at = UTCDateTimeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
@@ -61,6 +76,11 @@ class ChatSession(OpenBrainModel):
     def record_events(self, events: list[dict[str, Any]]) -> None:
         """Remember the latest events (type, id, time) so a UI can show what a session did."""
         self.recent_events = (list(self.recent_events or []) + events)[-MAX_RECENT_EVENTS:]
+
+    def memory_budget(self, policy_bytes: int) -> int:
+        """How many bytes `memory` may take so the whole item stays under `ITEM_SIZE_TARGET`."""
+        others = sum(len(_json(value).encode()) for value in (self.config_snapshot, self.context, self.recent_events))
+        return max(1_000, min(policy_bytes, ITEM_SIZE_TARGET - others - _FIXED_ATTRIBUTES_BYTES))
 
     @classmethod
     def get(  # type: ignore[override]
