@@ -36,12 +36,20 @@ SCHEMA_VERSION = 1
 SUPPORTED_VERSIONS = frozenset({1})
 TRUNCATION_MARK = " …[truncated to fit the session's memory budget]"
 MIN_TRUNCATED_CHARS = 200
+TRIM_TO = 0.8  # when a budget is exceeded, trim to this fraction of it
+
+
+def _fragments(messages: Sequence[BaseMessage]) -> list[str]:
+    return [json.dumps(d, separators=(",", ":"), ensure_ascii=False) for d in messages_to_dict(list(messages))]
+
+
+def _pack(fragments: Sequence[str]) -> bytes:
+    return zlib.compress(f'{{"v":{SCHEMA_VERSION},"messages":[{",".join(fragments)}]}}'.encode(), 6)
 
 
 def dumps(messages: Sequence[BaseMessage]) -> bytes:
     """Messages -> the stored bytes."""
-    document = {"v": SCHEMA_VERSION, "messages": messages_to_dict(list(messages))}
-    return zlib.compress(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode(), 6)
+    return _pack(_fragments(messages))
 
 
 def loads(blob: bytes | None) -> list[BaseMessage]:
@@ -126,37 +134,46 @@ def _shrink_turn(turn: list[BaseMessage], max_bytes: int) -> tuple[list[BaseMess
         budget //= 2
     ends = [turn[0]] + ([turn[-1]] if len(turn) > 1 else [])
     core = [m for m in ends if not (isinstance(m, AIMessage) and m.tool_calls) and not isinstance(m, ToolMessage)]
-    kept = [_truncate(m, max_bytes // 8) for m in core]
-    return kept, dumps(kept)
+    chars = max_bytes // 8
+    while True:
+        kept = [_truncate(m, chars) for m in core]
+        blob = dumps(kept)
+        if len(blob) <= max_bytes or chars <= 1:
+            return kept, blob
+        chars //= 2
 
 
 def compact(messages: Sequence[BaseMessage], policy: MemoryPolicy, max_bytes: int | None = None) -> Compacted:
     """Drop the oldest whole turns until the policy's stored-message and byte budgets hold.
 
     `max_bytes` lowers the policy's byte budget (the chat turn passes what the rest of the session item
-    leaves). If the latest turn alone is over the budget its texts are truncated, marked as such: a turn
-    is never refused for its size.
+    leaves). When a budget is exceeded, turns are dropped down to `TRIM_TO` of it, so a long session
+    trims once every many turns rather than on every turn. If the latest turn alone is over the budget its
+    texts are truncated, marked as such: a turn is never refused for its size.
     """
     max_messages = int(policy.max_stored_messages)
     budget = min(int(policy.max_stored_bytes), max_bytes or int(policy.max_stored_bytes))
+    fragments = _fragments(messages)
     starts = _turn_starts(messages)
-    candidates = [s for s in starts if len(messages) - s <= max_messages] or [starts[-1]]
-    # Candidates go from the longest suffix to the shortest; find the longest one that fits.
-    blob = dumps(messages[candidates[0]:])
+    if len(messages) > max_messages:
+        keep = max(2, int(max_messages * TRIM_TO))
+        starts = [s for s in starts if len(messages) - s <= keep] or [starts[-1]]
+    blob = _pack(fragments[starts[0]:])
     if len(blob) <= budget:
-        return Compacted(list(messages[candidates[0]:]), blob, candidates[0])
+        return Compacted(list(messages[starts[0]:]), blob, starts[0])
+    # Over the byte budget: the longest suffix (starts go longest to shortest) within TRIM_TO of it.
+    target = int(budget * TRIM_TO)
     best: tuple[int, bytes] | None = None
-    low, high = 0, len(candidates) - 1
+    low, high = 1, len(starts) - 1
     while low <= high:
         mid = (low + high) // 2
-        mid_blob = dumps(messages[candidates[mid]:])
-        if len(mid_blob) <= budget:
-            best, high = (mid, mid_blob), mid - 1
+        mid_blob = _pack(fragments[starts[mid]:])
+        if len(mid_blob) <= target:
+            best, high = (starts[mid], mid_blob), mid - 1
         else:
             low = mid + 1
     if best is not None:
-        start = candidates[best[0]]
-        return Compacted(list(messages[start:]), best[1], start)
-    start = candidates[-1]
+        return Compacted(list(messages[best[0]:]), best[1], best[0])
+    start = starts[-1]
     kept, blob = _shrink_turn(list(messages[start:]), budget)
     return Compacted(kept, blob, start)

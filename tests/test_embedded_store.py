@@ -270,7 +270,7 @@ _SECOND_BACKEND = textwrap.dedent(
 )
 
 
-@pytest.mark.slow
+@pytest.mark.integration  # about 10 s: the second process waits out the lock
 def test_a_second_backend_on_an_open_store_fails_with_a_configuration_error(store: Path) -> None:
     # given: a backend holding the store, with data not yet flushed
     with opened(store):

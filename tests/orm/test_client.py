@@ -1,0 +1,76 @@
+"""Client (openbrain/orm/client.py): API keys are shown once and stored only as SHA-256 hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from openbrain.backend import Backend
+from openbrain.orm import Client
+from openbrain.orm.client import API_KEY_PREFIX
+
+pytestmark = pytest.mark.integration
+
+
+def raw_item(backend: Backend, client_id: str) -> dict:
+    response = backend.client("dynamodb").get_item(
+        TableName=Client.Meta.table_name, Key={"client_id": {"S": client_id}}, ConsistentRead=True
+    )
+    return response["Item"]
+
+
+def test_add_api_key_returns_a_new_random_key_each_time() -> None:
+    client = Client("acme")
+
+    keys = [client.add_api_key() for _ in range(3)]
+
+    assert len(set(keys)) == 3
+    assert all(key.startswith(API_KEY_PREFIX) and len(key) > 40 for key in keys)
+
+
+def test_only_the_sha256_of_an_api_key_is_stored(backend: Backend) -> None:
+    # given
+    client = Client("acme", display_name="Acme")
+    api_key = client.add_api_key()
+
+    # when
+    client.save()
+
+    # then: the raw item holds the hash and the plaintext key appears nowhere in it
+    item = raw_item(backend, "acme")
+    assert item["api_key_hashes"] == {"L": [{"S": hashlib.sha256(api_key.encode()).hexdigest()}]}
+    serialized = json.dumps(item)
+    assert api_key not in serialized
+    assert api_key.removeprefix(API_KEY_PREFIX) not in serialized
+
+
+def test_has_api_key_accepts_a_stored_key_after_reading_the_client_back(backend: Backend) -> None:
+    client = Client("acme")
+    first, second = client.add_api_key(), client.add_api_key()
+    client.save()
+
+    stored = Client.get("acme")
+
+    assert stored.has_api_key(first)
+    assert stored.has_api_key(second)
+
+
+@pytest.mark.parametrize("candidate", ["", "ob_not-a-key", "wrong"])
+def test_has_api_key_refuses_other_keys(candidate: str) -> None:
+    client = Client("acme")
+    client.add_api_key()
+
+    assert not client.has_api_key(candidate)
+
+
+def test_the_stored_hash_is_not_itself_a_key() -> None:
+    client = Client("acme")
+    client.add_api_key()
+
+    assert not client.has_api_key(str(client.api_key_hashes[0]))
+
+
+def test_a_client_without_keys_accepts_none() -> None:
+    assert not Client("acme").has_api_key("ob_anything")
