@@ -14,6 +14,7 @@ a profile never changes a conversation in flight.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import timedelta
@@ -26,6 +27,7 @@ from openbrain.clock import utcnow
 from openbrain.errors import ConflictError, InvalidInputError, NotFoundError
 from openbrain.orm.agent_config import CONFIG_FIELDS, DEFAULT_CLIENT_ID, DEFAULT_PROFILE, AgentConfig
 from openbrain.orm.chat_session import ChatSession
+from openbrain.settings import Settings
 from openbrain.tools.context import ToolContext
 
 log = logging.getLogger(__name__)
@@ -101,9 +103,12 @@ class ChatResponse(BaseModel):
 def chat(request: ChatMessage, backend: Backend | None = None) -> ChatResponse:
     """Run one request (see the module docstring) and return the reply."""
     backend = backend or get_backend()
+    answers = not request.reset and bool(request.message.strip())
+    if answers:
+        _check_message(request.message, backend.settings)
     if request.reset or not request.session_id:
         session, config = start_session(request, backend)
-        if request.reset or not request.message.strip():
+        if not answers:
             return ChatResponse(
                 message=config.icebreaker, session_id=session.session_id, client_id=session.client_id,
                 profile_name=session.profile_name, model=config.model,
@@ -140,9 +145,16 @@ def start_session(request: ChatMessage, backend: Backend) -> tuple[ChatSession, 
     return session, config
 
 
-def _check_context(context: dict[str, Any]) -> None:
-    import json
+def _check_message(message: str, settings: Settings) -> None:
+    if not message.strip():
+        raise InvalidInputError("message must not be empty")
+    if len(message) > settings.max_message_chars:
+        raise InvalidInputError(
+            f"message is {len(message)} characters; the limit is {settings.max_message_chars} (OB_MAX_MESSAGE_CHARS)"
+        )
 
+
+def _check_context(context: dict[str, Any]) -> None:
     try:
         size = len(json.dumps(context))
     except (TypeError, ValueError) as exc:
@@ -158,12 +170,7 @@ def continue_session(session: ChatSession, message: str, backend: Backend) -> Ch
     from openbrain.agents.runner import run_turn
 
     settings = backend.settings
-    if not message.strip():
-        raise InvalidInputError("message must not be empty")
-    if len(message) > settings.max_message_chars:
-        raise InvalidInputError(
-            f"message is {len(message)} characters; the limit is {settings.max_message_chars} (OB_MAX_MESSAGE_CHARS)"
-        )
+    _check_message(message, settings)
     if session.ended:
         raise ConflictError("this conversation has ended; start a new one with reset")
     started = time.perf_counter()

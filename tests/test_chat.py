@@ -163,3 +163,9 @@ def test_each_turn_logs_one_record_with_ids_and_no_message_bodies(
     assert record.latency_ms > 0 and record.memory_bytes > 0
     everything = " ".join(f"{k}={v}" for k, v in vars(record).items()) + record.getMessage()
     assert "secret.person" not in everything
+
+
+def test_an_oversized_first_message_creates_no_session(backend: Backend) -> None:
+    with pytest.raises(InvalidInputError, match="limit is 8000"):
+        chat(ChatMessage(message="x" * 8001))
+    assert ChatSession.get_all("public") == []
