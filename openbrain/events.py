@@ -76,7 +76,25 @@ class ConversationEnded(Event):
     lead_id: str | None = None
 
 
-EVENT_TYPES: dict[str, type[Event]] = {cls.detail_type: cls for cls in (LeadCaptured, LeadUpdated, ConversationEnded)}
+class LeadDelivered(Event):
+    """A target delivered a lead event (`delivered_event_type`) to the client: emitted by the target, not a
+    tool, so `session_id` and `tool_call_id` are those of the delivered event (its idempotency key stays
+    the same when the same delivery is reported twice)."""
+
+    detail_type: ClassVar[str] = "lead.delivered.v1"
+    lead_id: str
+    target: str
+    delivered_event_type: str
+    delivered_event_id: str
+    delivered_idempotency_key: str
+
+    def object_id(self) -> str:
+        return self.lead_id
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.detail_type: cls for cls in (LeadCaptured, LeadUpdated, ConversationEnded, LeadDelivered)
+}
 
 
 class EventsClient(Protocol):

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from openbrain.settings import Settings
 
 SESSION_TTL_ATTRIBUTE = "expires_at"
+# SQS keeps a dead-lettered message's original enqueue time, so a DLQ needs a longer retention than its
+# source queue (4 days by default) or messages expire there soon after arriving: keep them the maximum.
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -51,11 +54,13 @@ def create_tables() -> None:
     for model in MODELS:
         if not model.exists():
             model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
-    connection = ChatSession._get_connection().connection
-    connection.client.update_time_to_live(
-        TableName=ChatSession.Meta.table_name,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": SESSION_TTL_ATTRIBUTE},
-    )
+    client = ChatSession._get_connection().connection.client
+    ttl = client.describe_time_to_live(TableName=ChatSession.Meta.table_name)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):  # DynamoDB refuses enabling it twice
+        client.update_time_to_live(
+            TableName=ChatSession.Meta.table_name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": SESSION_TTL_ATTRIBUTE},
+        )
 
 
 def create_event_resources(events: Any, sqs: Any, settings: Settings) -> dict[str, str]:
@@ -68,7 +73,10 @@ def create_event_resources(events: Any, sqs: Any, settings: Settings) -> dict[st
             events.create_event_bus(Name=bus)
     urls: dict[str, str] = {}
     for target in TARGETS:
-        dlq_url = sqs.create_queue(QueueName=target.dlq_name(settings))["QueueUrl"]
+        dlq_url = sqs.create_queue(
+            QueueName=target.dlq_name(settings),
+            Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)},
+        )["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         queue_url = sqs.create_queue(
             QueueName=target.queue_name(settings),

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("openai_api_key", "OPENAI_API_KEY")
     )
+    openai_api_key_ref: str | None = Field(
+        None, validation_alias=AliasChoices("openai_api_key_ref", "OB_OPENAI_API_KEY_REF"),
+        description="where the OpenAI key lives (ssm:/name or secretsmanager:<name-or-arn>); OPENAI_API_KEY wins",
+    )
     openai_base_url: str | None = Field(
         None, validation_alias=AliasChoices("openai_base_url", "OPENAI_BASE_URL")
     )
@@ -57,6 +61,14 @@ class Settings(BaseSettings):
     )
     max_message_chars: int = Field(
         8000, ge=1, le=100_000, validation_alias=AliasChoices("max_message_chars", "OB_MAX_MESSAGE_CHARS")
+    )
+    webhook_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, validation_alias=AliasChoices("webhook_timeout_seconds", "OB_WEBHOOK_TIMEOUT_SECONDS"),
+        description="how long a target waits for a client's webhook to answer",
+    )
+    max_body_bytes: int = Field(
+        65_536, ge=1_024, le=10_485_760, validation_alias=AliasChoices("max_body_bytes", "OB_MAX_BODY_BYTES"),
+        description="largest request body the HTTPS chat API accepts (bytes); larger is 413",
     )
     memory_store: Path | None = Field(
         Path(DEFAULT_MEMORY_STORE),
@@ -67,7 +79,7 @@ class Settings(BaseSettings):
     debug: bool = Field(False, validation_alias=AliasChoices("debug", "OB_DEBUG"),
                         description="CLIs print tracebacks of unexpected errors")
 
-    @field_validator("backend", "openai_api_key", "openai_base_url", mode="before")
+    @field_validator("backend", "openai_api_key", "openai_api_key_ref", "openai_base_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return value or None

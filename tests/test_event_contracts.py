@@ -22,6 +22,7 @@ from openbrain.events import (
     Event,
     EventPublisher,
     LeadCaptured,
+    LeadDelivered,
     LeadUpdated,
 )
 from openbrain.ids import new_id
@@ -54,6 +55,14 @@ def _ended(**overrides: Any) -> ConversationEnded:
     fields = {"event_id": EVENT_ID, "occurred_at": AT, "client_id": "acme", "session_id": SESSION_ID,
               "tool_call_id": "call_3", "turn_count": 3, "lead_id": None, **overrides}
     return ConversationEnded(**fields)
+
+
+def _delivered(**overrides: Any) -> LeadDelivered:
+    fields = {"event_id": EVENT_ID, "occurred_at": AT, "client_id": "acme", "session_id": SESSION_ID,
+              "tool_call_id": "call_1", "lead_id": LEAD_ID, "target": "lead-webhook",
+              "delivered_event_type": "lead.captured.v1", "delivered_event_id": "01JCAPTUREDCAPTUREDCAPTURE0",
+              "delivered_idempotency_key": "dff413db401499cf724bb37c4a71b98d", **overrides}
+    return LeadDelivered(**fields)
 
 
 # --- the pinned JSON -------------------------------------------------------------------------------------
@@ -101,8 +110,25 @@ def test_conversation_ended_v1_detail() -> None:
     assert _ended(lead_id=LEAD_ID).detail()["lead_id"] == LEAD_ID
 
 
+def test_lead_delivered_v1_detail() -> None:
+    assert LeadDelivered.detail_type == "lead.delivered.v1"
+    assert _delivered().detail() == {
+        "event_id": EVENT_ID,
+        "occurred_at": "2026-01-02T03:04:05Z",
+        "client_id": "acme",
+        "session_id": SESSION_ID,
+        "tool_call_id": "call_1",
+        "idempotency_key": "9028e8e32aff6b0de14a9a42799be346",
+        "lead_id": LEAD_ID,
+        "target": "lead-webhook",
+        "delivered_event_type": "lead.captured.v1",
+        "delivered_event_id": "01JCAPTUREDCAPTUREDCAPTURE0",
+        "delivered_idempotency_key": "dff413db401499cf724bb37c4a71b98d",
+    }
+
+
 def test_these_are_all_the_event_types() -> None:
-    assert set(EVENT_TYPES) == {"lead.captured.v1", "lead.updated.v1", "conversation.ended.v1"}
+    assert set(EVENT_TYPES) == {"lead.captured.v1", "lead.updated.v1", "conversation.ended.v1", "lead.delivered.v1"}
     assert all(re.fullmatch(r"[a-z]+\.[a-z]+\.v\d+", name) for name in EVENT_TYPES)
 
 
@@ -112,8 +138,10 @@ def test_these_are_all_the_event_types() -> None:
         (_captured(), "lead_id", {"lead_id"}),
         (_updated(), "lead_id", {"lead_id", "changed_fields"}),
         (_ended(), "session_id", {"turn_count", "lead_id"}),
+        (_delivered(), "lead_id", {"lead_id", "target", "delivered_event_type", "delivered_event_id",
+                                   "delivered_idempotency_key"}),
     ],
-    ids=["lead.captured.v1", "lead.updated.v1", "conversation.ended.v1"],
+    ids=["lead.captured.v1", "lead.updated.v1", "conversation.ended.v1", "lead.delivered.v1"],
 )
 def test_every_detail_has_the_ids_a_target_needs_and_types_it_can_rely_on(
     event: Event, object_key: str, extra_keys: set[str]
@@ -134,14 +162,14 @@ def test_every_detail_has_the_ids_a_target_needs_and_types_it_can_rely_on(
         assert isinstance(detail["turn_count"], int)
 
 
-@pytest.mark.parametrize("event", [_captured(), _updated(), _ended()], ids=lambda e: e.detail_type)
+@pytest.mark.parametrize("event", [_captured(), _updated(), _ended(), _delivered()], ids=lambda e: e.detail_type)
 def test_a_consumer_can_read_a_detail_back_into_its_event(event: Event) -> None:
     detail = json.loads(json.dumps(event.detail()))
 
     assert EVENT_TYPES[event.detail_type].model_validate(detail) == event
 
 
-@pytest.mark.parametrize("event", [_captured(), _updated(), _ended()], ids=lambda e: e.detail_type)
+@pytest.mark.parametrize("event", [_captured(), _updated(), _ended(), _delivered()], ids=lambda e: e.detail_type)
 def test_the_eventbridge_entry(event: Event) -> None:
     entry = EventPublisher(client=None, bus_name="openbrain-events").entry(event)  # type: ignore[arg-type]
 

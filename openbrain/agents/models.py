@@ -10,6 +10,7 @@ from openbrain.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from langchain_core.language_models.chat_models import BaseChatModel
+    from pydantic import SecretStr
 
     from openbrain.orm.agent_config import AgentConfig
     from openbrain.settings import Settings
@@ -29,7 +30,8 @@ def effective_model_spec(config: AgentConfig, settings: Settings) -> ModelSpec:
     backend (with a one-line notice on stderr, once per process) and is a `ConfigurationError` on aws.
     """
     spec = parse_model_spec(config.model)
-    if spec.provider != "openai" or settings.openai_api_key or settings.openai_base_url:
+    has_key = settings.openai_api_key or settings.openai_api_key_ref or settings.openai_base_url
+    if spec.provider != "openai" or has_key:
         return spec
     if settings.resolved_backend == "aws":
         raise ConfigurationError(
@@ -50,7 +52,7 @@ def build_chat_model(spec: ModelSpec, config: AgentConfig, settings: Settings) -
     from langchain_openai import ChatOpenAI
     from pydantic import SecretStr
 
-    key = settings.openai_api_key or SecretStr(UNUSED_KEY)
+    key = settings.openai_api_key or _key_from_ref(settings) or SecretStr(UNUSED_KEY)
     return ChatOpenAI(
         model=spec.name,
         temperature=float(config.temperature),
@@ -59,3 +61,15 @@ def build_chat_model(spec: ModelSpec, config: AgentConfig, settings: Settings) -
         timeout=float(config.max_execution_time),
         max_retries=1,
     )
+
+
+def _key_from_ref(settings: Settings) -> SecretStr | None:
+    """The key OB_OPENAI_API_KEY_REF names, read through the backend's secret resolver (cached per process)."""
+    if not settings.openai_api_key_ref:
+        return None
+    from pydantic import SecretStr
+
+    from openbrain.backend import get_backend
+    from openbrain.secrets import resolver_for
+
+    return SecretStr(resolver_for(get_backend()).resolve(settings.openai_api_key_ref))

@@ -27,6 +27,8 @@ def run(prog: str, main: Callable[[], int]) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`ob ... | head`): nothing left to say
+        return 0
     except Exception as exc:
         if _debug():
             traceback.print_exc()

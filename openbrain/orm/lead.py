@@ -22,6 +22,7 @@ LEAD_FIELDS = (
     "medications",
     "notes",
 )
+MAX_DELIVERED_KEYS = 50
 
 
 class Lead(OpenBrainModel):
@@ -47,6 +48,9 @@ class Lead(OpenBrainModel):
     notes = UnicodeAttribute(null=True)
     status = UnicodeAttribute(default="new")
     delivered_at = UTCDateTimeAttribute(null=True)
+    # Idempotency keys of the events a target delivered (latest MAX_DELIVERED_KEYS): a redelivered event
+    # whose key is here is acknowledged without posting again (openbrain/targets/lead_webhook.py).
+    delivered_keys = ListAttribute(of=UnicodeAttribute, default=list)
 
     def to_public_dict(self) -> dict[str, object]:
         """The lead as JSON for its client (a webhook body, an API response)."""

@@ -15,6 +15,7 @@ from openbrain.agents import models
 from openbrain.agents.models import OFFLINE, UNUSED_KEY, build_chat_model, effective_model_spec
 from openbrain.agents.offline import OfflineChatModel
 from openbrain.agents.spec import ModelSpec
+from openbrain.backend import Backend
 from openbrain.errors import ConfigurationError, InvalidInputError
 from openbrain.orm.agent_config import AgentConfig
 from openbrain.settings import Settings
@@ -281,3 +282,17 @@ def test_blank_openai_base_url_means_the_default_endpoint(monkeypatch: pytest.Mo
     assert isinstance(model, ChatOpenAI)
     assert model.root_client is not None
     assert str(model.root_client.base_url) == "https://api.openai.com/v1/"
+
+
+def test_the_openai_key_can_come_from_an_ssm_reference(backend: Backend) -> None:
+    # given a key in SSM (as the deployed stack keeps it) and only a reference to it in the environment
+    backend.client("ssm").put_parameter(Name="/openbrain/dev/openai-api-key", Value="sk-from-ssm",
+                                        Type="SecureString")
+    settings = Settings(backend="aws", memory_store=None, openai_api_key_ref="ssm:/openbrain/dev/openai-api-key")
+    config = AgentConfig("acme", "p", model="openai:gpt-test")
+    # when
+    spec = effective_model_spec(config, settings)
+    model = build_chat_model(spec, config, settings)
+    # then: the aws backend accepts the model, and the client carries the key read from SSM
+    assert str(spec) == "openai:gpt-test"
+    assert model.openai_api_key.get_secret_value() == "sk-from-ssm"  # type: ignore[attr-defined]

@@ -1,0 +1,1 @@
+"""Event target handlers (EventBridge -> SQS -> Lambda), one folder per target."""

@@ -1,0 +1,273 @@
+"""`ob-admin`: clients and API keys, AgentConfig export/import, dead-letter queues, and `init`.
+
+Thin: each command parses, calls `openbrain.admin`, `openbrain.configs_io` or `openbrain.dlq`, prints
+(text, or JSON with --json) and closes the backend so the embedded store keeps the change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from openbrain.cli.common import dumps, run
+
+if TYPE_CHECKING:
+    from openbrain.backend import Backend
+
+PROG = "ob-admin"
+KEY_NOTICE = "(the API key is shown only this once: store it now; `ob-admin client rotate-key` makes a new one)"
+
+
+@contextmanager
+def _opened() -> Iterator[Backend]:
+    from openbrain.backend import get_backend
+
+    backend = get_backend()
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(dumps(data) if args.json else text)
+
+
+# --- client ----------------------------------------------------------------------------------------
+
+def _client_create(args: argparse.Namespace) -> int:
+    from openbrain.admin import create_client
+
+    with _opened():
+        client, api_key = create_client(
+            args.name, client_id=args.client_id, origins=args.origin or (), webhook_url=args.webhook,
+            webhook_secret_ref=args.webhook_secret_ref,
+        )
+    _emit(args, {"client_id": client.client_id, "api_key": api_key},
+          f"client_id  {client.client_id}\napi_key    {api_key}")
+    if not args.json:
+        print(KEY_NOTICE, file=sys.stderr)
+    return 0
+
+
+def _client_list(args: argparse.Namespace) -> int:
+    from openbrain.admin import describe_client, list_clients
+
+    with _opened():
+        clients = [describe_client(client) for client in list_clients()]
+    rows = [("CLIENT_ID", "NAME", "KEYS", "ORIGINS", "WEBHOOK")] + [
+        (c["client_id"], c["display_name"], str(c["api_keys"]), ",".join(c["allowed_origins"]) or "-",
+         c["webhook_url"] or "-")
+        for c in clients
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    table = "\n".join("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[4]])
+                      for row in rows)
+    _emit(args, clients, table if clients else "no clients yet; create one with: ob-admin client create NAME")
+    return 0
+
+
+def _client_show(args: argparse.Namespace) -> int:
+    from openbrain.admin import describe_client, get_client, profile_names
+
+    with _opened():
+        info = describe_client(get_client(args.client_id), profile_names(args.client_id))
+    lines = [f"{key:<19}{', '.join(value) if isinstance(value, list) else value}" for key, value in info.items()]
+    _emit(args, info, "\n".join(lines))
+    return 0
+
+
+def _client_rotate_key(args: argparse.Namespace) -> int:
+    from openbrain.admin import rotate_key
+
+    with _opened():
+        client, api_key = rotate_key(args.client_id, keep_old=args.keep_old)
+    keys = len(client.api_key_hashes or [])
+    _emit(args, {"client_id": client.client_id, "api_key": api_key, "api_keys": keys},
+          f"client_id  {client.client_id}\napi_key    {api_key}")
+    if not args.json:
+        kept = f"{keys - 1} older key(s) still work" if args.keep_old else "every older key is revoked"
+        print(f"({kept}) {KEY_NOTICE}", file=sys.stderr)
+    return 0
+
+
+# --- config ----------------------------------------------------------------------------------------
+
+def _config_export(args: argparse.Namespace) -> int:
+    from openbrain.configs_io import dump_document, export_configs, format_for
+    from openbrain.errors import InvalidInputError
+
+    to_stdout = args.file == "-"
+    if to_stdout and args.json:  # the document is the output: --json asks for it as JSON
+        if args.format == "yaml":
+            raise InvalidInputError("--json writes the document as JSON; leave out --format yaml")
+        args.format = "json"
+    fmt = format_for(None if to_stdout else args.file, args.format)
+    with _opened():
+        document = export_configs(args.client_id, include_versions=args.with_versions)
+    text = dump_document(document, fmt)
+    if to_stdout:
+        sys.stdout.write(text)
+        return 0
+    try:
+        Path(args.file).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInputError(f"cannot write {args.file}: {exc.strerror or exc}") from exc
+    names = list(document["profiles"])
+    _emit(args, {"client_id": args.client_id, "file": args.file, "format": fmt, "profiles": names},
+          f"exported {len(names)} profile(s) of {args.client_id} to {args.file}")
+    return 0
+
+
+def _config_import(args: argparse.Namespace) -> int:
+    from openbrain.configs_io import format_for, import_configs, load_document
+    from openbrain.errors import InvalidInputError
+
+    if args.file == "-":
+        text, source = sys.stdin.read(), "stdin"
+    else:
+        try:
+            text, source = Path(args.file).read_text(encoding="utf-8"), args.file
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInputError(f"cannot read {args.file}: {getattr(exc, 'strerror', None) or exc}") from exc
+    document = load_document(text, format_for(None if args.file == "-" else args.file, args.format), source)
+    with _opened():
+        report = import_configs(document, client_id=args.client_id, dry_run=args.dry_run)
+    lines = [f"{label:<10}{', '.join(names) or '-'}" for label, names in
+             (("created", report.created), ("updated", report.updated), ("unchanged", report.unchanged))]
+    if report.dry_run:
+        lines.append(f"(dry run: nothing was written to {report.client_id})")
+    _emit(args, report.as_dict(), "\n".join(lines))
+    return 0
+
+
+# --- dlq -------------------------------------------------------------------------------------------
+
+def _target_names(name: str | None) -> list[str]:
+    from openbrain.infra import TARGETS
+
+    return [name] if name else [target.name for target in TARGETS]
+
+
+def _dlq_list(args: argparse.Namespace) -> int:
+    from openbrain.dlq import list_dead_letters
+
+    with _opened() as backend:
+        found = {name: list_dead_letters(backend, name, limit=args.limit) for name in _target_names(args.target)}
+    data = [{"target": name, **letter.as_dict()} for name, letters in found.items() for letter in letters]
+    lines = [f"{d['target']}  {d['message_id']}  {d['event_type'] or '(unreadable: ' + str(d['error']) + ')'}  "
+             f"client={d['client_id'] or '-'}  receives={d['receive_count']}  redrives={d['redrive_count']}"
+             for d in data]
+    _emit(args, data, "\n".join(lines) or "no dead-lettered messages")
+    return 0
+
+
+def _dlq_redrive(args: argparse.Namespace) -> int:
+    from openbrain.dlq import redrive
+
+    with _opened() as backend:
+        results = [redrive(backend, name, limit=args.limit) for name in _target_names(args.target)]
+    data = [result.as_dict() for result in results]
+    _emit(args, data, "\n".join(f"{r.target}: moved {r.moved} message(s) back to its queue" for r in results))
+    return 0
+
+
+# --- init ------------------------------------------------------------------------------------------
+
+def _init(args: argparse.Namespace) -> int:
+    from openbrain.admin import init_resources
+
+    with _opened() as backend:
+        report = init_resources(backend)
+    lines = [report.message]
+    if report.backend != "memory":
+        lines += [f"table  {name}  {state}" for name, state in report.tables.items()]
+        lines += [f"bus    {report.event_bus}"] + [f"queue  {url}" for url in report.queues.values()]
+    _emit(args, report.as_dict(), "\n".join(lines))
+    return 0
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+# --- the parser ------------------------------------------------------------------------------------
+
+def parser() -> argparse.ArgumentParser:
+    json_flag = argparse.ArgumentParser(add_help=False)
+    json_flag.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                           help="machine-readable output")
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Manage OpenBrain clients, API keys and agent configs, and create the AWS resources on "
+        "an endpoint. Uses the backend of OB_BACKEND (the embedded store by default).",
+    )
+    p.add_argument("--json", action="store_true", default=False, help="machine-readable output")
+    commands = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(group: Any, name: str, handler: Callable[[argparse.Namespace], int], text: str) -> Any:
+        sub = group.add_parser(name, parents=[json_flag], help=text, description=text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    client = commands.add_parser("client", help="create, list, show clients; rotate API keys")
+    clients = client.add_subparsers(dest="client_command", required=True, metavar="COMMAND")
+    create = command(clients, "create", _client_create, "create a client and print its first API key (once)")
+    create.add_argument("name", metavar="NAME", help="display name")
+    create.add_argument("--client-id", help="client id (1-64 of A-Z a-z 0-9 - _) [a slug of NAME]")
+    create.add_argument("--origin", action="append", metavar="URL",
+                        help="allowed browser origin http(s)://host[:port]; repeat for several")
+    create.add_argument("--webhook", metavar="URL",
+                        help="lead webhook, https:// (http:// only to 127.0.0.1/localhost)")
+    create.add_argument("--webhook-secret-ref", metavar="REF",
+                        help="SSM parameter or Secrets Manager secret holding the webhook signing secret")
+    command(clients, "list", _client_list, "list clients (never keys or their hashes)")
+    show = command(clients, "show", _client_show, "show one client and its profiles")
+    show.add_argument("client_id", metavar="CLIENT_ID")
+    rotate = command(clients, "rotate-key", _client_rotate_key,
+                     "make a new API key (printed once) and revoke the old ones")
+    rotate.add_argument("client_id", metavar="CLIENT_ID")
+    rotate.add_argument("--keep-old", action="store_true", help="keep the old keys working too")
+
+    config = commands.add_parser("config", help="export or import a client's AgentConfigs (YAML/JSON)")
+    configs = config.add_subparsers(dest="config_command", required=True, metavar="COMMAND")
+    export = command(configs, "export", _config_export, "write every profile of a client as YAML or JSON")
+    export.add_argument("client_id", metavar="CLIENT_ID")
+    export.add_argument("file", metavar="FILE", nargs="?", default="-", help="file to write, or - for stdout [-]")
+    export.add_argument("--format", choices=("yaml", "json"), help="[json for *.json, else yaml]")
+    export.add_argument("--with-versions", action="store_true",
+                        help="record each profile's version, so importing fails if it changed meanwhile")
+    imp = command(configs, "import", _config_import,
+                  "create/update profiles from a file: all validated first, nothing written if any is invalid")
+    imp.add_argument("file", metavar="FILE", help="file to read, or - for stdin")
+    imp.add_argument("--client-id", help="import into this client instead of the document's client_id")
+    imp.add_argument("--format", choices=("yaml", "json"), help="[json for *.json, else yaml]")
+    imp.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
+
+    dlq = commands.add_parser("dlq", help="inspect and redrive the event targets' dead-letter queues")
+    dlqs = dlq.add_subparsers(dest="dlq_command", required=True, metavar="COMMAND")
+    listing = command(dlqs, "list", _dlq_list, "show dead-lettered events (they stay in the queue)")
+    moving = command(dlqs, "redrive", _dlq_redrive,
+                     "move dead-lettered events back to their target's queue, for the target to retry")
+    for sub in (listing, moving):
+        sub.add_argument("target", metavar="TARGET", nargs="?", help="e.g. lead-webhook [every target]")
+        sub.add_argument("--limit", type=_positive, default=1000, help="at most this many messages per target [1000]")
+
+    command(commands, "init", _init,
+            "create the tables, event bus, rules and queues on the configured endpoint (idempotent)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return run(PROG, lambda: int(args.handler(args)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,313 @@
+"""`ob-admin` as a user runs it: one process per command, changes kept in the embedded store."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .helpers import Cli, assert_one_line_error
+
+pytestmark = pytest.mark.e2e
+
+PROG = "ob-admin"
+
+# Run in a later process: does the stored client accept this key? (prints true/false)
+CHECK_KEY = """
+import sys
+from openbrain.backend import get_backend
+from openbrain.orm import Client
+backend = get_backend()
+try:
+    print(str(Client.get(sys.argv[1]).has_api_key(sys.argv[2])).lower())
+finally:
+    backend.close()
+"""
+
+
+def _key_works(cli: Cli, client_id: str, api_key: str) -> bool:
+    result = cli.run("python", "-c", CHECK_KEY, client_id, api_key)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip() == "true"
+
+
+def _json(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_client_create_prints_a_key_that_a_later_process_accepts(cli: Cli) -> None:
+    # when
+    result = cli.run(PROG, "client", "create", "Acme Inc", "--origin", "https://acme.example")
+
+    # then: the key is on stdout once, with a warning on stderr, and works through the embedded store
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "client_id  acme-inc"
+    api_key = lines[1].removeprefix("api_key    ")
+    assert "shown only this once" in result.stderr
+    assert _key_works(cli, "acme-inc", api_key)
+    assert not _key_works(cli, "acme-inc", api_key[:-1] + ("A" if api_key[-1] != "A" else "B"))
+
+
+def test_client_create_json_prints_id_and_key(cli: Cli) -> None:
+    created = _json(cli.run(PROG, "client", "create", "Acme", "--client-id", "acme_1", "--json",
+                            "--webhook", "http://127.0.0.1:9999/hook", "--webhook-secret-ref", "/ob/acme"))
+
+    assert isinstance(created, dict) and set(created) == {"client_id", "api_key"}
+    assert created["client_id"] == "acme_1"
+    assert _key_works(cli, "acme_1", created["api_key"])
+
+
+def test_client_list_and_show_in_json_never_show_keys(cli: Cli) -> None:
+    # given
+    key = _json(cli.run(PROG, "--json", "client", "create", "Beta"))["api_key"]
+    cli.run(PROG, "client", "create", "Alpha", "--origin", "https://alpha.example", "--origin", "http://localhost:3000")
+
+    # when
+    listed = cli.run(PROG, "client", "list", "--json")
+    shown = cli.run(PROG, "client", "show", "beta", "--json")
+    table = cli.run(PROG, "client", "list")
+
+    # then
+    clients = _json(listed)
+    assert [c["client_id"] for c in clients] == ["alpha", "beta"]
+    assert clients[0]["allowed_origins"] == ["https://alpha.example", "http://localhost:3000"]
+    info = _json(shown)
+    assert info["api_keys"] == 1 and info["profiles"] == []
+    for output in (listed.stdout, shown.stdout, table.stdout):
+        assert key not in output
+        assert "hash" not in output
+    assert table.stdout.splitlines()[0].split() == ["CLIENT_ID", "NAME", "KEYS", "ORIGINS", "WEBHOOK"]
+
+
+def test_rotate_key_revokes_the_old_key_for_later_processes(cli: Cli) -> None:
+    old = _json(cli.run(PROG, "client", "create", "Acme", "--json"))["api_key"]
+
+    rotated = _json(cli.run(PROG, "client", "rotate-key", "acme", "--json"))
+
+    assert rotated["api_keys"] == 1
+    assert _key_works(cli, "acme", rotated["api_key"])
+    assert not _key_works(cli, "acme", old)
+
+
+def test_rotate_key_keep_old_leaves_both_working(cli: Cli) -> None:
+    old = _json(cli.run(PROG, "client", "create", "Acme", "--json"))["api_key"]
+
+    result = cli.run(PROG, "client", "rotate-key", "acme", "--keep-old")
+
+    assert result.returncode == 0, result.stderr
+    new = result.stdout.splitlines()[1].removeprefix("api_key    ")
+    assert "1 older key(s) still work" in result.stderr
+    assert _key_works(cli, "acme", old) and _key_works(cli, "acme", new)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("client", "create", "Acme", "--origin", "https://acme.example/app"), "origin 'https://acme.example/app'"),
+        (("client", "create", "Acme", "--webhook", "http://crm.example"), "webhook URL 'http://crm.example' must"),
+        (("client", "create", "Acme", "--client-id", "a.b"), "client id must be"),
+        (("client", "show", "nobody"), "client 'nobody' not found"),
+        (("client", "rotate-key", "nobody", "--json"), "client 'nobody' not found"),
+        (("config", "import", "missing.yaml"), "cannot read missing.yaml"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_1(cli: Cli, args: tuple[str, ...], message: str) -> None:
+    assert_one_line_error(cli.run(PROG, *args), PROG, message)
+
+
+def test_creating_an_existing_client_is_refused(cli: Cli) -> None:
+    first = _json(cli.run(PROG, "client", "create", "Acme", "--json"))
+
+    result = cli.run(PROG, "client", "create", "Acme")
+
+    assert_one_line_error(result, PROG, "client 'acme' already exists")
+    assert _key_works(cli, "acme", first["api_key"])
+
+
+@pytest.mark.parametrize("args", [("client", "create"), ("client",), (), ("config", "export")])
+def test_usage_errors_exit_2(cli: Cli, args: tuple[str, ...]) -> None:
+    result = cli.run(PROG, *args)
+    assert result.returncode == 2
+    assert "usage: ob-admin" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+CONFIGS = """\
+client_id: acme
+profiles:
+  default:
+    model: offline
+  sales:
+    model: offline
+    temperature: 0.2
+    system_message: |
+      You sell anvils.
+      Be brief.
+    tools: [capture_lead]
+    memory: {window_messages: 10}
+"""
+
+
+def test_config_import_then_export_round_trips_through_files(cli: Cli, tmp_path: Path) -> None:
+    # given
+    source = tmp_path / "acme.yaml"
+    source.write_text(CONFIGS)
+
+    # when
+    imported = cli.run(PROG, "config", "import", str(source))
+    again = _json(cli.run(PROG, "config", "import", str(source), "--json"))
+    exported = cli.run(PROG, "config", "export", "acme", str(tmp_path / "out.yaml"))
+    copied = _json(cli.run(PROG, "config", "import", str(tmp_path / "out.yaml"), "--client-id", "copy", "--json"))
+
+    # then
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.splitlines()[0] == "created   default, sales"
+    assert again["unchanged"] == ["default", "sales"]
+    assert exported.stdout == f"exported 2 profile(s) of acme to {tmp_path / 'out.yaml'}\n"
+    assert copied["created"] == ["default", "sales"]
+    acme = _json(cli.run(PROG, "config", "export", "acme", "--json"))
+    copy = _json(cli.run(PROG, "config", "export", "copy", "-", "--format", "json"))
+    assert acme["profiles"] == copy["profiles"]
+    assert acme["profiles"]["sales"]["system_message"] == "You sell anvils.\nBe brief.\n"
+
+
+def test_config_export_json_file_by_extension(cli: Cli, tmp_path: Path) -> None:
+    cli.run(PROG, "config", "import", "-", stdin=CONFIGS)
+
+    result = _json(cli.run(PROG, "config", "export", "acme", str(tmp_path / "acme.json"), "--json"))
+
+    assert result == {"client_id": "acme", "file": str(tmp_path / "acme.json"), "format": "json",
+                      "profiles": ["default", "sales"]}
+    assert set(json.loads((tmp_path / "acme.json").read_text())["profiles"]) == {"default", "sales"}
+
+
+def test_config_import_with_an_invalid_profile_writes_nothing(cli: Cli) -> None:
+    document = CONFIGS + "  broken:\n    temperature: 7\n"
+
+    result = cli.run(PROG, "config", "import", "-", stdin=document)
+
+    assert_one_line_error(result, PROG, "profile 'broken': temperature must be between 0 and 2")
+    assert _json(cli.run(PROG, "config", "export", "acme", "--json")) == {"client_id": "acme", "profiles": {}}
+
+
+def test_config_import_dry_run_writes_nothing(cli: Cli) -> None:
+    result = cli.run(PROG, "config", "import", "-", "--dry-run", stdin=CONFIGS)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "(dry run: nothing was written to acme)"
+    assert _json(cli.run(PROG, "config", "export", "acme", "--json"))["profiles"] == {}
+
+
+def test_config_import_of_bad_yaml_says_where(cli: Cli) -> None:
+    result = cli.run(PROG, "config", "import", "-", stdin="client_id: acme\nprofiles: a: b\n")
+    assert_one_line_error(result, PROG, "stdin is not valid YAML at line 2")
+
+
+def test_init_on_the_memory_backend_explains_there_is_nothing_to_do(cli: Cli) -> None:
+    text = cli.run(PROG, "init")
+    report = _json(cli.run(PROG, "init", "--json"))
+
+    assert text.returncode == 0, text.stderr
+    assert "the embedded (memory) backend creates its tables" in text.stdout
+    assert report["backend"] == "memory"
+
+
+def test_init_against_an_unreachable_endpoint_is_one_line(cli: Cli) -> None:
+    result = cli.run(PROG, "init", OB_BACKEND="aws", AWS_ENDPOINT_URL=f"http://127.0.0.1:{_free_port()}",
+                     AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x")
+    assert_one_line_error(result, PROG, "could not create the OpenBrain resources on http://127.0.0.1:")
+
+
+def test_dlq_commands_report_in_text_and_json(cli: Cli) -> None:
+    # the embedded backend's queues live only as long as one process, so they are empty here
+    assert cli.run(PROG, "dlq", "list").stdout == "no dead-lettered messages\n"
+    assert _json(cli.run(PROG, "dlq", "list", "lead-webhook", "--json")) == []
+    [redriven] = _json(cli.run(PROG, "dlq", "redrive", "--json"))
+    assert (redriven["target"], redriven["moved"]) == ("lead-webhook", 0)
+
+
+def test_dlq_of_an_unknown_target_is_one_line(cli: Cli) -> None:
+    assert_one_line_error(cli.run(PROG, "dlq", "list", "nope"), PROG, "no target named 'nope'")
+    assert cli.run(PROG, "dlq", "redrive", "--limit", "0").returncode == 2
+
+
+# --- against a real endpoint: moto's own server ----------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def moto_server(tmp_path: Path) -> Iterator[str]:
+    """`python -m moto.server` on a loopback port (needs moto[server]: flask, flask-cors)."""
+    if importlib.util.find_spec("flask") is None or importlib.util.find_spec("flask_cors") is None:
+        pytest.skip("moto[server] is not installed (flask, flask-cors); init is tested in-process instead")
+    port = _free_port()
+    log = (tmp_path / "moto.log").open("w")
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"moto server did not start: {(tmp_path / 'moto.log').read_text()}")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        log.close()
+
+
+def test_init_prepares_a_moto_server_and_is_idempotent(cli: Cli, moto_server: str) -> None:
+    # given
+    env = {"OB_BACKEND": "aws", "AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "x",
+           "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"}
+
+    # when
+    first = _json(cli.run(PROG, "init", "--json", **env))
+    second = cli.run(PROG, "init", **env)
+
+    # then
+    assert set(first["tables"].values()) == {"created"}
+    assert second.returncode == 0, second.stderr
+    assert "created 0 of 4 tables" in second.stdout
+    import boto3
+
+    dynamodb = boto3.client("dynamodb", endpoint_url=moto_server, region_name="us-east-1",
+                            aws_access_key_id="x", aws_secret_access_key="x")
+    sqs = boto3.client("sqs", endpoint_url=moto_server, region_name="us-east-1",
+                       aws_access_key_id="x", aws_secret_access_key="x")
+    assert sorted(dynamodb.list_tables()["TableNames"]) == sorted(first["tables"])
+    queues = sorted(url.rsplit("/", 1)[1] for url in sqs.list_queues()["QueueUrls"])
+    assert queues == ["openbrain-lead-webhook", "openbrain-lead-webhook-dlq"]
+    # and the other commands work against the same endpoint from other processes
+    key = _json(cli.run(PROG, "client", "create", "Acme", "--json", **env))["api_key"]
+    assert _json(cli.run(PROG, "client", "list", "--json", **env))[0]["api_keys"] == 1
+    assert key.startswith("ob.")
+    # a dead letter is listed (and stays), then redriven to the target's queue
+    dlq_url = sqs.get_queue_url(QueueName="openbrain-lead-webhook-dlq")["QueueUrl"]
+    sqs.send_message(QueueUrl=dlq_url, MessageBody="not an event")
+    [letter] = _json(cli.run(PROG, "dlq", "list", "--json", **env))
+    assert letter["target"] == "lead-webhook" and letter["error"]
+    assert len(_json(cli.run(PROG, "dlq", "list", "--json", **env))) == 1
+    [moved] = _json(cli.run(PROG, "dlq", "redrive", "lead-webhook", "--json", **env))
+    assert moved["moved"] == 1
+    assert _json(cli.run(PROG, "dlq", "list", "--json", **env)) == []
+    queue_url = sqs.get_queue_url(QueueName="openbrain-lead-webhook")["QueueUrl"]
+    assert [m["Body"] for m in sqs.receive_message(QueueUrl=queue_url)["Messages"]] == ["not an event"]

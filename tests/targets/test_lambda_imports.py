@@ -1,0 +1,33 @@
+"""The target Lambda ships without langchain: importing its handler must not load it (cold start, size)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from .support import APP_PATH, ROOT
+
+PROBE = f"""
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("app", {str(APP_PATH)!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+import openbrain.dlq, openbrain.secrets, openbrain.targets.lead_webhook, openbrain.targets.poller
+assert callable(module.handler)
+print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in
+                        ("langchain", "langchain_core", "langchain_openai", "openai", "moto", "openbrain"))))
+"""
+
+
+def test_importing_the_target_handler_loads_no_langchain() -> None:
+    result = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            check=False)
+
+    assert result.returncode == 0, result.stderr
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "openbrain.targets.lead_webhook" in loaded
+    assert not [name for name in loaded if name.startswith(("langchain", "openai"))]
+    assert "moto" not in loaded
+    for heavy in ("openbrain.chat", "openbrain.agents.runner", "openbrain.memory", "openbrain.tools"):
+        assert heavy not in loaded
