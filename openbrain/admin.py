@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from openbrain.errors import ConfigurationError, ConflictError, InvalidInputError, NotFoundError, UpstreamError
 from openbrain.orm import MODELS, AgentConfig, Client
+from openbrain.orm.client import validate_client_id
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_DISPLAY_NAME_CHARS = 200
 MAX_URL_CHARS = 2048
 # Hosts a webhook may reach over plain http, for local testing (a test server on this machine).
@@ -37,12 +37,6 @@ def slugify(name: str) -> str:
     """A client id from a display name: ASCII letters and digits, lower case, '-' between words."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:64].rstrip("-")
-
-
-def validate_client_id(client_id: str) -> str:
-    if not CLIENT_ID_PATTERN.fullmatch(client_id):
-        raise InvalidInputError(f"client id must be 1-64 letters, digits, '-' or '_', got {client_id!r}")
-    return client_id
 
 
 def validate_origin(origin: str) -> str:

@@ -24,10 +24,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from openbrain.admin import validate_client_id
 from openbrain.clock import utcnow
 from openbrain.errors import ConflictError, InvalidInputError, UpstreamError
 from openbrain.orm.agent_config import CONFIG_FIELDS, AgentConfig, MemoryPolicy
+from openbrain.orm.client import validate_client_id
 
 Format = Literal["yaml", "json"]
 FORMATS: tuple[Format, ...] = ("yaml", "json")

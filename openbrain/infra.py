@@ -28,6 +28,7 @@ class QueueTarget:
 
     name: str
     detail_types: tuple[str, ...]
+    handler: str  # "module:function" of the handler the target's queue feeds (Lambda, or ob-serve's poller)
     max_receive_count: int = 5
     visibility_timeout: int = 60
 
@@ -45,7 +46,8 @@ class QueueTarget:
 
 
 TARGETS: tuple[QueueTarget, ...] = (
-    QueueTarget("lead-webhook", (LeadCaptured.detail_type, LeadUpdated.detail_type)),
+    QueueTarget("lead-webhook", (LeadCaptured.detail_type, LeadUpdated.detail_type),
+                "openbrain.targets.lead_webhook:handler"),
 )
 
 

@@ -70,9 +70,9 @@ def test_create_client_refuses_an_existing_id_and_leaves_it_alone(backend: Backe
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"name": "x", "client_id": "has space"}, "client id must be"),
-        ({"name": "x", "client_id": "a.b"}, "client id must be"),
-        ({"name": "x", "client_id": "a" * 65}, "client id must be"),
+        ({"name": "x", "client_id": "has space"}, "client_id must be"),
+        ({"name": "x", "client_id": "a.b"}, "client_id must be"),
+        ({"name": "x", "client_id": "a" * 65}, "client_id must be"),
         ({"name": "!!!"}, "cannot make a client id"),
         ({"name": "   "}, "client name must be"),
         ({"name": "x", "origins": ["https://acme.example/path"]}, "without path"),
@@ -247,7 +247,7 @@ def test_import_writes_nothing_if_any_profile_is_invalid(backend: Backend) -> No
         ({"client_id": "acme", "profiles": {"p": {"version": "1"}}}, "version must be a whole number"),
         ({"client_id": "acme", "profiles": ["p"]}, "profiles must be a mapping"),
         ({"profiles": {}}, "no client_id"),
-        ({"client_id": "a.b", "profiles": {}}, "client id must be"),
+        ({"client_id": "a.b", "profiles": {}}, "client_id must be"),
         ({"client_id": "acme", "profiles": {}, "extra": 1}, "unknown top-level key"),
     ],
 )

@@ -30,8 +30,7 @@ TEMPLATE_PATH = ROOT / "template.yaml"
 
 # The handler each function runs, as agreed with the handlers' authors (CodeUri, Handler).
 HANDLERS = {
-    # a package with relative imports: Lambda must import it as chat_api.app, so the artifact is lambdas/
-    "ChatApiFunction": ("lambdas/", "chat_api.app.handler"),
+    "ChatApiFunction": ("lambdas/chat_api/", "app.handler"),
     "LeadWebhookFunction": ("lambdas/targets/lead_webhook/", "app.handler"),
 }
 # OB_* settings a deployed function does not need, and why. A new setting fails
@@ -299,6 +298,9 @@ def test_handler_resolves_to_a_module_and_function(template: dict[str, Any], fun
     defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
     defined |= {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
                 if isinstance(t, ast.Name)}
+    # a thin handler re-exports the library's: `from openbrain.x import handler`
+    defined |= {(alias.asname or alias.name) for node in tree.body if isinstance(node, ast.ImportFrom)
+                for alias in node.names}
     assert attribute in defined, f"{path.relative_to(ROOT)} defines no top-level {attribute!r}"
 
 

@@ -23,8 +23,12 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from openbrain.backend import get_backend
 from openbrain.clock import utcnow
 from openbrain.errors import ConfigurationError, ConflictError, NotFoundError, OpenBrainError, UpstreamError
 from openbrain.events import LeadCaptured, LeadDelivered, LeadUpdated
@@ -201,3 +205,28 @@ class LeadWebhook:
             # redelivery a duplicate. The missing notification is logged for an operator instead.
             log.error("lead-webhook: lead %s delivered but lead.delivered.v1 was not published: %s",
                       event.lead_id, exc.message)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The target's Lambda handler: an SQS batch in, `{"batchItemFailures": [...]}` out.
+
+    A record whose delivery raises is reported as a batch item failure, so SQS retries only it and,
+    after the queue's maxReceiveCount, moves it to the dead-letter queue. `ob-serve` calls this same
+    function with batches it polls.
+    """
+    from aws_lambda_powertools.utilities.batch import process_partial_response
+
+    target = LeadWebhook(get_backend())
+
+    def record_handler(record: SQSRecord) -> Outcome:
+        return target.handle_body(record.body)
+
+    return dict(process_partial_response(event=event, record_handler=record_handler, processor=_processor(),
+                                         context=context))
+
+
+def _processor() -> BatchProcessor:
+    # A batch whose every record failed is still answered with batchItemFailures (not an exception), so
+    # local pollers and tests see the same shape; for Lambda both mean "retry all of them".
+    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+

@@ -116,7 +116,7 @@ def test_rotate_key_keep_old_leaves_both_working(cli: Cli) -> None:
     [
         (("client", "create", "Acme", "--origin", "https://acme.example/app"), "origin 'https://acme.example/app'"),
         (("client", "create", "Acme", "--webhook", "http://crm.example"), "webhook URL 'http://crm.example' must"),
-        (("client", "create", "Acme", "--client-id", "a.b"), "client id must be"),
+        (("client", "create", "Acme", "--client-id", "a.b"), "client_id must be"),
         (("client", "show", "nobody"), "client 'nobody' not found"),
         (("client", "rotate-key", "nobody", "--json"), "client 'nobody' not found"),
         (("config", "import", "missing.yaml"), "cannot read missing.yaml"),

@@ -8,8 +8,9 @@ import json
 import pytest
 
 from openbrain.backend import Backend
+from openbrain.errors import InvalidInputError
 from openbrain.orm import Client
-from openbrain.orm.client import API_KEY_PREFIX
+from openbrain.orm.client import API_KEY_PREFIX, client_id_of_api_key
 
 pytestmark = pytest.mark.integration
 
@@ -55,6 +56,33 @@ def test_has_api_key_accepts_a_stored_key_after_reading_the_client_back(backend:
 
     assert stored.has_api_key(first)
     assert stored.has_api_key(second)
+
+
+def test_a_key_names_its_client_and_no_other() -> None:
+    api_key = Client("acme-1_x").add_api_key()
+
+    assert api_key.startswith("ob.acme-1_x.")
+    assert client_id_of_api_key(api_key) == "acme-1_x"
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    ["", "ob_acme_x", "ob.acme", "ob.acme.", "ob.ac.me." + "A" * 43, "xx.acme." + "A" * 43,
+     "ob.acme." + "A" * 43 + ".more", None, 42],
+)
+def test_malformed_keys_name_no_client(candidate: object) -> None:
+    assert client_id_of_api_key(candidate) is None
+
+
+@pytest.mark.parametrize("client_id", ["a.b", "", "x" * 65, "with space", "ünïcode"])
+def test_client_ids_that_cannot_appear_in_a_key_are_refused(client_id: str) -> None:
+    with pytest.raises(InvalidInputError):
+        Client(client_id).add_api_key()
+
+
+def test_saving_a_client_with_an_invalid_id_is_refused(backend: Backend) -> None:
+    with pytest.raises(InvalidInputError):
+        Client("a.b").save()
 
 
 @pytest.mark.parametrize("candidate", ["", "ob_not-a-key", "wrong"])

@@ -1,1 +1,0 @@
-"""Event target handlers (EventBridge -> SQS -> Lambda), one folder per target."""

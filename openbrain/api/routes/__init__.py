@@ -1,0 +1,1 @@
+"""One module per concept; each has a `router` the app includes."""

@@ -1,0 +1,131 @@
+"""The ONE mapping from errors to HTTP responses. Every error body is `{"error": {"code", "message"}}`.
+
+| raised | status | code |
+| --- | --- | --- |
+| malformed JSON body | 400 | invalid_json |
+| `UnauthorizedError` | 401 | unauthorized |
+| `ForbiddenError` | 403 | forbidden |
+| `NotFoundError`, unknown route | 404 | not_found |
+| `ConflictError` | 409 | conflict |
+| `PayloadTooLargeError` (body over `OB_MAX_BODY_BYTES`) | 413 | payload_too_large |
+| body in another media type than JSON | 415 | unsupported_media_type |
+| `InvalidInputError`, request validation (types, missing fields) | 422 | invalid_input |
+| `ConfigurationError` | 500 | configuration_error (generic message; the detail is logged) |
+| `UpstreamError` | 502 | upstream_error |
+| `UpstreamTimeoutError` | 504 | upstream_timeout |
+| anything else (`StoredDataError`, bugs, a response that fails its schema) | 500 | internal_error |
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter, Router
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+    ResponseValidationError,
+)
+
+from openbrain.errors import (
+    ConfigurationError,
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    OpenBrainError,
+    UnauthorizedError,
+    UpstreamError,
+    UpstreamTimeoutError,
+)
+
+from ..cors import cors_headers
+from ..observability import logger
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """The request body is larger than the API accepts."""
+
+    code = "payload_too_large"
+
+
+STATUS: dict[type[OpenBrainError], HTTPStatus] = {
+    UnauthorizedError: HTTPStatus.UNAUTHORIZED,
+    ForbiddenError: HTTPStatus.FORBIDDEN,
+    NotFoundError: HTTPStatus.NOT_FOUND,
+    ConflictError: HTTPStatus.CONFLICT,
+    PayloadTooLargeError: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    InvalidInputError: HTTPStatus.UNPROCESSABLE_ENTITY,
+    UpstreamTimeoutError: HTTPStatus.GATEWAY_TIMEOUT,
+    UpstreamError: HTTPStatus.BAD_GATEWAY,
+    ConfigurationError: HTTPStatus.INTERNAL_SERVER_ERROR,
+}
+_GENERIC = {
+    ConfigurationError: "the service is not configured correctly; its operators have been told",
+}
+INTERNAL_MESSAGE = "something went wrong on our side; please try again"
+
+router = Router()
+
+
+def error_response(router: BaseRouter, status: int, code: str, message: str) -> Response[Any]:
+    """An error response with the CORS headers the request earned."""
+    return Response(
+        status_code=int(status),
+        content_type=content_types.APPLICATION_JSON,
+        body={"error": {"code": code, "message": message}},
+        headers=cors_headers(router),
+    )
+
+
+def status_of(exc: OpenBrainError) -> HTTPStatus | None:
+    """The status of the nearest class of `exc` in `STATUS` (None: not an error the API expects)."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return None
+
+
+@router.exception_handler(OpenBrainError)
+def library_error(exc: OpenBrainError) -> Response[Any]:
+    status = status_of(exc)
+    if status is None:
+        return internal_error(exc)
+    if status >= 500:
+        logger.error("request failed", extra={"error_code": exc.code, "status": int(status), "detail": exc.message})
+    else:
+        logger.info("request refused", extra={"error_code": exc.code, "status": int(status)})
+    generic = next((text for cls, text in _GENERIC.items() if isinstance(exc, cls)), None)
+    return error_response(router, status, exc.code, generic or exc.message)
+
+
+@router.exception_handler(RequestValidationError)
+def invalid_request(exc: RequestValidationError) -> Response[Any]:
+    errors = exc.errors()
+    first: dict[str, Any] = errors[0] if errors else {}
+    if first.get("type") == "json_invalid":
+        return error_response(router, HTTPStatus.BAD_REQUEST, "invalid_json", "the request body is not valid JSON")
+    where = ".".join(str(part) for part in first.get("loc", ())) or "body"
+    message = str(first.get("msg") or "invalid value")
+    return error_response(router, HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_input", f"{where}: {message}")
+
+
+@router.exception_handler(RequestUnsupportedContentType)
+def unsupported_media_type(exc: RequestUnsupportedContentType) -> Response[Any]:
+    return error_response(
+        router, HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the body as application/json"
+    )
+
+
+@router.exception_handler(RouteNotFoundError)
+def route_not_found(exc: RouteNotFoundError) -> Response[Any]:
+    return error_response(router, HTTPStatus.NOT_FOUND, "not_found", "no such route")
+
+
+@router.exception_handler([ResponseValidationError, Exception])
+def internal_error(exc: Exception) -> Response[Any]:
+    logger.exception("unexpected error", extra={"error_type": type(exc).__name__})
+    return error_response(router, HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", INTERNAL_MESSAGE)

@@ -1,0 +1,31 @@
+"""`GET /leads` and `GET /leads/{lead_id}`: the leads the key's client captured (`Lead.to_public_dict`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from pydantic import BaseModel
+
+from openbrain.orm import Lead
+
+from ..context import current_client, existing_id
+from .security import API_KEY
+
+router = Router()
+
+
+class Leads(BaseModel):
+    leads: list[dict[str, Any]]
+
+
+@router.get("/leads", summary="The client's leads, newest first", tags=["leads"], security=API_KEY)
+def list_leads() -> Leads:
+    client = current_client(router)
+    return Leads(leads=[lead.to_public_dict() for lead in reversed(Lead.get_all(client.client_id))])
+
+
+@router.get("/leads/<lead_id>", summary="One lead", tags=["leads"], security=API_KEY)
+def get_lead(lead_id: str) -> dict[str, Any]:
+    client = current_client(router)
+    return Lead.get(client.client_id, existing_id(lead_id, "lead")).to_public_dict()

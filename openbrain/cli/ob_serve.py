@@ -1,0 +1,69 @@
+"""`ob-serve`: the chat API and the event targets on one machine, over real HTTP.
+
+Backed by the embedded backend, or with `OB_BACKEND=aws` + `AWS_ENDPOINT_URL` by any compatible endpoint
+that `ob-admin init` prepared (so `ob-serve`, `ob-admin` and `ob` can share one local store).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Any
+
+from openbrain.cli.common import run
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ob-serve", description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on [127.0.0.1]")
+    p.add_argument("--port", type=int, default=8080, help="port [8080]; 0 picks a free one")
+    p.add_argument("--api-key", help="API key of the `local` demo client (ob.local.<secret>); default: a new one")
+    p.add_argument("--origin", action="append", default=[], help="extra allowed origin for the demo client")
+    p.add_argument("--retry-after", type=int, default=None, metavar="SECONDS",
+                   help="how long a failed target message waits before it is retried [the queue's, 60]")
+    p.add_argument("--poll-interval", type=float, default=0.5, metavar="SECONDS",
+                   help="how often an idle target queue is polled [0.5]")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+
+    def serve() -> int:
+        from openbrain.backend import get_backend
+        from openbrain.serve import LocalStack, ensure_demo_client
+
+        backend = get_backend()
+        stack = LocalStack(backend, args.host, args.port, poll_interval=args.poll_interval,
+                           retry_after=args.retry_after)
+        origins = [stack.url, stack.url.replace("127.0.0.1", "localhost"), *args.origin]
+        settings = backend.settings
+        has_model_key = settings.openai_api_key or settings.openai_api_key_ref or settings.openai_base_url
+        demo = ensure_demo_client(origins, args.api_key, offline=not has_model_key)
+        backend.flush()
+        stack.start()
+        print(f"OpenBrain is serving on {stack.url} (backend: {backend.kind})", flush=True)
+        print(f"client: {demo.client_id}   api key: {demo.api_key}", flush=True)
+        print(f"try:    curl -s -X POST {stack.url}/chat -H 'x-api-key: {demo.api_key}' "
+              "-H 'content-type: application/json' -d '{\"message\": \"What time is it in Tokyo?\"}'",
+              flush=True)
+        stopped = threading.Event()
+
+        def stop(signum: int, frame: Any) -> None:
+            stopped.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        stopped.wait()
+        stack.stop()
+        backend.close()
+        print("stopped", file=sys.stderr)
+        return 0
+
+    return run("ob-serve", serve)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
