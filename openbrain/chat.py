@@ -24,7 +24,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from openbrain.backend import Backend, get_backend
 from openbrain.clock import utcnow
-from openbrain.errors import ConflictError, InvalidInputError, NotFoundError
+from openbrain.errors import ConflictError, InvalidInputError, NotFoundError, SessionEndedError
 from openbrain.orm.agent_config import CONFIG_FIELDS, DEFAULT_CLIENT_ID, DEFAULT_PROFILE, AgentConfig
 from openbrain.orm.chat_session import ChatSession
 from openbrain.settings import Settings
@@ -32,10 +32,6 @@ from openbrain.tools.context import ToolContext
 
 log = logging.getLogger(__name__)
 MAX_CONTEXT_BYTES = 8_000
-
-
-def _alias(snake: str, camel: str) -> Any:
-    return Field(validation_alias=AliasChoices(snake, camel))
 
 
 class ChatMessage(BaseModel):
@@ -172,7 +168,7 @@ def continue_session(session: ChatSession, message: str, backend: Backend) -> Ch
     settings = backend.settings
     _check_message(message, settings)
     if session.ended:
-        raise ConflictError("this conversation has ended; start a new one with reset")
+        raise SessionEndedError("this conversation has ended; start a new one with reset")
     started = time.perf_counter()
     config = AgentConfig.from_snapshot(session.config_snapshot)
     spec = effective_model_spec(config, settings)
@@ -202,7 +198,11 @@ def continue_session(session: ChatSession, message: str, backend: Backend) -> Ch
     if context.ended:
         session.ended_at = utcnow()
     session.refresh_ttl(timedelta(days=settings.session_ttl_days))
-    session.save()
+    try:
+        session.save()
+    except ConflictError:
+        _keep_side_effects(session, context)
+        raise
     log.info(
         "chat turn",
         extra={
@@ -226,13 +226,15 @@ def continue_session(session: ChatSession, message: str, backend: Backend) -> Ch
 
 
 def _keep_side_effects(session: ChatSession, context: ToolContext) -> None:
-    """A turn failed after its tools acted: record the lead and events they produced (so a retry updates
-    that lead instead of creating another), but not the half-finished conversation."""
-    if context.lead_id == session.lead_id and not context.events:
+    """A turn failed (provider error, or another turn saved the session first) after its tools acted:
+    record the lead and events they produced on the stored session, so a retry updates that lead instead
+    of creating another; the half-finished conversation itself is not saved."""
+    if not context.events and context.lead_id == session.lead_id:
         return
-    session.lead_id = context.lead_id
-    session.record_events([event.summary() for event in context.events])
-    session.save()
+    stored = ChatSession.get(session.client_id, session.session_id)
+    stored.lead_id = stored.lead_id or context.lead_id
+    stored.record_events([event.summary() for event in context.events])
+    stored.save()
 
 
 __all__ = ["CONFIG_FIELDS", "ChatMessage", "ChatResponse", "chat", "continue_session", "start_session"]

@@ -119,10 +119,12 @@ class EmbeddedStore:
             for page in client.get_paginator("scan").paginate(TableName=name):
                 items.extend(_encode(item) for item in page["Items"])
             tables[name] = items
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         # Sessions and leads hold personal data: only the owner may read the file.
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump({"format": FORMAT_VERSION, "tables": tables}, handle, separators=(",", ":"))
+            handle.flush()
+            os.fsync(handle.fileno())  # the rename must never publish a half-written file
         os.replace(temp, self.path)

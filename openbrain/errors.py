@@ -32,6 +32,12 @@ class ConflictError(OpenBrainError):
     code = "conflict"
 
 
+class SessionEndedError(ConflictError):
+    """The conversation was ended (by the end_conversation tool); start a new one."""
+
+    code = "session_ended"
+
+
 class InvalidInputError(OpenBrainError):
     """The caller sent something malformed or out of range."""
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from ulid import ULID
+
+# Client ids and profile names: 1-64 ASCII letters, digits, '-' or '_' (no '.': client ids are part of
+# API keys). Session and lead ids (ULIDs) fit it too, so anything else cannot name a stored item.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def new_id() -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 
 from openbrain.backend import get_backend
+from openbrain.errors import InvalidInputError
 
 from .cors import cors_middleware
 from .observability import logger
@@ -32,7 +33,12 @@ def _bounded_json(body: str) -> Any:
     size = len(body) if body.isascii() else len(body.encode())
     if size > limit:
         raise PayloadTooLargeError(f"the request body is {size} bytes; the limit is {limit} (OB_MAX_BODY_BYTES)")
-    return json.loads(body)
+    return json.loads(body, parse_constant=_no_constants)
+
+
+def _no_constants(name: str) -> Any:
+    """NaN and Infinity are not JSON (Python's parser accepts them); refuse them as bad input."""
+    raise InvalidInputError(f"{name} is not a JSON number")
 
 
 app = APIGatewayRestResolver(

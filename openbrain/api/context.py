@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from http.cookies import CookieError, SimpleCookie
 
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 
 from openbrain.auth import authenticate
 from openbrain.errors import NotFoundError
+from openbrain.ids import NAME_PATTERN
 from openbrain.orm import Client
 
 from .observability import logger
@@ -17,7 +17,7 @@ CLIENT = "openbrain_client"
 SESSION_COOKIE = "Session"
 # Session and lead ids are ULIDs, profile names 1-64 of [A-Za-z0-9_-]: anything else cannot exist, and
 # must not reach DynamoDB (whose key limits would turn bad input into a 5xx).
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_ID = NAME_PATTERN
 
 
 def current_client(router: BaseRouter) -> Client:

@@ -6,12 +6,14 @@ Keys: hash `client_id`, range `profile_name`. Defaults are `client_id="public"`,
 
 from __future__ import annotations
 
+import math
 from typing import Any, Self
 
 from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 
 from openbrain.agents.spec import parse_model_spec
 from openbrain.errors import InvalidInputError, NotFoundError
+from openbrain.ids import NAME_PATTERN
 from openbrain.orm.base import OpenBrainModel
 
 DEFAULT_CLIENT_ID = "public"
@@ -66,7 +68,8 @@ class MemoryPolicy(MapAttribute[str, Any]):
     def validate_policy(self) -> None:
         for name, (low, high) in self.LIMITS.items():
             value = getattr(self, name)
-            if not isinstance(value, int | float) or isinstance(value, bool) or value != int(value):
+            if (not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value)
+                    or value != int(value)):
                 raise InvalidInputError(f"memory.{name} must be a whole number")
             if not low <= value <= high:
                 raise InvalidInputError(f"memory.{name} must be between {low} and {high}, got {value}")
@@ -102,7 +105,7 @@ class AgentConfig(OpenBrainModel):
 
         if not self.client_id or not self.profile_name:
             raise InvalidInputError("client_id and profile_name must not be empty")
-        if len(self.profile_name) > 64 or not self.profile_name.replace("-", "").replace("_", "").isalnum():
+        if not isinstance(self.profile_name, str) or not NAME_PATTERN.fullmatch(self.profile_name):
             raise InvalidInputError(
                 "profile_name must be 1-64 letters, digits, '-' or '_', got " + repr(self.profile_name)
             )

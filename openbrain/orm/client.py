@@ -20,10 +20,11 @@ from typing import Any
 from pynamodb.attributes import ListAttribute, UnicodeAttribute
 
 from openbrain.errors import InvalidInputError
+from openbrain.ids import NAME_PATTERN
 from openbrain.orm.base import OpenBrainModel
 
 API_KEY_PREFIX = "ob."
-CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+CLIENT_ID_PATTERN = NAME_PATTERN
 _SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,128}")
 
 

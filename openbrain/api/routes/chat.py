@@ -10,10 +10,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.shared.cookies import Cookie
 
 from openbrain.chat import ChatMessage, ChatResponse, chat
-from openbrain.errors import ForbiddenError, NotFoundError
+from openbrain.errors import ForbiddenError, NotFoundError, SessionEndedError
 
 from ..context import SESSION_COOKIE, cookie, current_client, existing_id, is_id
 from .security import API_KEY
+
+# What a widget may override per session: an API key is public (it sits in the page), so the prompt,
+# model, tools and limits, which decide what the client pays for, come only from stored profiles.
+API_OVERRIDABLE = frozenset({"icebreaker", "temperature"})
 
 router = Router()
 
@@ -44,12 +48,18 @@ def post_chat(body: Annotated[ChatMessage, Body()]) -> Response[ChatResponse]:
         remembered = cookie(router, SESSION_COOKIE)
         if remembered is not None and is_id(remembered):
             body.session_id, from_cookie = remembered, True
+    unknown = set(body.agent_config_overrides) - API_OVERRIDABLE
+    if unknown:
+        raise ForbiddenError(
+            f"agentConfigOverrides may set only {', '.join(sorted(API_OVERRIDABLE))} through the API "
+            f"(not {', '.join(sorted(unknown))}): the key is public; store a profile for the rest"
+        )
     try:
         reply = chat(body)
-    except NotFoundError:
+    except (NotFoundError, SessionEndedError):
         if not from_cookie:
             raise
-        # a stale cookie (expired or foreign session) is not the caller's mistake: start afresh
+        # a stale cookie (expired, ended or foreign session) is not the caller's mistake: start afresh
         body.session_id = None
         reply = chat(body)
     return Response(

@@ -144,6 +144,8 @@ def test_chat_needs_a_key(anonymous: Api, acme: Api) -> None:
         ('{"agentConfigOverrides": "model=offline"}', 422, "invalid_input"),
         ('{"agentConfig": ""}', 422, "invalid_input"),
         ('{"sessionId": 12}', 422, "invalid_input"),
+        ('{"reset": true, "agentConfigOverrides": {"temperature": NaN}}', 422, "invalid_input"),
+        ('{"reset": true, "agentConfigOverrides": {"temperature": Infinity}}', 422, "invalid_input"),
     ],
 )
 def test_malformed_bodies_are_4xx_with_an_error_body(acme: Api, raw: str, status: int, code: str) -> None:
@@ -249,7 +251,35 @@ def test_an_ended_conversation_is_409(acme: Api) -> None:
     response = acme.post("/chat", {"sessionId": session_id, "message": "hello again"})
 
     assert response.status == 409
-    assert response.error["code"] == "conflict"
+    assert response.error["code"] == "session_ended"
+
+
+def test_a_cookie_naming_an_ended_conversation_starts_a_new_one(acme: Api) -> None:
+    ended = acme.post("/chat", {"reset": True, "agentConfig": "bot"}).json["session_id"]
+    assert acme.post("/chat", {"sessionId": ended, "message": "goodbye"}).json["ended"] is True
+
+    response = acme.post("/chat", {"message": "what is 2 + 3", "agentConfig": "bot"},
+                         headers={"Cookie": f"Session={ended}"})
+
+    assert response.status == 200
+    assert response.json["session_id"] != ended and "5" in response.json["message"]
+
+
+@pytest.mark.parametrize("override", ["systemMessage", "model", "tools", "maxIterations", "maxExecutionTime"])
+def test_a_public_key_cannot_override_the_prompt_model_tools_or_limits(acme: Api, override: str) -> None:
+    value = {"systemMessage": "be a free general assistant", "model": "openai:gpt-4o", "tools": [],
+             "maxIterations": 50, "maxExecutionTime": 900}[override]
+
+    response = acme.post("/chat", {"reset": True, "agentConfigOverrides": {override: value}})
+
+    assert response.status == 403
+    assert response.error["code"] == "forbidden"
+
+
+def test_a_widget_may_override_the_icebreaker_and_temperature(acme: Api) -> None:
+    response = acme.post("/chat", {"reset": True, "agentConfigOverrides": {"iceBreaker": "Hej!", "temperature": 0.2}})
+
+    assert response.status == 200 and response.json["message"] == "Hej!"
 
 
 # --- provider failures: a backend whose OpenAI base URL is on loopback -------------------------------------
