@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from openbrain.errors import ConfigurationError, ConflictError, InvalidInputError, NotFoundError, UpstreamError
 from openbrain.orm import MODELS, AgentConfig, Client
-from openbrain.orm.client import validate_client_id
+from openbrain.orm.client import SERVER, WIDGET, validate_client_id
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -87,7 +87,8 @@ def describe_client(client: Client, profiles: Iterable[str] | None = None) -> di
     info: dict[str, Any] = {
         "client_id": client.client_id,
         "display_name": client.display_name,
-        "api_keys": len(client.api_key_hashes or []),
+        "api_keys": client.api_key_count(SERVER),
+        "widget_keys": client.api_key_count(WIDGET),
         "allowed_origins": list(client.allowed_origins or []),
         "webhook_url": client.webhook_url,
         "webhook_secret_ref": client.webhook_secret_ref,
@@ -105,8 +106,9 @@ def create_client(
     origins: Iterable[str] = (),
     webhook_url: str | None = None,
     webhook_secret_ref: str | None = None,
-) -> tuple[Client, str]:
-    """Create a Client with one API key. Returns the saved client and the key (shown once).
+) -> tuple[Client, str, str]:
+    """Create a Client with a server API key and a widget key. Returns the saved client and the two keys
+    (shown once).
 
     The id is `client_id`, or a slug of `name`. An existing client is never overwritten.
     """
@@ -132,13 +134,14 @@ def create_client(
         pass
     else:
         raise ConflictError(f"client {client_id!r} already exists; rotate its key with: client rotate-key")
-    api_key = client.add_api_key()
+    api_key = client.add_api_key(SERVER)
+    widget_key = client.add_api_key(WIDGET)
     try:
         client.save()  # a new item: the version condition refuses to overwrite one saved meanwhile
     except ConflictError as exc:
         raise ConflictError(f"client {client_id!r} already exists") from exc
     log.info("created client %s", client_id)
-    return client, api_key
+    return client, api_key, widget_key
 
 
 def get_client(client_id: str) -> Client:
@@ -162,15 +165,15 @@ def profile_names(client_id: str) -> list[str]:
     return [config.profile_name for config in AgentConfig.iter_all(client_id)]
 
 
-def rotate_key(client_id: str, keep_old: bool = False) -> tuple[Client, str]:
-    """Add a new API key to the client and, unless `keep_old`, revoke every other one.
+def rotate_key(client_id: str, keep_old: bool = False, kind: str = SERVER) -> tuple[Client, str]:
+    """Add a new API key of `kind` to the client and, unless `keep_old`, revoke its other keys of that kind.
 
     Load-then-save: a concurrent change to the client is a `ConflictError`, never a lost key.
     """
     client = get_client(client_id)
     if not keep_old:
-        client.api_key_hashes = []
-    api_key = client.add_api_key()
+        client.revoke_api_keys(kind)
+    api_key = client.add_api_key(kind)
     client.save()
     log.info("rotated the API key of client %s (old keys %s)", client_id, "kept" if keep_old else "revoked")
     return client, api_key

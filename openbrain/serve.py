@@ -90,16 +90,17 @@ def target_handler(name: str) -> Handler:
 class DemoClient:
     client_id: str
     api_key: str
+    widget_key: str
 
 
 def ensure_demo_client(origins: list[str], api_key: str | None = None, *, offline: bool = False) -> DemoClient:
-    """The `local` client, created if missing, with one API key: `api_key` if given (it must name the
-    client: `ob.local.<secret>`), else a new one. Earlier keys of the demo client stop working.
+    """The `local` client, created if missing, with a server key (`api_key` if given: it must name the
+    client, `ob.local.<secret>`; else a new one) and a new widget key. Its earlier keys stop working.
     With `offline` (no model key configured), its `default` profile, if not stored yet, is stored with
     the offline model, so the demo chats on any backend."""
-    from openbrain.errors import InvalidInputError, NotFoundError
+    from openbrain.errors import NotFoundError
     from openbrain.orm.agent_config import DEFAULT_PROFILE, AgentConfig
-    from openbrain.orm.client import client_id_of_api_key, hash_api_key
+    from openbrain.orm.client import SERVER, WIDGET
 
     try:
         client = Client.get(DEMO_CLIENT_ID)
@@ -107,20 +108,16 @@ def ensure_demo_client(origins: list[str], api_key: str | None = None, *, offlin
         client = Client(DEMO_CLIENT_ID, display_name="Local demo client")
     allowed: set[str] = {str(origin) for origin in client.allowed_origins or []} | set(origins)
     client.allowed_origins = sorted(allowed)  # type: ignore[arg-type]
-    if api_key is not None:
-        if client_id_of_api_key(api_key) != DEMO_CLIENT_ID:
-            raise InvalidInputError(f"--api-key must look like ob.{DEMO_CLIENT_ID}.<32+ letters, digits, - or _>")
-        client.api_key_hashes = [hash_api_key(api_key)]  # type: ignore[list-item]
-    else:
-        client.api_key_hashes = []  # type: ignore[assignment]
-        api_key = client.add_api_key()
+    client.revoke_api_keys()
+    api_key = client.add_api_key(SERVER, api_key)
+    widget_key = client.add_api_key(WIDGET)
     client.save()
     if offline:
         try:
             AgentConfig.get(DEMO_CLIENT_ID, DEFAULT_PROFILE)
         except NotFoundError:
             AgentConfig(DEMO_CLIENT_ID, DEFAULT_PROFILE, model="offline").save()
-    return DemoClient(DEMO_CLIENT_ID, api_key)
+    return DemoClient(DEMO_CLIENT_ID, api_key, widget_key)
 
 
 class LocalStack:

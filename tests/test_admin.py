@@ -35,7 +35,7 @@ pytestmark = pytest.mark.integration
 
 def test_create_client_stores_only_the_hash_of_the_key_it_returns(backend: Backend) -> None:
     # when
-    client, api_key = create_client("Acme Inc.", origins=["https://Acme.example:443/", "http://localhost:3000"],
+    client, api_key, _ = create_client("Acme Inc.", origins=["https://Acme.example:443/", "http://localhost:3000"],
                                     webhook_url="https://crm.acme.example/hook", webhook_secret_ref="/ob/acme")
 
     # then: the id is a slug of the name, origins are as a browser sends them, the key verifies
@@ -50,13 +50,13 @@ def test_create_client_stores_only_the_hash_of_the_key_it_returns(backend: Backe
 
 
 def test_create_client_takes_an_explicit_id(backend: Backend) -> None:
-    client, _ = create_client("Ünïcode Café", client_id="cafe_1")
+    client, _, _ = create_client("Ünïcode Café", client_id="cafe_1")
     assert client.client_id == "cafe_1"
     assert slugify("Ünïcode Café") == "unicode-cafe"
 
 
 def test_create_client_refuses_an_existing_id_and_leaves_it_alone(backend: Backend) -> None:
-    _, first_key = create_client("Acme", client_id="acme")
+    _, first_key, _ = create_client("Acme", client_id="acme")
 
     with pytest.raises(ConflictError, match="client 'acme' already exists"):
         create_client("Someone else", client_id="acme")
@@ -64,7 +64,7 @@ def test_create_client_refuses_an_existing_id_and_leaves_it_alone(backend: Backe
     stored = Client.get("acme")
     assert stored.display_name == "Acme"
     assert stored.has_api_key(first_key)
-    assert len(stored.api_key_hashes) == 1
+    assert len(stored.api_key_hashes) == 2  # its server key and its widget key
 
 
 @pytest.mark.parametrize(
@@ -104,8 +104,8 @@ def test_origins_are_normalised_like_the_origin_header() -> None:
 
 
 def test_list_and_show_never_reveal_keys_or_hashes(backend: Backend) -> None:
-    _, key_b = create_client("Beta", client_id="beta")
-    _, key_a = create_client("Alpha", client_id="alpha", origins=["https://alpha.example"])
+    _, key_b, _ = create_client("Beta", client_id="beta")
+    _, key_a, _ = create_client("Alpha", client_id="alpha", origins=["https://alpha.example"])
 
     listed = [describe_client(client) for client in list_clients()]
 
@@ -125,19 +125,19 @@ def test_show_of_an_unknown_client_is_not_found(backend: Backend) -> None:
 
 
 def test_rotate_key_revokes_the_old_keys(backend: Backend) -> None:
-    _, old_key = create_client("Acme", client_id="acme")
+    _, old_key, _ = create_client("Acme", client_id="acme")
 
     client, new_key = rotate_key("acme")
 
     stored = Client.get("acme")
     assert stored.has_api_key(new_key)
     assert not stored.has_api_key(old_key)
-    assert len(stored.api_key_hashes) == 1
+    assert stored.api_key_count("server") == 1 and stored.api_key_count("widget") == 1  # the widget key stays
     assert client.version == stored.version == 2
 
 
 def test_rotate_key_can_keep_the_old_keys(backend: Backend) -> None:
-    _, old_key = create_client("Acme", client_id="acme")
+    _, old_key, _ = create_client("Acme", client_id="acme")
 
     _, new_key = rotate_key("acme", keep_old=True)
 

@@ -7,26 +7,35 @@ from http.cookies import CookieError, SimpleCookie
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 
 from openbrain.auth import authenticate
-from openbrain.errors import NotFoundError
+from openbrain.errors import ForbiddenError, NotFoundError
 from openbrain.ids import NAME_PATTERN
 from openbrain.orm import Client
+from openbrain.orm.client import SERVER, parse_api_key
 
 from .observability import logger
 
 CLIENT = "openbrain_client"
+KEY_KIND = "openbrain_key_kind"
 SESSION_COOKIE = "Session"
 # Session and lead ids are ULIDs, profile names 1-64 of [A-Za-z0-9_-]: anything else cannot exist, and
 # must not reach DynamoDB (whose key limits would turn bad input into a 5xx).
 _ID = NAME_PATTERN
 
 
-def current_client(router: BaseRouter) -> Client:
-    """The Client the request's API key belongs to (`UnauthorizedError` if none); one GetItem per request."""
+def current_client(router: BaseRouter, *, server_key: bool = False) -> Client:
+    """The Client the request's API key belongs to (`UnauthorizedError` if none); one GetItem per request.
+
+    With `server_key`, a widget key (`obw.`, public in a web page) is refused with `ForbiddenError`: it
+    may chat and read its sessions, not read leads or change profiles."""
     client = router.context.get(CLIENT)
     if client is None:
-        client = authenticate(router.current_event.headers.get("x-api-key"))
-        router.append_context(**{CLIENT: client})
+        api_key = router.current_event.headers.get("x-api-key")
+        client = authenticate(api_key)
+        parsed = parse_api_key(api_key)
+        router.append_context(**{CLIENT: client, KEY_KIND: parsed[0] if parsed else None})
         logger.append_keys(client_id=client.client_id)
+    if server_key and router.context.get(KEY_KIND) != SERVER:
+        raise ForbiddenError("this route needs a server API key (ob.…); a widget key (obw.…) may only chat")
     return client
 
 

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from openbrain.backend import Backend
 
 PROG = "ob-admin"
-KEY_NOTICE = "(the API key is shown only this once: store it now; `ob-admin client rotate-key` makes a new one)"
+KEY_NOTICE = ("(keys are shown only this once: store them now; `ob-admin client rotate-key [--widget]` makes "
+              "new ones. The server key (ob.…) may do everything: keep it secret. The widget key (obw.…) may "
+              "only chat: it is the one to put in a web page.)")
 
 
 @contextmanager
@@ -43,12 +45,12 @@ def _client_create(args: argparse.Namespace) -> int:
     from openbrain.admin import create_client
 
     with _opened():
-        client, api_key = create_client(
+        client, api_key, widget_key = create_client(
             args.name, client_id=args.client_id, origins=args.origin or (), webhook_url=args.webhook,
             webhook_secret_ref=args.webhook_secret_ref,
         )
-    _emit(args, {"client_id": client.client_id, "api_key": api_key},
-          f"client_id  {client.client_id}\napi_key    {api_key}")
+    _emit(args, {"client_id": client.client_id, "api_key": api_key, "widget_key": widget_key},
+          f"client_id  {client.client_id}\napi_key    {api_key}\nwidget_key {widget_key}")
     if not args.json:
         print(KEY_NOTICE, file=sys.stderr)
     return 0
@@ -85,9 +87,9 @@ def _client_rotate_key(args: argparse.Namespace) -> int:
     from openbrain.admin import rotate_key
 
     with _opened():
-        client, api_key = rotate_key(args.client_id, keep_old=args.keep_old)
-    keys = len(client.api_key_hashes or [])
-    _emit(args, {"client_id": client.client_id, "api_key": api_key, "api_keys": keys},
+        client, api_key = rotate_key(args.client_id, keep_old=args.keep_old, kind=args.kind)
+    keys = client.api_key_count(args.kind)
+    _emit(args, {"client_id": client.client_id, "kind": args.kind, "api_key": api_key, "api_keys": keys},
           f"client_id  {client.client_id}\napi_key    {api_key}")
     if not args.json:
         kept = f"{keys - 1} older key(s) still work" if args.keep_old else "every older key is revoked"
@@ -234,6 +236,8 @@ def parser() -> argparse.ArgumentParser:
                      "make a new API key (printed once) and revoke the old ones")
     rotate.add_argument("client_id", metavar="CLIENT_ID")
     rotate.add_argument("--keep-old", action="store_true", help="keep the old keys working too")
+    rotate.add_argument("--widget", dest="kind", action="store_const", const="widget", default="server",
+                        help="rotate the widget key (obw.…, chat only) instead of the server key (ob.…)")
 
     config = commands.add_parser("config", help="export or import a client's AgentConfigs (YAML/JSON)")
     configs = config.add_subparsers(dest="config_command", required=True, metavar="COMMAND")

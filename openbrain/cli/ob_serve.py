@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         backend.flush()
         stack.start()
         print(f"OpenBrain is serving on {stack.url} (backend: {backend.kind})", flush=True)
-        print(f"client: {demo.client_id}   api key: {demo.api_key}", flush=True)
+        print(f"client: {demo.client_id}   api key: {demo.api_key}   widget key: {demo.widget_key}", flush=True)
         print(f"try:    curl -s -X POST {stack.url}/chat -H 'x-api-key: {demo.api_key}' "
               "-H 'content-type: application/json' -d '{\"message\": \"What time is it in Tokyo?\"}'",
               flush=True)

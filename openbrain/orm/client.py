@@ -23,6 +23,12 @@ from openbrain.errors import InvalidInputError
 from openbrain.ids import NAME_PATTERN
 from openbrain.orm.base import OpenBrainModel
 
+SERVER = "server"
+WIDGET = "widget"
+# A key's kind is in its text, and the stored hash covers the whole key: a widget key cannot be turned
+# into a server key. Server keys (`ob.`) may do everything; widget keys (`obw.`), which sit in a public
+# web page, may only chat and read their sessions.
+KEY_PREFIXES = {SERVER: "ob", WIDGET: "obw"}
 API_KEY_PREFIX = "ob."
 CLIENT_ID_PATTERN = NAME_PATTERN
 _SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,128}")
@@ -39,17 +45,22 @@ def validate_client_id(client_id: object) -> str:
     return client_id
 
 
-def client_id_of_api_key(api_key: object) -> str | None:
-    """The client id an API key names, or None if it is not shaped like one of ours."""
+def parse_api_key(api_key: object) -> tuple[str, str] | None:
+    """(kind, client id) of an API key `<ob|obw>.<client_id>.<secret>`, or None if it is not one of ours."""
     if not isinstance(api_key, str) or len(api_key) > 256:
         return None
     prefix, _, rest = api_key.partition(".")
     client_id, _, secret = rest.partition(".")
-    if prefix + "." != API_KEY_PREFIX or not CLIENT_ID_PATTERN.fullmatch(client_id):
+    kind = next((k for k, p in KEY_PREFIXES.items() if p == prefix), None)
+    if kind is None or not CLIENT_ID_PATTERN.fullmatch(client_id) or not _SECRET_PATTERN.fullmatch(secret):
         return None
-    if not _SECRET_PATTERN.fullmatch(secret):
-        return None
-    return client_id
+    return kind, client_id
+
+
+def client_id_of_api_key(api_key: object) -> str | None:
+    """The client id an API key names, or None if it is not shaped like one of ours."""
+    parsed = parse_api_key(api_key)
+    return parsed[1] if parsed else None
 
 
 class Client(OpenBrainModel):
@@ -71,17 +82,35 @@ class Client(OpenBrainModel):
         validate_client_id(self.client_id)
         return super().save(condition, add_version_condition=add_version_condition)
 
-    def add_api_key(self) -> str:
-        """Create a new API key `ob.<client_id>.<secret>`, store its hash, and return the key (shown once,
-        never stored)."""
-        api_key = f"{API_KEY_PREFIX}{validate_client_id(self.client_id)}.{secrets.token_urlsafe(32)}"
-        self.api_key_hashes = [*(self.api_key_hashes or []), hash_api_key(api_key)]  # type: ignore[list-item]
+    def add_api_key(self, kind: str = SERVER, api_key: str | None = None) -> str:
+        """Add an API key of `kind` (a new `<ob|obw>.<client_id>.<secret>`, or `api_key` if given, which
+        must name this client and kind), store its hash, and return the key (shown once, never stored)."""
+        if kind not in KEY_PREFIXES:
+            raise InvalidInputError(f"API key kind must be one of {', '.join(KEY_PREFIXES)}, got {kind!r}")
+        if api_key is None:
+            api_key = f"{KEY_PREFIXES[kind]}.{validate_client_id(self.client_id)}.{secrets.token_urlsafe(32)}"
+        elif parse_api_key(api_key) != (kind, self.client_id):
+            raise InvalidInputError(
+                f"a {kind} key of this client looks like {KEY_PREFIXES[kind]}.{self.client_id}.<32+ letters, "
+                "digits, - or _>"
+            )
+        self.api_key_hashes = [*(self.api_key_hashes or []), f"{kind}:{hash_api_key(api_key)}"]  # type: ignore[list-item]
         return api_key
 
+    def revoke_api_keys(self, kind: str | None = None) -> None:
+        """Forget every key of `kind` (every key, if None)."""
+        self.api_key_hashes = [  # type: ignore[assignment]
+            entry for entry in self.api_key_hashes or [] if kind is not None and not str(entry).startswith(f"{kind}:")
+        ]
+
+    def api_key_count(self, kind: str) -> int:
+        return sum(1 for entry in self.api_key_hashes or [] if str(entry).startswith(f"{kind}:"))
+
     def has_api_key(self, api_key: str) -> bool:
-        """Whether `api_key` is one of this client's keys. Compares against every stored hash in
-        constant time, so timing reveals neither whether nor which key matched."""
-        candidate = hash_api_key(api_key)
+        """Whether `api_key` is one of this client's keys (of the kind it says it is). Compares against
+        every stored hash in constant time, so timing reveals neither whether nor which key matched."""
+        parsed = parse_api_key(api_key)
+        candidate = f"{parsed[0] if parsed else '?'}:{hash_api_key(api_key)}"
         found = False
         for stored in self.api_key_hashes or []:
             found |= hmac.compare_digest(candidate, str(stored))

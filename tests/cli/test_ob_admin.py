@@ -63,7 +63,7 @@ def test_client_create_json_prints_id_and_key(cli: Cli) -> None:
     created = _json(cli.run(PROG, "client", "create", "Acme", "--client-id", "acme_1", "--json",
                             "--webhook", "http://127.0.0.1:9999/hook", "--webhook-secret-ref", "/ob/acme"))
 
-    assert isinstance(created, dict) and set(created) == {"client_id", "api_key"}
+    assert isinstance(created, dict) and set(created) == {"client_id", "api_key", "widget_key"}
     assert created["client_id"] == "acme_1"
     assert _key_works(cli, "acme_1", created["api_key"])
 

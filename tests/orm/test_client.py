@@ -41,7 +41,7 @@ def test_only_the_sha256_of_an_api_key_is_stored(backend: Backend) -> None:
 
     # then: the raw item holds the hash and the plaintext key appears nowhere in it
     item = raw_item(backend, "acme")
-    assert item["api_key_hashes"] == {"L": [{"S": hashlib.sha256(api_key.encode()).hexdigest()}]}
+    assert item["api_key_hashes"] == {"L": [{"S": "server:" + hashlib.sha256(api_key.encode()).hexdigest()}]}
     serialized = json.dumps(item)
     assert api_key not in serialized
     assert api_key.removeprefix(API_KEY_PREFIX) not in serialized
@@ -102,3 +102,19 @@ def test_the_stored_hash_is_not_itself_a_key() -> None:
 
 def test_a_client_without_keys_accepts_none() -> None:
     assert not Client("acme").has_api_key("ob_anything")
+
+
+def test_a_widget_key_is_a_different_kind_that_cannot_pose_as_a_server_key(backend: Backend) -> None:
+    from openbrain.orm.client import SERVER, WIDGET, parse_api_key
+
+    client = Client("acme")
+    widget = client.add_api_key(WIDGET)
+    client.save()
+    stored = Client.get("acme")
+
+    assert widget.startswith("obw.acme.") and parse_api_key(widget) == (WIDGET, "acme")
+    assert stored.has_api_key(widget)
+    assert not stored.has_api_key("ob." + widget.removeprefix("obw."))  # same secret, claimed as a server key
+    assert (stored.api_key_count(SERVER), stored.api_key_count(WIDGET)) == (0, 1)
+    stored.revoke_api_keys(WIDGET)
+    assert not stored.has_api_key(widget)

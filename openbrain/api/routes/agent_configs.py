@@ -102,13 +102,13 @@ def _not_found(profile_name: str) -> NotFoundError:
 
 @router.get("/agent-configs", summary="The client's stored profiles", tags=["agent-configs"], security=API_KEY)
 def list_agent_configs() -> AgentConfigs:
-    client = current_client(router)
+    client = current_client(router, server_key=True)
     return AgentConfigs(agent_configs=[_out(c) for c in AgentConfig.get_all(client.client_id)])
 
 
 @router.get("/agent-configs/<profile_name>", summary="One profile", tags=["agent-configs"], security=API_KEY)
 def get_agent_config(profile_name: str) -> AgentConfigOut:
-    client = current_client(router)
+    client = current_client(router, server_key=True)
     existing_id(profile_name, f"profile {profile_name[:64]!r}")
     config = AgentConfig.get_or_default(client.client_id, profile_name)
     return _out(config, stored=config.version is not None)
@@ -118,7 +118,7 @@ def get_agent_config(profile_name: str) -> AgentConfigOut:
     "/agent-configs/<profile_name>", summary="Create or replace a profile", tags=["agent-configs"], security=API_KEY
 )
 def put_agent_config(profile_name: str, body: Annotated[AgentConfigBody, Body()]) -> Response[AgentConfigOut]:
-    client = current_client(router)
+    client = current_client(router, server_key=True)
     if body.client_id is not None and body.client_id != client.client_id:
         raise ForbiddenError("client_id does not match the API key's client")
     if body.profile_name is not None and body.profile_name != profile_name:
@@ -149,7 +149,7 @@ def put_agent_config(profile_name: str, body: Annotated[AgentConfigBody, Body()]
     status_code=204,
 )
 def delete_agent_config(profile_name: str, version: Annotated[int | None, Query()] = None) -> Response[None]:
-    client = current_client(router)
+    client = current_client(router, server_key=True)
     config = _stored(client.client_id, existing_id(profile_name, f"profile {profile_name[:64]!r}"))
     if config is None:
         raise _not_found(profile_name)

@@ -21,11 +21,11 @@ class Leads(BaseModel):
 
 @router.get("/leads", summary="The client's leads, newest first", tags=["leads"], security=API_KEY)
 def list_leads() -> Leads:
-    client = current_client(router)
+    client = current_client(router, server_key=True)
     return Leads(leads=[lead.to_public_dict() for lead in reversed(Lead.get_all(client.client_id))])
 
 
 @router.get("/leads/<lead_id>", summary="One lead", tags=["leads"], security=API_KEY)
 def get_lead(lead_id: str) -> dict[str, Any]:
-    client = current_client(router)
+    client = current_client(router, server_key=True)
     return Lead.get(client.client_id, existing_id(lead_id, "lead")).to_public_dict()
