@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from openbrain.errors import ConfigurationError, ConflictError, InvalidInputError, NotFoundError, UpstreamError
 from openbrain.orm import MODELS, AgentConfig, Client
 from openbrain.orm.client import SERVER, WIDGET, validate_client_id
+from openbrain.targets.http import LOOPBACK_HOSTS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -27,7 +28,6 @@ log = logging.getLogger(__name__)
 MAX_DISPLAY_NAME_CHARS = 200
 MAX_URL_CHARS = 2048
 # Hosts a webhook may reach over plain http, for local testing (a test server on this machine).
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 

@@ -16,9 +16,6 @@ class OpenBrainError(Exception):
         super().__init__(message)
         self.message = message
 
-    def as_dict(self) -> dict[str, dict[str, str]]:
-        return {"error": {"code": self.code, "message": self.message}}
-
 
 class NotFoundError(OpenBrainError):
     """The item does not exist (or belongs to another client, or has expired)."""

@@ -43,10 +43,6 @@ class PollResult:
     received: list[str]
     failed: list[str]
 
-    @property
-    def succeeded(self) -> list[str]:
-        return [m for m in self.received if m not in set(self.failed)]
-
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
     """Lambda's SQS event for messages as `ReceiveMessage` returned them (with `AttributeNames=["All"]`)."""
