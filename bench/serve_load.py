@@ -39,7 +39,12 @@ def run(url: str, key: str, clients: int, seconds: float) -> tuple[int, list[flo
 
     def client() -> None:
         nonlocal errors
-        session = str(post(url, key, {"reset": True})["session_id"])
+        try:
+            session = str(post(url, key, {"reset": True})["session_id"])
+        except Exception:
+            with lock:
+                errors += 1
+            return
         turn = 0
         while time.monotonic() < deadline:
             started = time.perf_counter()

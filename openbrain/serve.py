@@ -120,6 +120,11 @@ def ensure_demo_client(origins: list[str], api_key: str | None = None, *, offlin
     return DemoClient(DEMO_CLIENT_ID, api_key, widget_key)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the stdlib's 5 resets connections when a few dozen clients connect at once
+
+
 class LocalStack:
     """Serve the chat API on `host:port` and poll every target's queue until `stop()`."""
 
@@ -134,8 +139,7 @@ class LocalStack:
         self.lock = threading.Lock()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.server = ThreadingHTTPServer((host, port), self._request_handler_class())
-        self.server.daemon_threads = True
+        self.server = _Server((host, port), self._request_handler_class())
 
     @property
     def url(self) -> str:
