@@ -6,8 +6,9 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from backend_fixtures import installed_backend
 
-from openbrain.backend import Backend, set_backend
+from openbrain.backend import Backend
 from openbrain.settings import Settings
 
 # Variables that would make a test talk to something other than the in-process AWS or the offline model.
@@ -33,10 +34,5 @@ def settings() -> Settings:
 @pytest.fixture
 def backend(settings: Settings) -> Iterator[Backend]:
     """A started embedded backend, installed as the process's backend for the test."""
-    started = Backend(settings).start()
-    previous = set_backend(started)
-    try:
+    with installed_backend(settings) as started:
         yield started
-    finally:
-        set_backend(previous)
-        started.close()

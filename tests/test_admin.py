@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from backend_fixtures import installed_backend
 
 from openbrain import configs_io
 from openbrain.admin import (
@@ -22,7 +23,7 @@ from openbrain.admin import (
     validate_origin,
     validate_webhook_url,
 )
-from openbrain.backend import Backend, set_backend
+from openbrain.backend import Backend
 from openbrain.configs_io import dump_document, export_configs, import_configs, load_document
 from openbrain.errors import ConflictError, InvalidInputError, NotFoundError
 from openbrain.orm import AgentConfig, Client, MemoryPolicy
@@ -336,14 +337,8 @@ def empty_aws_account() -> Iterator[Backend]:
     """The `aws` backend against an empty in-process account (moto): nothing exists until init."""
     from moto import mock_aws
 
-    with mock_aws():
-        started = Backend(Settings(backend="aws", memory_store=None, queue_prefix="t")).start()
-        previous = set_backend(started)
-        try:
-            yield started
-        finally:
-            set_backend(previous)
-            started.close()
+    with mock_aws(), installed_backend(Settings(backend="aws", memory_store=None, queue_prefix="t")) as started:
+        yield started
 
 
 def test_init_creates_every_resource_on_an_empty_account_and_can_run_again(empty_aws_account: Backend) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from backend_fixtures import installed_backend
 from fake_openai import TEST_KEY, FakeOpenAI
 
-from openbrain.backend import Backend, set_backend
+from openbrain.backend import Backend
 from openbrain.settings import Settings
 
 _PROXY_ENV = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
@@ -34,10 +35,5 @@ def openai_settings(openai_server: FakeOpenAI) -> Settings:
 @pytest.fixture
 def openai_backend(openai_settings: Settings) -> Iterator[Backend]:
     """A started embedded backend whose `openai:*` models talk to the fake server."""
-    started = Backend(openai_settings).start()
-    previous = set_backend(started)
-    try:
+    with installed_backend(openai_settings) as started:
         yield started
-    finally:
-        set_backend(previous)
-        started.close()

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from backend_fixtures import installed_backend
 from fake_openai import FakeOpenAI, Reply, ToolCall, error
 
-from openbrain.backend import Backend, set_backend
+from openbrain.backend import Backend
 from openbrain.chat import ChatMessage, ChatResponse, chat
 from openbrain.errors import UpstreamError, UpstreamTimeoutError
 from openbrain.orm.chat_session import ChatSession
@@ -160,13 +161,8 @@ def unreachable_backend() -> Iterator[Backend]:
         backend="memory", memory_store=None, openai_base_url=f"http://127.0.0.1:{unused_port()}/v1",
         openai_api_key="test-key",
     )
-    started = Backend(settings).start()
-    previous = set_backend(started)
-    try:
+    with installed_backend(settings) as started:
         yield started
-    finally:
-        set_backend(previous)
-        started.close()
 
 
 def test_unreachable_server_is_upstream_error_naming_the_base_url(unreachable_backend: Backend) -> None:

@@ -7,9 +7,10 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from backend_fixtures import installed_backend
 from chat_api_events import Api, HttpResponse, make_client
 
-from openbrain.backend import Backend, set_backend
+from openbrain.backend import Backend
 from openbrain.orm import AgentConfig, ChatSession
 from openbrain.settings import Settings
 
@@ -297,13 +298,8 @@ def provider_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     settings = Settings(backend="memory", memory_store=None, openai_base_url=request.param, openai_api_key="sk-test")
-    started = Backend(settings).start()
-    previous = set_backend(started)
-    try:
+    with installed_backend(settings) as started:
         yield started
-    finally:
-        set_backend(previous)
-        started.close()
 
 
 def _provider_tenant() -> tuple[Api, str]:
@@ -341,13 +337,8 @@ def silent_backend(silent_server: str, monkeypatch: pytest.MonkeyPatch) -> Itera
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     settings = Settings(backend="memory", memory_store=None, openai_base_url=silent_server, openai_api_key="sk-test")
-    started = Backend(settings).start()
-    previous = set_backend(started)
-    try:
+    with installed_backend(settings) as started:
         yield started
-    finally:
-        set_backend(previous)
-        started.close()
 
 
 def test_a_provider_that_does_not_answer_is_504(silent_backend: Backend) -> None:

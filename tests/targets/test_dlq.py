@@ -6,23 +6,9 @@ the message to the DLQ after the queue's maxReceiveCount receives (its RedrivePo
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from targets.support import (
-    WebhookServer,
-    captured,
-    catch_events,
-    drain_bodies,
-    load_handler,
-    make_client,
-    make_lead,
-    put_ssm_secret,
-    queue_depth,
-    queue_url,
-    run_target,
-)
 
 from openbrain.backend import Backend
 from openbrain.dlq import list_dead_letters, redrive
@@ -30,30 +16,19 @@ from openbrain.errors import NotFoundError
 from openbrain.infra import TARGETS
 from openbrain.orm import Client, Lead
 
+from .support import (
+    WebhookServer,
+    captured,
+    catch_events,
+    drain_bodies,
+    make_lead,
+    queue_depth,
+    queue_url,
+    run_target,
+)
+
 pytestmark = pytest.mark.integration
 MAX_RECEIVES = TARGETS[0].max_receive_count
-
-
-@pytest.fixture(autouse=True)
-def no_proxy_for_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-
-
-@pytest.fixture
-def webhook() -> Iterator[WebhookServer]:
-    with WebhookServer() as server:
-        yield server
-
-
-@pytest.fixture
-def client(backend: Backend, webhook: WebhookServer) -> Client:
-    return make_client(webhook.url, put_ssm_secret(backend))
-
-
-@pytest.fixture(scope="module")
-def handler() -> Any:
-    return load_handler()
 
 
 def _fail_until_dead_lettered(backend: Backend, handler: Any) -> int:
