@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -29,6 +29,9 @@ from openbrain.orm.agent_config import CONFIG_FIELDS, DEFAULT_CLIENT_ID, DEFAULT
 from openbrain.orm.chat_session import ChatSession
 from openbrain.settings import Settings
 from openbrain.tools.context import ToolContext
+
+if TYPE_CHECKING:
+    from langchain_core.language_models.chat_models import BaseChatModel
 
 log = logging.getLogger(__name__)
 MAX_CONTEXT_BYTES = 8_000
@@ -159,8 +162,13 @@ def _check_context(context: dict[str, Any]) -> None:
         raise InvalidInputError(f"context is {size} bytes; the limit is {MAX_CONTEXT_BYTES}")
 
 
-def continue_session(session: ChatSession, message: str, backend: Backend) -> ChatResponse:
-    """Answer `message` in `session` and save it (optimistic locking: `ConflictError` if it lost a race)."""
+def continue_session(
+    session: ChatSession, message: str, backend: Backend, *, model: BaseChatModel | None = None
+) -> ChatResponse:
+    """Answer `message` in `session` and save it (optimistic locking: `ConflictError` if it lost a race).
+
+    `model`, if given, answers instead of the chat model the config's spec names (the spec is still
+    checked and logged): the seam through which `bench/` drives this real turn with a scripted model."""
     from openbrain import memory
     from openbrain.agents.models import build_chat_model, effective_model_spec
     from openbrain.agents.runner import run_turn
@@ -178,9 +186,8 @@ def continue_session(session: ChatSession, message: str, backend: Backend) -> Ch
         values=dict(session.context or {}), lead_id=session.lead_id, turn=int(session.turn_count) + 1,
     )
     try:
-        outcome = run_turn(
-            config, build_chat_model(spec, config, settings), memory.window(history, config.memory), message, context
-        )
+        chat_model = model if model is not None else build_chat_model(spec, config, settings)
+        outcome = run_turn(config, chat_model, memory.window(history, config.memory), message, context)
     except Exception:
         _keep_side_effects(session, context)
         raise
