@@ -8,6 +8,9 @@
 - otherwise: continue the session (`NotFoundError` if it does not exist for this client or has expired;
   `ConflictError` if it has ended, or if another turn saved it first).
 
+A new session uses the stored profile `agent_config` of `client_id`, or the `config` passed in (a
+validated, possibly unsaved AgentConfig of that client: how `ob-tuner` tries an edit before saving it).
+
 Overrides and context apply when a session starts; later turns use the session's snapshot, so editing
 a profile never changes a conversation in flight.
 """
@@ -99,14 +102,14 @@ class ChatResponse(BaseModel):
     ended: bool = False
 
 
-def chat(request: ChatMessage, backend: Backend | None = None) -> ChatResponse:
+def chat(request: ChatMessage, backend: Backend | None = None, *, config: AgentConfig | None = None) -> ChatResponse:
     """Run one request (see the module docstring) and return the reply."""
     backend = backend or get_backend()
     answers = not request.reset and bool(request.message.strip())
     if answers:
         _check_message(request.message, backend.settings)
     if request.reset or not request.session_id:
-        session, config = start_session(request, backend)
+        session, config = start_session(request, backend, config)
         if not answers:
             return ChatResponse(
                 message=config.icebreaker, session_id=session.session_id, client_id=session.client_id,
@@ -122,12 +125,19 @@ def chat(request: ChatMessage, backend: Backend | None = None) -> ChatResponse:
     return continue_session(session, request.message, backend)
 
 
-def start_session(request: ChatMessage, backend: Backend) -> tuple[ChatSession, AgentConfig]:
+def start_session(
+    request: ChatMessage, backend: Backend, config: AgentConfig | None = None
+) -> tuple[ChatSession, AgentConfig]:
     from langchain_core.messages import AIMessage
 
     from openbrain import memory
 
-    config = AgentConfig.get_or_default(request.client_id, request.agent_config)
+    if config is None:
+        config = AgentConfig.get_or_default(request.client_id, request.agent_config)
+    elif config.client_id != request.client_id:
+        raise InvalidInputError(f"the config belongs to client {config.client_id!r}, not {request.client_id!r}")
+    else:
+        config.validate()
     if request.agent_config_overrides:
         config = config.with_overrides(request.agent_config_overrides)
     context = request.tool_context()

@@ -77,6 +77,22 @@ def test_overrides_apply_to_the_new_session_only_within_the_allow_list(backend: 
         _start(agentConfigOverrides={"temperature": 5})
 
 
+def test_an_unsaved_config_can_start_a_session_of_its_own_client_only(backend: Backend) -> None:
+    draft = AgentConfig("acme", "draft", model="offline", tools=["calculator"], icebreaker="Draft hello.")
+
+    response = chat(ChatMessage(client_id="acme", agent_config="draft", message="what is 2 + 2"), config=draft)
+
+    assert response.tool_calls == ["calculator"] and response.profile_name == "draft"
+    assert ChatSession.get("acme", response.session_id).config_snapshot["icebreaker"] == "Draft hello."
+    with pytest.raises(NotFoundError):
+        AgentConfig.get("acme", "draft")  # trying a config never saves it
+    with pytest.raises(InvalidInputError, match="belongs to client 'acme'"):
+        chat(ChatMessage(client_id="globex", message="hi"), config=draft)
+    with pytest.raises(InvalidInputError, match="temperature"):
+        chat(ChatMessage(client_id="acme", message="hi"), config=AgentConfig("acme", "draft", temperature=9))
+    assert [s.profile_name for s in ChatSession.get_all("globex")] == []
+
+
 def test_a_session_keeps_its_config_snapshot_when_the_profile_changes(backend: Backend) -> None:
     profile = AgentConfig("acme", "default", model="offline", tools=["calculator"])
     profile.save()
