@@ -75,11 +75,20 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("memory_store", "OB_MEMORY_STORE"),
         description="file the memory backend keeps its tables in between processes; empty or 'none' disables",
     )
+    tuner_user: str = Field(
+        "operator", min_length=1, validation_alias=AliasChoices("tuner_user", "OB_TUNER_USER"),
+        description="ob-tuner's login name when it asks for a password",
+    )
+    tuner_password: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("tuner_password", "OB_TUNER_PASSWORD"),
+        description="ob-tuner's password: required when it listens on anything but loopback",
+    )
 
     debug: bool = Field(False, validation_alias=AliasChoices("debug", "OB_DEBUG"),
                         description="CLIs print tracebacks of unexpected errors")
 
-    @field_validator("backend", "openai_api_key", "openai_api_key_ref", "openai_base_url", mode="before")
+    @field_validator("backend", "openai_api_key", "openai_api_key_ref", "openai_base_url", "tuner_password",
+                     mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return value or None

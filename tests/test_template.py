@@ -39,6 +39,8 @@ NOT_NEEDED_IN_AWS = {
     "OB_REGION": "Lambda sets AWS_REGION, which Settings.region reads",
     "OB_MEMORY_STORE": "the memory backend's file; Lambda runs only the aws backend",
     "OB_DEBUG": "CLI tracebacks only",
+    "OB_TUNER_USER": "ob-tuner runs on an operator's machine, not in Lambda",
+    "OB_TUNER_PASSWORD": "ob-tuner runs on an operator's machine, not in Lambda",
 }
 NOT_NEEDED_BY = {
     "LeadWebhookFunction": {"OB_MAX_MESSAGE_CHARS": "chat turns only", "OB_MAX_BODY_BYTES": "the HTTPS API only",

@@ -14,6 +14,7 @@ from typing import Any
 
 from openbrain.backend import Backend
 from openbrain.events import EVENT_SOURCE, LeadCaptured
+from openbrain.infra import TARGETS
 from openbrain.orm import ChatSession, Client, Lead
 from openbrain.targets.poller import PollResult, poll_once, sqs_event
 
@@ -164,3 +165,15 @@ def queue_depth(backend: Backend, url: str) -> int:
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     )["Attributes"]
     return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+def fail_until_dead_lettered(backend: Backend, handler: Any) -> int:
+    """Poll (retrying failures at once) until the source queue is empty; returns how often a message was tried."""
+    attempts = 0
+    for _ in range(TARGETS[0].max_receive_count * 3):
+        result = run_target(backend, handler, visibility_timeout=0)
+        if not result.received:
+            return attempts
+        attempts += len(result.received)
+        assert result.failed == result.received
+    raise AssertionError("the message never left the source queue")

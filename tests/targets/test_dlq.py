@@ -21,6 +21,7 @@ from .support import (
     captured,
     catch_events,
     drain_bodies,
+    fail_until_dead_lettered,
     make_lead,
     queue_depth,
     queue_url,
@@ -29,18 +30,6 @@ from .support import (
 
 pytestmark = pytest.mark.integration
 MAX_RECEIVES = TARGETS[0].max_receive_count
-
-
-def _fail_until_dead_lettered(backend: Backend, handler: Any) -> int:
-    """Poll (retrying failures at once) until the source queue is empty; returns how often a message was tried."""
-    attempts = 0
-    for _ in range(MAX_RECEIVES * 3):
-        result = run_target(backend, handler, visibility_timeout=0)
-        if not result.received:
-            return attempts
-        attempts += len(result.received)
-        assert result.failed == result.received
-    raise AssertionError("the message never left the source queue")
 
 
 def test_a_failing_webhook_dead_letters_then_redrive_delivers_exactly_once(
@@ -54,7 +43,7 @@ def test_a_failing_webhook_dead_letters_then_redrive_delivers_exactly_once(
     backend.events.publish([event])
 
     # when: the target is retried until SQS gives up
-    attempts = _fail_until_dead_lettered(backend, handler)
+    attempts = fail_until_dead_lettered(backend, handler)
 
     # then: it was tried maxReceiveCount times and now sits in the DLQ with its original body
     assert attempts == MAX_RECEIVES
@@ -102,7 +91,7 @@ def test_a_redriven_message_gets_every_retry_again_and_counts_its_redrives(
 ) -> None:
     webhook.status = 502
     backend.events.publish([captured(make_lead())])
-    _fail_until_dead_lettered(backend, handler)
+    fail_until_dead_lettered(backend, handler)
 
     # when: redriven without a handler while the webhook is still down
     result = redrive(backend, "lead_webhook")
@@ -111,7 +100,7 @@ def test_a_redriven_message_gets_every_retry_again_and_counts_its_redrives(
     assert (result.moved, result.processed) == (1, 0)
     assert queue_depth(backend, queue_url(backend)) == 1
     assert list_dead_letters(backend, "lead-webhook") == []
-    assert _fail_until_dead_lettered(backend, handler) == MAX_RECEIVES
+    assert fail_until_dead_lettered(backend, handler) == MAX_RECEIVES
     [dead] = list_dead_letters(backend, "lead-webhook")
     assert dead.redrive_count == 1
     assert len(webhook.requests) == 2 * MAX_RECEIVES
@@ -124,7 +113,7 @@ def test_redriving_an_event_delivered_meanwhile_does_not_post_again(
     webhook.status = 500
     lead = make_lead()
     backend.events.publish([captured(lead)])
-    _fail_until_dead_lettered(backend, handler)
+    fail_until_dead_lettered(backend, handler)
     webhook.status = 200
     backend.events.publish([captured(lead)])
     assert run_target(backend, handler).failed == []

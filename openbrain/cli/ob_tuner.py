@@ -1,0 +1,99 @@
+"""`ob-tuner`: the gradio workbench for agent profiles, sessions, leads and events (see docs/tuner.md).
+
+Needs the `tuner` extra (`pip install 'openbrain[tuner]'`). On loopback it is open to whoever can reach
+the port on this machine; bound to any other address it asks for `OB_TUNER_USER` / `OB_TUNER_PASSWORD`
+and refuses to start without a password.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from openbrain.cli.common import run
+from openbrain.errors import ConfigurationError
+from openbrain.targets.http import LOOPBACK_HOSTS
+
+PROG = "ob-tuner"
+MIN_PASSWORD_CHARS = 12
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on [127.0.0.1]; anything else requires OB_TUNER_PASSWORD")
+    p.add_argument("--port", type=int, default=7860, help="port [7860]; 0 takes the first free one from 7860")
+    p.add_argument("--client-id", help="client to open first [the first one listed]")
+    return p
+
+
+def access(host: str, user: str, password: str | None) -> tuple[str, str] | None:
+    """The login gradio should ask for: none on loopback without a password, else (user, password).
+    A non-loopback address without a (long enough) password is a `ConfigurationError`."""
+    if password is None:
+        if host in LOOPBACK_HOSTS:
+            return None
+        raise ConfigurationError(
+            f"--host {host} makes the tuner reachable from other machines; set OB_TUNER_PASSWORD (at least "
+            f"{MIN_PASSWORD_CHARS} characters) to require a login, or listen on 127.0.0.1"
+        )
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise ConfigurationError(f"OB_TUNER_PASSWORD must be at least {MIN_PASSWORD_CHARS} characters")
+    return user, password
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+
+    def serve() -> int:
+        os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+        from openbrain.backend import get_backend
+        from openbrain.settings import load_settings
+
+        settings = load_settings()
+        secret = settings.tuner_password.get_secret_value() if settings.tuner_password else None
+        login = access(args.host, settings.tuner_user, secret)
+        try:
+            from openbrain.tuner.ui import build
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"ob-tuner needs the tuner extra ({exc.name} is missing): pip install 'openbrain[tuner]'"
+            ) from exc
+        from openbrain.tuner.workbench import Workbench
+
+        backend = get_backend(settings)
+        page = build(Workbench(backend), client_id=args.client_id)
+        page.queue(default_concurrency_limit=4)
+        _, local_url, _ = page.launch(
+            server_name=args.host, server_port=args.port or None, auth=login, prevent_thread_lock=True,
+            quiet=True, ssr_mode=False, show_error=False, footer_links=[],
+            auth_message="OpenBrain tuner: log in with OB_TUNER_USER and OB_TUNER_PASSWORD" if login else None,
+        )
+        url = f"http://{args.host}:{page.server_port}/" if ":" not in args.host else local_url
+        print(f"ob-tuner is serving on {url} (backend: {backend.kind})", flush=True)
+        if login:
+            print(f"access: log in as {login[0]!r} with OB_TUNER_PASSWORD", flush=True)
+        else:
+            print("access: loopback only, no password (set OB_TUNER_PASSWORD to require one)", flush=True)
+        stopped = threading.Event()
+
+        def stop(signum: int, frame: Any) -> None:
+            stopped.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        stopped.wait()
+        page.close()
+        backend.close()
+        print("stopped", file=sys.stderr)
+        return 0
+
+    return run(PROG, serve)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,396 @@
+"""What `ob-tuner` does, without gradio: every button of the UI is one method here.
+
+The workbench has no data path of its own: profiles are AgentConfigs saved and deleted through the ORM
+(optimistic locking included), YAML goes through `openbrain.configs_io` as `ob-admin config` does, chat
+turns go through `openbrain.chat.chat` as `ob` and the API do, and the dead-letter queue through
+`openbrain.dlq` as `ob-admin dlq` does. Errors are the library's `OpenBrainError`s; the UI shows their
+message.
+
+One lock serialises calls: gradio runs event handlers on a thread pool, and the embedded backend is one
+in-process AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from openbrain.chat import ChatMessage, ChatResponse, chat
+from openbrain.errors import ConflictError, InvalidInputError, NotFoundError, OpenBrainError
+from openbrain.orm.agent_config import CONFIG_FIELDS, DEFAULT_CLIENT_ID, DEFAULT_PROFILE, AgentConfig, MemoryPolicy
+from openbrain.orm.client import validate_client_id
+from openbrain.tools.registry import TOOLS
+
+if TYPE_CHECKING:
+    from openbrain.backend import Backend
+    from openbrain.configs_io import ImportReport
+    from openbrain.dlq import RedriveResult
+
+# The editor's fields, in form order: the AgentConfig fields, with the memory policy flattened.
+MEMORY_FIELDS = tuple(f"memory.{name}" for name in MemoryPolicy.LIMITS)
+FORM_FIELDS = tuple(name for name in CONFIG_FIELDS if name != "memory") + MEMORY_FIELDS
+WHOLE_NUMBER_FIELDS = {"max_iterations", *MEMORY_FIELDS}
+RECENT_SESSIONS = 50
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A profile as the editor shows it: `values` by `FORM_FIELDS`, and the stored version (None when the
+    profile is not stored yet, e.g. a client's built-in `default`)."""
+
+    client_id: str
+    name: str
+    values: dict[str, Any]
+    version: int | None
+
+    @property
+    def stored(self) -> bool:
+        return self.version is not None
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One side's answer in the playground (or the error that took its place)."""
+
+    reply: str = ""
+    session_id: str | None = None
+    tool_calls: list[str] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    stopped: str | None = None
+    ended: bool = False
+    error: str | None = None
+
+    @classmethod
+    def of(cls, response: ChatResponse) -> Turn:
+        return cls(reply=response.message, session_id=response.session_id, tool_calls=list(response.tool_calls),
+                   events=list(response.events), stopped=response.stopped, ended=response.ended)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """The playground's two sessions (edited, saved) and what they started from."""
+
+    edited: str | None = None
+    saved: str | None = None
+    key: str = ""
+    restarted: bool = False
+
+    @staticmethod
+    def key_of(client_id: str, name: str, values: dict[str, Any], context: dict[str, Any], version: int | None) -> str:
+        return json.dumps([client_id, name, values, context, version], sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class SessionDetail:
+    """Everything the inspector shows of one session."""
+
+    summary: dict[str, Any]
+    transcript: list[dict[str, Any]]
+    config_snapshot: dict[str, Any]
+    context: dict[str, Any]
+    lead: dict[str, Any] | None
+    events: list[dict[str, Any]]
+
+
+def form_values(config: AgentConfig) -> dict[str, Any]:
+    """An AgentConfig's fields by `FORM_FIELDS`, as plain values."""
+    snapshot = config.to_snapshot()
+    values = {name: snapshot[name] for name in FORM_FIELDS if name in snapshot}
+    values.update({name: snapshot["memory"][name.split(".", 1)[1]] for name in MEMORY_FIELDS})
+    seconds = values["max_execution_time"]
+    values["max_execution_time"] = int(seconds) if float(seconds).is_integer() else seconds
+    return values
+
+
+def _number(name: str, value: Any) -> int | float:
+    if value is None or value == "":
+        raise InvalidInputError(f"{name} must be a number")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        try:
+            value = float(value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"{name} must be a number, got {value!r}") from exc
+    if name in WHOLE_NUMBER_FIELDS:
+        if not float(value).is_integer():
+            raise InvalidInputError(f"{name} must be a whole number, got {value!r}")
+        return int(value)
+    return value
+
+
+def config_from_values(client_id: str, profile_name: str, values: dict[str, Any]) -> AgentConfig:
+    """A validated, unsaved AgentConfig from editor values; `InvalidInputError` names the first bad field."""
+    unknown = sorted(set(values) - set(FORM_FIELDS))
+    if unknown:
+        raise InvalidInputError(f"unknown field(s) {', '.join(unknown)}")
+    missing = [name for name in FORM_FIELDS if name not in values]
+    if missing:
+        raise InvalidInputError(f"missing field(s) {', '.join(missing)}")
+    fields: dict[str, Any] = {
+        "system_message": values["system_message"] or "",
+        "icebreaker": values["icebreaker"] or "",
+        "model": (values["model"] or "").strip(),
+        "tools": list(values["tools"] or []),
+    }
+    for name in ("temperature", "max_iterations", "max_execution_time"):
+        fields[name] = _number(name, values[name])
+    policy = {name.split(".", 1)[1]: _number(name, values[name]) for name in MEMORY_FIELDS}
+    config = AgentConfig(client_id, profile_name, memory=MemoryPolicy(**policy), **fields)
+    return config.validate()
+
+
+def tool_catalogue() -> list[dict[str, Any]]:
+    """Every tool a profile can select: name, description and argument schema."""
+    return [{"name": spec.name, "description": spec.description, "arguments": spec.json_schema()}
+            for spec in TOOLS.values()]
+
+
+def parse_context(text: str | None) -> dict[str, Any]:
+    """The playground's tool-context box: a JSON object, or nothing."""
+    if not text or not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"tool context is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise InvalidInputError("tool context must be a JSON object, e.g. {\"page\": \"pricing\"}")
+    return value
+
+
+class Workbench:
+    """The operations of the tuner on one backend."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._lock = threading.RLock()
+
+    def _saved(self) -> None:
+        """Persist a change at once (the embedded backend's store file; a no-op on AWS)."""
+        self.backend.flush()
+
+    # --- clients and profiles ------------------------------------------------------------------
+
+    def clients(self, *extra: str | None) -> list[str]:
+        """Client ids to pick from: every Client, the default client `ob` uses, and `extra` ones."""
+        from openbrain.admin import list_clients
+
+        with self._lock:
+            ids = {client.client_id for client in list_clients()}
+        return sorted(ids | {DEFAULT_CLIENT_ID} | {e for e in extra if e})
+
+    def profiles(self, client_id: str) -> list[str]:
+        """The client's stored profiles, and `default` (it always exists: built-in until saved)."""
+        from openbrain.admin import profile_names
+
+        validate_client_id(client_id)
+        with self._lock:
+            return sorted({*profile_names(client_id), DEFAULT_PROFILE})
+
+    def load(self, client_id: str, name: str) -> Profile:
+        validate_client_id(client_id)
+        with self._lock:
+            config = AgentConfig.get_or_default(client_id, name)
+        stored = config.version
+        return Profile(client_id, name, form_values(config), int(stored) if stored is not None else None)
+
+    def save(self, client_id: str, name: str, values: dict[str, Any], version: int | None) -> Profile:
+        """Save the editor's values over the profile loaded at `version` (None: it was not stored).
+
+        `ConflictError` if the stored profile is not at `version` any more (someone saved or deleted it
+        since it was loaded): nothing is written; reload and reapply."""
+        validate_client_id(client_id)
+        config = config_from_values(client_id, name, values)
+        with self._lock:
+            if version is None:
+                target = config  # new item: the version condition refuses to overwrite one saved meanwhile
+            else:
+                try:
+                    target = AgentConfig.get(client_id, name)
+                except NotFoundError as exc:
+                    raise ConflictError(f"profile {name!r} was deleted since you loaded it") from exc
+                if target.version != version:
+                    raise ConflictError(
+                        f"profile {name!r} was saved by someone else (version {target.version}, you loaded "
+                        f"{version}); reload it and reapply your edits"
+                    )
+                for key in CONFIG_FIELDS:
+                    setattr(target, key, getattr(config, key))
+            try:
+                target.save()
+            except ConflictError as exc:
+                raise ConflictError(f"profile {name!r} of {client_id!r} changed meanwhile; reload it") from exc
+            self._saved()
+        return self.load(client_id, name)
+
+    def save_as(self, client_id: str, new_name: str, values: dict[str, Any]) -> Profile:
+        """Save the editor's values as a new profile; `ConflictError` if that name is taken."""
+        new_name = (new_name or "").strip()
+        config_from_values(client_id, new_name, values)  # validates the name too
+        with self._lock:
+            try:
+                AgentConfig.get(client_id, new_name)
+            except NotFoundError:
+                return self.save(client_id, new_name, values, None)
+        raise ConflictError(f"profile {new_name!r} already exists for {client_id!r}; pick another name")
+
+    def delete(self, client_id: str, name: str, version: int | None) -> None:
+        """Delete the stored profile loaded at `version`."""
+        validate_client_id(client_id)
+        if version is None:
+            raise NotFoundError(f"profile {name!r} is not stored; there is nothing to delete")
+        with self._lock:
+            try:
+                stored = AgentConfig.get(client_id, name)
+            except NotFoundError as exc:
+                raise NotFoundError(f"profile {name!r} was already deleted") from exc
+            if stored.version != version:
+                raise ConflictError(f"profile {name!r} was saved by someone else since you loaded it; reload it")
+            stored.delete()
+            self._saved()
+
+    def export_yaml(self, client_id: str, name: str, values: dict[str, Any]) -> str:
+        """The editor's profile as an `ob-admin config import` document (YAML)."""
+        from openbrain.configs_io import dump_document, profile_fields
+
+        config = config_from_values(client_id, name, values)
+        return dump_document({"client_id": client_id, "profiles": {name: profile_fields(config)}}, "yaml")
+
+    def import_yaml(self, client_id: str, text: str) -> ImportReport:
+        """Create or update the document's profiles for `client_id`, all or nothing, as
+        `ob-admin config import` does (a `version` in the document must still be the stored one)."""
+        from openbrain.configs_io import import_configs, load_document
+
+        validate_client_id(client_id)
+        if not (text or "").strip():
+            raise InvalidInputError("paste a YAML (or JSON) document with client_id and profiles first")
+        document = load_document(text, "yaml", "the pasted document")
+        with self._lock:
+            report = import_configs(document, client_id=client_id)
+            self._saved()
+        return report
+
+    # --- playground ----------------------------------------------------------------------------
+
+    def reset(self, client_id: str, name: str, values: dict[str, Any], context: dict[str, Any],
+              version: int | None) -> tuple[Turn, Turn, Pair]:
+        """New sessions on both sides (edited values, saved profile); the turns carry their icebreakers."""
+        edited = self._turn(client_id, name, values, context, None, "")
+        saved = self._turn(client_id, name, None, context, None, "")
+        key = Pair.key_of(client_id, name, values, context, version)
+        return edited, saved, Pair(edited=edited.session_id, saved=saved.session_id, key=key, restarted=True)
+
+    def compare(self, client_id: str, name: str, values: dict[str, Any], context: dict[str, Any], version: int | None,
+                pair: Pair, message: str) -> tuple[Turn, Turn, Pair]:
+        """The same message to the edited config and to the saved profile, each in its own session.
+
+        A session keeps the config it started with, so when the editor's values, the profile, its stored
+        `version` or the tool context differ from those `pair`'s sessions started with, both sides start
+        new sessions (the returned pair says so with `restarted`)."""
+        key = Pair.key_of(client_id, name, values, context, version)
+        pair = Pair(edited=pair.edited, saved=pair.saved, key=key) if pair.key == key else Pair(key=key, restarted=True)
+        edited = self._turn(client_id, name, values, context, pair.edited, message)
+        saved = self._turn(client_id, name, None, context, pair.saved, message)
+        return edited, saved, Pair(edited=edited.session_id or pair.edited, saved=saved.session_id or pair.saved,
+                                   key=key, restarted=pair.restarted)
+
+    def _turn(self, client_id: str, name: str, values: dict[str, Any] | None, context: dict[str, Any],
+              session_id: str | None, message: str) -> Turn:
+        try:
+            validate_client_id(client_id)
+            config = config_from_values(client_id, name, values) if values is not None else None
+            request = ChatMessage(client_id=client_id, agent_config=name, session_id=session_id, message=message,
+                                  context=context)
+            with self._lock:
+                response = chat(request, self.backend, config=config)
+                self._saved()
+        except OpenBrainError as exc:
+            return Turn(session_id=session_id, error=exc.message)
+        return Turn.of(response)
+
+    # --- inspector -----------------------------------------------------------------------------
+
+    def recent_sessions(self, client_id: str, limit: int = RECENT_SESSIONS) -> list[dict[str, Any]]:
+        """The client's latest sessions, newest first (session ids are ULIDs: the range key sorts by time)."""
+        from openbrain.orm.chat_session import ChatSession
+
+        validate_client_id(client_id)
+        with self._lock:
+            found = [s for s in ChatSession.query(client_id, scan_index_forward=False, limit=limit)
+                     if not s.expired]
+        return [_session_summary(s) for s in found]
+
+    def session(self, client_id: str, session_id: str) -> SessionDetail:
+        from openbrain import memory
+        from openbrain.orm.chat_session import ChatSession
+        from openbrain.orm.lead import Lead
+
+        validate_client_id(client_id)
+        if not (session_id or "").strip():
+            raise InvalidInputError("pick a session first")
+        with self._lock:
+            stored = ChatSession.get(client_id, session_id.strip())
+            lead = None
+            if stored.lead_id:
+                try:
+                    lead = Lead.get(client_id, stored.lead_id).to_public_dict()
+                except NotFoundError:
+                    lead = {"lead_id": stored.lead_id, "status": "not found (deleted?)"}
+        return SessionDetail(
+            summary=_session_summary(stored),
+            transcript=[_message_row(m) for m in memory.loads(stored.memory)],
+            config_snapshot=dict(stored.config_snapshot or {}),
+            context=dict(stored.context or {}),
+            lead=lead,
+            events=list(stored.recent_events or []),
+        )
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Every target's dead-lettered messages (read without consuming them)."""
+        from openbrain.dlq import list_dead_letters
+        from openbrain.infra import TARGETS
+
+        with self._lock:
+            return [{"target": target.name, **letter.as_dict()}
+                    for target in TARGETS for letter in list_dead_letters(self.backend, target.name)]
+
+    def redrive(self) -> list[RedriveResult]:
+        """Move every target's dead letters back to its queue. On the embedded backend nothing else polls
+        the queues, so they are then run through the target's handler at once (as `ob-serve` would)."""
+        from openbrain.dlq import redrive
+        from openbrain.infra import TARGETS
+        from openbrain.serve import target_handler
+
+        embedded = self.backend.kind == "memory"
+        with self._lock:
+            results = [redrive(self.backend, t.name, target_handler(t.name) if embedded else None) for t in TARGETS]
+            self._saved()
+        return results
+
+
+def _session_summary(session: Any) -> dict[str, Any]:
+    return {
+        "session_id": session.session_id,
+        "profile": session.profile_name,
+        "turns": int(session.turn_count),
+        "created_at": session.created_at.isoformat(timespec="seconds"),
+        "updated_at": session.updated_at.isoformat(timespec="seconds"),
+        "lead_id": session.lead_id,
+        "events": len(session.recent_events or []),
+        "ended": session.ended,
+        "trimmed_messages": int(session.trimmed_messages),
+    }
+
+
+def _message_row(message: Any) -> dict[str, Any]:
+    """One stored message as the transcript shows it: who, what, and the tool calls it made or answered."""
+    row: dict[str, Any] = {"role": message.type, "content": message.content if isinstance(message.content, str)
+                           else json.dumps(message.content, ensure_ascii=False)}
+    calls = getattr(message, "tool_calls", None)
+    if calls:
+        row["tool_calls"] = [{"name": c["name"], "args": c.get("args", {}), "id": c.get("id")} for c in calls]
+    if message.type == "tool":
+        row["tool"] = getattr(message, "name", None)
+        row["tool_call_id"] = getattr(message, "tool_call_id", None)
+    return row
