@@ -33,11 +33,11 @@ RESTARTED = "— new sessions: the profile, its edits or the tool context change
 
 
 def ok(text: str) -> str:
-    return f"✅ {text}"
+    return f"✓ {text}"
 
 
 def problem(text: str) -> str:
-    return f"⚠️ {text}"
+    return f"⚠ {text}"
 
 
 def _type_of(spec: dict[str, Any]) -> str:
@@ -80,8 +80,7 @@ def turn_messages(message: str, turn: Turn) -> Chat:
     if turn.ended:
         notes.append("conversation ended")
     if notes:
-        bubbles.append({"role": "assistant", "content": " · ".join(notes),
-                        "metadata": {"title": "🔧 " + " · ".join(notes)}})
+        bubbles.append({"role": "assistant", "content": "*" + " · ".join(notes) + "*"})
     return bubbles
 
 
@@ -93,13 +92,13 @@ def transcript_messages(detail: SessionDetail) -> Chat:
             bubbles.append({"role": "user", "content": row["content"]})
         elif row["role"] == "tool":
             bubbles.append({"role": "assistant", "content": row["content"],
-                            "metadata": {"title": f"🔧 result of {row.get('tool')}"}})
+                            "metadata": {"title": f"result of {row.get('tool')}"}})
         else:
             if row["content"]:
                 bubbles.append({"role": "assistant", "content": row["content"]})
             for call in row.get("tool_calls", []):
                 bubbles.append({"role": "assistant", "content": json.dumps(call["args"], ensure_ascii=False),
-                                "metadata": {"title": f"🔧 calls {call['name']}"}})
+                                "metadata": {"title": f"calls {call['name']}"}})
     return bubbles
 
 
