@@ -1,9 +1,11 @@
-"""What both CLIs share: opening the backend, and turning errors into one line and an exit code."""
+"""What the CLIs share: turning errors into one line and an exit code, and waiting for a server to be stopped."""
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +36,18 @@ def run(prog: str, main: Callable[[], int]) -> int:
             traceback.print_exc()
         fail(prog, f"unexpected {type(exc).__name__}: {exc} (set OB_DEBUG=1 to see the traceback)")
         return EXIT_INTERNAL
+
+
+def wait_for_stop() -> None:
+    """Block a server's main thread until SIGTERM or SIGINT (Ctrl-C)."""
+    stopped = threading.Event()
+
+    def stop(signum: int, frame: Any) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    stopped.wait()
 
 
 def _debug() -> bool:

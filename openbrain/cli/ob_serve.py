@@ -7,12 +7,9 @@ that `ob-admin init` prepared (so `ob-serve`, `ob-admin` and `ob` can share one 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-from typing import Any
 
-from openbrain.cli.common import run
+from openbrain.cli.common import run, wait_for_stop
 
 
 def parser() -> argparse.ArgumentParser:
@@ -49,14 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"try:    curl -s -X POST {stack.url}/chat -H 'x-api-key: {demo.api_key}' "
               "-H 'content-type: application/json' -d '{\"message\": \"What time is it in Tokyo?\"}'",
               flush=True)
-        stopped = threading.Event()
-
-        def stop(signum: int, frame: Any) -> None:
-            stopped.set()
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        stopped.wait()
+        wait_for_stop()
         stack.stop()
         backend.close()
         print("stopped", file=sys.stderr)

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
-from typing import Any
 
-from openbrain.cli.common import run
+from openbrain.cli.common import run, wait_for_stop
 from openbrain.errors import ConfigurationError
 from openbrain.targets.http import LOOPBACK_HOSTS
 
@@ -79,14 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"access: log in as {login[0]!r} with OB_TUNER_PASSWORD", flush=True)
         else:
             print("access: loopback only, no password (set OB_TUNER_PASSWORD to require one)", flush=True)
-        stopped = threading.Event()
-
-        def stop(signum: int, frame: Any) -> None:
-            stopped.set()
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        stopped.wait()
+        wait_for_stop()
         page.close()
         backend.close()
         print("stopped", file=sys.stderr)
