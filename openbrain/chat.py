@@ -179,6 +179,8 @@ def continue_session(
 
     `model`, if given, answers instead of the chat model the config's spec names (the spec is still
     checked and logged): the seam through which `bench/` drives this real turn with a scripted model."""
+    from langchain_core.messages import messages_to_dict
+
     from openbrain import memory
     from openbrain.agents.models import build_chat_model, effective_model_spec
     from openbrain.agents.runner import run_turn
@@ -190,21 +192,22 @@ def continue_session(
     started = time.perf_counter()
     config = AgentConfig.from_snapshot(session.config_snapshot)
     spec = effective_model_spec(config, settings)
-    history = memory.loads(session.memory)
+    history = memory.load_records(session.memory)
     context = ToolContext(
         client_id=session.client_id, session_id=session.session_id, publisher=backend.events,
         values=dict(session.context or {}), lead_id=session.lead_id, turn=int(session.turn_count) + 1,
     )
     try:
         chat_model = model if model is not None else build_chat_model(spec, config, settings)
-        outcome = run_turn(config, chat_model, memory.window(history, config.memory), message, context)
+        outcome = run_turn(config, chat_model, memory.window_of_records(history, config.memory), message,
+                           context)
     except Exception:
         _keep_side_effects(session, context)
         raise
     event_summaries = [event.summary() for event in context.events]
     session.record_events(event_summaries)
-    compacted = memory.compact(
-        [*history, *outcome.new_messages],
+    compacted = memory.compact_records(
+        [*history, *messages_to_dict(outcome.new_messages)],
         config.memory,
         max_bytes=session.memory_budget(int(config.memory.max_stored_bytes)),
     )

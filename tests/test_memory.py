@@ -16,14 +16,31 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+    messages_to_dict,
+)
 from langchain_core.messages.utils import count_tokens_approximately
 
 from openbrain import memory
 from openbrain.backend import Backend
 from openbrain.chat import ChatMessage, chat
 from openbrain.errors import StoredDataError
-from openbrain.memory import TRIM_TO, TRUNCATION_MARK, compact, dumps, loads, window
+from openbrain.memory import (
+    TRIM_TO,
+    TRUNCATION_MARK,
+    compact,
+    compact_records,
+    dumps,
+    load_records,
+    loads,
+    window,
+    window_of_records,
+)
 from openbrain.orm import ChatSession, MemoryPolicy
 from openbrain.settings import Settings
 
@@ -488,6 +505,68 @@ def test_compact_holds_the_byte_bound_over_5000_turns_at_full_size(policy: Memor
 
     assert largest <= policy.max_stored_bytes
     assert trimmed_turns > 1000
+
+
+# --- the chat turn's path: stored dicts, converted only where the model needs them ------------------------
+
+STRUCTURALLY_BAD = ("garbage bytes", "zlib of non-json", "zlib of invalid utf-8", "json without v", "json list",
+                    "unknown version 99", "version as text", "version true", "messages not a list",
+                    "messages missing", "message without data", "message not an object")
+
+
+@pytest.mark.parametrize("name", STRUCTURALLY_BAD)
+def test_load_records_refuses_what_is_not_the_stored_format(name: str) -> None:
+    with pytest.raises(StoredDataError):
+        load_records(NOT_MEMORY[name])
+
+
+def test_load_records_are_the_dicts_loads_makes_messages_of() -> None:
+    blob = dumps(EVERY_KIND)
+
+    assert load_records(blob) == messages_to_dict(EVERY_KIND)
+    assert load_records(None) == load_records(b"") == []
+
+
+@pytest.mark.parametrize("name", ["unknown message type", "message with bad fields"])
+def test_the_window_of_records_refuses_an_unknown_message_it_would_show(name: str) -> None:
+    with pytest.raises(StoredDataError):
+        window_of_records(load_records(NOT_MEMORY[name]), MemoryPolicy())
+
+
+def test_window_of_records_is_the_window_of_the_loaded_messages() -> None:
+    history = conversation(40)
+    records = load_records(dumps(history))
+
+    for window_messages in (1, 2, 3, 4, 5, 8, 13, 40, 93, 1000):
+        for window_tokens in (0, 50, 1000, 2500, 8000):
+            policy = MemoryPolicy(window_messages=window_messages, window_tokens=window_tokens)
+            assert window_of_records(records, policy) == window(history, policy), (window_messages, window_tokens)
+
+
+@pytest.mark.parametrize("turns", [0, 3, 40])
+@pytest.mark.parametrize("policy", [MemoryPolicy(), MemoryPolicy(max_stored_bytes=20_000),
+                                    MemoryPolicy(window_messages=5, max_stored_messages=11),
+                                    MemoryPolicy(window_messages=2, max_stored_messages=2, max_stored_bytes=10_000)],
+                         ids=["default", "bytes", "messages", "tightest"])
+def test_compact_records_keeps_what_compact_keeps(turns: int, policy: MemoryPolicy) -> None:
+    history = conversation(turns)
+
+    expected = compact(history, policy, max_bytes=30_000)
+    result = compact_records(messages_to_dict(history), policy, max_bytes=30_000)
+
+    assert (result.blob, result.dropped) == (expected.blob, expected.dropped)
+    assert result.messages == expected.messages
+
+
+def test_compact_records_truncates_an_oversized_turn_as_compact_does() -> None:
+    rng = random.Random(1)
+    history: list[BaseMessage] = [AIMessage("icebreaker"), HumanMessage(noise(rng, 400_000)), AIMessage("ok")]
+
+    expected = compact(history, MemoryPolicy())
+    result = compact_records(messages_to_dict(history), MemoryPolicy())
+
+    assert (result.blob, result.dropped, result.messages) == (expected.blob, expected.dropped, expected.messages)
+    assert result.messages[0].text.endswith(TRUNCATION_MARK)
 
 
 # --- the bound on the real chat turn --------------------------------------------------------------------
