@@ -2,13 +2,60 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 BIN = Path(sys.executable).parent
 TIMEOUT = 120
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """`condition()`'s first truthy value, polled every 0.2 s; AssertionError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@contextlib.contextmanager
+def serving(program: str, *args: str, env: dict[str, str], log: Path, timeout: float = 60) -> Iterator[str]:
+    """Run the console script `program` (a server) with its output in `log`; yield the URL of its
+    `... serving on <url>` line, and stop it (SIGTERM, then wait) on the way out."""
+
+    def url() -> str | None:
+        if server.poll() is not None:
+            raise AssertionError(f"{program} exited with {server.returncode}:\n{log.read_text()}")
+        return next((line.split("serving on ")[1].split()[0] for line in log.read_text().splitlines()
+                     if "serving on " in line), None)
+
+    with log.open("wb") as out:
+        server = subprocess.Popen([str(BIN / program), *args], stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        yield wait_for(url, timeout, f"{program} to start")
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+            raise
 
 
 @dataclass

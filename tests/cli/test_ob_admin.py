@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import Cli, assert_one_line_error
+from .helpers import Cli, assert_one_line_error, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -224,7 +224,7 @@ def test_init_on_the_memory_backend_explains_there_is_nothing_to_do(cli: Cli) ->
 
 
 def test_init_against_an_unreachable_endpoint_is_one_line(cli: Cli) -> None:
-    result = cli.run(PROG, "init", OB_BACKEND="aws", AWS_ENDPOINT_URL=f"http://127.0.0.1:{_free_port()}",
+    result = cli.run(PROG, "init", OB_BACKEND="aws", AWS_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}",
                      AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x")
     assert_one_line_error(result, PROG, "could not create the OpenBrain resources on http://127.0.0.1:")
 
@@ -244,18 +244,12 @@ def test_dlq_of_an_unknown_target_is_one_line(cli: Cli) -> None:
 
 # --- against a real endpoint: moto's own server ----------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def moto_server(tmp_path: Path) -> Iterator[str]:
     """`python -m moto.server` on a loopback port (needs moto[server]: flask, flask-cors)."""
     if importlib.util.find_spec("flask") is None or importlib.util.find_spec("flask_cors") is None:
         pytest.skip("moto[server] is not installed (flask, flask-cors); init is tested in-process instead")
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "moto.log").open("w")
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                               stdout=log, stderr=subprocess.STDOUT)

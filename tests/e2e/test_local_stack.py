@@ -18,36 +18,19 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from cli.helpers import BIN, free_port, serving, wait_for
 
 pytestmark = pytest.mark.e2e
 
-BIN = Path(sys.executable).parent
 SECRET = "whsec-e2e-0123456789abcdef"
 SECRET_REF = "ssm:/openbrain/webhooks/acme"
 ORIGIN = "https://shop.example"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class Webhook:
@@ -119,7 +102,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     }
     moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    serve: subprocess.Popen[bytes] | None = None
     try:
         wait_for(lambda: _reachable(moto_port), 30, "the moto server")
         webhook = Webhook()
@@ -135,18 +117,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         profile = home / "acme.json"
         profile.write_text(json.dumps({"client_id": "acme", "profiles": {"default": {"model": "offline"}}}))
         stack.admin("config", "import", str(profile))
-        log = home / "ob-serve.log"
-        with log.open("wb") as out:
-            serve = subprocess.Popen([str(BIN / "ob-serve"), "--port", "0", "--retry-after", "1",
-                                      "--poll-interval", "0.2"], stdout=out, stderr=subprocess.STDOUT, env=env)
-        line = wait_for(lambda: next((ln for ln in log.read_text().splitlines() if "serving on" in ln), None),
-                        60, "ob-serve to start")
-        stack.url = line.split("serving on ")[1].split()[0]
-        yield stack
+        with serving("ob-serve", "--port", "0", "--retry-after", "1", "--poll-interval", "0.2", env=env,
+                     log=home / "ob-serve.log") as stack.url:
+            yield stack
     finally:
-        if serve is not None:
-            serve.terminate()
-            serve.wait(timeout=30)
         moto.terminate()
         moto.wait(timeout=30)
 
