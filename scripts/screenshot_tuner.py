@@ -1,0 +1,47 @@
+"""Make the README's picture of `ob-tuner`: the Playground after one compare turn, in Debian's chromium.
+
+    .venv/bin/python scripts/screenshot_tuner.py [out.png]    # default: docs/images/tuner.png
+
+It starts its own `ob-tuner` (embedded backend, no store file, no model key: the offline model answers)
+and drives the page with the same steps as tests/tuner/test_browser.py.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # tests/tuner/browser.py: the page steps the browser test uses
+
+from tuner.browser import VIEWPORT, TunerPage, chromium, tuner, unavailable  # noqa: E402
+
+QUESTION = "what is (17 + 5) * 3"
+
+
+def main(argv: list[str]) -> int:
+    out = Path(argv[0]) if argv else ROOT / "docs" / "images" / "tuner.png"
+    reason = unavailable()
+    if reason:
+        print(f"screenshot_tuner: {reason}", file=sys.stderr)
+        return 1
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as home, tuner(Path(home)) as url, chromium() as browser:
+        ui = TunerPage(browser.new_page(viewport=VIEWPORT))
+        ui.open(url)
+        ui.send(QUESTION)
+        ui.page.mouse.move(0, 0)  # no hover highlight in the picture
+        # From the client picker to the send row: gradio 6.31's bundled Source Sans Pro SemiBold lacks some
+        # capitals, so the page title's "B" would show in a fallback font.
+        top, bottom = ui.page.locator("#client").bounding_box(), ui.page.locator("#send").bounding_box()
+        assert top and bottom
+        y = top["y"] - 16
+        ui.page.screenshot(path=str(out), clip={"x": 0, "y": y, "width": VIEWPORT["width"],
+                                                "height": bottom["y"] + bottom["height"] + 32 - y})
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
