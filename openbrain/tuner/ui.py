@@ -169,12 +169,14 @@ def build(workbench: Workbench, client_id: str | None = None, title: str = "Open
                                          elem_id="message")
                     send = gr.Button("Send", variant="primary", elem_id="send")
                     reset = gr.Button("Reset", elem_id="reset")
+                play_status = gr.Markdown(elem_id="play-status")
 
             with gr.Tab("Inspector", id="inspector-tab"):
                 with gr.Row():
                     refresh = gr.Button("Refresh sessions")
                     session_id = gr.Textbox(label="Session id (click a row)", scale=3)
                     show = gr.Button("Show")
+                inspect_status = gr.Markdown(elem_id="inspect-status")
                 session_table = gr.Dataframe(headers=SESSION_COLUMNS, interactive=False, label="Recent sessions "
                                              "(newest first)", type="array")
                 with gr.Row():
@@ -325,17 +327,17 @@ def build(workbench: Workbench, client_id: str | None = None, title: str = "Open
         import_.click(guarded(on_import, edit_failed), [client, profile, document], load_outputs)
 
         chat_inputs = [client, profile, version, context, sessions, edited_chat, saved_chat, message, *form]
-        chat_outputs = [edited_chat, saved_chat, sessions, message, status]
+        chat_outputs = [edited_chat, saved_chat, sessions, message, play_status]
         send.click(on_send, chat_inputs, chat_outputs)
         message.submit(on_send, chat_inputs, chat_outputs)
         reset.click(guarded(on_reset, lambda text: [gr.update(), gr.update(), gr.update(), problem(text)]),
-                    [client, profile, version, context, *form], [edited_chat, saved_chat, sessions, status])
+                    [client, profile, version, context, *form], [edited_chat, saved_chat, sessions, play_status])
 
         refresh.click(guarded(on_sessions, lambda text: (gr.update(), problem(text))), [client],
-                      [session_table, status])
+                      [session_table, inspect_status])
         session_table.select(on_pick, [session_table], [session_id])
         show.click(guarded(on_show, lambda text: [*(gr.update() for _ in range(5)), problem(text)]),
-                   [client, session_id], [transcript, snapshot, lead, events, session_context, status])
+                   [client, session_id], [transcript, snapshot, lead, events, session_context, inspect_status])
         dlq_refresh.click(guarded(on_dlq, lambda text: (gr.update(), problem(text))), [], [dlq_table, dlq_status])
         redrive.click(guarded(on_redrive, lambda text: (gr.update(), problem(text))), [], [dlq_table, dlq_status])
     return page

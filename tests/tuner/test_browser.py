@@ -78,6 +78,7 @@ def test_a_playground_message_gets_a_reply_from_the_edited_and_the_saved_profile
         pane = ui.page.locator(f"#{side}-chat")
         expect(pane.get_by_test_id("user")).to_have_text(QUESTION)
         expect(ui.replies(side)).to_have_text([re.compile(r"= 66\b"), "tools: calculator"], timeout=TURN_MS)
+    expect(ui.page.locator("#status")).to_contain_text(f"{DEFAULT_CLIENT_ID} / {DEFAULT_PROFILE}")  # still shown
 
     # and the inspector lists the two sessions the turn made, each with its transcript
     rows = ui.sessions()
@@ -86,7 +87,7 @@ def test_a_playground_message_gets_a_reply_from_the_edited_and_the_saved_profile
         expect(row.get_by_role("gridcell").nth(1)).to_have_text(DEFAULT_PROFILE)
         expect(row.get_by_role("gridcell").nth(2)).to_have_text("1")
     transcript = ui.show(rows.first)
-    expect(ui.page.locator("#status")).to_contain_text("1 turn(s)")
+    expect(ui.page.locator("#inspect-status")).to_contain_text("1 turn(s)")
     expect(transcript).to_contain_text(QUESTION)
     expect(transcript).to_contain_text("= 66")
 
