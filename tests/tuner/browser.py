@@ -42,11 +42,11 @@ def unavailable() -> str | None:
 
 
 @contextmanager
-def tuner(home: Path, *args: str) -> Iterator[str]:
+def tuner(home: Path, *args: str, **settings: str) -> Iterator[str]:
     """`ob-tuner` on a free loopback port, embedded backend without a store file, in a clean environment
-    (no OB_* settings, no model key): yields its URL; stops it on the way out."""
+    (no OB_* settings but `settings`, no model key): yields its URL; stops it on the way out."""
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home), "OB_MEMORY_STORE": "none",
-           "GRADIO_ANALYTICS_ENABLED": "False"}
+           "GRADIO_ANALYTICS_ENABLED": "False", **settings}
     with serving("ob-tuner", "--port", str(free_port()), *args, env=env, log=home / "ob-tuner.log") as url:
         yield url
 

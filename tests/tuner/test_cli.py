@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.parse
+import urllib.request
+from http.cookiejar import CookieJar
+from pathlib import Path
+
 import pytest
 
 from openbrain.cli.ob_tuner import MIN_PASSWORD_CHARS, access, main
 from openbrain.errors import ConfigurationError
+
+from .browser import tuner
 
 PASSWORD = "correct-horse-battery"
 
@@ -40,3 +48,27 @@ def test_a_short_password_from_the_environment_is_refused(monkeypatch: pytest.Mo
 
     assert main(["--host", "127.0.0.1", "--port", "7999"]) == 1
     assert "OB_TUNER_PASSWORD must be at least" in capsys.readouterr().err
+
+
+def _status(opener: urllib.request.OpenerDirector, url: str, data: dict[str, str] | None = None) -> int:
+    body = urllib.parse.urlencode(data).encode() if data is not None else None
+    try:
+        with opener.open(url, data=body, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+@pytest.mark.e2e
+def test_with_a_password_nothing_but_the_login_page_answers_before_logging_in(tmp_path: Path) -> None:
+    with tuner(tmp_path, OB_TUNER_USER="ops", OB_TUNER_PASSWORD=PASSWORD, NO_PROXY="127.0.0.1") as url:
+        browser = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                              urllib.request.HTTPCookieProcessor(CookieJar()))
+
+        assert _status(browser, url + "config") == 401  # the page's components and their endpoints
+        assert _status(browser, url + "gradio_api/info") == 401  # the API that runs the buttons
+        assert _status(browser, url + "login", {"username": "ops", "password": "wrong-password-123"}) == 400
+        assert _status(browser, url + "login", {"username": "operator", "password": PASSWORD}) == 400
+        assert _status(browser, url + "login", {"username": "ops", "password": PASSWORD}) == 200
+        assert _status(browser, url + "config") == 200
+        assert "log in as 'ops'" in (tmp_path / "ob-tuner.log").read_text()
