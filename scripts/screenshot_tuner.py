@@ -1,4 +1,5 @@
-"""Make the README's picture of `ob-tuner`: the Playground after one compare turn, in Debian's chromium.
+"""Make the README's picture of `ob-tuner`: the Playground after one compare turn with the calculator taken
+out of the edited profile, in Debian's chromium.
 
     .venv/bin/python scripts/screenshot_tuner.py [out.png]    # default: docs/images/tuner.png
 
@@ -30,6 +31,7 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as home, tuner(Path(home)) as url, chromium() as browser:
         ui = TunerPage(browser.new_page(viewport=VIEWPORT))
         ui.open(url)
+        ui.untick("calculator")
         ui.send(QUESTION)
         ui.page.mouse.move(0, 0)  # no hover highlight in the picture
         # From the client picker to the send row: gradio 6.31's bundled Source Sans Pro SemiBold lacks some

@@ -90,6 +90,11 @@ class TunerPage:
         """The checkboxes of the tools checklist."""
         return self.page.locator("#tools").get_by_role("checkbox")
 
+    def untick(self, tool: str) -> None:
+        """Take `tool` out of the edited profile (the change is not saved)."""
+        self.tab("Profile")
+        self.page.locator("#tools").get_by_role("checkbox", name=tool).uncheck()
+
     def send(self, message: str) -> None:
         """Send `message` from the playground to both profiles and wait until the turn is back (the page
         empties the message box when it shows the replies)."""

@@ -109,3 +109,19 @@ def test_saving_the_edited_profile_stores_version_1(ui: TunerPage) -> None:
     expect(ui.page.locator("#status")).to_contain_text("version 1", timeout=LOAD_MS)
     expect(ui.field("model")).to_have_value("offline")
     expect(ui.field("system-message")).to_have_value("You answer in one short sentence.")
+
+
+def test_an_unsaved_edit_changes_only_the_edited_sides_reply(ui: TunerPage) -> None:
+    from playwright.sync_api import expect
+
+    # given: the calculator is unticked in the editor, not saved
+    ui.untick("calculator")
+
+    # when
+    ui.send(QUESTION)
+
+    # then: the saved profile still computes; the edited one has no calculator to call
+    expect(ui.replies("saved")).to_have_text([re.compile(r"= 66\b"), "tools: calculator"], timeout=TURN_MS)
+    expect(ui.replies("edited")).to_have_count(1, timeout=TURN_MS)
+    expect(ui.replies("edited")).not_to_contain_text("66")
+    expect(ui.replies("edited")).to_contain_text(QUESTION)
