@@ -203,3 +203,42 @@ def test_keys_bind_callers_to_their_own_client(stack: Stack) -> None:
     assert status == 404 and body["error"]["code"] == "not_found"
     status, _, body = stack.request("GET", f"/sessions/{session_id}", key=stack.keys["acme"])
     assert status == 200 and body["profile_name"] == "default"
+
+
+def test_the_tuner_on_the_same_endpoint_sees_the_apis_sessions_and_its_saves_reach_the_api(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openbrain.backend import Backend, set_backend
+    from openbrain.settings import Settings
+    from openbrain.tuner.workbench import Pair, Workbench
+
+    # given: a conversation over HTTP that captured a lead, and the tuner on OB_BACKEND=aws, same endpoint
+    session_id = capture_lead(stack, "dora@example.com")["session_id"]
+    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
+        monkeypatch.setenv(name, stack.env[name])
+    backend = Backend(Settings(backend="aws")).start()
+    previous = set_backend(backend)
+    try:
+        bench = Workbench(backend)
+
+        # then: its inspector shows that session, with its lead and event
+        assert session_id in [row["session_id"] for row in bench.recent_sessions("acme")]
+        detail = bench.session("acme", session_id)
+        assert detail.lead and detail.lead["email"] == "dora@example.com"
+        assert [event["type"] for event in detail.events] == ["lead.captured.v1"]
+
+        # and a profile saved in the tuner is what the API serves and chats with
+        loaded = bench.load("acme", "default")
+        saved = bench.save("acme", "default", {**loaded.values, "icebreaker": "Hello from the tuner."},
+                           loaded.version)
+        status, _, body = stack.request("GET", "/agent-configs/default", key=stack.keys["acme"])
+        assert status == 200 and body["icebreaker"] == "Hello from the tuner." and body["version"] == saved.version
+        status, _, started = stack.request("POST", "/chat", {"reset": True}, key=stack.keys["acme"])
+        assert status == 200 and started["message"] == "Hello from the tuner."
+
+        # and its playground runs real turns on that endpoint
+        edited, as_saved, _ = bench.compare("acme", "default", saved.values, {}, saved.version, Pair(), "what is 6*7")
+        assert "42" in edited.reply and "42" in as_saved.reply
+    finally:
+        set_backend(previous)
+        backend.close()
