@@ -102,14 +102,21 @@ class ChatResponse(BaseModel):
     ended: bool = False
 
 
-def chat(request: ChatMessage, backend: Backend | None = None, *, config: AgentConfig | None = None) -> ChatResponse:
-    """Run one request (see the module docstring) and return the reply."""
+def chat(
+    request: ChatMessage,
+    backend: Backend | None = None,
+    *,
+    config: AgentConfig | None = None,
+    model: BaseChatModel | None = None,
+) -> ChatResponse:
+    """Run one request (see the module docstring) and return the reply. `model`: see `continue_session`."""
     backend = backend or get_backend()
     answers = not request.reset and bool(request.message.strip())
     if answers:
         _check_message(request.message, backend.settings)
     if request.reset or not request.session_id:
-        session, config = start_session(request, backend, config)
+        # Answered at once, the new session is written once, by its first turn (one round trip fewer).
+        session, config = start_session(request, backend, config, save=not answers)
         if not answers:
             return ChatResponse(
                 message=config.icebreaker, session_id=session.session_id, client_id=session.client_id,
@@ -122,12 +129,14 @@ def chat(request: ChatMessage, backend: Backend | None = None, *, config: AgentC
             raise NotFoundError(
                 f"session {request.session_id!r} not found for client {request.client_id!r} (or it expired)"
             ) from exc
-    return continue_session(session, request.message, backend)
+    return continue_session(session, request.message, backend, model=model)
 
 
 def start_session(
-    request: ChatMessage, backend: Backend, config: AgentConfig | None = None
+    request: ChatMessage, backend: Backend, config: AgentConfig | None = None, *, save: bool = True
 ) -> tuple[ChatSession, AgentConfig]:
+    """A new session from the profile (or `config`); stored unless `save` is false (the caller's first
+    turn then stores it: `continue_session` saves a never-saved session only if no such item exists)."""
     from langchain_core.messages import AIMessage
 
     from openbrain import memory
@@ -150,7 +159,8 @@ def start_session(
         memory=memory.dumps([AIMessage(config.icebreaker)] if config.icebreaker else []),
     )
     session.refresh_ttl(timedelta(days=backend.settings.session_ttl_days))
-    session.save()
+    if save:
+        session.save()
     return session, config
 
 
@@ -251,7 +261,8 @@ def _keep_side_effects(session: ChatSession, context: ToolContext) -> None:
     of creating another; the half-finished conversation itself is not saved."""
     if not context.events and context.lead_id == session.lead_id:
         return
-    stored = ChatSession.get(session.client_id, session.session_id)
+    # A new session whose first turn failed was never stored: store it as it started, with the lead.
+    stored = session if session.version is None else ChatSession.get(session.client_id, session.session_id)
     stored.lead_id = stored.lead_id or context.lead_id
     stored.record_events([event.summary() for event in context.events])
     stored.save()

@@ -38,7 +38,10 @@ def test_a_message_without_a_session_starts_one_and_answers_it(backend: Backend)
     response = chat(ChatMessage(message="what is 6 * 7"))
     assert response.message == "6 * 7 = 42"
     assert response.tool_calls == ["calculator"]
-    assert ChatSession.get("public", response.session_id).turn_count == 1
+    session = ChatSession.get("public", response.session_id)
+    assert session.turn_count == 1
+    assert session.version == 1  # written once, by the turn (not once to start it and again to answer)
+    assert [m.type for m in memory.loads(session.memory)] == ["ai", "human", "ai", "tool", "ai"]
 
 
 def test_continuing_a_session_keeps_the_conversation(backend: Backend) -> None:

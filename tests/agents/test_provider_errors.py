@@ -70,7 +70,7 @@ def test_server_error_is_upstream_error_and_session_is_unchanged(
     assert len(openai_server.completion_requests) == 1 + 2  # the first turn, then one try and one retry
 
 
-def test_server_error_on_the_first_message_still_leaves_a_new_session_without_the_turn(
+def test_server_error_on_the_first_message_stores_no_session(
     openai_server: FakeOpenAI, openai_backend: Backend
 ) -> None:
     # given
@@ -80,9 +80,28 @@ def test_server_error_on_the_first_message_still_leaves_a_new_session_without_th
     with pytest.raises(UpstreamError, match="HTTP 500"):
         ask(openai_backend, "hello")
 
-    # then: no session recorded a turn
-    sessions = ChatSession.get_all("public")
-    assert all(int(s.turn_count) == 0 for s in sessions)
+    # then: a new session is stored by its first turn, which failed
+    assert ChatSession.get_all("public") == []
+
+
+def test_a_first_turn_that_fails_after_capturing_a_lead_stores_the_session_with_the_lead(
+    openai_server: FakeOpenAI, openai_backend: Backend
+) -> None:
+    # given: the model captures a lead, then the provider fails on the follow-up call
+    overrides = {**OVERRIDES, "tools": ["capture_lead"]}
+    details = {"full_name": "Ada Lovelace", "email": "ada@example.com"}
+    capture = Reply(tool_calls=[ToolCall("capture_lead", details, id="call_lead_1")])
+    openai_server.script(capture, error(500), error(500))
+
+    # when
+    with pytest.raises(UpstreamError):
+        chat(ChatMessage(message="I'm Ada Lovelace, ada@example.com", agent_config_overrides=overrides), openai_backend)
+
+    # then: the session exists, without the turn, and links the lead its tool saved
+    [lead] = Lead.get_all("public")
+    [session] = ChatSession.get_all("public")
+    assert (session.lead_id, int(session.turn_count)) == (lead.lead_id, 0)
+    assert [e["type"] for e in session.recent_events] == ["lead.captured.v1"]
 
 
 def test_failure_after_a_lead_was_saved_does_not_duplicate_the_lead_on_retry(
