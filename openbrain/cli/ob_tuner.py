@@ -1,8 +1,7 @@
 """`ob-tuner`: the gradio workbench for agent profiles, sessions, leads and events (see docs/tuner.md).
 
-Needs the `tuner` extra (`pip install 'openbrain[tuner]'`). On loopback it is open to whoever can reach
-the port on this machine; bound to any other address it asks for `OB_TUNER_USER` / `OB_TUNER_PASSWORD`
-and refuses to start without a password.
+Needs the `tuner` extra (`pip install 'openbrain[tuner]'`). The access rule is in `openbrain.tuner.access`:
+open on loopback (to requests addressed to loopback), a login anywhere else.
 """
 
 from __future__ import annotations
@@ -13,10 +12,9 @@ import sys
 
 from openbrain.cli.common import run, wait_for_stop
 from openbrain.errors import ConfigurationError
-from openbrain.targets.http import LOOPBACK_HOSTS
+from openbrain.tuner.access import access, is_loopback
 
 PROG = "ob-tuner"
-MIN_PASSWORD_CHARS = 12
 
 
 def parser() -> argparse.ArgumentParser:
@@ -26,21 +24,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860, help="port [7860]; 0 takes the first free one from 7860")
     p.add_argument("--client-id", help="client to open first [the first one listed]")
     return p
-
-
-def access(host: str, user: str, password: str | None) -> tuple[str, str] | None:
-    """The login gradio should ask for: none on loopback without a password, else (user, password).
-    A non-loopback address without a (long enough) password is a `ConfigurationError`."""
-    if password is None:
-        if host in LOOPBACK_HOSTS:
-            return None
-        raise ConfigurationError(
-            f"--host {host} makes the tuner reachable from other machines; set OB_TUNER_PASSWORD (at least "
-            f"{MIN_PASSWORD_CHARS} characters) to require a login, or listen on 127.0.0.1"
-        )
-    if len(password) < MIN_PASSWORD_CHARS:
-        raise ConfigurationError(f"OB_TUNER_PASSWORD must be at least {MIN_PASSWORD_CHARS} characters")
-    return user, password
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,16 +43,26 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigurationError(
                 f"ob-tuner needs the tuner extra ({exc.name} is missing): pip install 'openbrain[tuner]'"
             ) from exc
+        from starlette.middleware import Middleware
+
+        from openbrain.tuner.access import HostGuard
         from openbrain.tuner.workbench import Workbench
 
         backend = get_backend(settings)
         page = build(Workbench(backend), client_id=args.client_id)
         page.queue(default_concurrency_limit=4)
-        _, local_url, _ = page.launch(
-            server_name=args.host, server_port=args.port or None, auth=login, prevent_thread_lock=True,
-            quiet=True, ssr_mode=False, show_error=False, footer_links=[],
-            auth_message="OpenBrain tuner: log in with OB_TUNER_USER and OB_TUNER_PASSWORD" if login else None,
-        )
+        # On loopback, only requests addressed to loopback (DNS rebinding); never a share link, MCP server
+        # or monitoring page, whatever GRADIO_* variables say.
+        middleware = [Middleware(HostGuard)] if is_loopback(args.host) else []
+        try:
+            _, local_url, _ = page.launch(
+                server_name=args.host, server_port=args.port or None, auth=login, prevent_thread_lock=True,
+                quiet=True, ssr_mode=False, show_error=False, footer_links=[], share=False, mcp_server=False,
+                enable_monitoring=False, app_kwargs={"middleware": middleware},
+                auth_message="OpenBrain tuner: log in with OB_TUNER_USER and OB_TUNER_PASSWORD" if login else None,
+            )
+        except OSError as exc:
+            raise ConfigurationError(f"cannot listen on {args.host}:{args.port}: {exc}") from exc
         url = f"http://{args.host}:{page.server_port}/" if ":" not in args.host else local_url
         print(f"ob-tuner is serving on {url} (backend: {backend.kind})", flush=True)
         if login:

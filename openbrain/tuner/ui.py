@@ -1,19 +1,30 @@
 """The gradio page of `ob-tuner`: a profile editor, a side-by-side playground and an inspector.
 
-Every handler here only converts between gradio values and one `Workbench` call; what a button does is
-defined (and tested) in `openbrain.tuner.workbench`. Errors become a message on the page, never a
-traceback.
+`Handlers` has one method per listener of the page: it converts between the page's values and one
+`Workbench` call (what a button does is defined in `openbrain.tuner.workbench`) and returns a view whose
+`outputs()` are the components' new values. `build` lays the page out and wires each listener through
+`listener`, which turns any error into a ⚠ line on the page, never a traceback.
+
+The editor remembers the profile it loaded (client, name, version) in a State that only a load or a save
+sets; Save, Delete, Import and the playground act on that profile, and refuse when the pickers show
+another one (a failed load, or a switch still loading), so one profile's values never land on another.
+Chat panes show text, not markdown: a transcript holds what visitors and models wrote.
 """
 
 from __future__ import annotations
 
+import functools
+import html
 import json
+import logging
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
-from openbrain.errors import OpenBrainError
+from openbrain.errors import InvalidInputError, OpenBrainError
 from openbrain.orm.agent_config import DEFAULT_PROFILE, MAX_EXECUTION_TIME_RANGE, MAX_ITERATIONS_RANGE, MemoryPolicy
 from openbrain.tuner.workbench import (
     FORM_FIELDS,
@@ -22,9 +33,12 @@ from openbrain.tuner.workbench import (
     SessionDetail,
     Turn,
     Workbench,
+    config_from_values,
     parse_context,
     tool_catalogue,
 )
+
+log = logging.getLogger(__name__)
 
 SESSION_COLUMNS = ["session_id", "profile", "turns", "created_at", "updated_at", "lead_id", "events", "ended"]
 DLQ_COLUMNS = ["target", "message_id", "event_type", "client_id", "receive_count", "redrive_count", "sent_at", "error"]
@@ -32,12 +46,20 @@ Chat = list[dict[str, Any]]
 RESTARTED = "— new sessions: the profile, its edits or the tool context changed —"
 
 
+_MARKDOWN = re.compile(r"([\\`*_\[\]#|~])")
+
+
+def plain(text: str) -> str:
+    """`text` as literal text inside markdown (names and messages may hold `*`, `<`, `[..](..)`)."""
+    return _MARKDOWN.sub(r"\\\1", html.escape(str(text), quote=False))
+
+
 def ok(text: str) -> str:
-    return f"✓ {text}"
+    return f"✓ {plain(text)}"
 
 
 def problem(text: str) -> str:
-    return f"⚠ {text}"
+    return f"⚠ {plain(text)}"
 
 
 def _type_of(spec: dict[str, Any]) -> str:
@@ -80,7 +102,7 @@ def turn_messages(message: str, turn: Turn) -> Chat:
     if turn.ended:
         notes.append("conversation ended")
     if notes:
-        bubbles.append({"role": "assistant", "content": "*" + " · ".join(notes) + "*"})
+        bubbles.append({"role": "assistant", "content": " · ".join(notes)})
     return bubbles
 
 
@@ -102,13 +124,240 @@ def transcript_messages(detail: SessionDetail) -> Chat:
     return bubbles
 
 
+
+def loaded_line(loaded: Profile) -> str:
+    where = f"version {loaded.version}" if loaded.stored else "not stored yet (built-in defaults)"
+    return f"**{plain(loaded.client_id)} / {plain(loaded.name)}** — {where}"
+
+
+@dataclass(frozen=True)
+class EditorView:
+    """What an editor action shows: a message and, when it (re)loaded a profile, that profile."""
+
+    message: str
+    loaded: Profile | None = None
+    profiles: list[str] | None = None
+
+    def outputs(self) -> list[Any]:
+        """For [*form, loaded state, status line, message line, profile picker]."""
+        if self.loaded is None:
+            return [*(gr.update() for _ in FORM_FIELDS), gr.update(), gr.update(), self.message, gr.update()]
+        return [*(self.loaded.values[name] for name in FORM_FIELDS), self.loaded, loaded_line(self.loaded),
+                self.message, gr.update(choices=self.profiles, value=self.loaded.name)]
+
+
+@dataclass(frozen=True)
+class NoteView:
+    """Just a message line."""
+
+    message: str
+
+    def outputs(self) -> list[Any]:
+        return [self.message]
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    """A message line and the YAML document box (None: unchanged)."""
+
+    message: str
+    document: str | None = None
+
+    def outputs(self) -> list[Any]:
+        return [self.message, gr.update() if self.document is None else self.document]
+
+
+@dataclass(frozen=True)
+class PlaygroundView:
+    """Both chat panes (None: unchanged), the session pair, and a message line."""
+
+    message: str
+    edited: Chat | None = None
+    saved: Chat | None = None
+    pair: Pair | None = None
+    sent: bool = False
+
+    def outputs(self) -> list[Any]:
+        """For [edited pane, saved pane, pair state, message box, message line]."""
+        keep = gr.update()
+        return [keep if self.edited is None else self.edited, keep if self.saved is None else self.saved,
+                keep if self.pair is None else self.pair, "" if self.sent else keep, self.message]
+
+
+@dataclass(frozen=True)
+class TableView:
+    """A table's rows (None: unchanged) and a message line."""
+
+    message: str
+    rows: list[list[Any]] | None = None
+
+    def outputs(self) -> list[Any]:
+        return [gr.update() if self.rows is None else self.rows, self.message]
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """One session in the inspector (None: unchanged) and a message line."""
+
+    message: str
+    detail: SessionDetail | None = None
+
+    def outputs(self) -> list[Any]:
+        """For [transcript, config snapshot, lead, events, tool context, message line]."""
+        if self.detail is None:
+            return [*(gr.update() for _ in range(5)), self.message]
+        d = self.detail
+        return [transcript_messages(d), d.config_snapshot, d.lead, d.events, d.context, self.message]
+
+
+View = EditorView | NoteView | DocumentView | PlaygroundView | TableView | SessionView
+
+
+def listener(handler: Callable[..., View], failed: Callable[[str], View]) -> Callable[..., list[Any]]:
+    """`handler` as a gradio listener: its view's outputs, or `failed(message)`'s when it raises. A library
+    error shows its message; anything else is logged with its traceback and named on the page."""
+
+    @functools.wraps(handler)
+    def run(*args: Any) -> list[Any]:
+        try:
+            return handler(*args).outputs()
+        except OpenBrainError as exc:
+            return failed(problem(exc.message)).outputs()
+        except Exception as exc:
+            log.exception("ob-tuner: %s failed", getattr(handler, "__name__", "a listener"))
+            return failed(problem(f"unexpected {type(exc).__name__}; see ob-tuner's output")).outputs()
+
+    return run
+
+
+class Handlers:
+    """Every listener of the page, as plain methods on a workbench (the tests call these)."""
+
+    def __init__(self, workbench: Workbench) -> None:
+        self.workbench = workbench
+
+    @staticmethod
+    def values(*form: Any) -> dict[str, Any]:
+        return dict(zip(FORM_FIELDS, form, strict=True))
+
+    @staticmethod
+    def _holding(loaded: Profile | None, client_id: str | None = None, name: str | None = None) -> Profile:
+        """The loaded profile, if the pickers (when given) still show it."""
+        if loaded is None:
+            raise InvalidInputError("no profile is loaded: pick a client and a profile, then Reload")
+        if client_id is not None and (loaded.client_id, loaded.name) != (client_id, name or DEFAULT_PROFILE):
+            raise InvalidInputError(
+                f"the editor holds {loaded.client_id} / {loaded.name}, not {client_id} / {name}: Reload to edit "
+                "the one picked (your edits to the loaded one are still in the form)"
+            )
+        return loaded
+
+    # --- editor ----------------------------------------------------------------------------------------
+
+    def load(self, client_id: str, name: str | None) -> EditorView:
+        loaded = self.workbench.load(client_id, name or DEFAULT_PROFILE)
+        return EditorView("", loaded, self.workbench.profiles(client_id))
+
+    def pick_client(self, client_id: str) -> EditorView:
+        return self.load(client_id, DEFAULT_PROFILE)
+
+    def validate(self, loaded: Profile | None, *form: Any) -> NoteView:
+        holding = self._holding(loaded)
+        config_from_values(holding.client_id, holding.name, self.values(*form))
+        return NoteView(ok("valid"))
+
+    def save(self, loaded: Profile | None, client_id: str, name: str, *form: Any) -> EditorView:
+        holding = self._holding(loaded, client_id, name)
+        saved = self.workbench.save(holding.client_id, holding.name, self.values(*form), holding.version)
+        return EditorView(ok(f"saved as version {saved.version}"), saved, self.workbench.profiles(saved.client_id))
+
+    def save_as(self, loaded: Profile | None, new_name: str, *form: Any) -> EditorView:
+        holding = self._holding(loaded)
+        saved = self.workbench.save_as(holding.client_id, new_name, self.values(*form))
+        return EditorView(ok(f"saved new profile {saved.name!r}"), saved, self.workbench.profiles(saved.client_id))
+
+    def delete(self, loaded: Profile | None, client_id: str, name: str) -> EditorView:
+        holding = self._holding(loaded, client_id, name)
+        self.workbench.delete(holding.client_id, holding.name, holding.version)
+        view = self.load(holding.client_id, DEFAULT_PROFILE)
+        return EditorView(ok(f"deleted {holding.name!r}"), view.loaded, view.profiles)
+
+    def export(self, loaded: Profile | None, *form: Any) -> DocumentView:
+        holding = self._holding(loaded)
+        text = self.workbench.export_yaml(holding.client_id, holding.name, self.values(*form))
+        return DocumentView(ok("exported the editor's profile (export saves nothing)"), text)
+
+    def import_(self, loaded: Profile | None, text: str) -> EditorView:
+        holding = self._holding(loaded)
+        report = self.workbench.import_yaml(holding.client_id, text)
+        view = self.load(holding.client_id, holding.name)
+        return EditorView(ok(f"imported: created {report.created or 'none'}, updated {report.updated or 'none'}, "
+                             f"unchanged {report.unchanged or 'none'}"), view.loaded, view.profiles)
+
+    # --- playground ------------------------------------------------------------------------------------
+
+    def send(self, loaded: Profile | None, context_text: str, pair: Pair, edited_history: Chat | None,
+             saved_history: Chat | None, text: str, *form: Any) -> PlaygroundView:
+        holding = self._holding(loaded)
+        if not (text or "").strip():
+            return PlaygroundView(problem("type a message first"))
+        edited, saved, pair = self.workbench.compare(holding.client_id, holding.name, self.values(*form),
+                                                     parse_context(context_text), holding.version, pair, text)
+        before_edited, before_saved = list(edited_history or []), list(saved_history or [])
+        if pair.restarted and before_edited:
+            divider = {"role": "assistant", "content": RESTARTED}
+            before_edited, before_saved = [*before_edited, divider], [*before_saved, divider]
+        return PlaygroundView("", [*before_edited, *turn_messages(text, edited)],
+                              [*before_saved, *turn_messages(text, saved)], pair, sent=True)
+
+    def reset(self, loaded: Profile | None, context_text: str, *form: Any) -> PlaygroundView:
+        holding = self._holding(loaded)
+        edited, saved, pair = self.workbench.reset(holding.client_id, holding.name, self.values(*form),
+                                                   parse_context(context_text), holding.version)
+        return PlaygroundView(ok("new sessions started"), turn_messages("", edited), turn_messages("", saved), pair)
+
+    # --- inspector -------------------------------------------------------------------------------------
+
+    def sessions(self, client_id: str) -> TableView:
+        rows = self.workbench.recent_sessions(client_id)
+        return TableView(ok(f"{len(rows)} recent session(s)"), [[row[c] for c in SESSION_COLUMNS] for row in rows])
+
+    @staticmethod
+    def pick_session(table: Any, event: gr.SelectData) -> str:
+        """The session id of the clicked row of the sessions table."""
+        row = event.index[0] if isinstance(event.index, list | tuple) else event.index
+        try:
+            return str(table[row][0])
+        except (IndexError, KeyError, TypeError):
+            return ""
+
+    def show(self, client_id: str, session_id: str) -> SessionView:
+        detail = self.workbench.session(client_id, session_id)
+        summary = detail.summary
+        trimmed = summary["trimmed_messages"]
+        return SessionView(ok(f"session {summary['session_id']}: {summary['turns']} turn(s), profile "
+                              f"{summary['profile']}" + (f", {trimmed} older message(s) trimmed" if trimmed else "")),
+                           detail)
+
+    def dead_letters(self) -> TableView:
+        letters = self.workbench.dead_letters()
+        return TableView(ok(f"{len(letters)} dead-lettered message(s)"),
+                         [[d[c] for c in DLQ_COLUMNS] for d in letters])
+
+    def redrive(self) -> TableView:
+        results = self.workbench.redrive()
+        moved = ", ".join(f"{r.target}: moved {r.moved}, processed {r.processed}, failed {r.failed}" for r in results)
+        return TableView(ok(moved), self.dead_letters().rows)
+
+
 def build(workbench: Workbench, client_id: str | None = None, title: str = "OpenBrain tuner") -> gr.Blocks:
     """The tuner's page on `workbench`; `client_id` is picked first."""
     first_client = client_id or workbench.clients()[0]
+    on = Handlers(workbench)
     with gr.Blocks(title=title, analytics_enabled=False) as page:
         gr.Markdown(f"# {title}\nBackend: **{workbench.backend.kind}** · edit a profile, try it beside the saved "
                     "one, look at what sessions did.")
-        version = gr.State(None)  # the loaded profile's stored version (None: not stored)
+        loaded = gr.State(None)  # the Profile the editor holds: set by a load or a save only
         with gr.Row():
             client = gr.Dropdown(workbench.clients(client_id), value=first_client, label="Client",
                                  allow_custom_value=True, elem_id="client", scale=2)
@@ -143,6 +392,8 @@ def build(workbench: Workbench, client_id: str | None = None, title: str = "Open
                     with gr.Column(scale=2):
                         tools = gr.CheckboxGroup([t["name"] for t in tool_catalogue()], label="Tools", elem_id="tools")
                         gr.Markdown(tools_markdown())
+                        with gr.Accordion("Argument schemas (JSON Schema, what the model sees)", open=False):
+                            gr.JSON({t["name"]: t["arguments"] for t in tool_catalogue()}, show_label=False)
                 validation = gr.Markdown(elem_id="validation")
                 with gr.Row():
                     save = gr.Button("Save", variant="primary", elem_id="save")
@@ -162,8 +413,10 @@ def build(workbench: Workbench, client_id: str | None = None, title: str = "Open
                                   value="{}", lines=2)
                 sessions = gr.State(Pair())
                 with gr.Row():
-                    edited_chat = gr.Chatbot(label="Edited (unsaved)", elem_id="edited-chat", height=420)
-                    saved_chat = gr.Chatbot(label="Saved profile", elem_id="saved-chat", height=420)
+                    edited_chat = gr.Chatbot(label="Edited (unsaved)", elem_id="edited-chat", height=420,
+                                             render_markdown=False)
+                    saved_chat = gr.Chatbot(label="Saved profile", elem_id="saved-chat", height=420,
+                                            render_markdown=False)
                 with gr.Row():
                     message = gr.Textbox(show_label=False, placeholder="Say something to both…", scale=4,
                                          elem_id="message")
@@ -180,7 +433,7 @@ def build(workbench: Workbench, client_id: str | None = None, title: str = "Open
                 session_table = gr.Dataframe(headers=SESSION_COLUMNS, interactive=False, label="Recent sessions "
                                              "(newest first)", type="array")
                 with gr.Row():
-                    transcript = gr.Chatbot(label="Transcript", height=420)
+                    transcript = gr.Chatbot(label="Transcript", height=420, render_markdown=False)
                     with gr.Column():
                         snapshot = gr.JSON(label="Config snapshot the session uses")
                         lead = gr.JSON(label="Lead")
@@ -194,150 +447,37 @@ def build(workbench: Workbench, client_id: str | None = None, title: str = "Open
                 dlq_status = gr.Markdown()
 
         form: list[Any] = [system_message, icebreaker, model, temperature, tools, iterations, seconds, *memory]
-        assert len(form) == len(FORM_FIELDS)
+        if len(form) != len(FORM_FIELDS):
+            raise RuntimeError("the editor's components and FORM_FIELDS differ")
+        editor = [*form, loaded, status, validation, profile]
+        playground = [edited_chat, saved_chat, sessions, message, play_status]
+        inspector = [transcript, snapshot, lead, events, session_context, inspect_status]
+        private: dict[str, Any] = {"api_visibility": "private"}  # the page's listeners are not an API
 
-        def values_of(*form_values: Any) -> dict[str, Any]:
-            return dict(zip(FORM_FIELDS, form_values, strict=True))
+        def wire(event: Any, handler: Callable[..., View], failed: Callable[[str], View], inputs: list[Any],
+                 outputs: list[Any]) -> None:
+            event(listener(handler, failed), inputs, outputs, **private)
 
-        def shown(loaded: Profile) -> list[Any]:
-            return [loaded.values[name] for name in FORM_FIELDS]
-
-        def loaded_state(loaded: Profile) -> str:
-            where = f"version {loaded.version}" if loaded.stored else "not stored yet (built-in defaults)"
-            return f"**{loaded.client_id} / {loaded.name}** — {where}"
-
-        def guarded(fn: Callable[..., Any], failure: Callable[[str], Any]) -> Callable[..., Any]:
-            def run(*args: Any) -> Any:
-                try:
-                    return fn(*args)
-                except OpenBrainError as exc:
-                    return failure(exc.message)
-            return run
-
-        keep_form = [gr.update() for _ in form]
-
-        def on_load(client_id: str, name: str) -> list[Any]:
-            loaded = workbench.load(client_id, name or DEFAULT_PROFILE)
-            return [*shown(loaded), loaded.version, loaded_state(loaded), "",
-                    gr.update(choices=workbench.profiles(client_id), value=loaded.name)]
-
-        load_outputs = [*form, version, status, validation, profile]
-
-        def load_failed(text: str) -> list[Any]:
-            return [*keep_form, gr.update(), problem(text), "", gr.update()]
-
-        def on_client(client_id: str) -> list[Any]:
-            return on_load(client_id, DEFAULT_PROFILE)
-
-        def on_validate(client_id: str, name: str, *form_values: Any) -> str:
-            from openbrain.tuner.workbench import config_from_values
-
-            config_from_values(client_id, name, values_of(*form_values))
-            return ok("valid")
-
-        def on_save(client_id: str, name: str, loaded_version: int | None, *form_values: Any) -> list[Any]:
-            saved = workbench.save(client_id, name, values_of(*form_values), loaded_version)
-            return [*shown(saved), saved.version, loaded_state(saved), ok(f"saved as version {saved.version}"),
-                    gr.update(choices=workbench.profiles(client_id), value=saved.name)]
-
-        def on_save_as(client_id: str, name: str, *form_values: Any) -> list[Any]:
-            saved = workbench.save_as(client_id, name, values_of(*form_values))
-            return [*shown(saved), saved.version, loaded_state(saved), ok(f"saved new profile {saved.name!r}"),
-                    gr.update(choices=workbench.profiles(client_id), value=saved.name)]
-
-        def on_delete(client_id: str, name: str, loaded_version: int | None) -> list[Any]:
-            workbench.delete(client_id, name, loaded_version)
-            result = on_load(client_id, DEFAULT_PROFILE)
-            result[len(form) + 2] = ok(f"deleted {name!r}")
-            return result
-
-        def edit_failed(text: str) -> list[Any]:
-            return [*keep_form, gr.update(), gr.update(), problem(text), gr.update()]
-
-        def on_export(client_id: str, name: str, *form_values: Any) -> tuple[str, str]:
-            return workbench.export_yaml(client_id, name, values_of(*form_values)), ok("exported the editor's profile")
-
-        def on_import(client_id: str, name: str, text: str) -> list[Any]:
-            report = workbench.import_yaml(client_id, text)
-            result = on_load(client_id, name or DEFAULT_PROFILE)
-            result[len(form) + 2] = ok(f"imported: created {report.created or 'none'}, updated "
-                                       f"{report.updated or 'none'}, unchanged {report.unchanged or 'none'}")
-            return result
-
-        def on_send(client_id: str, name: str, loaded_version: int | None, context_text: str, pair: Pair,
-                    edited_history: Chat, saved_history: Chat, text: str, *form_values: Any) -> list[Any]:
-            if not (text or "").strip():
-                return [gr.update(), gr.update(), pair, gr.update(), problem("type a message first")]
-            try:
-                tool_context = parse_context(context_text)
-            except OpenBrainError as exc:
-                return [gr.update(), gr.update(), pair, gr.update(), problem(exc.message)]
-            edited, saved, pair = workbench.compare(client_id, name, values_of(*form_values), tool_context,
-                                                    loaded_version, pair, text)
-            if pair.restarted:
-                divider: Chat = [{"role": "assistant", "content": RESTARTED}] if edited_history else []
-                edited_history, saved_history = [*(edited_history or []), *divider], [*(saved_history or []), *divider]
-            return [[*edited_history, *turn_messages(text, edited)], [*saved_history, *turn_messages(text, saved)],
-                    pair, "", ""]
-
-        def on_reset(client_id: str, name: str, loaded_version: int | None, context_text: str,
-                     *form_values: Any) -> list[Any]:
-            edited, saved, pair = workbench.reset(client_id, name, values_of(*form_values),
-                                                  parse_context(context_text), loaded_version)
-            return [turn_messages("", edited), turn_messages("", saved), pair, ok("new sessions started")]
-
-        def on_sessions(client_id: str) -> tuple[list[list[Any]], str]:
-            rows = workbench.recent_sessions(client_id)
-            return [[row[c] for c in SESSION_COLUMNS] for row in rows], ok(f"{len(rows)} recent session(s)")
-
-        def on_pick(table: Any, event: gr.SelectData) -> str:
-            row = event.index[0] if isinstance(event.index, list | tuple) else event.index
-            return str(table[row][0]) if table is not None and len(table) > row else ""
-
-        def on_show(client_id: str, picked: str) -> list[Any]:
-            detail = workbench.session(client_id, picked)
-            summary = detail.summary
-            return [transcript_messages(detail), detail.config_snapshot, detail.lead, detail.events, detail.context,
-                    ok(f"session {summary['session_id']}: {summary['turns']} turn(s), profile {summary['profile']}"
-                       + (f", {summary['trimmed_messages']} older message(s) trimmed" if summary["trimmed_messages"]
-                          else ""))]
-
-        def on_dlq() -> tuple[list[list[Any]], str]:
-            letters = workbench.dead_letters()
-            return [[d[c] for c in DLQ_COLUMNS] for d in letters], ok(f"{len(letters)} dead-lettered message(s)")
-
-        def on_redrive() -> tuple[list[list[Any]], str]:
-            results = workbench.redrive()
-            moved = ", ".join(f"{r.target}: moved {r.moved}, processed {r.processed}, failed {r.failed}"
-                              for r in results)
-            letters = workbench.dead_letters()
-            return [[d[c] for c in DLQ_COLUMNS] for d in letters], ok(moved)
-
-        client.change(guarded(on_client, load_failed), [client], load_outputs)
-        profile.input(guarded(on_load, load_failed), [client, profile], load_outputs)
-        reload.click(guarded(on_load, load_failed), [client, profile], load_outputs)
-        page.load(guarded(on_load, load_failed), [client, profile], load_outputs)
+        for event in (reload.click, page.load):
+            wire(event, on.load, EditorView, [client, profile], editor)
+        wire(profile.input, on.load, EditorView, [client, profile], editor)
+        wire(client.input, on.pick_client, EditorView, [client], editor)
         for component in form:
-            component.input(guarded(on_validate, problem), [client, profile, *form], validation)
-        save.click(guarded(on_save, edit_failed), [client, profile, version, *form], load_outputs)
-        save_as.click(guarded(on_save_as, edit_failed), [client, new_name, *form], load_outputs)
-        delete.click(guarded(on_delete, edit_failed), [client, profile, version], load_outputs)
-        export.click(guarded(on_export, lambda text: (gr.update(), problem(text))), [client, profile, *form],
-                     [document, validation])
-        import_.click(guarded(on_import, edit_failed), [client, profile, document], load_outputs)
+            wire(component.input, on.validate, NoteView, [loaded, *form], [validation])
+        wire(save.click, on.save, EditorView, [loaded, client, profile, *form], editor)
+        wire(save_as.click, on.save_as, EditorView, [loaded, new_name, *form], editor)
+        wire(delete.click, on.delete, EditorView, [loaded, client, profile], editor)
+        wire(export.click, on.export, DocumentView, [loaded, *form], [validation, document])
+        wire(import_.click, on.import_, EditorView, [loaded, document], editor)
 
-        chat_inputs = [client, profile, version, context, sessions, edited_chat, saved_chat, message, *form]
-        chat_outputs = [edited_chat, saved_chat, sessions, message, play_status]
-        send.click(on_send, chat_inputs, chat_outputs)
-        message.submit(on_send, chat_inputs, chat_outputs)
-        reset.click(guarded(on_reset, lambda text: [gr.update(), gr.update(), gr.update(), problem(text)]),
-                    [client, profile, version, context, *form], [edited_chat, saved_chat, sessions, play_status])
+        chat_inputs = [loaded, context, sessions, edited_chat, saved_chat, message, *form]
+        for event in (send.click, message.submit):
+            wire(event, on.send, PlaygroundView, chat_inputs, playground)
+        wire(reset.click, on.reset, PlaygroundView, [loaded, context, *form], playground)
 
-        refresh.click(guarded(on_sessions, lambda text: (gr.update(), problem(text))), [client],
-                      [session_table, inspect_status])
-        session_table.select(on_pick, [session_table], [session_id])
-        show.click(guarded(on_show, lambda text: [*(gr.update() for _ in range(5)), problem(text)]),
-                   [client, session_id], [transcript, snapshot, lead, events, session_context, inspect_status])
-        dlq_refresh.click(guarded(on_dlq, lambda text: (gr.update(), problem(text))), [], [dlq_table, dlq_status])
-        redrive.click(guarded(on_redrive, lambda text: (gr.update(), problem(text))), [], [dlq_table, dlq_status])
+        wire(refresh.click, on.sessions, TableView, [client], [session_table, inspect_status])
+        session_table.select(on.pick_session, [session_table], [session_id], **private)
+        wire(show.click, on.show, SessionView, [client, session_id], inspector)
+        wire(dlq_refresh.click, on.dead_letters, TableView, [], [dlq_table, dlq_status])
+        wire(redrive.click, on.redrive, TableView, [], [dlq_table, dlq_status])
     return page

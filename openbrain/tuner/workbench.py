@@ -6,12 +6,15 @@ turns go through `openbrain.chat.chat` as `ob` and the API do, and the dead-lett
 `openbrain.dlq` as `ob-admin dlq` does. Errors are the library's `OpenBrainError`s; the UI shows their
 message.
 
-One lock serialises calls: gradio runs event handlers on a thread pool, and the embedded backend is one
-in-process AWS.
+On the embedded backend one lock serialises calls: gradio runs event handlers on a thread pool, and the
+backend is one in-process AWS. On AWS nothing is serialised (boto3 clients are thread-safe), so a slow
+model call never holds up another operator's click.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import threading
 from dataclasses import dataclass, field
@@ -164,7 +167,9 @@ class Workbench:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        self._lock = threading.RLock()
+        self._lock: contextlib.AbstractContextManager[Any] = (
+            threading.RLock() if backend.kind == "memory" else contextlib.nullcontext()
+        )
 
     def _saved(self) -> None:
         """Persist a change at once (the embedded backend's store file; a no-op on AWS)."""
@@ -259,13 +264,20 @@ class Workbench:
 
     def import_yaml(self, client_id: str, text: str) -> ImportReport:
         """Create or update the document's profiles for `client_id`, all or nothing, as
-        `ob-admin config import` does (a `version` in the document must still be the stored one)."""
+        `ob-admin config import` does (a `version` in the document must still be the stored one). A
+        document naming another client is refused."""
         from openbrain.configs_io import import_configs, load_document
 
         validate_client_id(client_id)
         if not (text or "").strip():
             raise InvalidInputError("paste a YAML (or JSON) document with client_id and profiles first")
         document = load_document(text, "yaml", "the pasted document")
+        named = document.get("client_id")
+        if named not in (None, client_id):
+            raise InvalidInputError(
+                f"the document is for client {named!r}, not {client_id!r}: pick that client, or change its "
+                "client_id to apply it here"
+            )
         with self._lock:
             report = import_configs(document, client_id=client_id)
             self._saved()
@@ -287,24 +299,27 @@ class Workbench:
 
         A session keeps the config it started with, so when the editor's values, the profile, its stored
         `version` or the tool context differ from those `pair`'s sessions started with, both sides start
-        new sessions (the returned pair says so with `restarted`)."""
+        new sessions (the returned pair says so with `restarted`). A side whose conversation ended starts
+        a new session with the next message."""
         key = Pair.key_of(client_id, name, values, context, version)
         pair = Pair(edited=pair.edited, saved=pair.saved, key=key) if pair.key == key else Pair(key=key, restarted=True)
         edited = self._turn(client_id, name, values, context, pair.edited, message)
         saved = self._turn(client_id, name, None, context, pair.saved, message)
-        return edited, saved, Pair(edited=edited.session_id or pair.edited, saved=saved.session_id or pair.saved,
-                                   key=key, restarted=pair.restarted)
+        return edited, saved, Pair(edited=_next(edited, pair.edited), saved=_next(saved, pair.saved), key=key,
+                                   restarted=pair.restarted)
 
     def _turn(self, client_id: str, name: str, values: dict[str, Any] | None, context: dict[str, Any],
               session_id: str | None, message: str) -> Turn:
         try:
             validate_client_id(client_id)
             config = config_from_values(client_id, name, values) if values is not None else None
-            request = ChatMessage(client_id=client_id, agent_config=name, session_id=session_id, message=message,
-                                  context=context)
+            request = ChatMessage.parse({"client_id": client_id, "agent_config": name, "session_id": session_id,
+                                         "message": message, "context": context})
             with self._lock:
-                response = chat(request, self.backend, config=config)
-                self._saved()
+                try:
+                    response = chat(request, self.backend, config=config)
+                finally:
+                    self._saved()  # what a failed turn kept (its lead, its events) too
         except OpenBrainError as exc:
             return Turn(session_id=session_id, error=exc.message)
         return Turn.of(response)
@@ -312,13 +327,14 @@ class Workbench:
     # --- inspector -----------------------------------------------------------------------------
 
     def recent_sessions(self, client_id: str, limit: int = RECENT_SESSIONS) -> list[dict[str, Any]]:
-        """The client's latest sessions, newest first (session ids are ULIDs: the range key sorts by time)."""
+        """The client's latest `limit` unexpired sessions, newest first (session ids are ULIDs: the range key
+        sorts by time)."""
         from openbrain.orm.chat_session import ChatSession
 
         validate_client_id(client_id)
         with self._lock:
-            found = [s for s in ChatSession.query(client_id, scan_index_forward=False, limit=limit)
-                     if not s.expired]
+            newest = ChatSession.query(client_id, scan_index_forward=False, page_size=limit)
+            found = list(itertools.islice((s for s in newest if not s.expired), limit))
         return [_session_summary(s) for s in found]
 
     def session(self, client_id: str, session_id: str) -> SessionDetail:
@@ -364,9 +380,15 @@ class Workbench:
 
         embedded = self.backend.kind == "memory"
         with self._lock:
-            results = [redrive(self.backend, t.name, target_handler(t.name) if embedded else None) for t in TARGETS]
-            self._saved()
-        return results
+            try:
+                return [redrive(self.backend, t.name, target_handler(t.name) if embedded else None) for t in TARGETS]
+            finally:
+                self._saved()
+
+
+def _next(turn: Turn, session_id: str | None) -> str | None:
+    """The session a side's next message goes to: none (a new one) once its conversation ended."""
+    return None if turn.ended else turn.session_id or session_id
 
 
 def _session_summary(session: Any) -> dict[str, Any]:

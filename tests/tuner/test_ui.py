@@ -1,13 +1,29 @@
-"""What the page makes of the workbench's results: chat bubbles for a turn and a stored transcript, the
-tools list, and that the page builds on a backend."""
+"""The page's side of the tuner: chat bubbles for a turn and a stored transcript, the tools list, that the
+page builds, and every listener (`Handlers`) called as the page calls it, errors included."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
 from openbrain.backend import Backend
-from openbrain.tuner.ui import RESTARTED, build, tools_markdown, transcript_messages, turn_messages
-from openbrain.tuner.workbench import Pair, Turn, Workbench
+from openbrain.orm import AgentConfig
+from openbrain.tuner.ui import (
+    RESTARTED,
+    EditorView,
+    Handlers,
+    NoteView,
+    PlaygroundView,
+    build,
+    listener,
+    plain,
+    problem,
+    tools_markdown,
+    transcript_messages,
+    turn_messages,
+)
+from openbrain.tuner.workbench import FORM_FIELDS, Pair, Turn, Workbench
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +37,7 @@ def test_a_turn_shows_the_reply_and_under_it_its_tool_calls_and_events() -> None
     assert user == {"role": "user", "content": "my email is ada@example.com"}
     assert reply == {"role": "assistant", "content": "Saved."}
     assert note == {"role": "assistant",
-                    "content": "*tools: capture_lead · events: lead.captured.v1 (e1) · conversation ended*"}
+                    "content": "tools: capture_lead · events: lead.captured.v1 (e1) · conversation ended"}
 
 
 def test_an_error_takes_the_place_of_the_reply() -> None:
@@ -59,3 +75,118 @@ def test_the_page_builds_with_the_editor_playground_and_inspector(backend: Backe
     assert {"Client", "Profile", "Model", "System message", "Icebreaker", "Tools", "Edited (unsaved)",
             "Saved profile", "Transcript", "Lead"} <= labels
     assert RESTARTED.startswith("—")
+
+
+# --- the page's listeners (Handlers), as the page calls them ----------------------------------------------
+
+CLIENT = "acme"
+
+
+@pytest.fixture
+def on(backend: Backend) -> Handlers:
+    return Handlers(Workbench(backend))
+
+
+def form_of(view: EditorView, **changes: Any) -> list[Any]:
+    assert view.loaded is not None
+    values = {**view.loaded.values, "model": "offline", **changes}
+    return [values[name] for name in FORM_FIELDS]
+
+
+def test_a_load_fills_the_form_the_state_the_status_and_the_profile_picker(on: Handlers) -> None:
+    view = on.load(CLIENT, "default")
+
+    outputs = view.outputs()
+    assert len(outputs) == len(FORM_FIELDS) + 4
+    assert outputs[len(FORM_FIELDS)] == view.loaded
+    assert outputs[len(FORM_FIELDS) + 1] == "**acme / default** — not stored yet (built-in defaults)"
+    assert outputs[-1]["choices"] == ["default"] and outputs[-1]["value"] == "default"
+
+
+def test_save_writes_the_loaded_profile_and_refuses_when_the_pickers_show_another(on: Handlers) -> None:
+    loaded = on.load(CLIENT, "default")
+    saved = on.save(loaded.loaded, CLIENT, "default", *form_of(loaded, icebreaker="Hi from A."))
+    assert saved.message == "✓ saved as version 1" and saved.loaded and saved.loaded.version == 1
+    on.save_as(saved.loaded, "sales", *form_of(saved, icebreaker="Sales here."))
+
+    # the operator picked `sales` but its load failed (or is still running): the form still holds `default`
+    save = listener(on.save, EditorView)
+    outputs = save(saved.loaded, CLIENT, "sales", *form_of(saved, icebreaker="Hi from A, again."))
+
+    assert outputs[len(FORM_FIELDS) + 2].startswith("⚠ the editor holds acme / default, not acme / sales")
+    assert AgentConfig.get(CLIENT, "sales").icebreaker == "Sales here."
+    assert AgentConfig.get(CLIENT, "default").icebreaker == "Hi from A."
+
+
+def test_a_conflict_or_a_bad_value_is_a_message_on_the_page(on: Handlers) -> None:
+    loaded = on.load(CLIENT, "default")
+    on.save(loaded.loaded, CLIENT, "default", *form_of(loaded))  # someone else saved version 1 meanwhile
+    save = listener(on.save, EditorView)
+
+    conflict = save(loaded.loaded, CLIENT, "default", *form_of(loaded))[len(FORM_FIELDS) + 2]
+    invalid = save(loaded.loaded, CLIENT, "default", *form_of(loaded, temperature=5))[len(FORM_FIELDS) + 2]
+    unloaded = listener(on.send, PlaygroundView)(None, "{}", Pair(), [], [], "hi", *form_of(loaded))[-1]
+
+    assert conflict.startswith("⚠ ") and "reload" in conflict
+    assert invalid.startswith("⚠ temperature must be between 0 and 2")
+    assert unloaded.startswith("⚠ no profile is loaded")
+
+
+def test_an_unexpected_error_is_logged_and_named_not_shown_as_a_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    def broken() -> NoteView:
+        raise RuntimeError("boom")
+
+    outputs = listener(broken, NoteView)()
+
+    assert outputs == ["⚠ unexpected RuntimeError; see ob-tuner's output"]
+    assert "boom" in caplog.text
+
+
+def test_delete_export_and_import_through_the_page(on: Handlers) -> None:
+    loaded = on.load(CLIENT, "default")
+    sales = on.save_as(loaded.loaded, "sales", *form_of(loaded, system_message="Sell."))
+
+    document = on.export(sales.loaded, *form_of(sales, system_message="Sell more."))
+    assert document.outputs()[0].startswith("✓ exported") and "Sell more." in (document.document or "")
+    imported = on.import_(sales.loaded, document.document or "")
+    assert imported.message.startswith("✓ imported: created none, updated \\['sales'\\]")
+    assert imported.loaded and imported.loaded.values["system_message"] == "Sell more."
+
+    other = listener(on.import_, EditorView)(imported.loaded, (document.document or "").replace("acme", "globex"))
+    assert other[len(FORM_FIELDS) + 2].startswith("⚠ the document is for client 'globex', not 'acme'")
+
+    deleted = on.delete(imported.loaded, CLIENT, "sales")
+    assert deleted.message == "✓ deleted 'sales'" and deleted.loaded and deleted.loaded.name == "default"
+    assert deleted.profiles == ["default"]
+
+
+def test_the_playground_marks_new_sessions_when_the_form_changes(on: Handlers) -> None:
+    loaded = on.load(CLIENT, "default")
+    first = on.send(loaded.loaded, "{}", Pair(), [], [], "what is 6 * 7", *form_of(loaded))
+    again = on.send(loaded.loaded, "{}", first.pair, first.edited, first.saved, "and again", *form_of(loaded))
+    changed = on.send(loaded.loaded, "{}", again.pair, again.edited, again.saved, "hi",
+                      *form_of(loaded, temperature=0.1))
+
+    assert first.outputs()[3] == "" and first.edited and "42" in first.edited[1]["content"]
+    assert again.edited and RESTARTED not in [b["content"] for b in again.edited]
+    assert changed.edited and [b["content"] for b in changed.edited].count(RESTARTED) == 1
+    assert changed.pair and again.pair and changed.pair.edited != again.pair.edited
+    bad_context = listener(on.send, PlaygroundView)(loaded.loaded, "{oops", Pair(), [], [], "hi", *form_of(loaded))
+    assert bad_context[-1].startswith("⚠ tool context is not valid JSON")
+
+
+def test_the_inspector_lists_shows_and_finds_no_dead_letters(on: Handlers) -> None:
+    loaded = on.load(CLIENT, "default")
+    sent = on.send(loaded.loaded, "{}", Pair(), [], [], "what is 6 * 7", *form_of(loaded))
+
+    table = on.sessions(CLIENT)
+    assert table.rows and len(table.rows) == 2 and table.message == "✓ 2 recent session(s)"
+    assert sent.pair and sent.pair.saved == table.rows[0][0]  # newest first: the saved side ran second
+    shown = on.show(CLIENT, table.rows[0][0]).outputs()
+    assert shown[-1].startswith("✓ session ") and "42" in shown[0][-1]["content"]
+    assert on.dead_letters().outputs() == [[], "✓ 0 dead-lettered message(s)"]
+
+
+def test_messages_are_text_not_markdown() -> None:
+    assert problem("profile '*x*' <img src=y> [a](b)") == "⚠ profile '\\*x\\*' &lt;img src=y&gt; \\[a\\](b)"
+    assert plain("a_b") == "a\\_b"

@@ -126,17 +126,21 @@ def test_delete_needs_the_version_it_loaded(bench: Workbench) -> None:
         bench.delete(CLIENT, DEFAULT_PROFILE, None)
 
 
-def test_a_profile_exported_as_yaml_imports_into_another_client(bench: Workbench) -> None:
+def test_a_profile_exported_as_yaml_imports_into_the_client_its_document_names(bench: Workbench) -> None:
     values = offline_values(bench, system_message="Line one.\nLine two.", tools=["calculator"])
 
     text = bench.export_yaml(CLIENT, "sales", values)
-    report = bench.import_yaml("globex", text)
+    with pytest.raises(InvalidInputError, match="the document is for client 'acme', not 'globex'"):
+        bench.import_yaml("globex", text)
+    report = bench.import_yaml("globex", text.replace("client_id: acme", "client_id: globex"))
 
     assert "system_message: |" in text  # multi-line text as a block, as ob-admin exports it
     assert load_document(text, "yaml")["profiles"]["sales"]["tools"] == ["calculator"]
     assert report.created == ["sales"]
     assert bench.load("globex", "sales").values == values
-    assert bench.import_yaml("globex", text).unchanged == ["sales"]
+    assert bench.profiles(CLIENT) == [DEFAULT_PROFILE]  # the refused import wrote nothing
+    assert bench.import_yaml(CLIENT, text).created == ["sales"]
+    assert bench.import_yaml(CLIENT, text).unchanged == ["sales"]
 
 
 def test_a_bad_import_writes_nothing(bench: Workbench) -> None:
@@ -289,3 +293,13 @@ def test_a_dead_letter_is_listed_and_redrive_delivers_it(bench: Workbench, backe
         assert bench.dead_letters() == []
         assert len(webhook.requests) > 2
         assert {lead.status for lead in Lead.get_all(CLIENT)} == {"delivered"}
+
+
+def test_a_side_whose_conversation_ended_starts_a_new_session_with_the_next_message(bench: Workbench) -> None:
+    values = saved_profile(bench)
+
+    edited, saved, pair = bench.compare(CLIENT, DEFAULT_PROFILE, values, {}, 1, Pair(), "goodbye")
+    after, _, _ = bench.compare(CLIENT, DEFAULT_PROFILE, values, {}, 1, pair, ARITHMETIC)
+
+    assert edited.ended and saved.ended and (pair.edited, pair.saved) == (None, None)
+    assert after.error is None and "66" in after.reply and after.session_id != edited.session_id
