@@ -19,10 +19,14 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 
-STAMP="$VENV/.openbrain-installed-$OB_EXTRAS-$(cat "$ROOT/pyproject.toml" | cksum | cut -d' ' -f1)"
+# One stamp per set of extras installed from this pyproject.toml: `scripts/ob` (cli), `scripts/ob-tuner`
+# (tuner) and `scripts/test` (dev) share the venv without reinstalling each time; an edit starts over.
+CKSUM="$(cksum < "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+STAMP="$VENV/.openbrain-installed-$CKSUM-$OB_EXTRAS"
 if [ ! -f "$STAMP" ]; then
   echo "setting up $VENV (openbrain[$OB_EXTRAS]) ..." >&2
   "$VENV/bin/python" -m pip install -q --upgrade pip >&2
   "$VENV/bin/python" -m pip install -q -e "$ROOT[$OB_EXTRAS]" >&2
-  rm -f "$VENV"/.openbrain-installed-* && touch "$STAMP"
+  find "$VENV" -maxdepth 1 -name '.openbrain-installed-*' ! -name ".openbrain-installed-$CKSUM-*" -delete
+  touch "$STAMP"
 fi
