@@ -1,9 +1,10 @@
-"""Load on `ob-serve`: chat turns per second and p50/p99 latency for N concurrent clients.
+"""Result 4: load on `ob-serve`: chat turns per second and p50/p99 latency for N concurrent clients.
 
 Starts `ob-serve` (embedded backend, offline model) on a free loopback port, then for each concurrency
 runs that many clients for a bounded time; each client starts a session and chats turn after turn.
+Part of `python -m bench`; alone:
 
-    python bench/serve_load.py --clients 1 10 --seconds 20
+    python -m bench.serve_load --clients 1 10 50 --seconds 15
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ import argparse
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+
+from bench import report
 
 MESSAGES = ["what is 12 * 7", "what time is it in London", "tell me more", "and then?"]
 
@@ -31,7 +35,8 @@ def post(url: str, key: str, body: dict[str, object]) -> dict[str, object]:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
-def run(url: str, key: str, clients: int, seconds: float) -> tuple[int, list[float], int]:
+def run(url: str, key: str, clients: int, seconds: float) -> tuple[float, list[float], int]:
+    """`clients` threads chatting for `seconds`: (turns per second, latencies, errors)."""
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -63,40 +68,56 @@ def run(url: str, key: str, clients: int, seconds: float) -> tuple[int, list[flo
         thread.start()
     for thread in threads:
         thread.join()
-    return round(len(latencies) / (time.monotonic() - began), 1), latencies, errors
+    return len(latencies) / (time.monotonic() - began), latencies, errors
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--clients", type=int, nargs="+", default=[1, 10])
-    parser.add_argument("--seconds", type=float, default=20)
-    args = parser.parse_args()
-    ob_serve = Path(sys.executable).parent / "ob-serve"
-    with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "HOME": home, "OB_MEMORY_STORE": "none", "OB_BACKEND": "memory"}
-        env.pop("OPENAI_API_KEY", None)
+@contextmanager
+def ob_serve() -> Iterator[tuple[str, str]]:
+    """A fresh `ob-serve` on a free loopback port (own HOME, no store file, no model key): (url, api key)."""
+    executable = Path(sys.executable).parent / "ob-serve"
+    with tempfile.TemporaryDirectory(prefix="ob-bench-serve-") as home:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OB_", "OPENAI_", "AWS_"))}
+        env.update(HOME=home, OB_MEMORY_STORE="none", OB_BACKEND="memory")
         log = Path(home) / "serve.log"
         with log.open("w") as out:
-            server = subprocess.Popen([str(ob_serve), "--port", "0"], stdout=out, stderr=subprocess.STDOUT, env=env)  # noqa: S603
+            server = subprocess.Popen([str(executable), "--port", "0"], stdout=out, stderr=subprocess.STDOUT, env=env)  # noqa: S603
         try:
-            for _ in range(300):
+            text = ""
+            for _ in range(600):
                 text = log.read_text()
-                if "api key:" in text:
+                if "api key:" in text or server.poll() is not None:
                     break
                 time.sleep(0.1)
-            url = re.search(r"serving on (\S+)", text).group(1)  # type: ignore[union-attr]
-            key = re.search(r"api key: (\S+)", text).group(1)  # type: ignore[union-attr]
-            post(url, key, {"message": "warm up"})
-            print(f"{'clients':>7} {'turns/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'turns':>6} {'errors':>6}")
-            for clients in args.clients:
-                rate, latencies, errors = run(url, key, clients, args.seconds)
-                ordered = sorted(latencies)
-                p50 = statistics.median(ordered) * 1000
-                p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
-                print(f"{clients:>7} {rate:>8} {p50:>7.1f} {p99:>7.1f} {len(ordered):>6} {errors:>6}", flush=True)
+            url = re.search(r"serving on (\S+)", text)
+            key = re.search(r"api key: (\S+)", text)
+            if not (url and key):
+                raise RuntimeError(f"ob-serve did not start:\n{text[-2000:]}")
+            post(url.group(1), key.group(1), {"message": "warm up"})
+            yield url.group(1), key.group(1)
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+def measure(clients: Sequence[int], seconds: float) -> str:
+    """A Markdown table: for each concurrency, turns/s, p50 and p99 latency, turns and errors."""
+    rows = []
+    with ob_serve() as (url, key):
+        for count in clients:
+            rate, latencies, errors = run(url, key, count, seconds)
+            rows.append([count, f"{rate:.1f}", report.ms(report.median(latencies)),
+                         report.ms(report.percentile(latencies, 0.99)), len(latencies), errors])
+    return report.table(
+        f"ob-serve throughput: embedded backend, offline model, {seconds:g} s per concurrency",
+        ["concurrent clients", "chat turns/s", "p50 ms", "p99 ms", "turns", "errors"], rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 10, 50])
+    parser.add_argument("--seconds", type=float, default=15)
+    args = parser.parse_args(argv)
+    measure(args.clients, args.seconds)
     return 0
 
 
