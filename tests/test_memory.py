@@ -504,7 +504,9 @@ def test_compact_holds_the_byte_bound_over_5000_turns_at_full_size(policy: Memor
     largest, trimmed_turns = drive_compact(5000, policy)
 
     assert largest <= policy.max_stored_bytes
-    assert trimmed_turns > 1000
+    # The budget binds again and again; each trim goes down to TRIM_TO of it, so once every few dozen
+    # turns at these sizes (246 and 177 times in 5,000 turns), not on every turn.
+    assert trimmed_turns > 100
 
 
 # --- the chat turn's path: stored dicts, converted only where the model needs them ------------------------
