@@ -37,8 +37,8 @@ sys.path.insert(0, sys.argv[1])
 from app import handler
 imported = time.perf_counter()
 langchain_at_import = "langchain.agents" in sys.modules
-from openbrain.backend import get_backend
-from openbrain.serve import api_gateway_event, ensure_demo_client
+from openbrain.aws.backend import get_backend
+from openbrain.local.serve import api_gateway_event, ensure_demo_client
 from openbrain.targets.poller import LocalContext
 get_backend()
 demo = ensure_demo_client([], offline=True)

@@ -4,7 +4,7 @@ Every contender, every turn: load what it keeps (config and session), rebuild a 
 agent with the same scripted model, system prompt and `calculator` tool, run one turn, save. What
 differs is what each keeps and how:
 
-- ours: `openbrain.chat.chat()`, the real turn (the config snapshot and compressed JSON memory in one
+- ours: `openbrain.conversation.chat.chat()`, the real turn (the config snapshot and compressed JSON memory in one
   item; one read, one conditional write), with the scripted model passed in as `chat(model=...)`;
 - LangGraph's `create_agent` with `langgraph-checkpoint-aws`'s `DynamoDBSaver` (checkpoints and writes
   as items, payloads over 350 KB offloaded to S3), with its default durability and with `durability="exit"`;
@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from bench.itemsize import item_size, moto_item_size, value_size
 from bench.script import SYSTEM_PROMPT, ScriptedChatModel, peer_tools, user_message
-from openbrain.ids import new_id
+from openbrain.core.ids import new_id
 
 REGION = "us-east-1"
 TTL_SECONDS = 30 * 24 * 3600
@@ -127,14 +127,15 @@ def _drop_tables(*names: str) -> None:
 
 
 class Ours:
-    """`openbrain.chat.chat()`, the entry point of the API, the CLIs and the tuner, with the scripted model."""
+    """`openbrain.conversation.chat.chat()`, the entry point of the API, the CLIs and the tuner, with the scripted
+    model."""
 
     name = "OpenBrain (ours)"
 
     def __init__(self, model: ScriptedChatModel) -> None:
-        from openbrain.backend import Backend, set_backend
-        from openbrain.orm.agent_config import AgentConfig
-        from openbrain.settings import Settings
+        from openbrain.aws.backend import Backend, set_backend
+        from openbrain.core.settings import Settings
+        from openbrain.storage.orm.agent_config import AgentConfig
 
         self.model = model
         self.backend = Backend(Settings(backend="memory", memory_store=None)).start()
@@ -142,13 +143,13 @@ class Ours:
         AgentConfig(CLIENT_ID, PROFILE, model="offline", tools=["calculator"], system_message=SYSTEM_PROMPT).save()
 
     def turn(self, session: str | None, message: str) -> str:
-        from openbrain.chat import ChatMessage, chat
+        from openbrain.conversation.chat import ChatMessage, chat
 
         request = ChatMessage(client_id=CLIENT_ID, agent_config=PROFILE, session_id=session, message=message)
         return chat(request, self.backend, model=self.model).session_id
 
     def stored(self, session: str) -> Stored:
-        from openbrain.orm.chat_session import ChatSession
+        from openbrain.storage.orm.chat_session import ChatSession
 
         items = [i for i in _moto_items(ChatSession.Meta.table_name)
                  if i.hash_key.value == CLIENT_ID and i.range_key.value == session]
@@ -156,7 +157,7 @@ class Ours:
 
     def snapshot(self, session: str) -> Any:
         """The stored session (a `ChatSession`), to replay from."""
-        from openbrain.orm.chat_session import ChatSession
+        from openbrain.storage.orm.chat_session import ChatSession
 
         return ChatSession.get(CLIENT_ID, session)
 
@@ -168,8 +169,8 @@ class Ours:
         largest it was."""
         from langchain_core.messages import messages_to_dict
 
-        from openbrain import memory
-        from openbrain.orm.agent_config import AgentConfig
+        from openbrain.conversation import memory
+        from openbrain.storage.orm.agent_config import AgentConfig
 
         session = start
         config = AgentConfig.from_snapshot(session.config_snapshot)
@@ -190,7 +191,7 @@ class Ours:
         return sizes, largest
 
     def close(self) -> None:
-        from openbrain.backend import set_backend
+        from openbrain.aws.backend import set_backend
 
         set_backend(self._previous)
         self.backend.close()

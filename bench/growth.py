@@ -38,7 +38,7 @@ class Failure:
 
 def scan(peer: MessageHistory | PickledMemory, chars: int, cap: int, record_at: set[int]) -> Failure:
     """The turn at which `peer`'s session item is refused (see the module docstring)."""
-    from openbrain.ids import new_id
+    from openbrain.core.ids import new_id
 
     session = new_id()
     recent: deque[Simulated] = deque(maxlen=MARGIN)

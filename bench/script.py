@@ -21,8 +21,8 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from openbrain.orm.agent_config import DEFAULT_SYSTEM_MESSAGE
-from openbrain.tools import calculator
+from openbrain.conversation.tools import calculator
+from openbrain.storage.orm.agent_config import DEFAULT_SYSTEM_MESSAGE
 
 SYSTEM_PROMPT = DEFAULT_SYSTEM_MESSAGE
 TOOL_NAME = "calculator"
@@ -95,7 +95,7 @@ class ScriptedChatModel(BaseChatModel):
 
 def peer_tools() -> list[Any]:
     """The peers' `calculator`: the same description, schema and arithmetic as ours, as a plain langchain tool
-    (ours reaches it through `openbrain.tools.registry`, which also hands it the turn's ToolContext)."""
+    (ours reaches it through `openbrain.conversation.tools.registry`, which also hands it the turn's ToolContext)."""
     from langchain_core.tools import StructuredTool
 
     def run(expression: str) -> str:

@@ -106,7 +106,7 @@ def fast_forward(peer: MessageHistory, session: str, turns: int) -> Simulated:
 def history_windows(peer: MessageHistory, row: Row, points: tuple[int, ...], samples: int, chars: int,
                     fails_at: int | None) -> None:
     """Turns N .. N+samples-1 of a session fast-forwarded to turn N-1, for each later point."""
-    from openbrain.ids import new_id
+    from openbrain.core.ids import new_id
 
     for point in points[1:]:
         if fails_at is not None and point + samples - 1 >= fails_at:
@@ -130,7 +130,7 @@ class LangGraphRun:
 
 def langgraph(saver: LangGraphCheckpoints, points: tuple[int, ...], samples: int, chars: int,
               default_thread_turns: int, record_at: set[int]) -> LangGraphRun:
-    from openbrain.ids import new_id
+    from openbrain.core.ids import new_id
 
     run = LangGraphRun(Row(saver.name), Row(saver.name + " (durability=exit)"))
     rows = {None: run.default, "exit": run.exit}

@@ -6,10 +6,10 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from backend_fixtures import installed_backend
+from support.backend import installed_backend
 
-from openbrain.backend import Backend
-from openbrain.settings import Settings
+from openbrain.aws.backend import Backend
+from openbrain.core.settings import Settings
 
 # Variables that would make a test talk to something other than the in-process AWS or the offline model.
 _HOSTILE_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB",

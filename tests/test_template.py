@@ -1,7 +1,7 @@
 """template.yaml is kept in step with the code: keys, TTL, rules, queues, handlers, settings, secrets.
 
 Everything the template declares that the code also knows is compared with the code's own definition
-(the PynamoDB models, `openbrain.infra.TARGETS`, `openbrain.events.EVENT_TYPES`, `Settings`), so a change
+(the PynamoDB models, `openbrain.aws.resources.TARGETS`, `openbrain.domain.events.EVENT_TYPES`, `Settings`), so a change
 on one side without the other fails here. cfn-lint runs on the template too.
 """
 
@@ -19,11 +19,10 @@ import yaml
 from packaging.requirements import Requirement
 from pydantic import AliasChoices
 
-from openbrain import infra
-from openbrain.events import EVENT_TYPES
-from openbrain.infra import SESSION_TTL_ATTRIBUTE, TARGETS
-from openbrain.orm import MODELS
-from openbrain.settings import Settings
+from openbrain.aws.resources import DLQ_RETENTION_SECONDS, SESSION_TTL_ATTRIBUTE, TARGETS
+from openbrain.core.settings import Settings
+from openbrain.domain.events import EVENT_TYPES
+from openbrain.storage.orm import MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -209,7 +208,7 @@ def test_event_bus_and_queue_prefix_are_what_the_functions_are_told(template: di
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     assert ref_id(env["OB_EVENT_BUS"]) == "EventBus"
     assert props(template, "EventBus")["Name"] == stack_named("events")
-    # queue and rule names are <OB_QUEUE_PREFIX>-<target> (infra.QueueTarget), the prefix the stack name
+    # queue and rule names are <OB_QUEUE_PREFIX>-<target> (resources.QueueTarget), the prefix the stack name
     assert env["OB_QUEUE_PREFIX"] == {"Ref": "AWS::StackName"}
 
 
@@ -228,8 +227,7 @@ def test_every_target_queue_has_a_dlq_redrive_and_the_codes_limits(template: dic
         assert set(rule_target["RetryPolicy"]) == {"MaximumEventAgeInSeconds", "MaximumRetryAttempts"}
         for q in (queue, props(template, dlq_id)):
             assert q.get("SqsManagedSseEnabled") is True
-        assert props(template, dlq_id)["MessageRetentionPeriod"] == getattr(
-            infra, "DLQ_RETENTION_SECONDS", 14 * 24 * 3600)
+        assert props(template, dlq_id)["MessageRetentionPeriod"] == DLQ_RETENTION_SECONDS
 
 
 def test_the_rule_may_send_to_its_queue_and_dlq_and_nobody_else_may(template: dict[str, Any]) -> None:
@@ -408,7 +406,7 @@ def test_no_secret_in_environment_values_parameters_or_outputs(template: dict[st
     for function in HANDLERS:
         for name, value in function_env(template, function).items():
             if SECRETISH.search(name):
-                # a secret's location in openbrain.secrets' format, never the secret itself
+                # a secret's location in openbrain.aws.secrets' format, never the secret itself
                 assert name.endswith("_REF"), f"{function}: {name} looks like a secret value"
                 for choice in value["Fn::If"][1:]:
                     assert choice["Fn::Sub"].startswith(("ssm:/", "secretsmanager:")), choice

@@ -2,7 +2,7 @@
 
 Routes live in `routes/` (one module per concept), the error mapping in `routes/errors.py`, CORS in
 `cors.py`. Importing this module creates no AWS client, reads no settings and loads no agent runtime:
-the backend is built by `openbrain.backend.get_backend()` on the first request that needs it. API
+the backend is built by `openbrain.aws.backend.get_backend()` on the first request that needs it. API
 reference: docs/api.md, and `GET /openapi.json` / `GET /swagger` at run time.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 
-from openbrain.backend import get_backend
-from openbrain.errors import InvalidInputError
+from openbrain.aws.backend import get_backend
+from openbrain.core.errors import InvalidInputError
 
 from .cors import cors_middleware
 from .observability import logger

@@ -6,11 +6,11 @@ from http.cookies import CookieError, SimpleCookie
 
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 
-from openbrain.auth import authenticate
-from openbrain.errors import ForbiddenError, NotFoundError
-from openbrain.ids import NAME_PATTERN
-from openbrain.orm import Client
-from openbrain.orm.client import SERVER, parse_api_key
+from openbrain.core.errors import ForbiddenError, NotFoundError
+from openbrain.core.ids import NAME_PATTERN
+from openbrain.services.auth import authenticate
+from openbrain.storage.orm import Client
+from openbrain.storage.orm.client import SERVER, parse_api_key
 
 from .observability import logger
 

@@ -1,7 +1,7 @@
 """CORS for browser widgets: only origins a client allows, never `*`.
 
 - Preflight (`OPTIONS`, sent by browsers without the API key): 204 with `Access-Control-Allow-Origin`
-  set to the request's Origin when some client allows that origin (`openbrain.auth`, cached per process
+  set to the request's Origin when some client allows that origin (`openbrain.services.auth`, cached per process
   for a minute); otherwise 403 `forbidden` and no CORS headers.
 - Every other response carries `Access-Control-Allow-Origin: <Origin>` and
   `Access-Control-Allow-Credentials: true` only when the request was authenticated and the Origin is in
@@ -16,8 +16,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
-from openbrain.auth import origin_allowed_by_any_client
-from openbrain.errors import ForbiddenError
+from openbrain.core.errors import ForbiddenError
+from openbrain.services.auth import origin_allowed_by_any_client
 
 from .context import authenticated_client
 

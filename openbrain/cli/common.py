@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from openbrain.errors import OpenBrainError
+from openbrain.core.errors import OpenBrainError
 
 EXIT_ERROR = 1
 EXIT_INTERNAL = 70  # EX_SOFTWARE
@@ -51,7 +51,7 @@ def wait_for_stop() -> None:
 
 
 def _debug() -> bool:
-    from openbrain.settings import load_settings
+    from openbrain.core.settings import load_settings
 
     try:
         return load_settings().debug

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from openbrain.cli.common import dumps, run
-from openbrain.orm.agent_config import DEFAULT_CLIENT_ID, DEFAULT_PROFILE
+from openbrain.storage.orm.agent_config import DEFAULT_CLIENT_ID, DEFAULT_PROFILE
 
 
 def parser() -> argparse.ArgumentParser:
@@ -28,9 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
 
     def turn() -> int:
-        from openbrain.backend import get_backend
-        from openbrain.chat import ChatMessage, chat
-        from openbrain.errors import InvalidInputError
+        from openbrain.aws.backend import get_backend
+        from openbrain.conversation.chat import ChatMessage, chat
+        from openbrain.core.errors import InvalidInputError
 
         if args.session and args.model:
             raise InvalidInputError("--model applies to new sessions; a session keeps the model it started with")

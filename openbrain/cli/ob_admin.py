@@ -1,7 +1,8 @@
 """`ob-admin`: clients and API keys, AgentConfig export/import, dead-letter queues, and `init`.
 
-Thin: each command parses, calls `openbrain.admin`, `openbrain.configs_io` or `openbrain.dlq`, prints
-(text, or JSON with --json) and closes the backend so the embedded store keeps the change.
+Thin: each command parses, calls `openbrain.services.clients`, `openbrain.services.configs_io` or
+`openbrain.targets.dlq`, prints (text, or JSON with --json) and closes the backend so the embedded store
+keeps the change.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from openbrain.cli.common import dumps, run
 
 if TYPE_CHECKING:
-    from openbrain.backend import Backend
+    from openbrain.aws.backend import Backend
 
 PROG = "ob-admin"
 KEY_NOTICE = ("(keys are shown only this once: store them now; `ob-admin client rotate-key [--widget]` makes "
@@ -26,7 +27,7 @@ KEY_NOTICE = ("(keys are shown only this once: store them now; `ob-admin client 
 
 @contextmanager
 def _opened() -> Iterator[Backend]:
-    from openbrain.backend import get_backend
+    from openbrain.aws.backend import get_backend
 
     backend = get_backend()
     try:
@@ -42,7 +43,7 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
 # --- client ----------------------------------------------------------------------------------------
 
 def _client_create(args: argparse.Namespace) -> int:
-    from openbrain.admin import create_client
+    from openbrain.services.clients import create_client
 
     with _opened():
         client, api_key, widget_key = create_client(
@@ -57,7 +58,7 @@ def _client_create(args: argparse.Namespace) -> int:
 
 
 def _client_list(args: argparse.Namespace) -> int:
-    from openbrain.admin import describe_client, list_clients
+    from openbrain.services.clients import describe_client, list_clients
 
     with _opened():
         clients = [describe_client(client) for client in list_clients()]
@@ -74,7 +75,7 @@ def _client_list(args: argparse.Namespace) -> int:
 
 
 def _client_show(args: argparse.Namespace) -> int:
-    from openbrain.admin import describe_client, get_client, profile_names
+    from openbrain.services.clients import describe_client, get_client, profile_names
 
     with _opened():
         info = describe_client(get_client(args.client_id), profile_names(args.client_id))
@@ -84,7 +85,7 @@ def _client_show(args: argparse.Namespace) -> int:
 
 
 def _client_rotate_key(args: argparse.Namespace) -> int:
-    from openbrain.admin import rotate_key
+    from openbrain.services.clients import rotate_key
 
     with _opened():
         client, api_key = rotate_key(args.client_id, keep_old=args.keep_old, kind=args.kind)
@@ -100,8 +101,8 @@ def _client_rotate_key(args: argparse.Namespace) -> int:
 # --- config ----------------------------------------------------------------------------------------
 
 def _config_export(args: argparse.Namespace) -> int:
-    from openbrain.configs_io import dump_document, export_configs, format_for
-    from openbrain.errors import InvalidInputError
+    from openbrain.core.errors import InvalidInputError
+    from openbrain.services.configs_io import dump_document, export_configs, format_for
 
     to_stdout = args.file == "-"
     if to_stdout and args.json:  # the document is the output: --json asks for it as JSON
@@ -126,8 +127,8 @@ def _config_export(args: argparse.Namespace) -> int:
 
 
 def _config_import(args: argparse.Namespace) -> int:
-    from openbrain.configs_io import format_for, import_configs, load_document
-    from openbrain.errors import InvalidInputError
+    from openbrain.core.errors import InvalidInputError
+    from openbrain.services.configs_io import format_for, import_configs, load_document
 
     if args.file == "-":
         text, source = sys.stdin.read(), "stdin"
@@ -150,13 +151,13 @@ def _config_import(args: argparse.Namespace) -> int:
 # --- dlq -------------------------------------------------------------------------------------------
 
 def _target_names(name: str | None) -> list[str]:
-    from openbrain.infra import TARGETS
+    from openbrain.aws.resources import TARGETS
 
     return [name] if name else [target.name for target in TARGETS]
 
 
 def _dlq_list(args: argparse.Namespace) -> int:
-    from openbrain.dlq import list_dead_letters
+    from openbrain.targets.dlq import list_dead_letters
 
     with _opened() as backend:
         found = {name: list_dead_letters(backend, name, limit=args.limit) for name in _target_names(args.target)}
@@ -169,7 +170,7 @@ def _dlq_list(args: argparse.Namespace) -> int:
 
 
 def _dlq_redrive(args: argparse.Namespace) -> int:
-    from openbrain.dlq import redrive
+    from openbrain.targets.dlq import redrive
 
     with _opened() as backend:
         results = [redrive(backend, name, limit=args.limit) for name in _target_names(args.target)]
@@ -181,7 +182,7 @@ def _dlq_redrive(args: argparse.Namespace) -> int:
 # --- init ------------------------------------------------------------------------------------------
 
 def _init(args: argparse.Namespace) -> int:
-    from openbrain.admin import init_resources
+    from openbrain.aws.resources import init_resources
 
     with _opened() as backend:
         report = init_resources(backend)

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from openbrain.cli.common import EXIT_ERROR, dumps, fail, run
-from openbrain.errors import OpenBrainError
-from openbrain.orm.agent_config import DEFAULT_CLIENT_ID, DEFAULT_PROFILE
+from openbrain.core.errors import OpenBrainError
+from openbrain.storage.orm.agent_config import DEFAULT_CLIENT_ID, DEFAULT_PROFILE
 
 HELP = "commands: /reset (new session)  /config (active config)  /events (events so far)  /quit"
 HISTORY_FILE = Path("~/.openbrain/chat-history").expanduser()
@@ -50,7 +50,7 @@ def _tty_lines() -> Iterator[str]:
 
 class ChatLoop:
     def __init__(self, args: argparse.Namespace, interactive: bool) -> None:
-        from openbrain.backend import get_backend
+        from openbrain.aws.backend import get_backend
 
         self.args = args
         self.interactive = interactive
@@ -62,7 +62,7 @@ class ChatLoop:
         self.note: Callable[[str], None] = print if interactive else (lambda text: print(text, file=sys.stderr))
 
     def reset(self) -> None:
-        from openbrain.chat import ChatMessage, chat
+        from openbrain.conversation.chat import ChatMessage, chat
 
         request = ChatMessage.parse(
             {
@@ -83,7 +83,7 @@ class ChatLoop:
 
     def command(self, line: str) -> bool:
         """Handle a /command; False means quit."""
-        from openbrain.orm.chat_session import ChatSession
+        from openbrain.storage.orm.chat_session import ChatSession
 
         name = line.split()[0].lower()
         if name in {"/quit", "/exit", "/q"}:
@@ -101,7 +101,7 @@ class ChatLoop:
         return True
 
     def say(self, line: str) -> None:
-        from openbrain.chat import ChatMessage, chat
+        from openbrain.conversation.chat import ChatMessage, chat
 
         request = ChatMessage.parse({"client_id": self.args.client_id, "session_id": self.session_id, "message": line})
         response = chat(request, self.backend)

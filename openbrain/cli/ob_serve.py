@@ -29,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
 
     def serve() -> int:
-        from openbrain.backend import get_backend
-        from openbrain.serve import LocalStack, ensure_demo_client
+        from openbrain.aws.backend import get_backend
+        from openbrain.local.serve import LocalStack, ensure_demo_client
 
         backend = get_backend()
         stack = LocalStack(backend, args.host, args.port, poll_interval=args.poll_interval,

@@ -11,7 +11,7 @@ import os
 import sys
 
 from openbrain.cli.common import run, wait_for_stop
-from openbrain.errors import ConfigurationError
+from openbrain.core.errors import ConfigurationError
 from openbrain.tuner.access import access, is_loopback
 
 PROG = "ob-tuner"
@@ -31,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def serve() -> int:
         os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-        from openbrain.backend import get_backend
-        from openbrain.settings import load_settings
+        from openbrain.aws.backend import get_backend
+        from openbrain.core.settings import load_settings
 
         settings = load_settings()
         secret = settings.tuner_password.get_secret_value() if settings.tuner_password else None

@@ -13,9 +13,9 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
-from openbrain.errors import ConfigurationError, UpstreamError, UpstreamTimeoutError
+from openbrain.core.errors import ConfigurationError, UpstreamError, UpstreamTimeoutError
+from openbrain.domain.urls import plain_enough, webhook_host
 
-LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
 MAX_RESPONSE_BYTES = 64 * 1024
 
 
@@ -27,16 +27,11 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirects)
 
 
-def webhook_host(url: str) -> str:
-    """What logs and errors may say about a webhook URL."""
-    return urlsplit(url).hostname or "?"
-
-
 def check_webhook_url(url: str) -> None:
     """Raise `ConfigurationError` unless `url` is https (or http to a loopback host)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    if not host or parts.scheme not in {"https", "http"} or (parts.scheme == "http" and host not in LOOPBACK_HOSTS):
+    if not plain_enough(parts.scheme, host):
         raise ConfigurationError(f"the webhook URL for host {host or '?'} must be https (http only to loopback)")
 
 

@@ -28,19 +28,20 @@ from typing import TYPE_CHECKING, Any, Literal
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from openbrain.backend import get_backend
-from openbrain.clock import utcnow
-from openbrain.errors import ConfigurationError, ConflictError, NotFoundError, OpenBrainError, UpstreamError
-from openbrain.events import LeadCaptured, LeadDelivered, LeadUpdated
-from openbrain.orm import ChatSession, Client, Lead
-from openbrain.orm.lead import MAX_DELIVERED_KEYS
-from openbrain.secrets import SecretResolver, resolver_for
-from openbrain.targets.http import post_json, webhook_host
+from openbrain.aws.backend import get_backend
+from openbrain.aws.secrets import SecretResolver, resolver_for
+from openbrain.core.clock import utcnow
+from openbrain.core.errors import ConfigurationError, ConflictError, NotFoundError, OpenBrainError, UpstreamError
+from openbrain.domain.events import LeadCaptured, LeadDelivered, LeadUpdated
+from openbrain.domain.urls import webhook_host
+from openbrain.storage.orm import ChatSession, Client, Lead
+from openbrain.storage.orm.lead import MAX_DELIVERED_KEYS
+from openbrain.targets.http import post_json
 from openbrain.targets.records import MalformedRecordError, parse_body
 from openbrain.targets.signing import sign
 
 if TYPE_CHECKING:
-    from openbrain.backend import Backend
+    from openbrain.aws.backend import Backend
 
 TARGET_NAME = "lead-webhook"
 DELIVERED = "delivered"

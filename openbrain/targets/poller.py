@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from openbrain.ids import new_id
+from openbrain.core.ids import new_id
 from openbrain.targets.queues import source_queue_url, target_named
 
 if TYPE_CHECKING:
-    from openbrain.backend import Backend
+    from openbrain.aws.backend import Backend
 
 Handler = Callable[[dict[str, Any], Any], Any]
 log = logging.getLogger(__name__)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from openbrain.errors import NotFoundError
-from openbrain.infra import TARGETS, QueueTarget
+from openbrain.aws.resources import TARGETS, QueueTarget
+from openbrain.core.errors import NotFoundError
 
 if TYPE_CHECKING:
-    from openbrain.backend import Backend
+    from openbrain.aws.backend import Backend
 
 
 def target_named(name: str) -> QueueTarget:

@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from openbrain.errors import InvalidInputError
-from openbrain.events import EVENT_SOURCE, EVENT_TYPES, Event
+from openbrain.core.errors import InvalidInputError
+from openbrain.domain.events import EVENT_SOURCE, EVENT_TYPES, Event
 
 
 class MalformedRecordError(InvalidInputError):

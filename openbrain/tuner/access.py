@@ -13,7 +13,7 @@ import ipaddress
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from openbrain.errors import ConfigurationError
+from openbrain.core.errors import ConfigurationError
 
 MIN_PASSWORD_CHARS = 12
 

@@ -24,8 +24,13 @@ from typing import Any
 
 import gradio as gr
 
-from openbrain.errors import InvalidInputError, OpenBrainError
-from openbrain.orm.agent_config import DEFAULT_PROFILE, MAX_EXECUTION_TIME_RANGE, MAX_ITERATIONS_RANGE, MemoryPolicy
+from openbrain.core.errors import InvalidInputError, OpenBrainError
+from openbrain.storage.orm.agent_config import (
+    DEFAULT_PROFILE,
+    MAX_EXECUTION_TIME_RANGE,
+    MAX_ITERATIONS_RANGE,
+    MemoryPolicy,
+)
 from openbrain.tuner.workbench import (
     FORM_FIELDS,
     Pair,

@@ -1,9 +1,9 @@
 """What `ob-tuner` does, without gradio: every button of the UI is one method here.
 
 The workbench has no data path of its own: profiles are AgentConfigs saved and deleted through the ORM
-(optimistic locking included), YAML goes through `openbrain.configs_io` as `ob-admin config` does, chat
-turns go through `openbrain.chat.chat` as `ob` and the API do, and the dead-letter queue through
-`openbrain.dlq` as `ob-admin dlq` does. Errors are the library's `OpenBrainError`s; the UI shows their
+(optimistic locking included), YAML goes through `openbrain.services.configs_io` as `ob-admin config` does, chat
+turns go through `openbrain.conversation.chat.chat` as `ob` and the API do, and the dead-letter queue through
+`openbrain.targets.dlq` as `ob-admin dlq` does. Errors are the library's `OpenBrainError`s; the UI shows their
 message.
 
 On the embedded backend one lock serialises calls: gradio runs event handlers on a thread pool, and the
@@ -20,16 +20,22 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from openbrain.chat import ChatMessage, ChatResponse, chat
-from openbrain.errors import ConflictError, InvalidInputError, NotFoundError, OpenBrainError
-from openbrain.orm.agent_config import CONFIG_FIELDS, DEFAULT_CLIENT_ID, DEFAULT_PROFILE, AgentConfig, MemoryPolicy
-from openbrain.orm.client import validate_client_id
-from openbrain.tools.registry import TOOLS
+from openbrain.conversation.chat import ChatMessage, ChatResponse, chat
+from openbrain.conversation.tools.registry import TOOLS
+from openbrain.core.errors import ConflictError, InvalidInputError, NotFoundError, OpenBrainError
+from openbrain.storage.orm.agent_config import (
+    CONFIG_FIELDS,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_PROFILE,
+    AgentConfig,
+    MemoryPolicy,
+)
+from openbrain.storage.orm.client import validate_client_id
 
 if TYPE_CHECKING:
-    from openbrain.backend import Backend
-    from openbrain.configs_io import ImportReport
-    from openbrain.dlq import RedriveResult
+    from openbrain.aws.backend import Backend
+    from openbrain.services.configs_io import ImportReport
+    from openbrain.targets.dlq import RedriveResult
 
 # The editor's fields, in form order: the AgentConfig fields, with the memory policy flattened.
 MEMORY_FIELDS = tuple(f"memory.{name}" for name in MemoryPolicy.LIMITS)
@@ -179,7 +185,7 @@ class Workbench:
 
     def clients(self, *extra: str | None) -> list[str]:
         """Client ids to pick from: every Client, the default client `ob` uses, and `extra` ones."""
-        from openbrain.admin import list_clients
+        from openbrain.services.clients import list_clients
 
         with self._lock:
             ids = {client.client_id for client in list_clients()}
@@ -187,7 +193,7 @@ class Workbench:
 
     def profiles(self, client_id: str) -> list[str]:
         """The client's stored profiles, and `default` (it always exists: built-in until saved)."""
-        from openbrain.admin import profile_names
+        from openbrain.services.clients import profile_names
 
         validate_client_id(client_id)
         with self._lock:
@@ -257,7 +263,7 @@ class Workbench:
 
     def export_yaml(self, client_id: str, name: str, values: dict[str, Any]) -> str:
         """The editor's profile as an `ob-admin config import` document (YAML)."""
-        from openbrain.configs_io import dump_document, profile_fields
+        from openbrain.services.configs_io import dump_document, profile_fields
 
         config = config_from_values(client_id, name, values)
         return dump_document({"client_id": client_id, "profiles": {name: profile_fields(config)}}, "yaml")
@@ -266,7 +272,7 @@ class Workbench:
         """Create or update the document's profiles for `client_id`, all or nothing, as
         `ob-admin config import` does (a `version` in the document must still be the stored one). A
         document naming another client is refused."""
-        from openbrain.configs_io import import_configs, load_document
+        from openbrain.services.configs_io import import_configs, load_document
 
         validate_client_id(client_id)
         if not (text or "").strip():
@@ -329,7 +335,7 @@ class Workbench:
     def recent_sessions(self, client_id: str, limit: int = RECENT_SESSIONS) -> list[dict[str, Any]]:
         """The client's latest `limit` unexpired sessions, newest first (session ids are ULIDs: the range key
         sorts by time)."""
-        from openbrain.orm.chat_session import ChatSession
+        from openbrain.storage.orm.chat_session import ChatSession
 
         validate_client_id(client_id)
         with self._lock:
@@ -338,9 +344,9 @@ class Workbench:
         return [_session_summary(s) for s in found]
 
     def session(self, client_id: str, session_id: str) -> SessionDetail:
-        from openbrain import memory
-        from openbrain.orm.chat_session import ChatSession
-        from openbrain.orm.lead import Lead
+        from openbrain.conversation import memory
+        from openbrain.storage.orm.chat_session import ChatSession
+        from openbrain.storage.orm.lead import Lead
 
         validate_client_id(client_id)
         if not (session_id or "").strip():
@@ -364,8 +370,8 @@ class Workbench:
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """Every target's dead-lettered messages (read without consuming them)."""
-        from openbrain.dlq import list_dead_letters
-        from openbrain.infra import TARGETS
+        from openbrain.aws.resources import TARGETS
+        from openbrain.targets.dlq import list_dead_letters
 
         with self._lock:
             return [{"target": target.name, **letter.as_dict()}
@@ -374,14 +380,13 @@ class Workbench:
     def redrive(self) -> list[RedriveResult]:
         """Move every target's dead letters back to its queue. On the embedded backend nothing else polls
         the queues, so they are then run through the target's handler at once (as `ob-serve` would)."""
-        from openbrain.dlq import redrive
-        from openbrain.infra import TARGETS
-        from openbrain.serve import target_handler
+        from openbrain.aws.resources import TARGETS
+        from openbrain.targets.dlq import redrive
 
         embedded = self.backend.kind == "memory"
         with self._lock:
             try:
-                return [redrive(self.backend, t.name, target_handler(t.name) if embedded else None) for t in TARGETS]
+                return [redrive(self.backend, t.name, t.load_handler() if embedded else None) for t in TARGETS]
             finally:
                 self._saved()
 

@@ -6,8 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-
-from .helpers import Cli
+from support.cli import Cli
 
 
 @pytest.fixture

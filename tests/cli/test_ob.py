@@ -6,8 +6,7 @@ import json
 import re
 
 import pytest
-
-from .helpers import Cli, assert_one_line_error
+from support.cli import Cli, assert_one_line_error
 
 pytestmark = pytest.mark.e2e
 

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from .helpers import Cli, assert_one_line_error, free_port
+from support.cli import Cli, assert_one_line_error, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -24,8 +23,8 @@ PROG = "ob-admin"
 # Run in a later process: does the stored client accept this key? (prints true/false)
 CHECK_KEY = """
 import sys
-from openbrain.backend import get_backend
-from openbrain.orm import Client
+from openbrain.aws.backend import get_backend
+from openbrain.storage.orm import Client
 backend = get_backend()
 try:
     print(str(Client.get(sys.argv[1]).has_api_key(sys.argv[2])).lower())

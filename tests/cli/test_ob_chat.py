@@ -13,8 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from .helpers import BIN, Cli, assert_one_line_error
+from support.cli import BIN, Cli, assert_one_line_error
 
 pytestmark = pytest.mark.e2e
 

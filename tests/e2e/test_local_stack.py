@@ -24,7 +24,7 @@ from typing import Any
 
 import boto3
 import pytest
-from cli.helpers import BIN, free_port, serving, wait_for
+from support.cli import BIN, free_port, serving, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -208,8 +208,8 @@ def test_keys_bind_callers_to_their_own_client(stack: Stack) -> None:
 def test_the_tuner_on_the_same_endpoint_sees_the_apis_sessions_and_its_saves_reach_the_api(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from openbrain.backend import Backend, set_backend
-    from openbrain.settings import Settings
+    from openbrain.aws.backend import Backend, set_backend
+    from openbrain.core.settings import Settings
     from openbrain.tuner.workbench import Pair, Workbench
 
     # given: a conversation over HTTP that captured a lead, and the tuner on OB_BACKEND=aws, same endpoint

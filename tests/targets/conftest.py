@@ -6,11 +6,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support.targets import WebhookServer, catch_events, load_handler, make_client, make_lead, put_ssm_secret
 
-from openbrain.backend import Backend
-from openbrain.orm import Client, Lead
-
-from .support import WebhookServer, catch_events, load_handler, make_client, make_lead, put_ssm_secret
+from openbrain.aws.backend import Backend
+from openbrain.storage.orm import Client, Lead
 
 
 @pytest.fixture(autouse=True)

@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from support.targets import SECRET, WebhookServer, make_client, put_ssm_secret, run_target
 
-from openbrain.backend import Backend
-from openbrain.chat import ChatMessage, chat
-from openbrain.orm import AgentConfig, ChatSession, Lead
-
-from .support import SECRET, WebhookServer, make_client, put_ssm_secret, run_target
+from openbrain.aws.backend import Backend
+from openbrain.conversation.chat import ChatMessage, chat
+from openbrain.storage.orm import AgentConfig, ChatSession, Lead
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""Dead-lettered target messages (openbrain/dlq.py): a failing webhook exhausts the retries, the message
+"""Dead-lettered target messages (openbrain/targets/dlq.py): a failing webhook exhausts the retries, the message
 sits in the lead-webhook DLQ with its original body, `list_dead_letters` shows it without consuming it,
 and once the webhook is fixed `redrive` delivers it exactly once. All in-process: moto SQS really moves
 the message to the DLQ after the queue's maxReceiveCount receives (its RedrivePolicy)."""
@@ -9,14 +9,7 @@ import json
 from typing import Any
 
 import pytest
-
-from openbrain.backend import Backend
-from openbrain.dlq import list_dead_letters, redrive
-from openbrain.errors import NotFoundError
-from openbrain.infra import TARGETS
-from openbrain.orm import Client, Lead
-
-from .support import (
+from support.targets import (
     WebhookServer,
     captured,
     catch_events,
@@ -27,6 +20,12 @@ from .support import (
     queue_url,
     run_target,
 )
+
+from openbrain.aws.backend import Backend
+from openbrain.aws.resources import TARGETS
+from openbrain.core.errors import NotFoundError
+from openbrain.storage.orm import Client, Lead
+from openbrain.targets.dlq import list_dead_letters, redrive
 
 pytestmark = pytest.mark.integration
 MAX_RECEIVES = TARGETS[0].max_receive_count

@@ -6,14 +6,14 @@ import json
 import subprocess
 import sys
 
-from .support import APP_PATH, ROOT
+from support.targets import APP_PATH, ROOT
 
 PROBE = f"""
 import importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("app", {str(APP_PATH)!r})
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-import openbrain.dlq, openbrain.secrets, openbrain.targets.lead_webhook, openbrain.targets.poller
+import openbrain.targets.dlq, openbrain.aws.secrets, openbrain.targets.lead_webhook, openbrain.targets.poller
 assert callable(module.handler)
 print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in
                         ("langchain", "langchain_core", "langchain_openai", "openai", "moto", "openbrain"))))
@@ -29,5 +29,6 @@ def test_importing_the_target_handler_loads_no_langchain() -> None:
     assert "openbrain.targets.lead_webhook" in loaded
     assert not [name for name in loaded if name.startswith(("langchain", "openai"))]
     assert "moto" not in loaded
-    for heavy in ("openbrain.chat", "openbrain.agents.runner", "openbrain.memory", "openbrain.tools"):
+    for heavy in ("openbrain.conversation.chat", "openbrain.conversation.agents.runner",
+                  "openbrain.conversation.memory", "openbrain.conversation.tools"):
         assert heavy not in loaded

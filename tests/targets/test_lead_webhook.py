@@ -8,17 +8,7 @@ import logging
 from typing import Any
 
 import pytest
-
-from openbrain.backend import Backend
-from openbrain.errors import ConfigurationError
-from openbrain.events import LeadUpdated
-from openbrain.orm import Client, Lead
-from openbrain.orm.lead import MAX_DELIVERED_KEYS
-from openbrain.targets.http import check_webhook_url
-from openbrain.targets.lead_webhook import LeadWebhook
-from openbrain.targets.signing import verify
-
-from .support import (
+from support.targets import (
     SECRET,
     WebhookServer,
     captured,
@@ -31,6 +21,15 @@ from .support import (
     receive_lambda_event,
     run_target,
 )
+
+from openbrain.aws.backend import Backend
+from openbrain.core.errors import ConfigurationError
+from openbrain.domain.events import LeadUpdated
+from openbrain.storage.orm import Client, Lead
+from openbrain.storage.orm.lead import MAX_DELIVERED_KEYS
+from openbrain.targets.http import check_webhook_url
+from openbrain.targets.lead_webhook import LeadWebhook
+from openbrain.targets.signing import verify
 
 pytestmark = pytest.mark.integration
 

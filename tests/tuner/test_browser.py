@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from support.browser import LOAD_MS, TURN_MS, VIEWPORT, TunerPage, chromium, tuner, unavailable
 
-from openbrain.orm.agent_config import DEFAULT_CLIENT_ID, DEFAULT_PROFILE, AgentConfig
-from openbrain.tools.registry import TOOLS
-
-from .browser import LOAD_MS, TURN_MS, VIEWPORT, TunerPage, chromium, tuner, unavailable
+from openbrain.conversation.tools.registry import TOOLS
+from openbrain.storage.orm.agent_config import DEFAULT_CLIENT_ID, DEFAULT_PROFILE, AgentConfig
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser

@@ -15,13 +15,12 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 
 import pytest
-from cli.helpers import BIN, TIMEOUT
+from support.browser import tuner
+from support.cli import BIN, TIMEOUT
 
 from openbrain.cli.ob_tuner import main
-from openbrain.errors import ConfigurationError
+from openbrain.core.errors import ConfigurationError
 from openbrain.tuner.access import MIN_PASSWORD_CHARS, access, host_name, is_loopback
-
-from .browser import tuner
 
 PASSWORD = "correct-horse-battery"
 LOOPBACK = ["127.0.0.1", "127.0.0.2", "localhost", "LOCALHOST", "::1", "[::1]", "0:0:0:0:0:0:0:1"]

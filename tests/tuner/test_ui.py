@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from openbrain.backend import Backend
-from openbrain.orm import AgentConfig
+from openbrain.aws.backend import Backend
+from openbrain.storage.orm import AgentConfig
 from openbrain.tuner.ui import (
     RESTARTED,
     EditorView,

@@ -7,14 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from targets.support import WebhookServer, fail_until_dead_lettered, load_handler, make_client, put_ssm_secret
+from support.targets import WebhookServer, fail_until_dead_lettered, load_handler, make_client, put_ssm_secret
 
-from openbrain.backend import Backend
-from openbrain.chat import ChatMessage, chat
-from openbrain.configs_io import load_document
-from openbrain.errors import ConflictError, InvalidInputError, NotFoundError
-from openbrain.orm import AgentConfig, ChatSession, Lead
-from openbrain.orm.agent_config import DEFAULT_PROFILE, DEFAULT_TOOLS, MemoryPolicy
+from openbrain.aws.backend import Backend
+from openbrain.conversation.chat import ChatMessage, chat
+from openbrain.core.errors import ConflictError, InvalidInputError, NotFoundError
+from openbrain.services.configs_io import load_document
+from openbrain.storage.orm import AgentConfig, ChatSession, Lead
+from openbrain.storage.orm.agent_config import DEFAULT_PROFILE, DEFAULT_TOOLS, MemoryPolicy
 from openbrain.tuner.workbench import FORM_FIELDS, Pair, Workbench, config_from_values, parse_context, tool_catalogue
 
 pytestmark = pytest.mark.integration

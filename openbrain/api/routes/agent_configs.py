@@ -16,8 +16,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from openbrain.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
-from openbrain.orm import AgentConfig, MemoryPolicy
+from openbrain.core.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from openbrain.storage.orm import AgentConfig, MemoryPolicy
 
 from ..context import current_client, existing_id
 from .security import API_KEY

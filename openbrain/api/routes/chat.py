@@ -9,8 +9,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.shared.cookies import Cookie
 
-from openbrain.chat import ChatMessage, ChatResponse, chat
-from openbrain.errors import ForbiddenError, NotFoundError, SessionEndedError
+from openbrain.conversation.chat import ChatMessage, ChatResponse, chat
+from openbrain.core.errors import ForbiddenError, NotFoundError, SessionEndedError
 
 from ..context import SESSION_COOKIE, cookie, current_client, existing_id, is_id
 from .security import API_KEY

@@ -30,7 +30,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     ResponseValidationError,
 )
 
-from openbrain.errors import (
+from openbrain.core.errors import (
     ConfigurationError,
     ConflictError,
     ForbiddenError,

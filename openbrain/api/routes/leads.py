@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel
 
-from openbrain.orm import Lead
+from openbrain.storage.orm import Lead
 
 from ..context import current_client, existing_id
 from .security import API_KEY

@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel, Field
 
-from openbrain.orm import ChatSession
+from openbrain.storage.orm import ChatSession
 
 from ..context import current_client, existing_id
 from .security import API_KEY
@@ -58,7 +58,7 @@ def _message(message: Any) -> Message:
 
 @router.get("/sessions/<session_id>", summary="A session's messages and state", tags=["sessions"], security=API_KEY)
 def get_session(session_id: str) -> Session:
-    from openbrain import memory  # langchain_core: only this route pays for it
+    from openbrain.conversation import memory  # langchain_core: only this route pays for it
 
     client = current_client(router)
     session = ChatSession.get(client.client_id, existing_id(session_id, "session"))

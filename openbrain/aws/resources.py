@@ -1,0 +1,191 @@
+"""The AWS resources OpenBrain needs, defined once.
+
+The embedded backend creates them from these definitions; `template.yaml` declares the same ones for a
+deployment (a test keeps the two in step). Everything here is idempotent: creating what exists is a no-op.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from openbrain.core.errors import ConfigurationError, UpstreamError
+from openbrain.domain.events import EVENT_SOURCE, LeadCaptured, LeadUpdated
+from openbrain.storage.orm import MODELS, ChatSession
+
+if TYPE_CHECKING:
+    from openbrain.aws.backend import Backend
+    from openbrain.core.settings import Settings
+
+log = logging.getLogger(__name__)
+SESSION_TTL_ATTRIBUTE = "expires_at"
+# SQS keeps a dead-lettered message's original enqueue time, so a DLQ needs a longer retention than its
+# source queue (4 days by default) or messages expire there soon after arriving: keep them the maximum.
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class QueueTarget:
+    """An event rule that feeds one target's SQS queue, with that queue's dead-letter queue."""
+
+    name: str
+    detail_types: tuple[str, ...]
+    handler: str  # "module:function" of the handler the target's queue feeds (Lambda, or ob-serve's poller)
+    max_receive_count: int = 5
+    visibility_timeout: int = 60
+
+    def load_handler(self) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+        """The handler function itself (imported on first use: the resources never import a target)."""
+        module, _, function = self.handler.partition(":")
+        return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
+
+    def event_pattern(self) -> dict[str, Any]:
+        return {"source": [EVENT_SOURCE], "detail-type": list(self.detail_types)}
+
+    def rule_name(self, settings: Settings) -> str:
+        return f"{settings.queue_prefix}-{self.name}"
+
+    def queue_name(self, settings: Settings) -> str:
+        return f"{settings.queue_prefix}-{self.name}"
+
+    def dlq_name(self, settings: Settings) -> str:
+        return f"{settings.queue_prefix}-{self.name}-dlq"
+
+
+TARGETS: tuple[QueueTarget, ...] = (
+    QueueTarget("lead-webhook", (LeadCaptured.detail_type, LeadUpdated.detail_type),
+                "openbrain.targets.lead_webhook:handler"),
+)
+
+
+def create_tables() -> None:
+    """Create every model's table (PAY_PER_REQUEST) where missing; turn on TTL for sessions."""
+    for model in MODELS:
+        if not model.exists():
+            model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+    client = ChatSession._get_connection().connection.client
+    ttl = client.describe_time_to_live(TableName=ChatSession.Meta.table_name)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):  # DynamoDB refuses enabling it twice
+        client.update_time_to_live(
+            TableName=ChatSession.Meta.table_name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": SESSION_TTL_ATTRIBUTE},
+        )
+
+
+def create_event_resources(events: Any, sqs: Any, settings: Settings) -> dict[str, str]:
+    """Create the bus, each target's queue + DLQ and the rule feeding it. Returns queue name -> URL."""
+    bus = settings.event_bus_name
+    if bus != "default":
+        try:
+            events.describe_event_bus(Name=bus)
+        except events.exceptions.ResourceNotFoundException:
+            events.create_event_bus(Name=bus)
+    urls: dict[str, str] = {}
+    for target in TARGETS:
+        dlq_url = sqs.create_queue(
+            QueueName=target.dlq_name(settings),
+            Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)},
+        )["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_url = sqs.create_queue(
+            QueueName=target.queue_name(settings),
+            Attributes={
+                "VisibilityTimeout": str(target.visibility_timeout),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(target.max_receive_count)}
+                ),
+            },
+        )["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        events.put_rule(
+            Name=target.rule_name(settings),
+            EventBusName=bus,
+            EventPattern=json.dumps(target.event_pattern()),
+            State="ENABLED",
+        )
+        events.put_targets(
+            Rule=target.rule_name(settings),
+            EventBusName=bus,
+            Targets=[{"Id": target.name, "Arn": queue_arn}],
+        )
+        urls[target.queue_name(settings)] = queue_url
+        urls[target.dlq_name(settings)] = dlq_url
+    return urls
+
+
+@dataclass
+class InitReport:
+    """What `init_resources` found and did."""
+
+    backend: str
+    endpoint: str | None
+    tables: dict[str, str] = field(default_factory=dict)  # table name -> "created" | "exists"
+    event_bus: str = ""
+    queues: dict[str, str] = field(default_factory=dict)  # queue name -> URL
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "endpoint": self.endpoint,
+            "tables": self.tables,
+            "event_bus": self.event_bus,
+            "queues": self.queues,
+            "message": self.message,
+        }
+
+
+def init_resources(backend: Backend) -> InitReport:
+    """Create the tables, event bus, rules and queues of `openbrain.aws.resources` where they are missing.
+
+    For `aws` (real AWS or an `AWS_ENDPOINT_URL` endpoint); idempotent. The memory backend creates
+    them itself whenever it starts, so for it this only reports what exists.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+    from pynamodb.exceptions import PynamoDBException
+
+    settings = backend.settings
+    report = InitReport(
+        backend=backend.kind,
+        endpoint=backend.client("dynamodb").meta.endpoint_url,
+        event_bus=settings.event_bus_name,
+    )
+    if backend.kind == "memory":
+        report.tables = {model.Meta.table_name: "exists" for model in MODELS}
+        report.queues = dict(backend.queue_urls)
+        report.endpoint = None
+        report.message = (
+            "the embedded (memory) backend creates its tables, bus, rules and queues itself whenever it "
+            "starts; nothing to do. To prepare a shared endpoint set OB_BACKEND=aws and AWS_ENDPOINT_URL."
+        )
+        return report
+    where = report.endpoint or "AWS"
+    try:
+        existed = {model.Meta.table_name: model.exists() for model in MODELS}
+        create_tables()
+        report.tables = {name: "exists" if before else "created" for name, before in existed.items()}
+        report.queues = create_event_resources(backend.client("events"), backend.client("sqs"), settings)
+    except (BotoCoreError, ClientError, PynamoDBException) as exc:
+        cause: BaseException = exc
+        if isinstance(exc, PynamoDBException) and isinstance(exc.cause, BaseException):
+            cause = exc.cause  # PynamoDB wraps botocore's error
+        if isinstance(cause, NoCredentialsError):
+            raise ConfigurationError(
+                f"no AWS credentials for {where}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                "(any values do for a local endpoint)"
+            ) from exc
+        detail = " ".join(str(cause).split())
+        raise UpstreamError(f"could not create the OpenBrain resources on {where}: {detail}") from exc
+    created = [name for name, state in report.tables.items() if state == "created"]
+    report.message = (
+        f"created {len(created)} of {len(report.tables)} tables; bus {settings.event_bus_name}, "
+        f"{len(report.queues)} queues and their rules are in place on {where}"
+    )
+    log.info("init on %s: %s", where, report.message)
+    return report

@@ -1,0 +1,118 @@
+"""Resolve a secret reference (`Client.webhook_secret_ref`) to the secret itself.
+
+A reference names where a secret lives, never the secret:
+
+- `ssm:/path/to/param` — an SSM parameter (a SecureString is decrypted: GetParameter WithDecryption);
+- `secretsmanager:<name-or-arn>` — a Secrets Manager secret's SecretString (the whole string is the secret).
+
+Values are read through the backend's boto3 clients (moto on the memory backend) and cached per process
+for `SECRET_CACHE_SECONDS`, so a rotated secret is picked up within that time (a caller can also
+`invalidate` a reference, e.g. after a webhook refused a signature). A secret's value is never logged
+and never put in an error message.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from openbrain.core.errors import ConfigurationError, InvalidInputError, UpstreamError
+
+if TYPE_CHECKING:
+    from openbrain.aws.backend import Backend
+
+SECRET_CACHE_SECONDS = 300.0
+SCHEMES = ("ssm", "secretsmanager")
+# AWS error codes that mean "the reference points at nothing we may read": a configuration problem.
+_MISSING = {"ParameterNotFound", "ParameterVersionNotFound", "ResourceNotFoundException", "AccessDeniedException",
+            "AccessDenied", "InvalidKeyId", "DecryptionFailure"}
+
+log = logging.getLogger(__name__)
+
+
+def parse_ref(ref: str) -> tuple[str, str]:
+    """`"ssm:/a/b"` -> `("ssm", "/a/b")`. Raises `InvalidInputError` for anything else."""
+    scheme, sep, name = (ref or "").partition(":")
+    if not sep or scheme not in SCHEMES or not name.strip():
+        raise InvalidInputError("a secret reference is 'ssm:/parameter/name' or 'secretsmanager:<name-or-arn>'")
+    return scheme, name.strip()
+
+
+class SecretResolver:
+    """Reads secrets by reference through one backend, with a short per-process cache."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        ttl_seconds: float = SECRET_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._backend = backend
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._cache: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def resolve(self, ref: str) -> str:
+        """The secret `ref` names. `InvalidInputError` for a malformed reference, `ConfigurationError` when
+        it names nothing readable (missing, access denied, empty), `UpstreamError` when the store failed."""
+        scheme, name = parse_ref(ref)
+        now = self._clock()
+        with self._lock:
+            cached = self._cache.get(ref)
+            if cached is not None and cached[1] > now:
+                return cached[0]
+        value = self._fetch(scheme, name, ref)
+        if not value:
+            raise ConfigurationError(f"the secret {ref} is empty")
+        with self._lock:
+            self._cache[ref] = (value, now + self._ttl)
+        return value
+
+    def invalidate(self, ref: str | None = None) -> None:
+        """Forget `ref` (or everything), so the next `resolve` reads the store again."""
+        with self._lock:
+            if ref is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(ref, None)
+
+    def _fetch(self, scheme: str, name: str, ref: str) -> str:
+        try:
+            if scheme == "ssm":
+                response = self._backend.client("ssm").get_parameter(Name=name, WithDecryption=True)
+                return str(response["Parameter"]["Value"])
+            response = self._backend.client("secretsmanager").get_secret_value(SecretId=name)
+        except Exception as exc:  # botocore's ClientError and connection errors; no common base worth importing
+            code = _error_code(exc)
+            log.warning("could not read secret %s: %s", ref, code)
+            if code in _MISSING:
+                raise ConfigurationError(f"the secret {ref} cannot be read ({code})") from exc
+            raise UpstreamError(f"the secret store did not answer for {ref} ({code})") from exc
+        if "SecretString" not in response:
+            raise ConfigurationError(f"the secret {ref} has no SecretString (binary secrets are not supported)")
+        return str(response["SecretString"])
+
+
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code") or type(exc).__name__)
+    return type(exc).__name__
+
+
+_resolvers: weakref.WeakKeyDictionary[Backend, SecretResolver] = weakref.WeakKeyDictionary()
+_resolvers_lock = threading.Lock()
+
+
+def resolver_for(backend: Backend) -> SecretResolver:
+    """The process's resolver (and cache) for `backend`; a new backend starts with an empty cache."""
+    with _resolvers_lock:
+        resolver = _resolvers.get(backend)
+        if resolver is None:
+            resolver = _resolvers[backend] = SecretResolver(backend)
+        return resolver

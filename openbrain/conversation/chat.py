@@ -1,0 +1,271 @@
+"""The chat turn: load the session, rebuild the agent from its config and memory, run, save.
+
+`chat(ChatMessage(...))` is the one entry point the CLIs, the API and the tuner call.
+
+- `reset=True`: start a new session from the stored profile (plus `agent_config_overrides`) and return
+  its icebreaker; `message` is ignored.
+- no `session_id`: start a new session; if `message` is given, also answer it (one call, as `ob` does).
+- otherwise: continue the session (`NotFoundError` if it does not exist for this client or has expired;
+  `ConflictError` if it has ended, or if another turn saved it first).
+
+A new session uses the stored profile `agent_config` of `client_id`, or the `config` passed in (a
+validated, possibly unsaved AgentConfig of that client: how `ob-tuner` tries an edit before saving it).
+
+Overrides and context apply when a session starts; later turns use the session's snapshot, so editing
+a profile never changes a conversation in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from openbrain.aws.backend import Backend, get_backend
+from openbrain.conversation.tools.context import ToolContext
+from openbrain.core.clock import utcnow
+from openbrain.core.errors import ConflictError, InvalidInputError, NotFoundError, SessionEndedError
+from openbrain.core.settings import Settings
+from openbrain.storage.orm.agent_config import CONFIG_FIELDS, DEFAULT_CLIENT_ID, DEFAULT_PROFILE, AgentConfig
+from openbrain.storage.orm.chat_session import ChatSession
+
+if TYPE_CHECKING:
+    from langchain_core.language_models.chat_models import BaseChatModel
+
+log = logging.getLogger(__name__)
+MAX_CONTEXT_BYTES = 8_000
+
+
+class ChatMessage(BaseModel):
+    """One request to the chat turn. camelCase (the API's) and snake_case names are both accepted;
+    keys that are not fields become tool context (seen by tools, never by the model)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    client_id: str = Field(DEFAULT_CLIENT_ID, validation_alias=AliasChoices("client_id", "clientId"))
+    session_id: str | None = Field(None, validation_alias=AliasChoices("session_id", "sessionId"))
+    message: str = ""
+    reset: bool = False
+    agent_config: str = Field(DEFAULT_PROFILE, validation_alias=AliasChoices("agent_config", "agentConfig"))
+    agent_config_overrides: dict[str, Any] = Field(
+        default_factory=dict, validation_alias=AliasChoices("agent_config_overrides", "agentConfigOverrides")
+    )
+    context: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("client_id", "agent_config")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip() or len(value) > 128:
+            raise ValueError("must be 1-128 characters")
+        return value
+
+    @field_validator("agent_config_overrides", mode="before")
+    @classmethod
+    def _snake_case_overrides(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {_snake(k): v for k, v in value.items()}
+        return value
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> ChatMessage:
+        """Validate a request body; raises `InvalidInputError` naming the bad field."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "body"
+            raise InvalidInputError(f"{where}: {first['msg']}") from exc
+
+    def tool_context(self) -> dict[str, Any]:
+        """`context` plus any extra keys of the request."""
+        return {**(self.model_extra or {}), **self.context}
+
+
+def _snake(name: str) -> str:
+    out = "".join("_" + c.lower() if c.isupper() else c for c in name)
+    return {"ice_breaker": "icebreaker"}.get(out, out)
+
+
+class ChatResponse(BaseModel):
+    message: str
+    session_id: str
+    client_id: str
+    profile_name: str
+    model: str
+    events: list[dict[str, Any]] = Field(default_factory=list)
+    tool_calls: list[str] = Field(default_factory=list)
+    stopped: str | None = None
+    ended: bool = False
+
+
+def chat(
+    request: ChatMessage,
+    backend: Backend | None = None,
+    *,
+    config: AgentConfig | None = None,
+    model: BaseChatModel | None = None,
+) -> ChatResponse:
+    """Run one request (see the module docstring) and return the reply. `model`: see `continue_session`."""
+    backend = backend or get_backend()
+    answers = not request.reset and bool(request.message.strip())
+    if answers:
+        _check_message(request.message, backend.settings)
+    if request.reset or not request.session_id:
+        # Answered at once, the new session is written once, by its first turn (one round trip fewer).
+        session, config = start_session(request, backend, config, save=not answers)
+        if not answers:
+            return ChatResponse(
+                message=config.icebreaker, session_id=session.session_id, client_id=session.client_id,
+                profile_name=session.profile_name, model=config.model,
+            )
+    else:
+        try:
+            session = ChatSession.get(request.client_id, request.session_id)
+        except NotFoundError as exc:
+            raise NotFoundError(
+                f"session {request.session_id!r} not found for client {request.client_id!r} (or it expired)"
+            ) from exc
+    return continue_session(session, request.message, backend, model=model)
+
+
+def start_session(
+    request: ChatMessage, backend: Backend, config: AgentConfig | None = None, *, save: bool = True
+) -> tuple[ChatSession, AgentConfig]:
+    """A new session from the profile (or `config`); stored unless `save` is false (the caller's first
+    turn then stores it: `continue_session` saves a never-saved session only if no such item exists)."""
+    from langchain_core.messages import AIMessage
+
+    from openbrain.conversation import memory
+
+    if config is None:
+        config = AgentConfig.get_or_default(request.client_id, request.agent_config)
+    elif config.client_id != request.client_id:
+        raise InvalidInputError(f"the config belongs to client {config.client_id!r}, not {request.client_id!r}")
+    else:
+        config.validate()
+    if request.agent_config_overrides:
+        config = config.with_overrides(request.agent_config_overrides)
+    context = request.tool_context()
+    _check_context(context)
+    session = ChatSession(
+        request.client_id,
+        profile_name=config.profile_name,
+        config_snapshot=config.to_snapshot(),
+        context=context,
+        memory=memory.dumps([AIMessage(config.icebreaker)] if config.icebreaker else []),
+    )
+    session.refresh_ttl(timedelta(days=backend.settings.session_ttl_days))
+    if save:
+        session.save()
+    return session, config
+
+
+def _check_message(message: str, settings: Settings) -> None:
+    if not message.strip():
+        raise InvalidInputError("message must not be empty")
+    if len(message) > settings.max_message_chars:
+        raise InvalidInputError(
+            f"message is {len(message)} characters; the limit is {settings.max_message_chars} (OB_MAX_MESSAGE_CHARS)"
+        )
+
+
+def _check_context(context: dict[str, Any]) -> None:
+    try:
+        size = len(json.dumps(context))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError("context must be JSON: strings, numbers, lists and objects") from exc
+    if size > MAX_CONTEXT_BYTES:
+        raise InvalidInputError(f"context is {size} bytes; the limit is {MAX_CONTEXT_BYTES}")
+
+
+def continue_session(
+    session: ChatSession, message: str, backend: Backend, *, model: BaseChatModel | None = None
+) -> ChatResponse:
+    """Answer `message` in `session` and save it (optimistic locking: `ConflictError` if it lost a race).
+
+    `model`, if given, answers instead of the chat model the config's spec names (the spec is still
+    checked and logged): the seam through which `bench/` drives this real turn with a scripted model."""
+    from langchain_core.messages import messages_to_dict
+
+    from openbrain.conversation import memory
+    from openbrain.conversation.agents.models import build_chat_model, effective_model_spec
+    from openbrain.conversation.agents.runner import run_turn
+
+    settings = backend.settings
+    _check_message(message, settings)
+    if session.ended:
+        raise SessionEndedError("this conversation has ended; start a new one with reset")
+    started = time.perf_counter()
+    config = AgentConfig.from_snapshot(session.config_snapshot)
+    spec = effective_model_spec(config, settings)
+    history = memory.load_records(session.memory)
+    context = ToolContext(
+        client_id=session.client_id, session_id=session.session_id, publisher=backend.events,
+        values=dict(session.context or {}), lead_id=session.lead_id, turn=int(session.turn_count) + 1,
+    )
+    try:
+        chat_model = model if model is not None else build_chat_model(spec, config, settings)
+        outcome = run_turn(config, chat_model, memory.window_of_records(history, config.memory), message,
+                           context)
+    except Exception:
+        _keep_side_effects(session, context)
+        raise
+    event_summaries = [event.summary() for event in context.events]
+    session.record_events(event_summaries)
+    compacted = memory.compact_records(
+        [*history, *messages_to_dict(outcome.new_messages)],
+        config.memory,
+        max_bytes=session.memory_budget(int(config.memory.max_stored_bytes)),
+    )
+    session.memory = compacted.blob
+    session.trimmed_messages = int(session.trimmed_messages) + compacted.dropped
+    session.turn_count = context.turn
+    session.lead_id = context.lead_id
+    if context.ended:
+        session.ended_at = utcnow()
+    session.refresh_ttl(timedelta(days=settings.session_ttl_days))
+    try:
+        session.save()
+    except ConflictError:
+        _keep_side_effects(session, context)
+        raise
+    log.info(
+        "chat turn",
+        extra={
+            "client_id": session.client_id,
+            "session_id": session.session_id,
+            "profile": session.profile_name,
+            "model": str(spec),
+            "tool_calls": context.tool_calls,
+            "events": [e["type"] for e in event_summaries],
+            "turn": session.turn_count,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+            "memory_bytes": len(compacted.blob),
+            "stopped": outcome.stopped,
+        },
+    )
+    return ChatResponse(
+        message=outcome.reply, session_id=session.session_id, client_id=session.client_id,
+        profile_name=session.profile_name, model=str(spec), events=event_summaries,
+        tool_calls=context.tool_calls, stopped=outcome.stopped, ended=session.ended,
+    )
+
+
+def _keep_side_effects(session: ChatSession, context: ToolContext) -> None:
+    """A turn failed (provider error, or another turn saved the session first) after its tools acted:
+    record the lead and events they produced on the stored session, so a retry updates that lead instead
+    of creating another; the half-finished conversation itself is not saved."""
+    if not context.events and context.lead_id == session.lead_id:
+        return
+    # A new session whose first turn failed was never stored: store it as it started, with the lead.
+    stored = session if session.version is None else ChatSession.get(session.client_id, session.session_id)
+    stored.lead_id = stored.lead_id or context.lead_id
+    stored.record_events([event.summary() for event in context.events])
+    stored.save()
+
+
+__all__ = ["CONFIG_FIELDS", "ChatMessage", "ChatResponse", "chat", "continue_session", "start_session"]

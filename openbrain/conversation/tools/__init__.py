@@ -1,0 +1,1 @@
+"""Built-in tools an AgentConfig selects by name (see `openbrain.conversation.tools.registry`)."""

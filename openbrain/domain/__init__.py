@@ -1,0 +1,1 @@
+"""Layer 1, the rules of the product, with no I/O: events, model specs, origin and webhook-URL rules."""

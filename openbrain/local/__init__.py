@@ -1,0 +1,1 @@
+"""Adapter: ob-serve, the chat API and the event targets over local HTTP on this machine."""

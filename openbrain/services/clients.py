@@ -1,0 +1,139 @@
+"""Operating OpenBrain: clients and their API keys, and creating the AWS resources on an endpoint.
+
+What `ob-admin` calls; the CLI only parses arguments and prints. An API key is returned once, when it
+is made, and never stored (the Client keeps its hash). Config export/import is in `configs_io.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from typing import TYPE_CHECKING, Any
+
+from openbrain.core.errors import ConflictError, InvalidInputError, NotFoundError, UpstreamError
+from openbrain.domain.urls import MAX_URL_CHARS, validate_origin, validate_webhook_url
+from openbrain.storage.orm import AgentConfig, Client
+from openbrain.storage.orm.client import SERVER, WIDGET, validate_client_id
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+
+log = logging.getLogger(__name__)
+
+MAX_DISPLAY_NAME_CHARS = 200
+
+
+# --- validation ------------------------------------------------------------------------------------
+
+def slugify(name: str) -> str:
+    """A client id from a display name: ASCII letters and digits, lower case, '-' between words."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:64].rstrip("-")
+
+
+def validate_secret_ref(ref: str) -> str:
+    """Where the webhook signing secret lives (an SSM parameter name or a Secrets Manager ARN/name)."""
+    if not ref or len(ref) > MAX_URL_CHARS or any(ch.isspace() for ch in ref):
+        raise InvalidInputError("webhook secret reference must be a parameter or secret name without spaces")
+    return ref
+
+
+# --- clients ---------------------------------------------------------------------------------------
+
+def describe_client(client: Client, profiles: Iterable[str] | None = None) -> dict[str, Any]:
+    """What an operator may see of a client: never a key or a key's hash."""
+    info: dict[str, Any] = {
+        "client_id": client.client_id,
+        "display_name": client.display_name,
+        "api_keys": client.api_key_count(SERVER),
+        "widget_keys": client.api_key_count(WIDGET),
+        "allowed_origins": list(client.allowed_origins or []),
+        "webhook_url": client.webhook_url,
+        "webhook_secret_ref": client.webhook_secret_ref,
+        "created_at": client.created_at.isoformat() if client.created_at else None,
+        "updated_at": client.updated_at.isoformat() if client.updated_at else None,
+    }
+    if profiles is not None:
+        info["profiles"] = sorted(profiles)
+    return info
+
+
+def create_client(
+    name: str,
+    client_id: str | None = None,
+    origins: Iterable[str] = (),
+    webhook_url: str | None = None,
+    webhook_secret_ref: str | None = None,
+) -> tuple[Client, str, str]:
+    """Create a Client with a server API key and a widget key. Returns the saved client and the two keys
+    (shown once).
+
+    The id is `client_id`, or a slug of `name`. An existing client is never overwritten.
+    """
+    display_name = name.strip()
+    if not display_name or len(display_name) > MAX_DISPLAY_NAME_CHARS:
+        raise InvalidInputError(f"client name must be 1-{MAX_DISPLAY_NAME_CHARS} characters")
+    if client_id is None:
+        client_id = slugify(display_name)
+        if not client_id:
+            raise InvalidInputError(f"cannot make a client id from {name!r}; pass --client-id")
+    validate_client_id(client_id)
+    allowed = list(dict.fromkeys(validate_origin(origin) for origin in origins))
+    client = Client(
+        client_id,
+        display_name=display_name,
+        allowed_origins=allowed,
+        webhook_url=validate_webhook_url(webhook_url) if webhook_url else None,
+        webhook_secret_ref=validate_secret_ref(webhook_secret_ref) if webhook_secret_ref else None,
+    )
+    try:
+        Client.get(client_id)
+    except NotFoundError:
+        pass
+    else:
+        raise ConflictError(f"client {client_id!r} already exists; rotate its key with: client rotate-key")
+    api_key = client.add_api_key(SERVER)
+    widget_key = client.add_api_key(WIDGET)
+    try:
+        client.save()  # a new item: the version condition refuses to overwrite one saved meanwhile
+    except ConflictError as exc:
+        raise ConflictError(f"client {client_id!r} already exists") from exc
+    log.info("created client %s", client_id)
+    return client, api_key, widget_key
+
+
+def get_client(client_id: str) -> Client:
+    try:
+        return Client.get(validate_client_id(client_id))
+    except NotFoundError as exc:
+        raise NotFoundError(f"client {client_id!r} not found") from exc
+
+
+def list_clients() -> list[Client]:
+    """Every client, by id (a scan: an operator's command, not a request path)."""
+    from pynamodb.exceptions import PynamoDBException
+
+    try:
+        return sorted(Client.scan(), key=lambda client: client.client_id)
+    except PynamoDBException as exc:
+        raise UpstreamError(f"DynamoDB could not list clients ({exc.cause_response_code or exc})") from exc
+
+
+def profile_names(client_id: str) -> list[str]:
+    return [config.profile_name for config in AgentConfig.iter_all(client_id)]
+
+
+def rotate_key(client_id: str, keep_old: bool = False, kind: str = SERVER) -> tuple[Client, str]:
+    """Add a new API key of `kind` to the client and, unless `keep_old`, revoke its other keys of that kind.
+
+    Load-then-save: a concurrent change to the client is a `ConflictError`, never a lost key.
+    """
+    client = get_client(client_id)
+    if not keep_old:
+        client.revoke_api_keys(kind)
+    api_key = client.add_api_key(kind)
+    client.save()
+    log.info("rotated the API key of client %s (old keys %s)", client_id, "kept" if keep_old else "revoked")
+    return client, api_key

@@ -1,0 +1,251 @@
+"""A client's AgentConfigs as one YAML or JSON document, so profiles can live in git.
+
+    client_id: acme
+    profiles:
+      default:
+        system_message: ...
+        model: openai:gpt-4o-mini
+        temperature: 0.7
+        ...
+
+A profile lists the fields of `CONFIG_FIELDS`; a field left out takes the built-in default, so the file
+describes each profile completely. A profile may carry `version`: then the import goes ahead only if
+the stored profile still has that version (export writes it with `include_versions=True`).
+
+Import is all-or-nothing: every profile is validated and compared with what is stored before anything
+is written, and the changes are written in DynamoDB transactions whose version conditions make a
+concurrent edit (between the read and the write) a `ConflictError` with nothing written. A transaction
+holds at most 100 items and 4 MB, so a larger import is written in several, each atomic.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from openbrain.core.clock import utcnow
+from openbrain.core.errors import ConflictError, InvalidInputError, UpstreamError
+from openbrain.storage.orm.agent_config import CONFIG_FIELDS, AgentConfig, MemoryPolicy
+from openbrain.storage.orm.client import validate_client_id
+
+Format = Literal["yaml", "json"]
+FORMATS: tuple[Format, ...] = ("yaml", "json")
+DOCUMENT_KEYS = ("client_id", "profiles")
+TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
+TRANSACTION_BYTES = 3_000_000  # under DynamoDB's 4 MB per transaction, with room for attribute names
+
+
+# --- the document ----------------------------------------------------------------------------------
+
+def profile_fields(config: AgentConfig) -> dict[str, Any]:
+    """The exported fields of one profile, as plain JSON-able values (whole numbers as ints)."""
+    snapshot = config.to_snapshot()
+    fields = {name: snapshot[name] for name in CONFIG_FIELDS}
+    seconds = fields["max_execution_time"]
+    fields["max_execution_time"] = int(seconds) if float(seconds).is_integer() else seconds
+    return fields
+
+
+def export_configs(client_id: str, include_versions: bool = False) -> dict[str, Any]:
+    """Every stored AgentConfig of `client_id` as `{client_id, profiles: {name: {fields}}}`."""
+    validate_client_id(client_id)
+    profiles: dict[str, Any] = {}
+    for config in sorted(AgentConfig.iter_all(client_id), key=lambda c: c.profile_name):
+        fields = profile_fields(config)
+        if include_versions:
+            fields["version"] = config.version
+        profiles[config.profile_name] = fields
+    return {"client_id": client_id, "profiles": profiles}
+
+
+def format_for(path: str | None, requested: str | None = None) -> Format:
+    """The format asked for, else `.json` files are JSON and everything else (and stdin/stdout) YAML."""
+    if requested is not None:
+        if requested not in FORMATS:
+            raise InvalidInputError(f"format must be yaml or json, got {requested!r}")
+        return requested  # type: ignore[return-value]
+    return "json" if path and path.lower().endswith(".json") else "yaml"
+
+
+def dump_document(document: dict[str, Any], fmt: Format) -> str:
+    if fmt == "json":
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    import yaml
+
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        # multi-line text (system messages) as literal blocks, so a git diff shows the changed line
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    _Dumper.add_representer(str, _str)
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+def load_document(text: str, fmt: Format, source: str = "the document") -> dict[str, Any]:
+    """Parse a document; syntax errors are `InvalidInputError` naming `source` and the place."""
+    if fmt == "json":
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(f"{source} is not valid JSON: {exc}") from exc
+    else:
+        import yaml
+
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or "syntax error"
+            raise InvalidInputError(f"{source} is not valid YAML{where}: {problem}") from exc
+    if not isinstance(document, dict):
+        raise InvalidInputError(f"{source} must be a mapping with client_id and profiles")
+    return document
+
+
+# --- import ----------------------------------------------------------------------------------------
+
+@dataclass
+class ImportReport:
+    client_id: str
+    dry_run: bool
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "client_id": self.client_id,
+            "dry_run": self.dry_run,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+        }
+
+
+def _desired(client_id: str, name: Any, fields: Any) -> tuple[AgentConfig, int | None]:
+    """The profile the document asks for, validated, and the version it expects (if any)."""
+    where = f"profile {name!r}"
+    if not isinstance(name, str):
+        raise InvalidInputError(f"{where}: profile names must be text")
+    if not isinstance(fields, dict):
+        raise InvalidInputError(f"{where} must be a mapping of fields")
+    unknown = sorted(set(fields) - {*CONFIG_FIELDS, "version"})
+    if unknown:
+        raise InvalidInputError(f"{where}: unknown field(s) {', '.join(map(str, unknown))}; "
+                                f"allowed: {', '.join(CONFIG_FIELDS)}, version")
+    expected = fields.get("version")
+    if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool) or expected < 1):
+        raise InvalidInputError(f"{where}: version must be a whole number of at least 1")
+    values = {key: value for key, value in fields.items() if key in CONFIG_FIELDS}
+    memory = values.pop("memory", {})
+    if not isinstance(memory, dict):
+        raise InvalidInputError(f"{where}: memory must be a mapping of memory policy fields")
+    unknown_policy = sorted(set(memory) - set(MemoryPolicy.LIMITS))
+    if unknown_policy:
+        raise InvalidInputError(f"{where}: unknown memory field(s) {', '.join(map(str, unknown_policy))}")
+    try:
+        config = AgentConfig(client_id, name, memory=MemoryPolicy(**memory), **values)
+        config.validate()
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{where}: {exc.message}") from exc
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{where}: {exc}") from exc
+    return config, expected
+
+
+def _plan(client_id: str, profiles: dict[Any, Any], report: ImportReport) -> list[AgentConfig]:
+    """Validate everything and compare it with what is stored; returns the items to write."""
+    desired = {name: _desired(client_id, name, fields) for name, fields in profiles.items()}
+    stored = {config.profile_name: config for config in AgentConfig.iter_all(client_id)}
+    writes: list[AgentConfig] = []
+    for name in sorted(desired):
+        config, expected = desired[name]
+        current = stored.get(name)
+        if expected is not None and (current is None or current.version != expected):
+            found = "is not stored" if current is None else f"is at version {current.version}"
+            raise ConflictError(
+                f"profile {name!r} of client {client_id!r} {found}, not version {expected} as the document "
+                "expects: someone changed it since the export; export again and reapply your edits"
+            )
+        if current is None:
+            report.created.append(name)
+            writes.append(config)
+        elif profile_fields(current) == profile_fields(config):
+            report.unchanged.append(name)
+        else:
+            # load-then-save: the stored item's version travels with the write as its condition
+            for key in CONFIG_FIELDS:
+                setattr(current, key, getattr(config, key))
+            report.updated.append(name)
+            writes.append(current)
+    return writes
+
+
+def _batches(items: list[AgentConfig]) -> list[list[AgentConfig]]:
+    batches: list[list[AgentConfig]] = [[]]
+    size = 0
+    for item in items:
+        item_size = len(json.dumps(item.to_snapshot(), ensure_ascii=False).encode())
+        if batches[-1] and (len(batches[-1]) >= TRANSACTION_ITEMS or size + item_size > TRANSACTION_BYTES):
+            batches.append([])
+            size = 0
+        batches[-1].append(item)
+        size += item_size
+    return [batch for batch in batches if batch]
+
+
+def _write(client_id: str, items: list[AgentConfig]) -> None:
+    from pynamodb.exceptions import TransactWriteError
+    from pynamodb.transactions import TransactWrite
+
+    connection = AgentConfig._get_connection().connection
+    batches = _batches(items)
+    for number, batch in enumerate(batches, start=1):
+        now = utcnow()
+        try:
+            with TransactWrite(connection=connection) as transaction:
+                for item in batch:
+                    item.updated_at = now
+                    transaction.save(item)
+        except TransactWriteError as exc:
+            reasons = exc.cancellation_reasons or []
+            conflicts = [item.profile_name for item, reason in zip(batch, reasons, strict=False)
+                         if reason is not None and reason.code == "ConditionalCheckFailed"]
+            written = (f"; {number - 1} of {len(batches)} batches were written before it" if number > 1
+                       else "; nothing was written")
+            if conflicts:
+                raise ConflictError(
+                    f"profile(s) {', '.join(conflicts)} of client {client_id!r} changed while importing"
+                    f"{written}; run the import again"
+                ) from exc
+            code = exc.cause_response_code or type(exc).__name__
+            raise UpstreamError(f"DynamoDB could not write the profiles of {client_id!r} ({code}){written}") from exc
+
+
+def import_configs(document: dict[str, Any], client_id: str | None = None, dry_run: bool = False) -> ImportReport:
+    """Create or update the document's profiles for `client_id` (default: the document's client_id).
+
+    Nothing is written if any profile is invalid or expects a version that is no longer stored. Profiles
+    stored but missing from the document are left alone.
+    """
+    unknown = sorted(set(document) - set(DOCUMENT_KEYS))
+    if unknown:
+        raise InvalidInputError(f"unknown top-level key(s) {', '.join(map(str, unknown))}; "
+                                f"expected {' and '.join(DOCUMENT_KEYS)}")
+    target = client_id or document.get("client_id")
+    if not isinstance(target, str) or not target:
+        raise InvalidInputError("the document has no client_id; pass --client-id")
+    validate_client_id(target)
+    profiles = document.get("profiles")
+    if not isinstance(profiles, dict):
+        raise InvalidInputError("profiles must be a mapping of profile name to fields")
+    report = ImportReport(client_id=target, dry_run=dry_run)
+    writes = _plan(target, profiles, report)
+    if writes and not dry_run:
+        _write(target, writes)
+    return report

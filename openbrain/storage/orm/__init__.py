@@ -1,0 +1,40 @@
+"""The PynamoDB models (the ORM) and binding them to the configured tables."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from openbrain.storage.orm.agent_config import AgentConfig, MemoryPolicy
+from openbrain.storage.orm.base import OpenBrainModel
+from openbrain.storage.orm.chat_session import ChatSession
+from openbrain.storage.orm.client import Client
+from openbrain.storage.orm.lead import Lead
+
+if TYPE_CHECKING:
+    from openbrain.core.settings import Settings
+
+MODELS: tuple[type[OpenBrainModel], ...] = (AgentConfig, ChatSession, Lead, Client)
+
+
+def bind_models(settings: Settings) -> None:
+    """Point every model at the table names and region of `settings`, through one shared connection.
+
+    PynamoDB gives each model its own connection, and so its own botocore client, each parsing the
+    DynamoDB service model (~70 ms a client, paid again on every cold start). A PynamoDB connection
+    serves any table it has the schema of, so the four models share the first one's.
+    """
+    names = settings.table_names()
+    shared = None
+    for model in MODELS:
+        model.Meta.table_name = names[model.__name__]
+        model.Meta.region = settings.region
+        model._connection = None
+        table = model._get_connection()
+        if shared is None:
+            shared = table.connection
+        else:
+            shared.add_meta_table(table.get_meta_table())
+            table.connection = shared
+
+
+__all__ = ["MODELS", "AgentConfig", "ChatSession", "Client", "Lead", "MemoryPolicy", "bind_models"]

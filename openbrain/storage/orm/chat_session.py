@@ -1,0 +1,105 @@
+"""ChatSession: one conversation's stored state.
+
+Keys: hash `client_id`, range `session_id` (a ULID, fresh per instance). `memory` holds the compressed,
+versioned JSON of the conversation's langchain messages (see `openbrain.conversation.memory`), `config_snapshot` the
+AgentConfig the session was started with, `context` the key/values tools see but the model never does.
+`expires_at` is a DynamoDB TTL attribute refreshed every turn; reads treat an expired item as missing
+even before DynamoDB's TTL sweeper deletes it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any, Self
+
+from pynamodb.attributes import (
+    BinaryAttribute,
+    JSONAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+
+from openbrain.core.clock import utcnow
+from openbrain.core.errors import NotFoundError
+from openbrain.core.ids import new_id
+from openbrain.storage.orm.base import OpenBrainModel
+
+MAX_RECENT_EVENTS = 50
+# What a session item may weigh: DynamoDB refuses 400 KB; 50 KB stay free for attribute names and slack.
+ITEM_SIZE_TARGET = 350_000
+_FIXED_ATTRIBUTES_BYTES = 2_000  # keys, ids, timestamps, counters and attribute names
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class CompactJSONAttribute(JSONAttribute):
+    """JSON stored as compact UTF-8 (PynamoDB's own escapes non-ASCII text, up to 6 bytes a character)."""
+
+    def serialize(self, value: Any) -> str | None:
+        return None if value is None else _json(value)
+
+
+class ChatSession(OpenBrainModel):
+    """A conversation: memory, config snapshot, tool context, lead id, turn count and TTL."""
+
+    class Meta:
+        table_name = "openbrain-chat-sessions"
+        region = "us-east-1"
+        billing_mode = "PAY_PER_REQUEST"
+
+    client_id = UnicodeAttribute(hash_key=True)
+    session_id = UnicodeAttribute(range_key=True, default_for_new=new_id)
+    profile_name = UnicodeAttribute()
+    memory = BinaryAttribute(legacy_encoding=False, null=True)
+    config_snapshot = CompactJSONAttribute(default=dict)
+    context = CompactJSONAttribute(default=dict)
+    lead_id = UnicodeAttribute(null=True)
+    turn_count = NumberAttribute(default=0)
+    trimmed_messages = NumberAttribute(default=0)
+    recent_events = CompactJSONAttribute(default=list)
+    ended_at = UTCDateTimeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= utcnow()
+
+    def refresh_ttl(self, retention: timedelta) -> None:
+        """Push expiry to `retention` from now (called on every turn)."""
+        self.expires_at = utcnow() + retention
+
+    def record_events(self, events: list[dict[str, Any]]) -> None:
+        """Remember the latest events (type, id, time) so a UI can show what a session did."""
+        self.recent_events = (list(self.recent_events or []) + events)[-MAX_RECENT_EVENTS:]
+
+    def memory_budget(self, policy_bytes: int) -> int:
+        """How many bytes `memory` may take so the whole item stays under `ITEM_SIZE_TARGET`."""
+        others = sum(len(_json(value).encode()) for value in (self.config_snapshot, self.context, self.recent_events))
+        return max(1_000, min(policy_bytes, ITEM_SIZE_TARGET - others - _FIXED_ATTRIBUTES_BYTES))
+
+    @classmethod
+    def get(  # type: ignore[override]
+        cls,
+        hash_key: Any,
+        range_key: Any = None,
+        consistent_read: bool = True,
+        attributes_to_get: Any = None,
+    ) -> Self:
+        session = super().get(hash_key, range_key, consistent_read, attributes_to_get)
+        if session.expired:
+            raise NotFoundError(f"ChatSession {hash_key}/{range_key} not found")
+        return session
+
+    @classmethod
+    def get_all(cls, client_id: str, page_size: int | None = None) -> list[Self]:
+        """Every unexpired session of one client (oldest first: ids are ULIDs)."""
+        return [s for s in cls.iter_all(client_id, page_size=page_size) if not s.expired]
+
+    @property
+    def ended(self) -> bool:
+        return self.ended_at is not None

@@ -1,1 +1,0 @@
-"""Built-in tools an AgentConfig selects by name (see `openbrain.tools.registry`)."""

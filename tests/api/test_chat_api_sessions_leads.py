@@ -1,0 +1,124 @@
+"""GET /sessions/{session_id}, GET /leads and GET /leads/{lead_id}: the caller's own data only."""
+
+from __future__ import annotations
+
+import pytest
+from support.api import Api
+
+from openbrain.storage.orm import ChatSession, Lead
+
+pytestmark = pytest.mark.integration
+
+LEAD_MESSAGE = "my name is Ada Lovelace, email ada@example.com"
+
+
+def start(api: Api) -> str:
+    return str(api.post("/chat", {"reset": True, "agentConfig": "bot"}).json["session_id"])
+
+
+def test_a_session_shows_its_messages_tool_calls_and_state(acme: Api) -> None:
+    # given: a session with a calculator turn and a lead
+    session_id = start(acme)
+    acme.post("/chat", {"sessionId": session_id, "message": "what is (17 + 5) * 3"})
+    acme.post("/chat", {"sessionId": session_id, "message": LEAD_MESSAGE})
+
+    # when
+    response = acme.get(f"/sessions/{session_id}")
+
+    # then
+    assert response.status == 200
+    body = response.json
+    assert body["session_id"] == session_id
+    assert body["client_id"] == "acme"
+    assert body["profile_name"] == "bot"
+    assert body["turn_count"] == 2
+    assert body["ended"] is False
+    assert body["lead_id"] == Lead.get_all("acme")[0].lead_id
+    assert body["created_at"] <= body["updated_at"]
+    messages = body["messages"]
+    assert messages[0] == {"role": "assistant", "content": "Hello from Acme!", "tool_calls": [], "tool_call_id": None}
+    assert messages[1]["role"] == "user" and messages[1]["content"] == "what is (17 + 5) * 3"
+    calls = [call for m in messages for call in m["tool_calls"]]
+    assert [call["name"] for call in calls] == ["calculator", "capture_lead"]
+    tool_results = [m for m in messages if m["role"] == "tool"]
+    assert [m["tool_call_id"] for m in tool_results] == [call["id"] for call in calls]
+    assert messages[-1]["role"] == "assistant"
+
+
+def test_an_ended_session_says_so(acme: Api) -> None:
+    session_id = start(acme)
+    acme.post("/chat", {"sessionId": session_id, "message": "goodbye"})
+
+    body = acme.get(f"/sessions/{session_id}").json
+
+    assert body["ended"] is True
+    assert body["ended_at"] is not None
+
+
+def test_another_clients_session_is_404(acme: Api, globex: Api) -> None:
+    theirs = start(globex)
+
+    response = acme.get(f"/sessions/{theirs}")
+
+    assert response.status == 404
+    assert response.error["code"] == "not_found"
+    assert "globex" not in response.body
+
+
+def test_an_unknown_or_impossible_session_is_404(acme: Api) -> None:
+    assert acme.get("/sessions/01KAAAAAAAAAAAAAAAAAAAAAAA").status == 404
+    assert acme.get("/sessions/" + "x" * 2000).status == 404
+    assert acme.get("/sessions/a%20b").status == 404
+
+
+def test_sessions_need_a_key(acme: Api, anonymous: Api) -> None:
+    assert anonymous.get(f"/sessions/{start(acme)}").status == 401
+
+
+def test_leads_lists_the_clients_leads_newest_first(acme: Api, globex: Api) -> None:
+    # given: two leads for acme, one for globex
+    for name in ("Ada Lovelace", "Grace Hopper"):
+        acme.post("/chat", {"sessionId": start(acme), "message": f"my name is {name}, email x@example.com"})
+    globex.post("/chat", {"sessionId": start(globex), "message": LEAD_MESSAGE})
+
+    # when
+    response = acme.get("/leads")
+
+    # then
+    assert response.status == 200
+    leads = response.json["leads"]
+    assert [lead["full_name"] for lead in leads] == ["Grace Hopper", "Ada Lovelace"]
+    assert {lead["client_id"] for lead in leads} == {"acme"}
+    assert leads[0] == Lead.get("acme", leads[0]["lead_id"]).to_public_dict()
+
+
+def test_a_client_without_leads_gets_an_empty_list(acme: Api) -> None:
+    assert acme.get("/leads").json == {"leads": []}
+
+
+def test_one_lead_by_id(acme: Api) -> None:
+    session_id = start(acme)
+    acme.post("/chat", {"sessionId": session_id, "message": LEAD_MESSAGE})
+    lead_id = ChatSession.get("acme", session_id).lead_id
+
+    response = acme.get(f"/leads/{lead_id}")
+
+    assert response.status == 200
+    assert response.json["email"] == "ada@example.com"
+    assert response.json["session_id"] == session_id
+
+
+def test_another_clients_lead_is_404(acme: Api, globex: Api) -> None:
+    session_id = start(globex)
+    globex.post("/chat", {"sessionId": session_id, "message": LEAD_MESSAGE})
+    theirs = ChatSession.get("globex", session_id).lead_id
+
+    response = acme.get(f"/leads/{theirs}")
+
+    assert response.status == 404
+    assert "ada" not in response.body.lower()
+    assert acme.get("/leads/" + "y" * 5000).status == 404
+
+
+def test_leads_need_a_key(anonymous: Api, acme: Api) -> None:
+    assert anonymous.get("/leads").status == 401

@@ -1,0 +1,192 @@
+"""A failing model provider ends the turn with an Upstream error and leaves the session as it was."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from support.backend import installed_backend
+from support.fake_openai import FakeOpenAI, Reply, ToolCall, error
+
+from openbrain.aws.backend import Backend
+from openbrain.conversation.chat import ChatMessage, ChatResponse, chat
+from openbrain.core.errors import UpstreamError, UpstreamTimeoutError
+from openbrain.core.settings import Settings
+from openbrain.storage.orm.chat_session import ChatSession
+from openbrain.storage.orm.lead import Lead
+
+pytestmark = pytest.mark.integration
+
+OVERRIDES: dict[str, Any] = {"model": "openai:gpt-test", "tools": ["calculator"], "max_execution_time": 1}
+
+
+def ask(backend: Backend, message: str, session_id: str | None = None) -> ChatResponse:
+    return chat(ChatMessage(message=message, session_id=session_id, agent_config_overrides=OVERRIDES), backend)
+
+
+def stored(response: ChatResponse) -> dict[str, Any]:
+    """What a failed turn must not change."""
+    session = ChatSession.get(response.client_id, response.session_id)
+    return {
+        "version": session.version,
+        "turn_count": int(session.turn_count),
+        "memory": session.memory,
+        "updated_at": session.updated_at,
+        "expires_at": session.expires_at,
+        "recent_events": session.recent_events,
+        "ended_at": session.ended_at,
+    }
+
+
+@pytest.fixture
+def started(openai_server: FakeOpenAI, openai_backend: Backend) -> ChatResponse:
+    """A session with one answered turn; the server's script is then empty."""
+    openai_server.script(Reply("first answer"))
+    response = ask(openai_backend, "first question")
+    assert response.message == "first answer"
+    return response
+
+
+@pytest.mark.parametrize("status", [500, 503, 429])
+def test_server_error_is_upstream_error_and_session_is_unchanged(
+    openai_server: FakeOpenAI, openai_backend: Backend, started: ChatResponse, status: int
+) -> None:
+    # given
+    before = stored(started)
+    openai_server.always(error(status))
+
+    # when
+    with pytest.raises(UpstreamError) as raised:
+        ask(openai_backend, "second question", session_id=started.session_id)
+
+    # then
+    assert type(raised.value) is UpstreamError
+    assert f"HTTP {status}" in raised.value.message
+    assert "fake error" not in raised.value.message  # the provider's own words stay out of the message
+    assert stored(started) == before
+    assert len(openai_server.completion_requests) == 1 + 2  # the first turn, then one try and one retry
+
+
+def test_server_error_on_the_first_message_stores_no_session(
+    openai_server: FakeOpenAI, openai_backend: Backend
+) -> None:
+    # given
+    openai_server.always(error(500))
+
+    # when
+    with pytest.raises(UpstreamError, match="HTTP 500"):
+        ask(openai_backend, "hello")
+
+    # then: a new session is stored by its first turn, which failed
+    assert ChatSession.get_all("public") == []
+
+
+def test_a_first_turn_that_fails_after_capturing_a_lead_stores_the_session_with_the_lead(
+    openai_server: FakeOpenAI, openai_backend: Backend
+) -> None:
+    # given: the model captures a lead, then the provider fails on the follow-up call
+    overrides = {**OVERRIDES, "tools": ["capture_lead"]}
+    details = {"full_name": "Ada Lovelace", "email": "ada@example.com"}
+    capture = Reply(tool_calls=[ToolCall("capture_lead", details, id="call_lead_1")])
+    openai_server.script(capture, error(500), error(500))
+
+    # when
+    with pytest.raises(UpstreamError):
+        chat(ChatMessage(message="I'm Ada Lovelace, ada@example.com", agent_config_overrides=overrides), openai_backend)
+
+    # then: the session exists, without the turn, and links the lead its tool saved
+    [lead] = Lead.get_all("public")
+    [session] = ChatSession.get_all("public")
+    assert (session.lead_id, int(session.turn_count)) == (lead.lead_id, 0)
+    assert [e["type"] for e in session.recent_events] == ["lead.captured.v1"]
+
+
+def test_failure_after_a_lead_was_saved_does_not_duplicate_the_lead_on_retry(
+    openai_server: FakeOpenAI, openai_backend: Backend
+) -> None:
+    # given: a session whose profile can capture leads
+    overrides = {**OVERRIDES, "tools": ["capture_lead"]}
+    openai_server.script(Reply("Hello!"))
+    first = chat(ChatMessage(message="hi", agent_config_overrides=overrides), openai_backend)
+    # ... and a turn where capture_lead runs (saving a Lead), then the provider fails on the follow-up call
+    details = {"full_name": "Ada Lovelace", "email": "ada@example.com"}
+    capture = Reply(tool_calls=[ToolCall("capture_lead", details, id="call_lead_1")])
+    openai_server.script(capture, error(500), error(500))
+    with pytest.raises(UpstreamError):
+        ask(openai_backend, "I'm Ada Lovelace, ada@example.com", session_id=first.session_id)
+    assert len(Lead.get_all("public")) == 1
+
+    # when: the person says it again and the model captures the lead again
+    openai_server.script(Reply(tool_calls=[ToolCall("capture_lead", details, id="call_lead_2")]), Reply("Saved."))
+    ask(openai_backend, "I'm Ada Lovelace, ada@example.com", session_id=first.session_id)
+
+    # then: still one lead, and the session points at it
+    [lead] = Lead.get_all("public")
+    assert ChatSession.get(first.client_id, first.session_id).lead_id == lead.lead_id
+
+
+def test_rejected_api_key_is_upstream_error_naming_the_key(
+    openai_server: FakeOpenAI, openai_backend: Backend, started: ChatResponse
+) -> None:
+    # given
+    before = stored(started)
+    openai_server.always(error(401, "Incorrect API key provided: test-key."))
+
+    # when
+    with pytest.raises(UpstreamError) as raised:
+        ask(openai_backend, "second question", session_id=started.session_id)
+
+    # then
+    assert type(raised.value) is UpstreamError
+    assert "API key" in raised.value.message
+    assert "OPENAI_API_KEY" in raised.value.message
+    assert "test-key" not in raised.value.message
+    assert stored(started) == before
+    assert len(openai_server.completion_requests) == 1 + 1  # a refused key is not retried
+
+
+def test_slow_server_is_upstream_timeout_and_session_is_unchanged(
+    openai_server: FakeOpenAI, openai_backend: Backend, started: ChatResponse
+) -> None:
+    # given: max_execution_time is 1 s, the server answers after 3 s
+    before = stored(started)
+    openai_server.always(Reply("too late", delay=3))
+
+    # when
+    began = time.monotonic()
+    with pytest.raises(UpstreamTimeoutError) as raised:
+        ask(openai_backend, "second question", session_id=started.session_id)
+    elapsed = time.monotonic() - began
+
+    # then: the client gave up after its timeout (once more on its single retry), not after the delay
+    assert "in time" in raised.value.message
+    assert elapsed < 2 * 3
+    assert stored(started) == before
+
+
+def unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def unreachable_backend() -> Iterator[Backend]:
+    """A backend whose OpenAI base URL is a loopback port nobody listens on."""
+    settings = Settings(
+        backend="memory", memory_store=None, openai_base_url=f"http://127.0.0.1:{unused_port()}/v1",
+        openai_api_key="test-key",
+    )
+    with installed_backend(settings) as started:
+        yield started
+
+
+def test_unreachable_server_is_upstream_error_naming_the_base_url(unreachable_backend: Backend) -> None:
+    with pytest.raises(UpstreamError) as raised:
+        ask(unreachable_backend, "hello")
+
+    assert type(raised.value) is UpstreamError
+    assert "OPENAI_BASE_URL" in raised.value.message

@@ -1,0 +1,70 @@
+"""`LocalStack`: the chat API handler over real HTTP on loopback, in-process on the embedded backend."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from openbrain.aws.backend import Backend
+from openbrain.local.serve import LocalStack, api_gateway_event, ensure_demo_client
+from openbrain.storage.orm import AgentConfig
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def local(backend: Backend) -> Iterator[tuple[LocalStack, str]]:
+    stack = LocalStack(backend, port=0, poll_interval=0.1).start()
+    demo = ensure_demo_client([stack.url], offline=True)
+    try:
+        yield stack, demo.api_key
+    finally:
+        stack.stop()
+
+
+def call(url: str, method: str = "GET", body: Any = None, key: str | None = None) -> tuple[int, dict[str, str], Any]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None,
+                                     method=method, headers={"Content-Type": "application/json"})
+    if key:
+        request.add_header("x-api-key", key)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read() or b"null")
+
+
+def test_requests_become_api_gateway_proxy_events() -> None:
+    event = api_gateway_event("POST", "/chat?x=1&x=2", [("X-Api-Key", "k"), ("Cookie", "Session=abc")],
+                              b'{"message": "hi"}', "127.0.0.1")
+    assert (event["httpMethod"], event["path"], event["body"]) == ("POST", "/chat", '{"message": "hi"}')
+    assert event["queryStringParameters"] == {"x": "2"}
+    assert event["multiValueQueryStringParameters"] == {"x": ["1", "2"]}
+    assert event["headers"]["X-Api-Key"] == "k" and not event["isBase64Encoded"]
+    assert api_gateway_event("POST", "/", [], b"\xff\xfe", "::1")["isBase64Encoded"]
+
+
+def test_a_chat_turn_over_local_http_with_the_demo_clients_key(local: tuple[LocalStack, str]) -> None:
+    stack, key = local
+    assert call(stack.url + "/")[2] == {"status": "ready"}
+    status, headers, reply = call(stack.url + "/chat", "POST", {"message": "what is 6 * 7"}, key)
+    assert status == 200, reply
+    assert reply["message"] == "6 * 7 = 42" and reply["client_id"] == "local"
+    assert f"Session={reply['session_id']}" in headers["Set-Cookie"]
+    wrong_key = "ob.local.wrong-key-0123456789abcdef0123456789"
+    assert call(stack.url + "/chat", "POST", {"message": "hi"}, wrong_key)[0] == 401
+
+
+def test_the_demo_client_gets_an_offline_default_profile_and_a_fresh_key(backend: Backend) -> None:
+    first = ensure_demo_client(["http://127.0.0.1:8080"], offline=True)
+    second = ensure_demo_client(["http://127.0.0.1:8080"], offline=True)
+    from openbrain.storage.orm import Client
+
+    client = Client.get("local")
+    assert not client.has_api_key(first.api_key) and client.has_api_key(second.api_key)
+    assert AgentConfig.get("local", "default").model == "offline"

@@ -1,0 +1,1 @@
+"""Helpers the test folders share: fake servers, fixtures, clients. Imported as `support.<module>`."""
