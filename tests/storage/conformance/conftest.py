@@ -84,6 +84,7 @@ def _on_moto_server(url: str, monkeypatch: pytest.MonkeyPatch) -> Target:
 
 def _on_endpoint(url: str, monkeypatch: pytest.MonkeyPatch) -> Target:
     from botocore.exceptions import ClientError
+    from pynamodb.exceptions import PynamoDBException
 
     from openbrain.aws.resources import create_tables
 
@@ -94,8 +95,9 @@ def _on_endpoint(url: str, monkeypatch: pytest.MonkeyPatch) -> Target:
     backend = Backend(settings).start()
     try:
         create_tables()
-    except ClientError as exc:  # the tables are made before TTL is turned on
-        if exc.response.get("Error", {}).get("Code") != "UnknownOperationException":
+    except (ClientError, PynamoDBException) as exc:  # each table is made before TTL is turned on
+        code = exc.cause_response_code if isinstance(exc, PynamoDBException) else exc.response["Error"].get("Code")
+        if code != "UnknownOperationException":
             raise
         return Target("endpoint", backend, ttl=False)
     return Target("endpoint", backend)
