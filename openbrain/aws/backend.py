@@ -7,7 +7,8 @@
   fallback.
 
 Library code takes a `Backend` argument or calls `get_backend()`, which builds one from `Settings()` the
-first time it is needed.
+first time it is needed. A started backend's `stores` (`openbrain.storage.stores`) are how services reach
+the tables.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from openbrain.aws.embedded_store import EmbeddedStore
 from openbrain.aws.events import EventPublisher
 from openbrain.core.errors import ConfigurationError
 from openbrain.core.settings import Settings, load_settings
+from openbrain.storage.dynamodb import dynamodb_stores
 from openbrain.storage.orm import MODELS, bind_models
+from openbrain.storage.stores import Stores
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +35,7 @@ _embedded_clients: dict[tuple[str, str], Any] = {}
 
 
 class Backend:
-    """A started backend: bound ORM models, AWS clients, the event publisher."""
+    """A started backend: bound ORM models, the stores over them, AWS clients, the event publisher."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -48,6 +51,7 @@ class Backend:
             if self.kind == "memory":
                 self._start_memory()
             bind_models(self.settings, keep_connection=self.kind == "memory")
+            self.stores: Stores = dynamodb_stores()
             if self.kind == "memory":
                 self._create_resources()
         except BaseException:

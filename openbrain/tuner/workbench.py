@@ -188,7 +188,7 @@ class Workbench:
         from openbrain.services.clients import list_clients
 
         with self._lock:
-            ids = {client.client_id for client in list_clients()}
+            ids = {client.client_id for client in list_clients(self.backend.stores)}
         return sorted(ids | {DEFAULT_CLIENT_ID} | {e for e in extra if e})
 
     def profiles(self, client_id: str) -> list[str]:
@@ -197,7 +197,7 @@ class Workbench:
 
         validate_client_id(client_id)
         with self._lock:
-            return sorted({*profile_names(client_id), DEFAULT_PROFILE})
+            return sorted({*profile_names(self.backend.stores, client_id), DEFAULT_PROFILE})
 
     def load(self, client_id: str, name: str) -> Profile:
         validate_client_id(client_id)

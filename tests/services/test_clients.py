@@ -35,8 +35,9 @@ pytestmark = pytest.mark.integration
 
 def test_create_client_stores_only_the_hash_of_the_key_it_returns(backend: Backend) -> None:
     # when
-    client, api_key, _ = create_client("Acme Inc.", origins=["https://Acme.example:443/", "http://localhost:3000"],
-                                    webhook_url="https://crm.acme.example/hook", webhook_secret_ref="/ob/acme")
+    client, api_key, _ = create_client(backend.stores, "Acme Inc.",
+                                       origins=["https://Acme.example:443/", "http://localhost:3000"],
+                                       webhook_url="https://crm.acme.example/hook", webhook_secret_ref="/ob/acme")
 
     # then: the id is a slug of the name, origins are as a browser sends them, the key verifies
     stored = Client.get("acme-inc")
@@ -50,16 +51,16 @@ def test_create_client_stores_only_the_hash_of_the_key_it_returns(backend: Backe
 
 
 def test_create_client_takes_an_explicit_id(backend: Backend) -> None:
-    client, _, _ = create_client("Ünïcode Café", client_id="cafe_1")
+    client, _, _ = create_client(backend.stores, "Ünïcode Café", client_id="cafe_1")
     assert client.client_id == "cafe_1"
     assert slugify("Ünïcode Café") == "unicode-cafe"
 
 
 def test_create_client_refuses_an_existing_id_and_leaves_it_alone(backend: Backend) -> None:
-    _, first_key, _ = create_client("Acme", client_id="acme")
+    _, first_key, _ = create_client(backend.stores, "Acme", client_id="acme")
 
     with pytest.raises(ConflictError, match="client 'acme' already exists"):
-        create_client("Someone else", client_id="acme")
+        create_client(backend.stores, "Someone else", client_id="acme")
 
     stored = Client.get("acme")
     assert stored.display_name == "Acme"
@@ -86,8 +87,8 @@ def test_create_client_refuses_an_existing_id_and_leaves_it_alone(backend: Backe
 )
 def test_create_client_rejects_bad_input_before_writing(backend: Backend, kwargs: dict, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
-        create_client(**kwargs)
-    assert list_clients() == []
+        create_client(backend.stores, **kwargs)
+    assert list_clients(backend.stores) == []
 
 
 def test_webhooks_may_use_plain_http_only_to_this_machine() -> None:
@@ -104,10 +105,10 @@ def test_origins_are_normalised_like_the_origin_header() -> None:
 
 
 def test_list_and_show_never_reveal_keys_or_hashes(backend: Backend) -> None:
-    _, key_b, _ = create_client("Beta", client_id="beta")
-    _, key_a, _ = create_client("Alpha", client_id="alpha", origins=["https://alpha.example"])
+    _, key_b, _ = create_client(backend.stores, "Beta", client_id="beta")
+    _, key_a, _ = create_client(backend.stores, "Alpha", client_id="alpha", origins=["https://alpha.example"])
 
-    listed = [describe_client(client) for client in list_clients()]
+    listed = [describe_client(client) for client in list_clients(backend.stores)]
 
     assert [c["client_id"] for c in listed] == ["alpha", "beta"]
     assert listed[0]["api_keys"] == 1
@@ -121,13 +122,13 @@ def test_list_and_show_never_reveal_keys_or_hashes(backend: Backend) -> None:
 
 def test_show_of_an_unknown_client_is_not_found(backend: Backend) -> None:
     with pytest.raises(NotFoundError, match="client 'nobody' not found"):
-        get_client("nobody")
+        get_client(backend.stores, "nobody")
 
 
 def test_rotate_key_revokes_the_old_keys(backend: Backend) -> None:
-    _, old_key, _ = create_client("Acme", client_id="acme")
+    _, old_key, _ = create_client(backend.stores, "Acme", client_id="acme")
 
-    client, new_key = rotate_key("acme")
+    client, new_key = rotate_key(backend.stores, "acme")
 
     stored = Client.get("acme")
     assert stored.has_api_key(new_key)
@@ -137,9 +138,9 @@ def test_rotate_key_revokes_the_old_keys(backend: Backend) -> None:
 
 
 def test_rotate_key_can_keep_the_old_keys(backend: Backend) -> None:
-    _, old_key, _ = create_client("Acme", client_id="acme")
+    _, old_key, _ = create_client(backend.stores, "Acme", client_id="acme")
 
-    _, new_key = rotate_key("acme", keep_old=True)
+    _, new_key = rotate_key(backend.stores, "acme", keep_old=True)
 
     stored = Client.get("acme")
     assert stored.has_api_key(old_key) and stored.has_api_key(new_key)
@@ -147,7 +148,7 @@ def test_rotate_key_can_keep_the_old_keys(backend: Backend) -> None:
 
 def test_rotate_key_of_an_unknown_client_is_not_found(backend: Backend) -> None:
     with pytest.raises(NotFoundError):
-        rotate_key("nobody")
+        rotate_key(backend.stores, "nobody")
 
 
 # --- config export / import ------------------------------------------------------------------------
@@ -357,5 +358,5 @@ def test_init_creates_every_resource_on_an_empty_account_and_can_run_again(empty
     events = empty_aws_account.client("events")
     assert [r["Name"] for r in events.list_rules(EventBusName="openbrain-events")["Rules"]] == ["t-lead-webhook"]
     # and the models work against what init made
-    create_client("Acme", client_id="acme")
-    assert get_client("acme").display_name == "Acme"
+    create_client(empty_aws_account.stores, "Acme", client_id="acme")
+    assert get_client(empty_aws_account.stores, "acme").display_name == "Acme"
