@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from support.api import Api
 
+from openbrain.domain.profile import DEFAULT_ICEBREAKER
 from openbrain.storage.orm import AgentConfig
-from openbrain.storage.orm.agent_config import DEFAULT_ICEBREAKER
 
 pytestmark = pytest.mark.integration
 

@@ -42,7 +42,8 @@ from openbrain.conversation.memory import (
 )
 from openbrain.core.errors import StoredDataError
 from openbrain.core.settings import Settings
-from openbrain.storage.orm import ChatSession, MemoryPolicy
+from openbrain.domain.profile import MemoryPolicy
+from openbrain.storage.orm import ChatSession
 
 ITEM_SIZE_CEILING = 350_000  # bytes; DynamoDB refuses items over 400 KB
 MESSAGE_CHARS = 4096
@@ -686,7 +687,7 @@ def test_a_session_from_a_maximal_valid_profile_stays_under_350_kb(backend: Back
 
     AgentConfig(
         "public", "maximal", system_message=text[:20_000], icebreaker=text[:20_000], model="offline",
-        memory=MemoryPolicy(**{**MemoryPolicy().to_dict(), **LARGEST_MEMORY}),
+        memory=MemoryPolicy(**{**MemoryPolicy().model_dump(), **LARGEST_MEMORY}),
     ).save()
 
     # when it chats (with the longest messages allowed) until its memory is trimmed

@@ -15,6 +15,7 @@ from openbrain.aws.backend import Backend
 from openbrain.aws.resources import init_resources
 from openbrain.core.errors import ConflictError, InvalidInputError, NotFoundError
 from openbrain.core.settings import Settings
+from openbrain.domain.profile import MemoryPolicy
 from openbrain.domain.urls import validate_origin, validate_webhook_url
 from openbrain.services import configs_io
 from openbrain.services.clients import (
@@ -26,7 +27,7 @@ from openbrain.services.clients import (
     slugify,
 )
 from openbrain.services.configs_io import dump_document, export_configs, import_configs, load_document
-from openbrain.storage.orm import AgentConfig, Client, MemoryPolicy
+from openbrain.storage.orm import AgentConfig, Client
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ from support.targets import WebhookServer, fail_until_dead_lettered, load_handle
 from openbrain.aws.backend import Backend
 from openbrain.conversation.chat import ChatMessage, chat
 from openbrain.core.errors import ConflictError, InvalidInputError, NotFoundError
+from openbrain.domain.profile import DEFAULT_PROFILE, DEFAULT_TOOLS, MemoryPolicy
 from openbrain.services.configs_io import load_document
 from openbrain.storage.orm import AgentConfig, ChatSession, Lead
-from openbrain.storage.orm.agent_config import DEFAULT_PROFILE, DEFAULT_TOOLS, MemoryPolicy
 from openbrain.tuner.workbench import FORM_FIELDS, Pair, Workbench, config_from_values, parse_context, tool_catalogue
 
 pytestmark = pytest.mark.integration
@@ -48,7 +48,7 @@ def test_an_unstored_default_profile_loads_with_the_built_in_values(bench: Workb
     assert loaded.version is None and not loaded.stored
     assert list(loaded.values) == list(FORM_FIELDS)
     assert loaded.values["tools"] == list(DEFAULT_TOOLS)
-    assert loaded.values["memory.max_stored_bytes"] == MemoryPolicy.max_stored_bytes.default
+    assert loaded.values["memory.max_stored_bytes"] == MemoryPolicy().max_stored_bytes
     assert bench.profiles(CLIENT) == [DEFAULT_PROFILE]
     assert CLIENT in bench.clients(CLIENT) and "public" in bench.clients()
 
