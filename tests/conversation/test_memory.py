@@ -293,7 +293,8 @@ def test_window_is_the_longest_whole_turn_suffix_within_both_budgets() -> None:
 
     for window_messages in (1, 2, 3, 5, 8, 13, 40, 1000):
         for window_tokens in (0, 50, 1000, 2500, 8000, 1_000_000):
-            policy = MemoryPolicy(window_messages=window_messages, window_tokens=window_tokens)
+            policy = MemoryPolicy(window_messages=window_messages, window_tokens=window_tokens,
+                                  max_stored_messages=10_000)  # a window may not exceed what is stored
 
             # when
             seen = window(history, policy)
@@ -542,7 +543,8 @@ def test_window_of_records_is_the_window_of_the_loaded_messages() -> None:
 
     for window_messages in (1, 2, 3, 4, 5, 8, 13, 40, 93, 1000):
         for window_tokens in (0, 50, 1000, 2500, 8000):
-            policy = MemoryPolicy(window_messages=window_messages, window_tokens=window_tokens)
+            policy = MemoryPolicy(window_messages=window_messages, window_tokens=window_tokens,
+                                  max_stored_messages=10_000)  # a window may not exceed what is stored
             assert window_of_records(records, policy) == window(history, policy), (window_messages, window_tokens)
 
 

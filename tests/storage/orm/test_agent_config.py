@@ -16,6 +16,7 @@ from openbrain.domain.profile import (
     DEFAULT_MODEL,
     DEFAULT_SYSTEM_MESSAGE,
     DEFAULT_TOOLS,
+    AgentProfile,
     MemoryPolicy,
 )
 from openbrain.storage.orm import AgentConfig
@@ -271,3 +272,45 @@ def test_get_or_default_raises_not_found_for_a_missing_named_profile(backend: Ba
 
     with pytest.raises(NotFoundError, match="profile 'sales' not found for client 'acme'"):
         AgentConfig.get_or_default("acme", "sales")
+
+
+# The item as the PynamoDB MapAttribute of earlier releases wrote it: existing tables must keep loading.
+OLD_ITEM = {
+    "client_id": {"S": "acme"}, "profile_name": {"S": "support"}, "system_message": {"S": "Be brief."},
+    "icebreaker": {"S": "Hello!"}, "model": {"S": "offline"}, "temperature": {"N": "0.2"},
+    "tools": {"L": [{"S": "calculator"}]}, "max_iterations": {"N": "3"}, "max_execution_time": {"N": "12"},
+    "memory": {"M": {"window_messages": {"N": "10"}, "window_tokens": {"N": "0"},
+                     "max_stored_messages": {"N": "20"}, "max_stored_bytes": {"N": "50000"}}},
+    "version": {"N": "4"},
+    "created_at": {"S": "2025-01-02T03:04:05.000000+0000"}, "updated_at": {"S": "2025-01-03T03:04:05.000000+0000"},
+}
+
+
+def test_an_item_stored_by_earlier_releases_loads_into_the_schema() -> None:
+    config = AgentConfig.from_raw_data(OLD_ITEM)
+
+    assert config.profile() == AgentProfile(
+        system_message="Be brief.", icebreaker="Hello!", model="offline", temperature=0.2, tools=["calculator"],
+        max_iterations=3, max_execution_time=12,
+        memory=MemoryPolicy(window_messages=10, window_tokens=0, max_stored_messages=20, max_stored_bytes=50_000),
+    )
+    assert config.version == 4
+
+
+def test_the_stored_item_keeps_its_attribute_names_and_types() -> None:
+    item = AgentConfig.from_raw_data(OLD_ITEM).validate().serialize()
+
+    assert {name: set(value) for name, value in item.items()} == {name: set(value) for name, value in OLD_ITEM.items()}
+    assert item["memory"] == OLD_ITEM["memory"]
+    assert item["tools"] == OLD_ITEM["tools"]
+
+
+def test_from_profile_and_profile_map_every_field() -> None:
+    profile = AgentProfile(model="offline", temperature=1.5, tools=["capture_lead"], max_iterations=7,
+                           memory=MemoryPolicy(window_messages=12, max_stored_messages=50))
+
+    config = AgentConfig.from_profile("acme", "sales", profile)
+
+    assert (config.client_id, config.profile_name, config.version) == ("acme", "sales", None)
+    assert config.profile() == profile
+    assert config.tools is not profile.tools  # the item does not share the profile's lists
