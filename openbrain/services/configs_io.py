@@ -129,7 +129,7 @@ class ImportReport:
         }
 
 
-def _desired(client_id: str, name: Any, fields: Any) -> tuple[AgentProfile, int | None]:
+def _desired(name: Any, fields: Any) -> tuple[AgentProfile, int | None]:
     """The profile the document asks for, validated, and the version it expects (if any)."""
     where = f"profile {name!r}"
     if not isinstance(name, str):
@@ -149,7 +149,7 @@ def _desired(client_id: str, name: Any, fields: Any) -> tuple[AgentProfile, int 
 
 def _plan(client_id: str, profiles: dict[Any, Any], report: ImportReport) -> list[AgentConfig]:
     """Validate everything and compare it with what is stored; returns the items to write."""
-    desired = {name: _desired(client_id, name, fields) for name, fields in profiles.items()}
+    desired = {name: _desired(name, fields) for name, fields in profiles.items()}
     stored = {config.profile_name: config for config in AgentConfig.iter_all(client_id)}
     writes: list[AgentConfig] = []
     for name in sorted(desired):
