@@ -34,7 +34,7 @@ from langchain_core.messages import (
 from langchain_core.messages.utils import count_tokens_approximately
 
 from openbrain.core.errors import StoredDataError
-from openbrain.storage.orm.agent_config import MemoryPolicy
+from openbrain.domain.profile import MemoryPolicy
 
 SCHEMA_VERSION = 1
 SUPPORTED_VERSIONS = frozenset({1})

@@ -92,7 +92,8 @@ def ensure_demo_client(stores: Stores, origins: list[str], api_key: str | None =
     With `offline` (no model key configured), its `default` profile, if not stored yet, is stored with
     the offline model, so the demo chats on any backend."""
     from openbrain.core.errors import NotFoundError
-    from openbrain.storage.orm.agent_config import DEFAULT_PROFILE, AgentConfig
+    from openbrain.domain.profile import DEFAULT_PROFILE
+    from openbrain.storage.orm.agent_config import AgentConfig
     from openbrain.storage.orm.client import SERVER, WIDGET
 
     try:

@@ -42,7 +42,8 @@ from openbrain.conversation.memory import (
 )
 from openbrain.core.errors import StoredDataError
 from openbrain.core.settings import Settings
-from openbrain.storage.orm import ChatSession, MemoryPolicy
+from openbrain.domain.profile import MemoryPolicy
+from openbrain.storage.orm import ChatSession
 
 ITEM_SIZE_CEILING = 350_000  # bytes; DynamoDB refuses items over 400 KB
 MESSAGE_CHARS = 4096
@@ -292,7 +293,8 @@ def test_window_is_the_longest_whole_turn_suffix_within_both_budgets() -> None:
 
     for window_messages in (1, 2, 3, 5, 8, 13, 40, 1000):
         for window_tokens in (0, 50, 1000, 2500, 8000, 1_000_000):
-            policy = MemoryPolicy(window_messages=window_messages, window_tokens=window_tokens)
+            policy = MemoryPolicy(window_messages=window_messages, window_tokens=window_tokens,
+                                  max_stored_messages=10_000)  # a window may not exceed what is stored
 
             # when
             seen = window(history, policy)
@@ -541,7 +543,8 @@ def test_window_of_records_is_the_window_of_the_loaded_messages() -> None:
 
     for window_messages in (1, 2, 3, 4, 5, 8, 13, 40, 93, 1000):
         for window_tokens in (0, 50, 1000, 2500, 8000):
-            policy = MemoryPolicy(window_messages=window_messages, window_tokens=window_tokens)
+            policy = MemoryPolicy(window_messages=window_messages, window_tokens=window_tokens,
+                                  max_stored_messages=10_000)  # a window may not exceed what is stored
             assert window_of_records(records, policy) == window(history, policy), (window_messages, window_tokens)
 
 
@@ -686,7 +689,7 @@ def test_a_session_from_a_maximal_valid_profile_stays_under_350_kb(backend: Back
 
     AgentConfig(
         "public", "maximal", system_message=text[:20_000], icebreaker=text[:20_000], model="offline",
-        memory=MemoryPolicy(**{**MemoryPolicy().to_dict(), **LARGEST_MEMORY}),
+        memory=MemoryPolicy(**{**MemoryPolicy().model_dump(), **LARGEST_MEMORY}),
     ).save()
 
     # when it chats (with the longest messages allowed) until its memory is trimmed

@@ -15,6 +15,7 @@ from openbrain.aws.backend import Backend
 from openbrain.aws.resources import init_resources
 from openbrain.core.errors import ConflictError, InvalidInputError, NotFoundError
 from openbrain.core.settings import Settings
+from openbrain.domain.profile import CONFIG_FIELDS, AgentProfile, MemoryPolicy
 from openbrain.domain.urls import validate_origin, validate_webhook_url
 from openbrain.services import configs_io
 from openbrain.services.clients import (
@@ -26,7 +27,7 @@ from openbrain.services.clients import (
     slugify,
 )
 from openbrain.services.configs_io import dump_document, export_configs, import_configs, load_document
-from openbrain.storage.orm import AgentConfig, Client, MemoryPolicy
+from openbrain.storage.orm import AgentConfig, Client
 
 pytestmark = pytest.mark.integration
 
@@ -177,6 +178,17 @@ def test_export_then_import_into_another_client_copies_every_profile(backend: Ba
     sales = AgentConfig.get("acme-staging", "sales")
     assert (sales.system_message, sales.temperature, sales.max_execution_time) == (SALES_PROMPT, 0.25, 12.5)
     assert sales.memory.window_messages == 10
+
+
+def test_an_exported_profile_is_the_profile_schema_as_plain_values(backend: Backend) -> None:
+    _store_profiles("acme")
+
+    exported = export_configs("acme")["profiles"]["sales"]
+
+    assert list(exported) == list(CONFIG_FIELDS)
+    assert exported["max_execution_time"] == 12.5 and export_configs("acme")["profiles"]["default"][
+        "max_execution_time"] == 30  # whole seconds as ints
+    assert AgentProfile.parse(exported) == AgentConfig.get("acme", "sales").profile()
 
 
 def test_yaml_export_keeps_multiline_text_readable(backend: Backend) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from openbrain.storage.orm.agent_config import AgentConfig, MemoryPolicy
+from openbrain.storage.orm.agent_config import AgentConfig
 from openbrain.storage.orm.base import OpenBrainModel
 from openbrain.storage.orm.chat_session import ChatSession
 from openbrain.storage.orm.client import Client
@@ -45,4 +45,4 @@ def bind_models(settings: Settings, *, keep_connection: bool = False) -> None:
             table.connection = shared
 
 
-__all__ = ["MODELS", "AgentConfig", "ChatSession", "Client", "Lead", "MemoryPolicy", "bind_models"]
+__all__ = ["MODELS", "AgentConfig", "ChatSession", "Client", "Lead", "bind_models"]

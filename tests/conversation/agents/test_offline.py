@@ -12,7 +12,7 @@ from openbrain.conversation import memory
 from openbrain.conversation.agents.offline import OFFLINE_METADATA, OfflineChatModel
 from openbrain.conversation.chat import ChatMessage, ChatResponse, chat
 from openbrain.conversation.tools.registry import build_tools
-from openbrain.storage.orm.agent_config import DEFAULT_TOOLS
+from openbrain.domain.profile import DEFAULT_TOOLS
 from openbrain.storage.orm.chat_session import ChatSession
 from openbrain.storage.orm.lead import Lead
 
