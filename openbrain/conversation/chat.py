@@ -137,7 +137,7 @@ def start_session(
     from openbrain.conversation import memory
 
     if config is None:
-        config = AgentConfig.get_or_default(request.client_id, request.agent_config)
+        config = backend.stores.profiles.get_or_default(request.client_id, request.agent_config)
     elif config.client_id != request.client_id:
         raise InvalidInputError(f"the config belongs to client {config.client_id!r}, not {request.client_id!r}")
     else:

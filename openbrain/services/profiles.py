@@ -1,4 +1,4 @@
-"""A client's agent profiles: get, list, put and delete, with optimistic locking.
+"""A client's agent profiles: get, list, put and delete, with optimistic locking, on a `ProfileStore`.
 
 The API's `/agent-configs` routes, `ob-tuner` and `ob-admin config import` all save through here.
 `expected` is the version the caller last saw: an int (the stored profile must still be at that
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from openbrain.core.errors import ConflictError, NotFoundError
 from openbrain.domain.profile import AgentProfile
 from openbrain.storage.orm.agent_config import AgentConfig, validate_profile_name
+from openbrain.storage.stores import ProfileStore
 
 
 class Expect(enum.Enum):
@@ -31,19 +32,19 @@ class Saved:
     created: bool
 
 
-def get(client_id: str, name: str) -> AgentConfig:
+def get(store: ProfileStore, client_id: str, name: str) -> AgentConfig:
     """The stored profile; for `default`, the built-in defaults (version None) until one is stored."""
-    return AgentConfig.get_or_default(client_id, name)
+    return store.get_or_default(client_id, name)
 
 
-def list_profiles(client_id: str) -> list[AgentConfig]:
+def list_profiles(store: ProfileStore, client_id: str) -> list[AgentConfig]:
     """The client's stored profiles, by name."""
-    return AgentConfig.get_all(client_id)
+    return store.of_client(client_id)
 
 
-def _stored(client_id: str, name: str) -> AgentConfig | None:
+def _stored(store: ProfileStore, client_id: str, name: str) -> AgentConfig | None:
     try:
-        return AgentConfig.get(client_id, name)
+        return store.get(client_id, name)
     except NotFoundError:
         return None
 
@@ -72,24 +73,24 @@ def prepare(client_id: str, name: str, profile: AgentProfile, current: AgentConf
     return item.validate()
 
 
-def put(client_id: str, name: str, profile: AgentProfile, expected: Expected = LATEST) -> Saved:
+def put(store: ProfileStore, client_id: str, name: str, profile: AgentProfile, expected: Expected = LATEST) -> Saved:
     """Create or replace the profile `name` of `client_id`; `Saved.created` says which it did."""
-    current = _stored(client_id, validate_profile_name(name))  # a bad name never reaches DynamoDB
+    current = _stored(store, client_id, validate_profile_name(name))  # a bad name never reaches DynamoDB
     item = prepare(client_id, name, profile, current, expected)
     try:
-        item.save()
+        store.save(item)
     except ConflictError as exc:
         raise ConflictError(f"profile {name!r} of client {client_id!r} changed while saving") from exc
     return Saved(item, created=current is None)
 
 
-def delete(client_id: str, name: str, expected: int | Expect = LATEST) -> None:
+def delete(store: ProfileStore, client_id: str, name: str, expected: int | Expect = LATEST) -> None:
     """Delete the stored profile (`NotFoundError` if there is none) if it is at `expected`."""
-    current = _stored(client_id, validate_profile_name(name))
+    current = _stored(store, client_id, validate_profile_name(name))
     if current is None:
         raise NotFoundError(f"profile {name!r} not found for client {client_id!r}")
     check_expected(client_id, name, current, expected)
     try:
-        current.delete()
+        store.delete(current)
     except ConflictError as exc:
         raise ConflictError(f"profile {name!r} of client {client_id!r} changed while deleting") from exc

@@ -42,6 +42,11 @@ class ItemStore(Generic[M]):
         item.delete()
 
 
+class DynamoDBProfileStore(ItemStore[AgentConfig]):
+    def get_or_default(self, client_id: str, name: str) -> AgentConfig:
+        return self.model.get_or_default(client_id, name)
+
+
 class DynamoDBSessionStore(ItemStore[ChatSession]):
     """Sessions: the model's `get` already treats an expired session as missing; listings skip them too."""
 
@@ -78,7 +83,7 @@ def dynamodb_stores(
 ) -> Stores:
     """The four stores over the given (bound) models."""
     return Stores(
-        profiles=ItemStore(profiles),
+        profiles=DynamoDBProfileStore(profiles),
         sessions=DynamoDBSessionStore(sessions),
         leads=ItemStore(leads),
         clients=DynamoDBClientStore(clients),

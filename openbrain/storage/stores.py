@@ -49,6 +49,10 @@ class ClientItemStore(Protocol[Item]):
 class ProfileStore(ClientItemStore[AgentConfig], Protocol):
     """A client's agent profiles (AgentConfig), by profile name."""
 
+    def get_or_default(self, client_id: str, name: str) -> AgentConfig:
+        """The stored profile; for `default`, the built-in defaults (version None) until one is stored."""
+        ...
+
 
 class SessionStore(ClientItemStore[ChatSession], Protocol):
     """A client's chat sessions, by session id. An expired session (its TTL passed) reads as missing and is

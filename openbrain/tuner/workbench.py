@@ -185,7 +185,7 @@ class Workbench:
     def load(self, client_id: str, name: str) -> Profile:
         validate_client_id(client_id)
         with self._lock:
-            config = profile_service.get(client_id, name)
+            config = profile_service.get(self.backend.stores.profiles, client_id, name)
         stored = config.version
         return Profile(client_id, name, form_values(config.profile()), int(stored) if stored is not None else None)
 
@@ -198,7 +198,7 @@ class Workbench:
         profile = profile_from_values(values)
         with self._lock:
             try:
-                profile_service.put(client_id, name, profile, version)
+                profile_service.put(self.backend.stores.profiles, client_id, name, profile, version)
             except ConflictError as exc:
                 raise ConflictError(f"{exc.message}; reload it and reapply your edits") from exc
             self._saved()
@@ -211,7 +211,7 @@ class Workbench:
         profile = profile_from_values(values)
         with self._lock:
             try:
-                profile_service.put(client_id, new_name, profile, None)
+                profile_service.put(self.backend.stores.profiles, client_id, new_name, profile, None)
             except ConflictError as exc:
                 raise ConflictError(f"{exc.message}; pick another name") from exc
             self._saved()
@@ -224,7 +224,7 @@ class Workbench:
             raise NotFoundError(f"profile {name!r} is not stored; there is nothing to delete")
         with self._lock:
             try:
-                profile_service.delete(client_id, name, version)
+                profile_service.delete(self.backend.stores.profiles, client_id, name, version)
             except ConflictError as exc:
                 raise ConflictError(f"{exc.message}; reload it") from exc
             self._saved()

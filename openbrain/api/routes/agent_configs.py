@@ -22,7 +22,7 @@ from openbrain.domain.profile import AgentProfile
 from openbrain.services import profiles
 from openbrain.storage.orm import AgentConfig
 
-from ..context import current_client, existing_id
+from ..context import current_client, existing_id, stores
 from .security import API_KEY
 
 router = Router()
@@ -77,13 +77,14 @@ def _profile_name(profile_name: str) -> str:
 @router.get("/agent-configs", summary="The client's stored profiles", tags=["agent-configs"], security=API_KEY)
 def list_agent_configs() -> AgentConfigs:
     client = current_client(router, server_key=True)
-    return AgentConfigs(agent_configs=[_out(c) for c in profiles.list_profiles(client.client_id)])
+    stored = profiles.list_profiles(stores().profiles, client.client_id)
+    return AgentConfigs(agent_configs=[_out(config) for config in stored])
 
 
 @router.get("/agent-configs/<profile_name>", summary="One profile", tags=["agent-configs"], security=API_KEY)
 def get_agent_config(profile_name: str) -> AgentConfigOut:
     client = current_client(router, server_key=True)
-    return _out(profiles.get(client.client_id, _profile_name(profile_name)))
+    return _out(profiles.get(stores().profiles, client.client_id, _profile_name(profile_name)))
 
 
 @router.put(
@@ -95,7 +96,7 @@ def put_agent_config(profile_name: str, body: Annotated[AgentConfigBody, Body()]
         raise ForbiddenError("client_id does not match the API key's client")
     if body.profile_name is not None and body.profile_name != profile_name:
         raise InvalidInputError("profile_name in the body does not match the path")
-    saved = profiles.put(client.client_id, profile_name, body, body.expected())
+    saved = profiles.put(stores().profiles, client.client_id, profile_name, body, body.expected())
     return Response(status_code=201 if saved.created else 200, content_type=content_types.APPLICATION_JSON,
                     body=_out(saved.config))
 
@@ -106,5 +107,6 @@ def put_agent_config(profile_name: str, body: Annotated[AgentConfigBody, Body()]
 )
 def delete_agent_config(profile_name: str, version: Annotated[int | None, Query()] = None) -> Response[None]:
     client = current_client(router, server_key=True)
-    profiles.delete(client.client_id, _profile_name(profile_name), profiles.LATEST if version is None else version)
+    expected = profiles.LATEST if version is None else version
+    profiles.delete(stores().profiles, client.client_id, _profile_name(profile_name), expected)
     return Response(status_code=204, content_type=None, body=None)
