@@ -111,8 +111,8 @@ def _config_export(args: argparse.Namespace) -> int:
             raise InvalidInputError("--json writes the document as JSON; leave out --format yaml")
         args.format = "json"
     fmt = format_for(None if to_stdout else args.file, args.format)
-    with _opened():
-        document = export_configs(args.client_id, include_versions=args.with_versions)
+    with _opened() as backend:
+        document = export_configs(backend.stores.profiles, args.client_id, include_versions=args.with_versions)
     text = dump_document(document, fmt)
     if to_stdout:
         sys.stdout.write(text)
@@ -139,8 +139,8 @@ def _config_import(args: argparse.Namespace) -> int:
         except (OSError, UnicodeDecodeError) as exc:
             raise InvalidInputError(f"cannot read {args.file}: {getattr(exc, 'strerror', None) or exc}") from exc
     document = load_document(text, format_for(None if args.file == "-" else args.file, args.format), source)
-    with _opened():
-        report = import_configs(document, client_id=args.client_id, dry_run=args.dry_run)
+    with _opened() as backend:
+        report = import_configs(backend.stores.profiles, document, client_id=args.client_id, dry_run=args.dry_run)
     lines = [f"{label:<10}{', '.join(names) or '-'}" for label, names in
              (("created", report.created), ("updated", report.updated), ("unchanged", report.unchanged))]
     if report.dry_run:

@@ -14,9 +14,10 @@ left out takes the built-in default, so the file describes each profile complete
 it with `include_versions=True`).
 
 Import is all-or-nothing: every profile is validated and compared with what is stored before anything
-is written, and the changes are written in DynamoDB transactions whose version conditions make a
-concurrent edit (between the read and the write) a `ConflictError` with nothing written. A transaction
-holds at most 100 items and 4 MB, so a larger import is written in several, each atomic.
+is written, and the changes are written together (`ProfileStore.save_all`: DynamoDB transactions whose
+version conditions make a concurrent edit between the read and the write a `ConflictError` with nothing
+written; a transaction holds at most 100 items and 4 MB, so a larger import is written in several, each
+atomic).
 """
 
 from __future__ import annotations
@@ -25,18 +26,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from openbrain.core.clock import utcnow
-from openbrain.core.errors import ConflictError, InvalidInputError, UpstreamError
+from openbrain.core.errors import ConflictError, InvalidInputError
 from openbrain.domain.profile import AgentProfile
 from openbrain.services import profiles as profile_service
 from openbrain.storage.orm.agent_config import AgentConfig, validate_profile_name
 from openbrain.storage.orm.client import validate_client_id
+from openbrain.storage.stores import ProfileStore
 
 Format = Literal["yaml", "json"]
 FORMATS: tuple[Format, ...] = ("yaml", "json")
 DOCUMENT_KEYS = ("client_id", "profiles")
-TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
-TRANSACTION_BYTES = 3_000_000  # under DynamoDB's 4 MB per transaction, with room for attribute names
 
 
 # --- the document ----------------------------------------------------------------------------------
@@ -49,11 +48,11 @@ def profile_fields(profile: AgentProfile) -> dict[str, Any]:
     return fields
 
 
-def export_configs(client_id: str, include_versions: bool = False) -> dict[str, Any]:
+def export_configs(store: ProfileStore, client_id: str, include_versions: bool = False) -> dict[str, Any]:
     """Every stored AgentConfig of `client_id` as `{client_id, profiles: {name: {fields}}}`."""
     validate_client_id(client_id)
     profiles: dict[str, Any] = {}
-    for config in sorted(AgentConfig.iter_all(client_id), key=lambda c: c.profile_name):
+    for config in store.of_client(client_id):
         fields = profile_fields(config.profile())
         if include_versions:
             fields["version"] = config.version
@@ -147,10 +146,10 @@ def _desired(name: Any, fields: Any) -> tuple[AgentProfile, int | None]:
     return AgentProfile.parse(values, f"{where}: "), expected
 
 
-def _plan(client_id: str, profiles: dict[Any, Any], report: ImportReport) -> list[AgentConfig]:
+def _plan(store: ProfileStore, client_id: str, profiles: dict[Any, Any], report: ImportReport) -> list[AgentConfig]:
     """Validate everything and compare it with what is stored; returns the items to write."""
     desired = {name: _desired(name, fields) for name, fields in profiles.items()}
-    stored = {config.profile_name: config for config in AgentConfig.iter_all(client_id)}
+    stored = {config.profile_name: config for config in store.of_client(client_id)}
     writes: list[AgentConfig] = []
     for name in sorted(desired):
         profile, expected = desired[name]
@@ -169,48 +168,8 @@ def _plan(client_id: str, profiles: dict[Any, Any], report: ImportReport) -> lis
     return writes
 
 
-def _batches(items: list[AgentConfig]) -> list[list[AgentConfig]]:
-    batches: list[list[AgentConfig]] = [[]]
-    size = 0
-    for item in items:
-        item_size = len(json.dumps(item.to_snapshot(), ensure_ascii=False).encode())
-        if batches[-1] and (len(batches[-1]) >= TRANSACTION_ITEMS or size + item_size > TRANSACTION_BYTES):
-            batches.append([])
-            size = 0
-        batches[-1].append(item)
-        size += item_size
-    return [batch for batch in batches if batch]
-
-
-def _write(client_id: str, items: list[AgentConfig]) -> None:
-    from pynamodb.exceptions import TransactWriteError
-    from pynamodb.transactions import TransactWrite
-
-    connection = AgentConfig._get_connection().connection
-    batches = _batches(items)
-    for number, batch in enumerate(batches, start=1):
-        now = utcnow()
-        try:
-            with TransactWrite(connection=connection) as transaction:
-                for item in batch:
-                    item.updated_at = now
-                    transaction.save(item)
-        except TransactWriteError as exc:
-            reasons = exc.cancellation_reasons or []
-            conflicts = [item.profile_name for item, reason in zip(batch, reasons, strict=False)
-                         if reason is not None and reason.code == "ConditionalCheckFailed"]
-            written = (f"; {number - 1} of {len(batches)} batches were written before it" if number > 1
-                       else "; nothing was written")
-            if conflicts:
-                raise ConflictError(
-                    f"profile(s) {', '.join(conflicts)} of client {client_id!r} changed while importing"
-                    f"{written}; run the import again"
-                ) from exc
-            code = exc.cause_response_code or type(exc).__name__
-            raise UpstreamError(f"DynamoDB could not write the profiles of {client_id!r} ({code}){written}") from exc
-
-
-def import_configs(document: dict[str, Any], client_id: str | None = None, dry_run: bool = False) -> ImportReport:
+def import_configs(store: ProfileStore, document: dict[str, Any], client_id: str | None = None,
+                   dry_run: bool = False) -> ImportReport:
     """Create or update the document's profiles for `client_id` (default: the document's client_id).
 
     Nothing is written if any profile is invalid or expects a version that is no longer stored. Profiles
@@ -228,7 +187,7 @@ def import_configs(document: dict[str, Any], client_id: str | None = None, dry_r
     if not isinstance(profiles, dict):
         raise InvalidInputError("profiles must be a mapping of profile name to fields")
     report = ImportReport(client_id=target, dry_run=dry_run)
-    writes = _plan(target, profiles, report)
+    writes = _plan(store, target, profiles, report)
     if writes and not dry_run:
-        _write(target, writes)
+        store.save_all(target, writes)
     return report

@@ -53,6 +53,12 @@ class ProfileStore(ClientItemStore[AgentConfig], Protocol):
         """The stored profile; for `default`, the built-in defaults (version None) until one is stored."""
         ...
 
+    def save_all(self, client_id: str, items: list[AgentConfig]) -> None:
+        """Store the client's `items` together, each only if still at the version it was read at: in
+        transactions of at most 100 items and 3 MB, each all or nothing. A refused transaction is a
+        `ConflictError` naming the changed profiles and saying how many transactions were written before."""
+        ...
+
 
 class SessionStore(ClientItemStore[ChatSession], Protocol):
     """A client's chat sessions, by session id. An expired session (its TTL passed) reads as missing and is

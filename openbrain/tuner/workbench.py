@@ -249,7 +249,7 @@ class Workbench:
                 "client_id to apply it here"
             )
         with self._lock:
-            report = import_configs(document, client_id=client_id)
+            report = import_configs(self.backend.stores.profiles, document, client_id=client_id)
             self._saved()
         return report
 

@@ -27,6 +27,7 @@ from openbrain.services.clients import (
     slugify,
 )
 from openbrain.services.configs_io import dump_document, export_configs, import_configs, load_document
+from openbrain.storage.dynamodb import DynamoDBProfileStore
 from openbrain.storage.orm import AgentConfig, Client
 
 pytestmark = pytest.mark.integration
@@ -167,14 +168,15 @@ def _store_profiles(client_id: str) -> None:
 def test_export_then_import_into_another_client_copies_every_profile(backend: Backend, fmt: str) -> None:
     # given
     _store_profiles("acme")
-    text = dump_document(export_configs("acme"), fmt)  # type: ignore[arg-type]
+    text = dump_document(export_configs(backend.stores.profiles, "acme"), fmt)  # type: ignore[arg-type]
 
     # when
-    report = import_configs(load_document(text, fmt), client_id="acme-staging")  # type: ignore[arg-type]
+    report = import_configs(backend.stores.profiles, load_document(text, fmt), client_id="acme-staging")  # type: ignore[arg-type]
 
     # then
     assert (report.created, report.updated, report.unchanged) == (["default", "sales"], [], [])
-    assert export_configs("acme-staging")["profiles"] == export_configs("acme")["profiles"]
+    store = backend.stores.profiles
+    assert export_configs(store, "acme-staging")["profiles"] == export_configs(store, "acme")["profiles"]
     sales = AgentConfig.get("acme-staging", "sales")
     assert (sales.system_message, sales.temperature, sales.max_execution_time) == (SALES_PROMPT, 0.25, 12.5)
     assert sales.memory.window_messages == 10
@@ -183,24 +185,24 @@ def test_export_then_import_into_another_client_copies_every_profile(backend: Ba
 def test_an_exported_profile_is_the_profile_schema_as_plain_values(backend: Backend) -> None:
     _store_profiles("acme")
 
-    exported = export_configs("acme")["profiles"]["sales"]
+    exported = export_configs(backend.stores.profiles, "acme")["profiles"]["sales"]
 
     assert list(exported) == list(CONFIG_FIELDS)
-    assert exported["max_execution_time"] == 12.5 and export_configs("acme")["profiles"]["default"][
-        "max_execution_time"] == 30  # whole seconds as ints
+    default = export_configs(backend.stores.profiles, "acme")["profiles"]["default"]
+    assert exported["max_execution_time"] == 12.5 and default["max_execution_time"] == 30  # whole seconds as ints
     assert AgentProfile.parse(exported) == AgentConfig.get("acme", "sales").profile()
 
 
 def test_yaml_export_keeps_multiline_text_readable(backend: Backend) -> None:
     _store_profiles("acme")
-    text = dump_document(export_configs("acme"), "yaml")
+    text = dump_document(export_configs(backend.stores.profiles, "acme"), "yaml")
     assert "    system_message: |\n      You sell anvils.\n      Be brief.\n" in text
 
 
 def test_importing_what_is_stored_changes_nothing(backend: Backend) -> None:
     _store_profiles("acme")
 
-    report = import_configs(export_configs("acme"))
+    report = import_configs(backend.stores.profiles, export_configs(backend.stores.profiles, "acme"))
 
     assert report.unchanged == ["default", "sales"]
     assert AgentConfig.get("acme", "sales").version == 1
@@ -209,12 +211,12 @@ def test_importing_what_is_stored_changes_nothing(backend: Backend) -> None:
 def test_import_updates_through_the_stored_version(backend: Backend) -> None:
     # given
     _store_profiles("acme")
-    document = export_configs("acme")
+    document = export_configs(backend.stores.profiles, "acme")
     document["profiles"]["sales"]["temperature"] = 1.5
     document["profiles"]["new"] = {"model": "offline"}
 
     # when
-    report = import_configs(document)
+    report = import_configs(backend.stores.profiles, document)
 
     # then
     assert (report.created, report.updated, report.unchanged) == (["new"], ["sales"], ["default"])
@@ -226,16 +228,16 @@ def test_import_updates_through_the_stored_version(backend: Backend) -> None:
 def test_fields_left_out_take_the_defaults(backend: Backend) -> None:
     _store_profiles("acme")
 
-    import_configs({"client_id": "acme", "profiles": {"sales": {"model": "offline"}}})
+    import_configs(backend.stores.profiles, {"client_id": "acme", "profiles": {"sales": {"model": "offline"}}})
 
-    profiles = export_configs("acme")["profiles"]
+    profiles = export_configs(backend.stores.profiles, "acme")["profiles"]
     assert profiles["sales"] == profiles["default"]
 
 
 def test_import_writes_nothing_if_any_profile_is_invalid(backend: Backend) -> None:
     # given: one stored profile, and a document that changes it, adds one, and has one bad profile
     _store_profiles("acme")
-    before = export_configs("acme", include_versions=True)
+    before = export_configs(backend.stores.profiles, "acme", include_versions=True)
     document = {"client_id": "acme", "profiles": {
         "sales": {"model": "offline", "temperature": 0.1},
         "fresh": {"model": "offline"},
@@ -244,8 +246,8 @@ def test_import_writes_nothing_if_any_profile_is_invalid(backend: Backend) -> No
 
     # when / then
     with pytest.raises(InvalidInputError, match="profile 'broken': unknown tool"):
-        import_configs(document)
-    assert export_configs("acme", include_versions=True) == before
+        import_configs(backend.stores.profiles, document)
+    assert export_configs(backend.stores.profiles, "acme", include_versions=True) == before
 
 
 @pytest.mark.parametrize(
@@ -266,7 +268,7 @@ def test_import_writes_nothing_if_any_profile_is_invalid(backend: Backend) -> No
 )
 def test_import_rejects_malformed_documents(backend: Backend, document: dict, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
-        import_configs(document)
+        import_configs(backend.stores.profiles, document)
     assert AgentConfig.get_all("acme") == []
 
 
@@ -280,7 +282,8 @@ def test_load_document_names_the_place_of_a_syntax_error() -> None:
 
 
 def test_dry_run_reports_without_writing(backend: Backend) -> None:
-    report = import_configs({"client_id": "acme", "profiles": {"p": {"model": "offline"}}}, dry_run=True)
+    document = {"client_id": "acme", "profiles": {"p": {"model": "offline"}}}
+    report = import_configs(backend.stores.profiles, document, dry_run=True)
 
     assert report.created == ["p"] and report.dry_run
     assert AgentConfig.get_all("acme") == []
@@ -289,7 +292,7 @@ def test_dry_run_reports_without_writing(backend: Backend) -> None:
 def test_import_of_a_stale_export_is_a_conflict_and_writes_nothing(backend: Backend) -> None:
     # given: an export with versions, then someone edits a profile
     _store_profiles("acme")
-    document = export_configs("acme", include_versions=True)
+    document = export_configs(backend.stores.profiles, "acme", include_versions=True)
     edited = AgentConfig.get("acme", "sales")
     edited.temperature = 0.9
     edited.save()
@@ -298,7 +301,7 @@ def test_import_of_a_stale_export_is_a_conflict_and_writes_nothing(backend: Back
 
     # when / then
     with pytest.raises(ConflictError, match="'sales' of client 'acme' is at version 2, not version 1"):
-        import_configs(document)
+        import_configs(backend.stores.profiles, document)
     assert AgentConfig.get("acme", "sales").temperature == 0.9
     assert [c.profile_name for c in AgentConfig.get_all("acme")] == ["default", "sales"]
 
@@ -308,7 +311,7 @@ def test_a_change_between_reading_and_writing_is_a_conflict_and_nothing_is_writt
     _store_profiles("acme")
     profiles = {"sales": {"model": "offline"}, "fresh": {"model": "offline"}}
     report = configs_io.ImportReport("acme", dry_run=False)
-    writes = configs_io._plan("acme", profiles, report)
+    writes = configs_io._plan(backend.stores.profiles, "acme", profiles, report)
     # ... when someone else saves the profile first
     other = AgentConfig.get("acme", "sales")
     other.icebreaker = "Theirs"
@@ -317,17 +320,17 @@ def test_a_change_between_reading_and_writing_is_a_conflict_and_nothing_is_writt
     # when / then: the transaction is refused as a whole
     with pytest.raises(ConflictError, match=r"profile\(s\) sales of client 'acme' changed while importing; "
                                             "nothing was written"):
-        configs_io._write("acme", writes)
+        backend.stores.profiles.save_all("acme", writes)
     assert AgentConfig.get("acme", "sales").icebreaker == "Theirs"
     with pytest.raises(NotFoundError):
         AgentConfig.get("acme", "fresh")
 
 
-def test_a_large_import_is_written_in_several_transactions(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(configs_io, "TRANSACTION_ITEMS", 2)
+def test_a_large_import_is_written_in_several_transactions(backend: Backend) -> None:
+    store = DynamoDBProfileStore(AgentConfig, transaction_items=2)
     profiles = {f"p{i}": {"model": "offline"} for i in range(5)}
 
-    report = import_configs({"client_id": "acme", "profiles": profiles})
+    report = import_configs(store, {"client_id": "acme", "profiles": profiles})
 
     assert report.created == sorted(profiles)
     assert len(AgentConfig.get_all("acme")) == 5
