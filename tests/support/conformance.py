@@ -27,6 +27,7 @@ class Target:
     name: str
     backend: Backend
     ttl: bool = True  # it implements DescribeTimeToLive / UpdateTimeToLive (dynalite does not)
+    transactions: bool = True  # it implements TransactWriteItems (dynalite does not)
 
     @property
     def stores(self) -> Stores:

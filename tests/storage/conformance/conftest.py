@@ -99,8 +99,19 @@ def _on_endpoint(url: str, monkeypatch: pytest.MonkeyPatch) -> Target:
         code = exc.cause_response_code if isinstance(exc, PynamoDBException) else exc.response["Error"].get("Code")
         if code != "UnknownOperationException":
             raise
-        return Target("endpoint", backend, ttl=False)
-    return Target("endpoint", backend)
+        return Target("endpoint", backend, ttl=False, transactions=_has_transactions(backend))
+    return Target("endpoint", backend, transactions=_has_transactions(backend))
+
+
+def _has_transactions(backend: Backend) -> bool:
+    """An empty TransactWriteItems is a ValidationException where the operation exists."""
+    from botocore.exceptions import ClientError
+
+    try:
+        backend.client("dynamodb").transact_write_items(TransactItems=[])
+    except ClientError as exc:
+        return exc.response["Error"].get("Code") != "UnknownOperationException"
+    return True
 
 
 @pytest.fixture
