@@ -109,18 +109,20 @@ def turn_messages(message: str, turn: Turn) -> Chat:
 def transcript_messages(detail: SessionDetail) -> Chat:
     """A stored session as chat bubbles: tool calls and tool results as titled notes."""
     bubbles: Chat = []
-    for row in detail.transcript:
-        if row["role"] == "human":
-            bubbles.append({"role": "user", "content": row["content"]})
-        elif row["role"] == "tool":
-            bubbles.append({"role": "assistant", "content": row["content"],
-                            "metadata": {"title": f"result of {row.get('tool')}"}})
+    called: dict[str | None, str] = {}  # tool call id -> the tool it called
+    for message in detail.transcript:
+        if message.role == "user":
+            bubbles.append({"role": "user", "content": message.content})
+        elif message.role == "tool":
+            bubbles.append({"role": "assistant", "content": message.content,
+                            "metadata": {"title": f"result of {called.get(message.tool_call_id)}"}})
         else:
-            if row["content"]:
-                bubbles.append({"role": "assistant", "content": row["content"]})
-            for call in row.get("tool_calls", []):
-                bubbles.append({"role": "assistant", "content": json.dumps(call["args"], ensure_ascii=False),
-                                "metadata": {"title": f"calls {call['name']}"}})
+            if message.content:
+                bubbles.append({"role": "assistant", "content": message.content})
+            for call in message.tool_calls:
+                called[call.id] = call.name
+                bubbles.append({"role": "assistant", "content": json.dumps(call.args, ensure_ascii=False),
+                                "metadata": {"title": f"calls {call.name}"}})
     return bubbles
 
 

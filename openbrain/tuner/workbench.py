@@ -16,7 +16,6 @@ model call never holds up another operator's click.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import threading
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from openbrain.core.errors import ConflictError, InvalidInputError, NotFoundErro
 from openbrain.domain.profile import CONFIG_FIELDS, DEFAULT_CLIENT_ID, DEFAULT_PROFILE, AgentProfile, MemoryPolicy
 from openbrain.services import profiles as profile_service
 from openbrain.services.configs_io import ImportReport, dump_document, import_configs, load_document, profile_fields
+from openbrain.services.sessions import Message, transcript
 from openbrain.storage.orm.agent_config import AgentConfig
 from openbrain.storage.orm.client import validate_client_id
 
@@ -95,7 +95,7 @@ class SessionDetail:
     """Everything the inspector shows of one session."""
 
     summary: dict[str, Any]
-    transcript: list[dict[str, Any]]
+    transcript: list[Message]  # as GET /sessions/{id} renders it (openbrain.services.sessions)
     config_snapshot: dict[str, Any]
     context: dict[str, Any]
     lead: dict[str, Any] | None
@@ -299,33 +299,27 @@ class Workbench:
     def recent_sessions(self, client_id: str, limit: int = RECENT_SESSIONS) -> list[dict[str, Any]]:
         """The client's latest `limit` unexpired sessions, newest first (session ids are ULIDs: the range key
         sorts by time)."""
-        from openbrain.storage.orm.chat_session import ChatSession
-
         validate_client_id(client_id)
         with self._lock:
-            newest = ChatSession.query(client_id, scan_index_forward=False, page_size=limit)
-            found = list(itertools.islice((s for s in newest if not s.expired), limit))
+            found = self.backend.stores.sessions.of_client(client_id, newest_first=True, limit=limit, page_size=limit)
         return [_session_summary(s) for s in found]
 
     def session(self, client_id: str, session_id: str) -> SessionDetail:
-        from openbrain.conversation import memory
-        from openbrain.storage.orm.chat_session import ChatSession
-        from openbrain.storage.orm.lead import Lead
-
         validate_client_id(client_id)
         if not (session_id or "").strip():
             raise InvalidInputError("pick a session first")
+        stores = self.backend.stores
         with self._lock:
-            stored = ChatSession.get(client_id, session_id.strip())
+            stored = stores.sessions.get(client_id, session_id.strip())
             lead = None
             if stored.lead_id:
                 try:
-                    lead = Lead.get(client_id, stored.lead_id).to_public_dict()
+                    lead = stores.leads.get(client_id, stored.lead_id).to_public_dict()
                 except NotFoundError:
                     lead = {"lead_id": stored.lead_id, "status": "not found (deleted?)"}
         return SessionDetail(
             summary=_session_summary(stored),
-            transcript=[_message_row(m) for m in memory.loads(stored.memory)],
+            transcript=transcript(stored),
             config_snapshot=dict(stored.config_snapshot or {}),
             context=dict(stored.context or {}),
             lead=lead,
@@ -372,16 +366,3 @@ def _session_summary(session: Any) -> dict[str, Any]:
         "ended": session.ended,
         "trimmed_messages": int(session.trimmed_messages),
     }
-
-
-def _message_row(message: Any) -> dict[str, Any]:
-    """One stored message as the transcript shows it: who, what, and the tool calls it made or answered."""
-    row: dict[str, Any] = {"role": message.type, "content": message.content if isinstance(message.content, str)
-                           else json.dumps(message.content, ensure_ascii=False)}
-    calls = getattr(message, "tool_calls", None)
-    if calls:
-        row["tool_calls"] = [{"name": c["name"], "args": c.get("args", {}), "id": c.get("id")} for c in calls]
-    if message.type == "tool":
-        row["tool"] = getattr(message, "name", None)
-        row["tool_call_id"] = getattr(message, "tool_call_id", None)
-    return row

@@ -259,11 +259,11 @@ def test_the_inspector_shows_a_session_its_transcript_lead_and_events(bench: Wor
     detail = bench.session(CLIENT, pair.saved or "")
 
     assert detail.summary["turns"] == 1 and detail.summary["lead_id"]
-    roles = [row["role"] for row in detail.transcript]
-    assert roles == ["ai", "human", "ai", "tool", "ai"]  # icebreaker, message, tool call, result, reply
-    call = detail.transcript[2]["tool_calls"][0]
-    assert call["name"] == "capture_lead" and call["args"]["email"] == "ada@example.com"
-    assert detail.transcript[3]["tool"] == "capture_lead"
+    roles = [message.role for message in detail.transcript]
+    assert roles == ["assistant", "user", "assistant", "tool", "assistant"]  # icebreaker, message, call, result, reply
+    call = detail.transcript[2].tool_calls[0]
+    assert call.name == "capture_lead" and call.args["email"] == "ada@example.com"
+    assert detail.transcript[3].tool_call_id == call.id  # the result of that capture_lead call
     assert detail.config_snapshot["system_message"] == "Collect leads."
     assert detail.context == {"page": "pricing"}
     assert detail.lead and detail.lead["email"] == "ada@example.com" and detail.lead["full_name"] == "Ada Lovelace"
