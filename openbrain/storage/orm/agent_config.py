@@ -11,12 +11,21 @@ from __future__ import annotations
 import json
 from typing import Any, Self
 
+from pydantic import ValidationError
 from pynamodb.attributes import Attribute, ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.constants import MAP, NUMBER
 
 from openbrain.core.errors import InvalidInputError, NotFoundError
 from openbrain.core.ids import NAME_PATTERN
-from openbrain.domain.profile import CONFIG_FIELDS, DEFAULT_CLIENT_ID, DEFAULT_PROFILE, AgentProfile, MemoryPolicy
+from openbrain.domain.profile import (
+    CONFIG_FIELDS,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_PROFILE,
+    PROFILE_ERROR,
+    AgentProfile,
+    MemoryPolicy,
+    invalid_input,
+)
 from openbrain.storage.orm.base import OpenBrainModel
 
 _DEFAULTS = AgentProfile()
@@ -116,7 +125,11 @@ class AgentConfig(OpenBrainModel):
         values = self.profile().model_dump()
         if isinstance(overrides.get("memory"), dict):
             overrides = {**overrides, "memory": {**values["memory"], **overrides["memory"]}}
-        profile = AgentProfile.parse({**values, **overrides}, "invalid agent config override: ")
+        try:
+            profile = AgentProfile.model_validate({**values, **overrides})
+        except ValidationError as exc:  # a profile rule names its field; anything else says where it came from
+            rule = exc.errors()[0]["type"] == PROFILE_ERROR
+            raise invalid_input(exc, "" if rule else "invalid agent config override: ") from exc
         return AgentConfig.from_profile(self.client_id, self.profile_name, profile)
 
     @classmethod

@@ -200,8 +200,9 @@ def test_chat_stopped_by_max_iterations_saves_a_consistent_session_that_can_cont
 def test_chat_stopped_by_max_execution_time_saves_the_session(
     openai_server: FakeOpenAI, openai_backend: Backend
 ) -> None:
-    # given: every answer takes 0.6 s (under the 1 s client timeout) and asks for another tool
-    endless_tool_calls(openai_server, delay=0.6)
+    # given: every answer takes 0.5 s (under the 1 s client timeout) and asks for another tool: the second
+    # call starts with half the budget left (room for a loaded machine), a third could not start in time
+    endless_tool_calls(openai_server, delay=0.5)
 
     # when
     response = ask(openai_backend, "slow loop", max_execution_time=1, max_iterations=10)
