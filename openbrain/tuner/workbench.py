@@ -344,7 +344,7 @@ class Workbench:
         return [_session_summary(s) for s in found]
 
     def session(self, client_id: str, session_id: str) -> SessionDetail:
-        from openbrain.conversation import memory
+        from openbrain.storage import memory_codec
         from openbrain.storage.orm.chat_session import ChatSession
         from openbrain.storage.orm.lead import Lead
 
@@ -361,7 +361,7 @@ class Workbench:
                     lead = {"lead_id": stored.lead_id, "status": "not found (deleted?)"}
         return SessionDetail(
             summary=_session_summary(stored),
-            transcript=[_message_row(m) for m in memory.loads(stored.memory)],
+            transcript=[_message_row(m) for m in memory_codec.loads(stored.memory)],
             config_snapshot=dict(stored.config_snapshot or {}),
             context=dict(stored.context or {}),
             lead=lead,

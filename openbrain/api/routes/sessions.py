@@ -58,7 +58,7 @@ def _message(message: Any) -> Message:
 
 @router.get("/sessions/<session_id>", summary="A session's messages and state", tags=["sessions"], security=API_KEY)
 def get_session(session_id: str) -> Session:
-    from openbrain.conversation import memory  # langchain_core: only this route pays for it
+    from openbrain.storage import memory_codec  # langchain_core: only this route pays for it
 
     client = current_client(router)
     session = ChatSession.get(client.client_id, existing_id(session_id, "session"))
@@ -74,5 +74,5 @@ def get_session(session_id: str) -> Session:
         expires_at=session.expires_at,
         ended=session.ended,
         ended_at=session.ended_at,
-        messages=[_message(m) for m in memory.loads(session.memory)],
+        messages=[_message(m) for m in memory_codec.loads(session.memory)],
     )
