@@ -40,8 +40,7 @@ langchain_at_import = "langchain.agents" in sys.modules
 from openbrain.aws.backend import get_backend
 from openbrain.local.serve import api_gateway_event, ensure_demo_client
 from openbrain.targets.poller import LocalContext
-get_backend()
-demo = ensure_demo_client([], offline=True)
+demo = ensure_demo_client(get_backend().stores, [], offline=True)
 headers = [("Content-Type", "application/json"), ("x-api-key", demo.api_key)]
 event = api_gateway_event("POST", "/chat", headers, json.dumps({"message": "what is 6 * 7"}).encode(), "127.0.0.1")
 context = LocalContext(function_name="chat-api", timeout_ms=29_000)

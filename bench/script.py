@@ -22,7 +22,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from openbrain.conversation.tools import calculator
-from openbrain.storage.orm.agent_config import DEFAULT_SYSTEM_MESSAGE
+from openbrain.domain.profile import DEFAULT_SYSTEM_MESSAGE
 
 SYSTEM_PROMPT = DEFAULT_SYSTEM_MESSAGE
 TOOL_NAME = "calculator"

@@ -1,4 +1,5 @@
-"""What a request carries beyond its body: the caller's client (from `x-api-key`), ids in the path, cookies."""
+"""What a request carries beyond its body: the caller's client (from `x-api-key`), ids in the path, cookies,
+and the backend (and its stores) the routes hand to services."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ from http.cookies import CookieError, SimpleCookie
 
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 
+from openbrain.aws.backend import Backend, get_backend
 from openbrain.core.errors import ForbiddenError, NotFoundError
 from openbrain.core.ids import NAME_PATTERN
 from openbrain.services.auth import authenticate
 from openbrain.storage.orm import Client
 from openbrain.storage.orm.client import SERVER, parse_api_key
+from openbrain.storage.stores import Stores
 
 from .observability import logger
 
@@ -22,6 +25,16 @@ SESSION_COOKIE = "Session"
 _ID = NAME_PATTERN
 
 
+def backend() -> Backend:
+    """The process's backend (built on the first request that needs it, never at import)."""
+    return get_backend()
+
+
+def stores() -> Stores:
+    """The tables, as the process's backend provides them."""
+    return get_backend().stores
+
+
 def current_client(router: BaseRouter, *, server_key: bool = False) -> Client:
     """The Client the request's API key belongs to (`UnauthorizedError` if none); one GetItem per request.
 
@@ -30,7 +43,7 @@ def current_client(router: BaseRouter, *, server_key: bool = False) -> Client:
     client = router.context.get(CLIENT)
     if client is None:
         api_key = router.current_event.headers.get("x-api-key")
-        client = authenticate(api_key)
+        client = authenticate(stores().clients, api_key)
         parsed = parse_api_key(api_key)
         router.append_context(**{CLIENT: client, KEY_KIND: parsed[0] if parsed else None})
         logger.append_keys(client_id=client.client_id)

@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from openbrain.core.errors import ForbiddenError
 from openbrain.services.auth import origin_allowed_by_any_client
 
-from .context import authenticated_client
+from .context import authenticated_client, backend
 
 ALLOW_METHODS = "DELETE,GET,OPTIONS,POST,PUT"
 ALLOW_HEADERS = "Content-Type,X-Api-Key"
@@ -43,7 +43,7 @@ def cors_headers(router: BaseRouter) -> dict[str, str]:
 
 def preflight(router: BaseRouter) -> Response[Any]:
     origin = request_origin(router)
-    if origin is None or not origin_allowed_by_any_client(origin):
+    if origin is None or not origin_allowed_by_any_client(origin, backend()):
         raise ForbiddenError("this origin may not call the API")
     return Response(
         status_code=204,

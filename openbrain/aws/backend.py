@@ -7,7 +7,8 @@
   fallback.
 
 Library code takes a `Backend` argument or calls `get_backend()`, which builds one from `Settings()` the
-first time it is needed.
+first time it is needed. A started backend's `stores` (`openbrain.storage.stores`) are how services reach
+the tables.
 """
 
 from __future__ import annotations
@@ -21,19 +22,26 @@ from openbrain.aws.embedded_store import EmbeddedStore
 from openbrain.aws.events import EventPublisher
 from openbrain.core.errors import ConfigurationError
 from openbrain.core.settings import Settings, load_settings
+from openbrain.storage.dynamodb import dynamodb_stores
 from openbrain.storage.orm import MODELS, bind_models
+from openbrain.storage.stores import Stores
 
 log = logging.getLogger(__name__)
 
+# The embedded AWS answers every client of this process whenever a memory backend is started, so memory
+# backends share their boto3 clients: building one parses its service model (~70 ms each), which a process
+# that starts many backends (the test suite: one per test) would otherwise pay on every start.
+_embedded_clients: dict[tuple[str, str], Any] = {}
+
 
 class Backend:
-    """A started backend: bound ORM models, AWS clients, the event publisher."""
+    """A started backend: bound ORM models, the stores over them, AWS clients, the event publisher."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.kind = settings.resolved_backend
         self._mock: Any = None
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[tuple[str, str], Any] = _embedded_clients if self.kind == "memory" else {}
         self._store: EmbeddedStore | None = None
         self.queue_urls: dict[str, str] = {}
         self._publisher: EventPublisher | None = None
@@ -42,7 +50,8 @@ class Backend:
         try:
             if self.kind == "memory":
                 self._start_memory()
-            bind_models(self.settings)
+            bind_models(self.settings, keep_connection=self.kind == "memory")
+            self.stores: Stores = dynamodb_stores()
             if self.kind == "memory":
                 self._create_resources()
         except BaseException:
@@ -59,7 +68,8 @@ class Backend:
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
-        self._clients.clear()
+        if self.kind != "memory":
+            self._clients.clear()
         self._publisher = None
 
     def _start_memory(self) -> None:
@@ -94,11 +104,12 @@ class Backend:
 
     def client(self, service: str) -> Any:
         """A boto3 client for `service` in the configured region (created once, on first use)."""
-        if service not in self._clients:
+        key = (service, self.settings.region)
+        if key not in self._clients:
             import boto3
 
-            self._clients[service] = boto3.client(service, region_name=self.settings.region)
-        return self._clients[service]
+            self._clients[key] = boto3.client(service, region_name=self.settings.region)
+        return self._clients[key]
 
     @property
     def events(self) -> EventPublisher:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from openbrain.cli.common import dumps, run
-from openbrain.storage.orm.agent_config import DEFAULT_CLIENT_ID, DEFAULT_PROFILE
+from openbrain.domain.profile import DEFAULT_CLIENT_ID, DEFAULT_PROFILE
 
 
 def parser() -> argparse.ArgumentParser:

@@ -45,9 +45,9 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
 def _client_create(args: argparse.Namespace) -> int:
     from openbrain.services.clients import create_client
 
-    with _opened():
+    with _opened() as backend:
         client, api_key, widget_key = create_client(
-            args.name, client_id=args.client_id, origins=args.origin or (), webhook_url=args.webhook,
+            backend.stores, args.name, client_id=args.client_id, origins=args.origin or (), webhook_url=args.webhook,
             webhook_secret_ref=args.webhook_secret_ref,
         )
     _emit(args, {"client_id": client.client_id, "api_key": api_key, "widget_key": widget_key},
@@ -60,8 +60,8 @@ def _client_create(args: argparse.Namespace) -> int:
 def _client_list(args: argparse.Namespace) -> int:
     from openbrain.services.clients import describe_client, list_clients
 
-    with _opened():
-        clients = [describe_client(client) for client in list_clients()]
+    with _opened() as backend:
+        clients = [describe_client(client) for client in list_clients(backend.stores)]
     rows = [("CLIENT_ID", "NAME", "KEYS", "ORIGINS", "WEBHOOK")] + [
         (c["client_id"], c["display_name"], str(c["api_keys"]), ",".join(c["allowed_origins"]) or "-",
          c["webhook_url"] or "-")
@@ -77,8 +77,9 @@ def _client_list(args: argparse.Namespace) -> int:
 def _client_show(args: argparse.Namespace) -> int:
     from openbrain.services.clients import describe_client, get_client, profile_names
 
-    with _opened():
-        info = describe_client(get_client(args.client_id), profile_names(args.client_id))
+    with _opened() as backend:
+        info = describe_client(get_client(backend.stores, args.client_id),
+                               profile_names(backend.stores, args.client_id))
     lines = [f"{key:<19}{', '.join(value) if isinstance(value, list) else value}" for key, value in info.items()]
     _emit(args, info, "\n".join(lines))
     return 0
@@ -87,8 +88,8 @@ def _client_show(args: argparse.Namespace) -> int:
 def _client_rotate_key(args: argparse.Namespace) -> int:
     from openbrain.services.clients import rotate_key
 
-    with _opened():
-        client, api_key = rotate_key(args.client_id, keep_old=args.keep_old, kind=args.kind)
+    with _opened() as backend:
+        client, api_key = rotate_key(backend.stores, args.client_id, keep_old=args.keep_old, kind=args.kind)
     keys = client.api_key_count(args.kind)
     _emit(args, {"client_id": client.client_id, "kind": args.kind, "api_key": api_key, "api_keys": keys},
           f"client_id  {client.client_id}\napi_key    {api_key}")
@@ -110,8 +111,8 @@ def _config_export(args: argparse.Namespace) -> int:
             raise InvalidInputError("--json writes the document as JSON; leave out --format yaml")
         args.format = "json"
     fmt = format_for(None if to_stdout else args.file, args.format)
-    with _opened():
-        document = export_configs(args.client_id, include_versions=args.with_versions)
+    with _opened() as backend:
+        document = export_configs(backend.stores.profiles, args.client_id, include_versions=args.with_versions)
     text = dump_document(document, fmt)
     if to_stdout:
         sys.stdout.write(text)
@@ -138,8 +139,8 @@ def _config_import(args: argparse.Namespace) -> int:
         except (OSError, UnicodeDecodeError) as exc:
             raise InvalidInputError(f"cannot read {args.file}: {getattr(exc, 'strerror', None) or exc}") from exc
     document = load_document(text, format_for(None if args.file == "-" else args.file, args.format), source)
-    with _opened():
-        report = import_configs(document, client_id=args.client_id, dry_run=args.dry_run)
+    with _opened() as backend:
+        report = import_configs(backend.stores.profiles, document, client_id=args.client_id, dry_run=args.dry_run)
     lines = [f"{label:<10}{', '.join(names) or '-'}" for label, names in
              (("created", report.created), ("updated", report.updated), ("unchanged", report.unchanged))]
     if report.dry_run:

@@ -15,7 +15,7 @@ from typing import Any
 
 from openbrain.cli.common import EXIT_ERROR, dumps, fail, run
 from openbrain.core.errors import OpenBrainError
-from openbrain.storage.orm.agent_config import DEFAULT_CLIENT_ID, DEFAULT_PROFILE
+from openbrain.domain.profile import DEFAULT_CLIENT_ID, DEFAULT_PROFILE
 
 HELP = "commands: /reset (new session)  /config (active config)  /events (events so far)  /quit"
 HISTORY_FILE = Path("~/.openbrain/chat-history").expanduser()

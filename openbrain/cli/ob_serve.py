@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         origins = [stack.url, stack.url.replace("127.0.0.1", "localhost"), *args.origin]
         settings = backend.settings
         has_model_key = settings.openai_api_key or settings.openai_api_key_ref or settings.openai_base_url
-        demo = ensure_demo_client(origins, args.api_key, offline=not has_model_key)
+        demo = ensure_demo_client(backend.stores, origins, args.api_key, offline=not has_model_key)
         backend.flush()
         stack.start()
         print(f"OpenBrain is serving on {stack.url} (backend: {backend.kind})", flush=True)

@@ -30,7 +30,8 @@ from openbrain.conversation.tools.context import ToolContext
 from openbrain.core.clock import utcnow
 from openbrain.core.errors import ConflictError, InvalidInputError, NotFoundError, SessionEndedError
 from openbrain.core.settings import Settings
-from openbrain.storage.orm.agent_config import CONFIG_FIELDS, DEFAULT_CLIENT_ID, DEFAULT_PROFILE, AgentConfig
+from openbrain.domain.profile import DEFAULT_CLIENT_ID, DEFAULT_PROFILE, AgentProfile
+from openbrain.storage.orm.agent_config import AgentConfig
 from openbrain.storage.orm.chat_session import ChatSession
 
 if TYPE_CHECKING:
@@ -65,10 +66,9 @@ class ChatMessage(BaseModel):
 
     @field_validator("agent_config_overrides", mode="before")
     @classmethod
-    def _snake_case_overrides(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {_snake(k): v for k, v in value.items()}
-        return value
+    def _field_names(cls, value: Any) -> Any:
+        """Override keys in any spelling the profile schema accepts, as its field names."""
+        return AgentProfile.normalise(value) if isinstance(value, dict) else value
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> ChatMessage:
@@ -83,11 +83,6 @@ class ChatMessage(BaseModel):
     def tool_context(self) -> dict[str, Any]:
         """`context` plus any extra keys of the request."""
         return {**(self.model_extra or {}), **self.context}
-
-
-def _snake(name: str) -> str:
-    out = "".join("_" + c.lower() if c.isupper() else c for c in name)
-    return {"ice_breaker": "icebreaker"}.get(out, out)
 
 
 class ChatResponse(BaseModel):
@@ -142,7 +137,7 @@ def start_session(
     from openbrain.storage import memory_codec
 
     if config is None:
-        config = AgentConfig.get_or_default(request.client_id, request.agent_config)
+        config = backend.stores.profiles.get_or_default(request.client_id, request.agent_config)
     elif config.client_id != request.client_id:
         raise InvalidInputError(f"the config belongs to client {config.client_id!r}, not {request.client_id!r}")
     else:
@@ -260,4 +255,4 @@ def _keep_side_effects(session: ChatSession, context: ToolContext) -> None:
     stored.save()
 
 
-__all__ = ["CONFIG_FIELDS", "ChatMessage", "ChatResponse", "chat", "continue_session", "start_session"]
+__all__ = ["ChatMessage", "ChatResponse", "chat", "continue_session", "start_session"]

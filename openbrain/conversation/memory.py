@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage, messages_to_dict
 from langchain_core.messages.utils import count_tokens_approximately
 
+from openbrain.domain.profile import MemoryPolicy
 from openbrain.storage.memory_codec import Record, dump_record, dumps, pack, pack_records, to_messages
-from openbrain.storage.orm.agent_config import MemoryPolicy
 
 if TYPE_CHECKING:
     from openbrain.storage.orm.chat_session import ChatSession

@@ -41,6 +41,12 @@ class InvalidInputError(OpenBrainError):
     code = "invalid_input"
 
 
+class ItemTooLargeError(InvalidInputError):
+    """What was to be stored is larger than DynamoDB's 400 KB item limit."""
+
+    code = "item_too_large"
+
+
 class UnauthorizedError(OpenBrainError):
     """Missing or wrong credentials."""
 

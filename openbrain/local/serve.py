@@ -31,6 +31,7 @@ from openbrain.targets.queues import target_named
 
 if TYPE_CHECKING:
     from openbrain.aws.backend import Backend
+    from openbrain.storage.stores import Stores
 
 log = logging.getLogger(__name__)
 DEMO_CLIENT_ID = "local"
@@ -84,17 +85,19 @@ class DemoClient:
     widget_key: str
 
 
-def ensure_demo_client(origins: list[str], api_key: str | None = None, *, offline: bool = False) -> DemoClient:
+def ensure_demo_client(stores: Stores, origins: list[str], api_key: str | None = None, *,
+                       offline: bool = False) -> DemoClient:
     """The `local` client, created if missing, with a server key (`api_key` if given: it must name the
     client, `ob.local.<secret>`; else a new one) and a new widget key. Its earlier keys stop working.
     With `offline` (no model key configured), its `default` profile, if not stored yet, is stored with
     the offline model, so the demo chats on any backend."""
     from openbrain.core.errors import NotFoundError
-    from openbrain.storage.orm.agent_config import DEFAULT_PROFILE, AgentConfig
+    from openbrain.domain.profile import DEFAULT_PROFILE
+    from openbrain.storage.orm.agent_config import AgentConfig
     from openbrain.storage.orm.client import SERVER, WIDGET
 
     try:
-        client = Client.get(DEMO_CLIENT_ID)
+        client = stores.clients.get(DEMO_CLIENT_ID)
     except NotFoundError:
         client = Client(DEMO_CLIENT_ID, display_name="Local demo client")
     allowed: set[str] = {str(origin) for origin in client.allowed_origins or []} | set(origins)
@@ -102,12 +105,12 @@ def ensure_demo_client(origins: list[str], api_key: str | None = None, *, offlin
     client.revoke_api_keys()
     api_key = client.add_api_key(SERVER, api_key)
     widget_key = client.add_api_key(WIDGET)
-    client.save()
+    stores.clients.save(client)
     if offline:
         try:
-            AgentConfig.get(DEMO_CLIENT_ID, DEFAULT_PROFILE)
+            stores.profiles.get(DEMO_CLIENT_ID, DEFAULT_PROFILE)
         except NotFoundError:
-            AgentConfig(DEMO_CLIENT_ID, DEFAULT_PROFILE, model="offline").save()
+            stores.profiles.save(AgentConfig(DEMO_CLIENT_ID, DEFAULT_PROFILE, model="offline"))
     return DemoClient(DEMO_CLIENT_ID, api_key, widget_key)
 
 

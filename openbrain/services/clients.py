@@ -1,7 +1,8 @@
 """Operating OpenBrain: clients and their API keys, and creating the AWS resources on an endpoint.
 
-What `ob-admin` calls; the CLI only parses arguments and prints. An API key is returned once, when it
-is made, and never stored (the Client keeps its hash). Config export/import is in `configs_io.py`.
+What `ob-admin` calls; the CLI only parses arguments and prints. Every function takes the backend's
+`Stores` (`backend.stores`). An API key is returned once, when it is made, and never stored (the Client
+keeps its hash). Config export/import is in `configs_io.py`.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import re
 import unicodedata
 from typing import TYPE_CHECKING, Any
 
-from openbrain.core.errors import ConflictError, InvalidInputError, NotFoundError, UpstreamError
+from openbrain.core.errors import ConflictError, InvalidInputError, NotFoundError
 from openbrain.domain.urls import MAX_URL_CHARS, validate_origin, validate_webhook_url
-from openbrain.storage.orm import AgentConfig, Client
+from openbrain.storage.orm import Client
 from openbrain.storage.orm.client import SERVER, WIDGET, validate_client_id
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+    from openbrain.storage.stores import Stores
 
 
 log = logging.getLogger(__name__)
@@ -61,6 +64,7 @@ def describe_client(client: Client, profiles: Iterable[str] | None = None) -> di
 
 
 def create_client(
+    stores: Stores,
     name: str,
     client_id: str | None = None,
     origins: Iterable[str] = (),
@@ -89,7 +93,7 @@ def create_client(
         webhook_secret_ref=validate_secret_ref(webhook_secret_ref) if webhook_secret_ref else None,
     )
     try:
-        Client.get(client_id)
+        stores.clients.get(client_id)
     except NotFoundError:
         pass
     else:
@@ -97,43 +101,38 @@ def create_client(
     api_key = client.add_api_key(SERVER)
     widget_key = client.add_api_key(WIDGET)
     try:
-        client.save()  # a new item: the version condition refuses to overwrite one saved meanwhile
+        stores.clients.save(client)  # a new item: the version condition refuses to overwrite one saved meanwhile
     except ConflictError as exc:
         raise ConflictError(f"client {client_id!r} already exists") from exc
     log.info("created client %s", client_id)
     return client, api_key, widget_key
 
 
-def get_client(client_id: str) -> Client:
+def get_client(stores: Stores, client_id: str) -> Client:
     try:
-        return Client.get(validate_client_id(client_id))
+        return stores.clients.get(validate_client_id(client_id))
     except NotFoundError as exc:
         raise NotFoundError(f"client {client_id!r} not found") from exc
 
 
-def list_clients() -> list[Client]:
+def list_clients(stores: Stores) -> list[Client]:
     """Every client, by id (a scan: an operator's command, not a request path)."""
-    from pynamodb.exceptions import PynamoDBException
-
-    try:
-        return sorted(Client.scan(), key=lambda client: client.client_id)
-    except PynamoDBException as exc:
-        raise UpstreamError(f"DynamoDB could not list clients ({exc.cause_response_code or exc})") from exc
+    return stores.clients.all()
 
 
-def profile_names(client_id: str) -> list[str]:
-    return [config.profile_name for config in AgentConfig.iter_all(client_id)]
+def profile_names(stores: Stores, client_id: str) -> list[str]:
+    return [config.profile_name for config in stores.profiles.of_client(client_id)]
 
 
-def rotate_key(client_id: str, keep_old: bool = False, kind: str = SERVER) -> tuple[Client, str]:
+def rotate_key(stores: Stores, client_id: str, keep_old: bool = False, kind: str = SERVER) -> tuple[Client, str]:
     """Add a new API key of `kind` to the client and, unless `keep_old`, revoke its other keys of that kind.
 
     Load-then-save: a concurrent change to the client is a `ConflictError`, never a lost key.
     """
-    client = get_client(client_id)
+    client = get_client(stores, client_id)
     if not keep_old:
         client.revoke_api_keys(kind)
     api_key = client.add_api_key(kind)
-    client.save()
+    stores.clients.save(client)
     log.info("rotated the API key of client %s (old keys %s)", client_id, "kept" if keep_old else "revoked")
     return client, api_key

@@ -8,14 +8,16 @@
         temperature: 0.7
         ...
 
-A profile lists the fields of `CONFIG_FIELDS`; a field left out takes the built-in default, so the file
-describes each profile completely. A profile may carry `version`: then the import goes ahead only if
-the stored profile still has that version (export writes it with `include_versions=True`).
+A profile lists the fields of `openbrain.domain.profile.AgentProfile` (snake_case or camelCase); a field
+left out takes the built-in default, so the file describes each profile completely. A profile may carry
+`version`: then the import goes ahead only if the stored profile still has that version (export writes
+it with `include_versions=True`).
 
 Import is all-or-nothing: every profile is validated and compared with what is stored before anything
-is written, and the changes are written in DynamoDB transactions whose version conditions make a
-concurrent edit (between the read and the write) a `ConflictError` with nothing written. A transaction
-holds at most 100 items and 4 MB, so a larger import is written in several, each atomic.
+is written, and the changes are written together (`ProfileStore.save_all`: DynamoDB transactions whose
+version conditions make a concurrent edit between the read and the write a `ConflictError` with nothing
+written; a transaction holds at most 100 items and 4 MB, so a larger import is written in several, each
+atomic).
 """
 
 from __future__ import annotations
@@ -24,35 +26,34 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from openbrain.core.clock import utcnow
-from openbrain.core.errors import ConflictError, InvalidInputError, UpstreamError
-from openbrain.storage.orm.agent_config import CONFIG_FIELDS, AgentConfig, MemoryPolicy
+from openbrain.core.errors import ConflictError, InvalidInputError
+from openbrain.domain.profile import AgentProfile
+from openbrain.services import profiles as profile_service
+from openbrain.storage.orm.agent_config import AgentConfig, validate_profile_name
 from openbrain.storage.orm.client import validate_client_id
+from openbrain.storage.stores import ProfileStore
 
 Format = Literal["yaml", "json"]
 FORMATS: tuple[Format, ...] = ("yaml", "json")
 DOCUMENT_KEYS = ("client_id", "profiles")
-TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
-TRANSACTION_BYTES = 3_000_000  # under DynamoDB's 4 MB per transaction, with room for attribute names
 
 
 # --- the document ----------------------------------------------------------------------------------
 
-def profile_fields(config: AgentConfig) -> dict[str, Any]:
-    """The exported fields of one profile, as plain JSON-able values (whole numbers as ints)."""
-    snapshot = config.to_snapshot()
-    fields = {name: snapshot[name] for name in CONFIG_FIELDS}
+def profile_fields(profile: AgentProfile) -> dict[str, Any]:
+    """The exported fields of one profile, as plain JSON-able values (whole seconds as ints)."""
+    fields = profile.model_dump()
     seconds = fields["max_execution_time"]
     fields["max_execution_time"] = int(seconds) if float(seconds).is_integer() else seconds
     return fields
 
 
-def export_configs(client_id: str, include_versions: bool = False) -> dict[str, Any]:
+def export_configs(store: ProfileStore, client_id: str, include_versions: bool = False) -> dict[str, Any]:
     """Every stored AgentConfig of `client_id` as `{client_id, profiles: {name: {fields}}}`."""
     validate_client_id(client_id)
     profiles: dict[str, Any] = {}
-    for config in sorted(AgentConfig.iter_all(client_id), key=lambda c: c.profile_name):
-        fields = profile_fields(config)
+    for config in store.of_client(client_id):
+        fields = profile_fields(config.profile())
         if include_versions:
             fields["version"] = config.version
         profiles[config.profile_name] = fields
@@ -127,107 +128,48 @@ class ImportReport:
         }
 
 
-def _desired(client_id: str, name: Any, fields: Any) -> tuple[AgentConfig, int | None]:
+def _desired(name: Any, fields: Any) -> tuple[AgentProfile, int | None]:
     """The profile the document asks for, validated, and the version it expects (if any)."""
     where = f"profile {name!r}"
     if not isinstance(name, str):
         raise InvalidInputError(f"{where}: profile names must be text")
     if not isinstance(fields, dict):
         raise InvalidInputError(f"{where} must be a mapping of fields")
-    unknown = sorted(set(fields) - {*CONFIG_FIELDS, "version"})
-    if unknown:
-        raise InvalidInputError(f"{where}: unknown field(s) {', '.join(map(str, unknown))}; "
-                                f"allowed: {', '.join(CONFIG_FIELDS)}, version")
-    expected = fields.get("version")
+    values = dict(fields)
+    expected = values.pop("version", None)
     if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool) or expected < 1):
         raise InvalidInputError(f"{where}: version must be a whole number of at least 1")
-    values = {key: value for key, value in fields.items() if key in CONFIG_FIELDS}
-    memory = values.pop("memory", {})
-    if not isinstance(memory, dict):
-        raise InvalidInputError(f"{where}: memory must be a mapping of memory policy fields")
-    unknown_policy = sorted(set(memory) - set(MemoryPolicy.LIMITS))
-    if unknown_policy:
-        raise InvalidInputError(f"{where}: unknown memory field(s) {', '.join(map(str, unknown_policy))}")
     try:
-        config = AgentConfig(client_id, name, memory=MemoryPolicy(**memory), **values)
-        config.validate()
+        validate_profile_name(name)
     except InvalidInputError as exc:
         raise InvalidInputError(f"{where}: {exc.message}") from exc
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{where}: {exc}") from exc
-    return config, expected
+    return AgentProfile.parse(values, f"{where}: "), expected
 
 
-def _plan(client_id: str, profiles: dict[Any, Any], report: ImportReport) -> list[AgentConfig]:
+def _plan(store: ProfileStore, client_id: str, profiles: dict[Any, Any], report: ImportReport) -> list[AgentConfig]:
     """Validate everything and compare it with what is stored; returns the items to write."""
-    desired = {name: _desired(client_id, name, fields) for name, fields in profiles.items()}
-    stored = {config.profile_name: config for config in AgentConfig.iter_all(client_id)}
+    desired = {name: _desired(name, fields) for name, fields in profiles.items()}
+    stored = {config.profile_name: config for config in store.of_client(client_id)}
     writes: list[AgentConfig] = []
     for name in sorted(desired):
-        config, expected = desired[name]
+        profile, expected = desired[name]
         current = stored.get(name)
-        if expected is not None and (current is None or current.version != expected):
-            found = "is not stored" if current is None else f"is at version {current.version}"
-            raise ConflictError(
-                f"profile {name!r} of client {client_id!r} {found}, not version {expected} as the document "
-                "expects: someone changed it since the export; export again and reapply your edits"
-            )
-        if current is None:
-            report.created.append(name)
-            writes.append(config)
-        elif profile_fields(current) == profile_fields(config):
+        if current is not None and current.profile() == profile and expected in (None, current.version):
             report.unchanged.append(name)
-        else:
+            continue
+        try:
             # load-then-save: the stored item's version travels with the write as its condition
-            for key in CONFIG_FIELDS:
-                setattr(current, key, getattr(config, key))
-            report.updated.append(name)
-            writes.append(current)
+            writes.append(profile_service.prepare(client_id, name, profile, current,
+                                                  profile_service.LATEST if expected is None else expected))
+        except ConflictError as exc:
+            raise ConflictError(f"{exc.message} as the document expects: someone changed it since the export; "
+                                "export again and reapply your edits") from exc
+        (report.created if current is None else report.updated).append(name)
     return writes
 
 
-def _batches(items: list[AgentConfig]) -> list[list[AgentConfig]]:
-    batches: list[list[AgentConfig]] = [[]]
-    size = 0
-    for item in items:
-        item_size = len(json.dumps(item.to_snapshot(), ensure_ascii=False).encode())
-        if batches[-1] and (len(batches[-1]) >= TRANSACTION_ITEMS or size + item_size > TRANSACTION_BYTES):
-            batches.append([])
-            size = 0
-        batches[-1].append(item)
-        size += item_size
-    return [batch for batch in batches if batch]
-
-
-def _write(client_id: str, items: list[AgentConfig]) -> None:
-    from pynamodb.exceptions import TransactWriteError
-    from pynamodb.transactions import TransactWrite
-
-    connection = AgentConfig._get_connection().connection
-    batches = _batches(items)
-    for number, batch in enumerate(batches, start=1):
-        now = utcnow()
-        try:
-            with TransactWrite(connection=connection) as transaction:
-                for item in batch:
-                    item.updated_at = now
-                    transaction.save(item)
-        except TransactWriteError as exc:
-            reasons = exc.cancellation_reasons or []
-            conflicts = [item.profile_name for item, reason in zip(batch, reasons, strict=False)
-                         if reason is not None and reason.code == "ConditionalCheckFailed"]
-            written = (f"; {number - 1} of {len(batches)} batches were written before it" if number > 1
-                       else "; nothing was written")
-            if conflicts:
-                raise ConflictError(
-                    f"profile(s) {', '.join(conflicts)} of client {client_id!r} changed while importing"
-                    f"{written}; run the import again"
-                ) from exc
-            code = exc.cause_response_code or type(exc).__name__
-            raise UpstreamError(f"DynamoDB could not write the profiles of {client_id!r} ({code}){written}") from exc
-
-
-def import_configs(document: dict[str, Any], client_id: str | None = None, dry_run: bool = False) -> ImportReport:
+def import_configs(store: ProfileStore, document: dict[str, Any], client_id: str | None = None,
+                   dry_run: bool = False) -> ImportReport:
     """Create or update the document's profiles for `client_id` (default: the document's client_id).
 
     Nothing is written if any profile is invalid or expects a version that is no longer stored. Profiles
@@ -245,7 +187,7 @@ def import_configs(document: dict[str, Any], client_id: str | None = None, dry_r
     if not isinstance(profiles, dict):
         raise InvalidInputError("profiles must be a mapping of profile name to fields")
     report = ImportReport(client_id=target, dry_run=dry_run)
-    writes = _plan(target, profiles, report)
+    writes = _plan(store, target, profiles, report)
     if writes and not dry_run:
-        _write(target, writes)
+        store.save_all(target, writes)
     return report

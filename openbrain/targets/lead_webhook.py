@@ -34,7 +34,6 @@ from openbrain.core.clock import utcnow
 from openbrain.core.errors import ConfigurationError, ConflictError, NotFoundError, OpenBrainError, UpstreamError
 from openbrain.domain.events import LeadCaptured, LeadDelivered, LeadUpdated
 from openbrain.domain.urls import webhook_host
-from openbrain.storage.orm import ChatSession, Client, Lead
 from openbrain.storage.orm.lead import MAX_DELIVERED_KEYS
 from openbrain.targets.http import post_json
 from openbrain.targets.records import MalformedRecordError, parse_body
@@ -42,6 +41,7 @@ from openbrain.targets.signing import sign
 
 if TYPE_CHECKING:
     from openbrain.aws.backend import Backend
+    from openbrain.storage.orm import Lead
 
 TARGET_NAME = "lead-webhook"
 DELIVERED = "delivered"
@@ -115,14 +115,15 @@ class LeadWebhook:
 
     def deliver(self, event: LeadCaptured | LeadUpdated) -> Outcome:
         """Post `event`'s lead to its client's webhook once (see the module docstring for every path)."""
+        stores = self.backend.stores
         try:
-            lead = Lead.get(event.client_id, event.lead_id)
+            lead = stores.leads.get(event.client_id, event.lead_id)
         except NotFoundError:
             return Outcome("skipped", event.event_id, event.lead_id, "the lead no longer exists")
         if event.idempotency_key in (lead.delivered_keys or []):
             return Outcome("duplicate", event.event_id, lead.lead_id, "already delivered")
         try:
-            client = Client.get(event.client_id)
+            client = stores.clients.get(event.client_id)
         except NotFoundError:
             return Outcome("skipped", event.event_id, lead.lead_id, "the client no longer exists")
         if not client.webhook_url:
@@ -161,18 +162,16 @@ class LeadWebhook:
         }
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
-    @staticmethod
-    def _profile_name(event: LeadCaptured | LeadUpdated) -> str | None:
+    def _profile_name(self, event: LeadCaptured | LeadUpdated) -> str | None:
         """The session's profile; `None` when the session has expired or is gone (the lead still goes out)."""
         try:
-            session = ChatSession.get(event.client_id, event.session_id)
+            session = self.backend.stores.sessions.get(event.client_id, event.session_id)
         except NotFoundError:
             return None
         snapshot = session.config_snapshot if isinstance(session.config_snapshot, dict) else {}
         return session.profile_name or snapshot.get("profile_name")
 
-    @staticmethod
-    def _mark_delivered(lead: Lead, key: str) -> None:
+    def _mark_delivered(self, lead: Lead, key: str) -> None:
         """Record the delivery on the lead; a concurrent change of the lead (a chat turn updating it) is
         re-read and the mark applied again, never overwritten."""
         for attempt in range(_MARK_ATTEMPTS):
@@ -181,12 +180,12 @@ class LeadWebhook:
             lead.status = DELIVERED
             lead.delivered_at = utcnow()
             try:
-                lead.save()
+                self.backend.stores.leads.save(lead)
                 return
             except ConflictError:
                 if attempt == _MARK_ATTEMPTS - 1:
                     raise
-                lead.refresh()
+                lead = self.backend.stores.leads.get(lead.client_id, lead.lead_id)
 
     def _publish_delivered(self, event: LeadCaptured | LeadUpdated) -> None:
         delivered = LeadDelivered(

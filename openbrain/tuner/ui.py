@@ -25,12 +25,7 @@ from typing import Any
 import gradio as gr
 
 from openbrain.core.errors import InvalidInputError, OpenBrainError
-from openbrain.storage.orm.agent_config import (
-    DEFAULT_PROFILE,
-    MAX_EXECUTION_TIME_RANGE,
-    MAX_ITERATIONS_RANGE,
-    MemoryPolicy,
-)
+from openbrain.domain.profile import DEFAULT_PROFILE, AgentProfile, MemoryPolicy
 from openbrain.tuner.workbench import (
     FORM_FIELDS,
     Pair,
@@ -114,18 +109,20 @@ def turn_messages(message: str, turn: Turn) -> Chat:
 def transcript_messages(detail: SessionDetail) -> Chat:
     """A stored session as chat bubbles: tool calls and tool results as titled notes."""
     bubbles: Chat = []
-    for row in detail.transcript:
-        if row["role"] == "human":
-            bubbles.append({"role": "user", "content": row["content"]})
-        elif row["role"] == "tool":
-            bubbles.append({"role": "assistant", "content": row["content"],
-                            "metadata": {"title": f"result of {row.get('tool')}"}})
+    called: dict[str | None, str] = {}  # tool call id -> the tool it called
+    for message in detail.transcript:
+        if message.role == "user":
+            bubbles.append({"role": "user", "content": message.content})
+        elif message.role == "tool":
+            bubbles.append({"role": "assistant", "content": message.content,
+                            "metadata": {"title": f"result of {called.get(message.tool_call_id)}"}})
         else:
-            if row["content"]:
-                bubbles.append({"role": "assistant", "content": row["content"]})
-            for call in row.get("tool_calls", []):
-                bubbles.append({"role": "assistant", "content": json.dumps(call["args"], ensure_ascii=False),
-                                "metadata": {"title": f"calls {call['name']}"}})
+            if message.content:
+                bubbles.append({"role": "assistant", "content": message.content})
+            for call in message.tool_calls:
+                called[call.id] = call.name
+                bubbles.append({"role": "assistant", "content": json.dumps(call.args, ensure_ascii=False),
+                                "metadata": {"title": f"calls {call.name}"}})
     return bubbles
 
 
@@ -378,21 +375,24 @@ def build(workbench: Workbench, client_id: str | None = None, title: str = "Open
                         with gr.Row():
                             model = gr.Textbox(label="Model", elem_id="model",
                                                info="offline, or openai:<model> (e.g. openai:gpt-4o-mini)")
-                            temperature = gr.Slider(0, 2, step=0.05, label="Temperature")
+                            temperature = gr.Slider(*AgentProfile.bounds("temperature"), step=0.05,
+                                                    label="Temperature")
                         with gr.Row():
                             iterations = gr.Number(label="Max iterations", precision=0,
-                                                   minimum=MAX_ITERATIONS_RANGE[0], maximum=MAX_ITERATIONS_RANGE[1],
+                                                   minimum=AgentProfile.bounds("max_iterations")[0],
+                                                   maximum=AgentProfile.bounds("max_iterations")[1],
                                                    info="model calls per turn before it stops")
                             seconds = gr.Number(label="Max execution time (s)", info="API Gateway gives up at 29 s",
-                                                minimum=MAX_EXECUTION_TIME_RANGE[0],
-                                                maximum=MAX_EXECUTION_TIME_RANGE[1])
+                                                minimum=AgentProfile.bounds("max_execution_time")[0],
+                                                maximum=AgentProfile.bounds("max_execution_time")[1])
                         system_message = gr.Textbox(label="System message", lines=6, elem_id="system-message")
                         icebreaker = gr.Textbox(label="Icebreaker", lines=2, elem_id="icebreaker")
                         with gr.Accordion("Memory policy", open=False):
+                            limits = {name: MemoryPolicy.bounds(name) for name in MemoryPolicy.model_fields}
                             memory = [
                                 gr.Number(label=name.replace("_", " ").capitalize(), precision=0,
                                           minimum=low, maximum=high, info=f"{low}–{high}")
-                                for name, (low, high) in MemoryPolicy.LIMITS.items()
+                                for name, (low, high) in limits.items()
                             ]
                     with gr.Column(scale=2):
                         tools = gr.CheckboxGroup([t["name"] for t in tool_catalogue()], label="Tools", elem_id="tools")

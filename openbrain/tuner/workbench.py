@@ -1,10 +1,12 @@
 """What `ob-tuner` does, without gradio: every button of the UI is one method here.
 
-The workbench has no data path of its own: profiles are AgentConfigs saved and deleted through the ORM
-(optimistic locking included), YAML goes through `openbrain.services.configs_io` as `ob-admin config` does, chat
-turns go through `openbrain.conversation.chat.chat` as `ob` and the API do, and the dead-letter queue through
-`openbrain.targets.dlq` as `ob-admin dlq` does. Errors are the library's `OpenBrainError`s; the UI shows their
-message.
+The workbench has no data path of its own: profiles are saved and deleted through
+`openbrain.services.profiles` (optimistic locking included) as the API's are, the editor's fields are the
+profile schema's (`openbrain.domain.profile.AgentProfile`, its memory policy flattened), YAML goes through
+`openbrain.services.configs_io` as `ob-admin config` does, chat turns go through
+`openbrain.conversation.chat.chat` as `ob` and the API do, and the dead-letter queue through
+`openbrain.targets.dlq` as `ob-admin dlq` does. Errors are the library's `OpenBrainError`s; the UI shows
+their message.
 
 On the embedded backend one lock serialises calls: gradio runs event handlers on a thread pool, and the
 backend is one in-process AWS. On AWS nothing is serialised (boto3 clients are thread-safe), so a slow
@@ -14,7 +16,6 @@ model call never holds up another operator's click.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import threading
 from dataclasses import dataclass, field
@@ -23,24 +24,22 @@ from typing import TYPE_CHECKING, Any
 from openbrain.conversation.chat import ChatMessage, ChatResponse, chat
 from openbrain.conversation.tools.registry import TOOLS
 from openbrain.core.errors import ConflictError, InvalidInputError, NotFoundError, OpenBrainError
-from openbrain.storage.orm.agent_config import (
-    CONFIG_FIELDS,
-    DEFAULT_CLIENT_ID,
-    DEFAULT_PROFILE,
-    AgentConfig,
-    MemoryPolicy,
-)
+from openbrain.domain.profile import CONFIG_FIELDS, DEFAULT_CLIENT_ID, DEFAULT_PROFILE, AgentProfile, MemoryPolicy
+from openbrain.services import profiles as profile_service
+from openbrain.services.configs_io import ImportReport, dump_document, import_configs, load_document, profile_fields
+from openbrain.services.sessions import Message, transcript
+from openbrain.storage.orm.agent_config import AgentConfig
 from openbrain.storage.orm.client import validate_client_id
 
 if TYPE_CHECKING:
     from openbrain.aws.backend import Backend
-    from openbrain.services.configs_io import ImportReport
     from openbrain.targets.dlq import RedriveResult
 
-# The editor's fields, in form order: the AgentConfig fields, with the memory policy flattened.
-MEMORY_FIELDS = tuple(f"memory.{name}" for name in MemoryPolicy.LIMITS)
+# The editor's fields, in form order: the profile's fields, with the memory policy flattened.
+MEMORY_FIELDS = tuple(f"memory.{name}" for name in MemoryPolicy.model_fields)
 FORM_FIELDS = tuple(name for name in CONFIG_FIELDS if name != "memory") + MEMORY_FIELDS
-WHOLE_NUMBER_FIELDS = {"max_iterations", *MEMORY_FIELDS}
+NUMBER_FIELDS = (*(name for name in CONFIG_FIELDS if AgentProfile.model_fields[name].annotation in (int, float)),
+                 *MEMORY_FIELDS)
 RECENT_SESSIONS = 50
 
 
@@ -96,57 +95,41 @@ class SessionDetail:
     """Everything the inspector shows of one session."""
 
     summary: dict[str, Any]
-    transcript: list[dict[str, Any]]
+    transcript: list[Message]  # as GET /sessions/{id} renders it (openbrain.services.sessions)
     config_snapshot: dict[str, Any]
     context: dict[str, Any]
     lead: dict[str, Any] | None
     events: list[dict[str, Any]]
 
 
-def form_values(config: AgentConfig) -> dict[str, Any]:
-    """An AgentConfig's fields by `FORM_FIELDS`, as plain values."""
-    snapshot = config.to_snapshot()
-    values = {name: snapshot[name] for name in FORM_FIELDS if name in snapshot}
-    values.update({name: snapshot["memory"][name.split(".", 1)[1]] for name in MEMORY_FIELDS})
-    seconds = values["max_execution_time"]
-    values["max_execution_time"] = int(seconds) if float(seconds).is_integer() else seconds
-    return values
+def form_values(profile: AgentProfile) -> dict[str, Any]:
+    """A profile's fields by `FORM_FIELDS`, as plain values (as YAML exports them)."""
+    fields = profile_fields(profile)
+    memory = fields.pop("memory")
+    return {**fields, **{name: memory[name.split(".", 1)[1]] for name in MEMORY_FIELDS}}
 
 
-def _number(name: str, value: Any) -> int | float:
-    if value is None or value == "":
-        raise InvalidInputError(f"{name} must be a number")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        try:
-            value = float(value)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"{name} must be a number, got {value!r}") from exc
-    if name in WHOLE_NUMBER_FIELDS:
-        if not float(value).is_integer():
-            raise InvalidInputError(f"{name} must be a whole number, got {value!r}")
-        return int(value)
-    return value
-
-
-def config_from_values(client_id: str, profile_name: str, values: dict[str, Any]) -> AgentConfig:
-    """A validated, unsaved AgentConfig from editor values; `InvalidInputError` names the first bad field."""
+def profile_from_values(values: dict[str, Any]) -> AgentProfile:
+    """The profile the editor's values describe; `InvalidInputError` names the first bad field."""
     unknown = sorted(set(values) - set(FORM_FIELDS))
     if unknown:
         raise InvalidInputError(f"unknown field(s) {', '.join(unknown)}")
     missing = [name for name in FORM_FIELDS if name not in values]
     if missing:
         raise InvalidInputError(f"missing field(s) {', '.join(missing)}")
-    fields: dict[str, Any] = {
-        "system_message": values["system_message"] or "",
-        "icebreaker": values["icebreaker"] or "",
-        "model": (values["model"] or "").strip(),
-        "tools": list(values["tools"] or []),
-    }
-    for name in ("temperature", "max_iterations", "max_execution_time"):
-        fields[name] = _number(name, values[name])
-    policy = {name.split(".", 1)[1]: _number(name, values[name]) for name in MEMORY_FIELDS}
-    config = AgentConfig(client_id, profile_name, memory=MemoryPolicy(**policy), **fields)
-    return config.validate()
+    empty = [name for name in FORM_FIELDS if name in NUMBER_FIELDS and values[name] in (None, "")]
+    if empty:
+        raise InvalidInputError(f"{empty[0]} must be a number")
+    fields: dict[str, Any] = {name: values[name] for name in FORM_FIELDS if name not in MEMORY_FIELDS}
+    fields.update(system_message=values["system_message"] or "", icebreaker=values["icebreaker"] or "",
+                  model=(values["model"] or "").strip(), tools=list(values["tools"] or []),
+                  memory={name.split(".", 1)[1]: values[name] for name in MEMORY_FIELDS})
+    return AgentProfile.parse(fields)
+
+
+def config_from_values(client_id: str, profile_name: str, values: dict[str, Any]) -> AgentConfig:
+    """A validated, unsaved AgentConfig from editor values; `InvalidInputError` names the first bad field."""
+    return AgentConfig.from_profile(client_id, profile_name, profile_from_values(values)).validate()
 
 
 def tool_catalogue() -> list[dict[str, Any]]:
@@ -188,7 +171,7 @@ class Workbench:
         from openbrain.services.clients import list_clients
 
         with self._lock:
-            ids = {client.client_id for client in list_clients()}
+            ids = {client.client_id for client in list_clients(self.backend.stores)}
         return sorted(ids | {DEFAULT_CLIENT_ID} | {e for e in extra if e})
 
     def profiles(self, client_id: str) -> list[str]:
@@ -197,14 +180,14 @@ class Workbench:
 
         validate_client_id(client_id)
         with self._lock:
-            return sorted({*profile_names(client_id), DEFAULT_PROFILE})
+            return sorted({*profile_names(self.backend.stores, client_id), DEFAULT_PROFILE})
 
     def load(self, client_id: str, name: str) -> Profile:
         validate_client_id(client_id)
         with self._lock:
-            config = AgentConfig.get_or_default(client_id, name)
+            config = profile_service.get(self.backend.stores.profiles, client_id, name)
         stored = config.version
-        return Profile(client_id, name, form_values(config), int(stored) if stored is not None else None)
+        return Profile(client_id, name, form_values(config.profile()), int(stored) if stored is not None else None)
 
     def save(self, client_id: str, name: str, values: dict[str, Any], version: int | None) -> Profile:
         """Save the editor's values over the profile loaded at `version` (None: it was not stored).
@@ -212,39 +195,27 @@ class Workbench:
         `ConflictError` if the stored profile is not at `version` any more (someone saved or deleted it
         since it was loaded): nothing is written; reload and reapply."""
         validate_client_id(client_id)
-        config = config_from_values(client_id, name, values)
+        profile = profile_from_values(values)
         with self._lock:
-            if version is None:
-                target = config  # new item: the version condition refuses to overwrite one saved meanwhile
-            else:
-                try:
-                    target = AgentConfig.get(client_id, name)
-                except NotFoundError as exc:
-                    raise ConflictError(f"profile {name!r} was deleted since you loaded it") from exc
-                if target.version != version:
-                    raise ConflictError(
-                        f"profile {name!r} was saved by someone else (version {target.version}, you loaded "
-                        f"{version}); reload it and reapply your edits"
-                    )
-                for key in CONFIG_FIELDS:
-                    setattr(target, key, getattr(config, key))
             try:
-                target.save()
+                profile_service.put(self.backend.stores.profiles, client_id, name, profile, version)
             except ConflictError as exc:
-                raise ConflictError(f"profile {name!r} of {client_id!r} changed meanwhile; reload it") from exc
+                raise ConflictError(f"{exc.message}; reload it and reapply your edits") from exc
             self._saved()
         return self.load(client_id, name)
 
     def save_as(self, client_id: str, new_name: str, values: dict[str, Any]) -> Profile:
         """Save the editor's values as a new profile; `ConflictError` if that name is taken."""
         new_name = (new_name or "").strip()
-        config_from_values(client_id, new_name, values)  # validates the name too
+        validate_client_id(client_id)
+        profile = profile_from_values(values)
         with self._lock:
             try:
-                AgentConfig.get(client_id, new_name)
-            except NotFoundError:
-                return self.save(client_id, new_name, values, None)
-        raise ConflictError(f"profile {new_name!r} already exists for {client_id!r}; pick another name")
+                profile_service.put(self.backend.stores.profiles, client_id, new_name, profile, None)
+            except ConflictError as exc:
+                raise ConflictError(f"{exc.message}; pick another name") from exc
+            self._saved()
+        return self.load(client_id, new_name)
 
     def delete(self, client_id: str, name: str, version: int | None) -> None:
         """Delete the stored profile loaded at `version`."""
@@ -253,27 +224,20 @@ class Workbench:
             raise NotFoundError(f"profile {name!r} is not stored; there is nothing to delete")
         with self._lock:
             try:
-                stored = AgentConfig.get(client_id, name)
-            except NotFoundError as exc:
-                raise NotFoundError(f"profile {name!r} was already deleted") from exc
-            if stored.version != version:
-                raise ConflictError(f"profile {name!r} was saved by someone else since you loaded it; reload it")
-            stored.delete()
+                profile_service.delete(self.backend.stores.profiles, client_id, name, version)
+            except ConflictError as exc:
+                raise ConflictError(f"{exc.message}; reload it") from exc
             self._saved()
 
     def export_yaml(self, client_id: str, name: str, values: dict[str, Any]) -> str:
         """The editor's profile as an `ob-admin config import` document (YAML)."""
-        from openbrain.services.configs_io import dump_document, profile_fields
-
-        config = config_from_values(client_id, name, values)
-        return dump_document({"client_id": client_id, "profiles": {name: profile_fields(config)}}, "yaml")
+        profile = config_from_values(client_id, name, values).profile()
+        return dump_document({"client_id": client_id, "profiles": {name: profile_fields(profile)}}, "yaml")
 
     def import_yaml(self, client_id: str, text: str) -> ImportReport:
         """Create or update the document's profiles for `client_id`, all or nothing, as
         `ob-admin config import` does (a `version` in the document must still be the stored one). A
         document naming another client is refused."""
-        from openbrain.services.configs_io import import_configs, load_document
-
         validate_client_id(client_id)
         if not (text or "").strip():
             raise InvalidInputError("paste a YAML (or JSON) document with client_id and profiles first")
@@ -285,7 +249,7 @@ class Workbench:
                 "client_id to apply it here"
             )
         with self._lock:
-            report = import_configs(document, client_id=client_id)
+            report = import_configs(self.backend.stores.profiles, document, client_id=client_id)
             self._saved()
         return report
 
@@ -335,33 +299,27 @@ class Workbench:
     def recent_sessions(self, client_id: str, limit: int = RECENT_SESSIONS) -> list[dict[str, Any]]:
         """The client's latest `limit` unexpired sessions, newest first (session ids are ULIDs: the range key
         sorts by time)."""
-        from openbrain.storage.orm.chat_session import ChatSession
-
         validate_client_id(client_id)
         with self._lock:
-            newest = ChatSession.query(client_id, scan_index_forward=False, page_size=limit)
-            found = list(itertools.islice((s for s in newest if not s.expired), limit))
+            found = self.backend.stores.sessions.of_client(client_id, newest_first=True, limit=limit, page_size=limit)
         return [_session_summary(s) for s in found]
 
     def session(self, client_id: str, session_id: str) -> SessionDetail:
-        from openbrain.storage import memory_codec
-        from openbrain.storage.orm.chat_session import ChatSession
-        from openbrain.storage.orm.lead import Lead
-
         validate_client_id(client_id)
         if not (session_id or "").strip():
             raise InvalidInputError("pick a session first")
+        stores = self.backend.stores
         with self._lock:
-            stored = ChatSession.get(client_id, session_id.strip())
+            stored = stores.sessions.get(client_id, session_id.strip())
             lead = None
             if stored.lead_id:
                 try:
-                    lead = Lead.get(client_id, stored.lead_id).to_public_dict()
+                    lead = stores.leads.get(client_id, stored.lead_id).to_public_dict()
                 except NotFoundError:
                     lead = {"lead_id": stored.lead_id, "status": "not found (deleted?)"}
         return SessionDetail(
             summary=_session_summary(stored),
-            transcript=[_message_row(m) for m in memory_codec.loads(stored.memory)],
+            transcript=transcript(stored),
             config_snapshot=dict(stored.config_snapshot or {}),
             context=dict(stored.context or {}),
             lead=lead,
@@ -408,16 +366,3 @@ def _session_summary(session: Any) -> dict[str, Any]:
         "ended": session.ended,
         "trimmed_messages": int(session.trimmed_messages),
     }
-
-
-def _message_row(message: Any) -> dict[str, Any]:
-    """One stored message as the transcript shows it: who, what, and the tool calls it made or answered."""
-    row: dict[str, Any] = {"role": message.type, "content": message.content if isinstance(message.content, str)
-                           else json.dumps(message.content, ensure_ascii=False)}
-    calls = getattr(message, "tool_calls", None)
-    if calls:
-        row["tool_calls"] = [{"name": c["name"], "args": c.get("args", {}), "id": c.get("id")} for c in calls]
-    if message.type == "tool":
-        row["tool"] = getattr(message, "name", None)
-        row["tool_call_id"] = getattr(message, "tool_call_id", None)
-    return row

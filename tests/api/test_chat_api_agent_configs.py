@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from support.api import Api
 
+from openbrain.domain.profile import DEFAULT_ICEBREAKER
 from openbrain.storage.orm import AgentConfig
-from openbrain.storage.orm.agent_config import DEFAULT_ICEBREAKER
 
 pytestmark = pytest.mark.integration
 
@@ -182,3 +182,19 @@ def test_profiles_need_a_key(anonymous: Api, acme: Api) -> None:
     assert anonymous.get("/agent-configs").status == 401
     assert anonymous.put("/agent-configs/bot", {"model": "offline"}).status == 401
     assert anonymous.delete("/agent-configs/bot").status == 401
+
+
+def test_openapi_shows_the_profile_schemas_bounds(anonymous: Api) -> None:
+    schemas = anonymous.get("/openapi.json").json["components"]["schemas"]
+
+    for name in ("AgentConfigBody", "AgentConfigOut"):
+        temperature = schemas[name]["properties"]["temperature"]
+        assert (temperature["minimum"], temperature["maximum"]) == (0, 2), name
+    assert schemas["MemoryPolicy"]["properties"]["window_messages"]["maximum"] == 1000
+
+
+def test_a_profile_rule_is_named_as_the_library_names_it(acme: Api) -> None:
+    response = acme.put("/agent-configs/anvils", {"temperature": 5, "memory": {"windowMessages": 3}})
+
+    assert response.status == 422
+    assert response.error["message"] == "temperature must be between 0 and 2, got 5"

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 def test_a_key_authenticates_its_client(backend: Backend) -> None:
     _, key = make_client("acme", [])
 
-    assert authenticate(key).client_id == "acme"
+    assert authenticate(backend.stores.clients, key).client_id == "acme"
 
 
 def test_a_key_names_its_client(backend: Backend) -> None:
@@ -32,7 +32,7 @@ def test_every_failure_is_the_same_unauthorized_error(backend: Backend, key: str
     make_client("acme", [])
 
     with pytest.raises(UnauthorizedError) as caught:
-        authenticate(key)
+        authenticate(backend.stores.clients, key)
 
     assert caught.value.message == UNAUTHORIZED_MESSAGE
 

@@ -310,7 +310,8 @@ def _provider_tenant() -> tuple[Api, str]:
     return api, session_id
 
 
-@pytest.mark.parametrize("provider_backend", [f"http://127.0.0.1:{_unused_port()}/v1"], indirect=True)
+@pytest.mark.parametrize("provider_backend", [f"http://127.0.0.1:{_unused_port()}/v1"], indirect=True,
+                         ids=["unused-loopback-port"])  # the same test id in every xdist worker
 def test_an_unreachable_provider_is_502_and_the_session_is_unchanged(provider_backend: Backend) -> None:
     api, session_id = _provider_tenant()
     before = ChatSession.get("acme", session_id)

@@ -57,3 +57,33 @@ def test_the_aws_backend_creates_nothing_and_only_binds_the_models() -> None:
     backend = Backend(Settings(backend="aws", region="ap-southeast-2", memory_store=None)).start()
     assert backend.kind == "aws" and backend.queue_urls == {}
     assert AgentConfig.Meta.region == "ap-southeast-2"
+
+
+def test_a_restarted_memory_backend_starts_empty_but_keeps_its_aws_clients() -> None:
+    # given a memory backend that stored a profile, then closed
+    settings = Settings(backend="memory", memory_store=None)
+    first = Backend(settings).start()
+    AgentConfig("acme", "p", model="offline").save()
+    dynamodb, connection = first.client("dynamodb"), AgentConfig._get_connection().connection
+    first.close()
+    # when another one starts in the same process
+    second = Backend(settings).start()
+    try:
+        # then it sees none of the first one's data, through the same clients (none rebuilt)
+        assert AgentConfig.get_all("acme") == []
+        assert second.client("dynamodb") is dynamodb
+        assert AgentConfig._get_connection().connection is connection
+    finally:
+        second.close()
+
+
+def test_a_memory_backend_on_other_tables_binds_a_new_connection() -> None:
+    first = Backend(Settings(backend="memory", memory_store=None)).start()
+    connection = AgentConfig._get_connection().connection
+    first.close()
+    second = Backend(Settings(backend="memory", memory_store=None, agent_config_table="other-configs")).start()
+    try:
+        assert AgentConfig.Meta.table_name == "other-configs"
+        assert AgentConfig._get_connection().connection is not connection
+    finally:
+        second.close()

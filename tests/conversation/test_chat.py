@@ -9,6 +9,7 @@ import pytest
 from openbrain.aws.backend import Backend
 from openbrain.conversation.chat import ChatMessage, chat
 from openbrain.core.errors import ConflictError, InvalidInputError, NotFoundError
+from openbrain.domain.profile import CONFIG_FIELDS, AgentProfile, MemoryPolicy
 from openbrain.storage import memory_codec
 from openbrain.storage.orm import AgentConfig, ChatSession, Lead
 
@@ -78,6 +79,19 @@ def test_overrides_apply_to_the_new_session_only_within_the_allow_list(backend: 
         _start(agentConfigOverrides={"client_id": "someone-else"})
     with pytest.raises(InvalidInputError, match="temperature"):
         _start(agentConfigOverrides={"temperature": 5})
+
+
+def test_overrides_are_spelled_as_the_profile_schema_accepts_them_down_to_the_memory_policy(backend: Backend) -> None:
+    request = ChatMessage.parse({"agentConfigOverrides": {"maxIterations": 2, "ice_breaker": "Hey",
+                                                          "memory": {"windowMessages": 4}}})
+    assert request.agent_config_overrides == {"max_iterations": 2, "icebreaker": "Hey",
+                                              "memory": {"window_messages": 4}}
+
+    session_id = _start(agentConfigOverrides={"memory": {"windowMessages": 4}})
+    snapshot = ChatSession.get("public", session_id).config_snapshot
+
+    assert snapshot["memory"] == {**MemoryPolicy().model_dump(), "window_messages": 4}
+    assert AgentProfile.parse({k: v for k, v in snapshot.items() if k in CONFIG_FIELDS}).memory.window_messages == 4
 
 
 def test_an_unsaved_config_can_start_a_session_of_its_own_client_only(backend: Backend) -> None:

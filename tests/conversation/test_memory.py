@@ -22,8 +22,9 @@ from openbrain.conversation.chat import ChatMessage, chat
 from openbrain.conversation.memory import TRIM_TO, TRUNCATION_MARK, compact, window
 from openbrain.core.errors import StoredDataError
 from openbrain.core.settings import Settings
+from openbrain.domain.profile import MemoryPolicy
 from openbrain.storage.memory_codec import dumps, load_records, loads
-from openbrain.storage.orm import ChatSession, MemoryPolicy
+from openbrain.storage.orm import ChatSession
 
 ITEM_SIZE_CEILING = 350_000  # bytes; DynamoDB refuses items over 400 KB
 MESSAGE_CHARS = 4096
@@ -167,7 +168,8 @@ def test_window_is_the_longest_whole_turn_suffix_within_both_budgets() -> None:
 
     for window_messages in (1, 2, 3, 5, 8, 13, 40, 1000):
         for window_tokens in (0, 50, 1000, 2500, 8000, 1_000_000):
-            policy = MemoryPolicy(window_messages=window_messages, window_tokens=window_tokens)
+            policy = MemoryPolicy(window_messages=window_messages, window_tokens=window_tokens,
+                                  max_stored_messages=10_000)  # a window may not exceed what is stored
 
             # when
             seen = window(messages_to_dict(history), policy)
@@ -413,7 +415,8 @@ def test_the_window_of_the_stored_records_is_the_reference_window_of_the_loaded_
 
     for window_messages in (1, 2, 3, 4, 5, 8, 13, 40, 93, 1000):
         for window_tokens in (0, 50, 1000, 2500, 8000):
-            policy = MemoryPolicy(window_messages=window_messages, window_tokens=window_tokens)
+            policy = MemoryPolicy(window_messages=window_messages, window_tokens=window_tokens,
+                                  max_stored_messages=10_000)  # a window may not exceed what is stored
             assert window(records, policy) == reference_window(history, policy), (window_messages, window_tokens)
 
 
@@ -565,7 +568,7 @@ def test_a_session_from_a_maximal_valid_profile_stays_under_350_kb(backend: Back
 
     AgentConfig(
         "public", "maximal", system_message=text[:20_000], icebreaker=text[:20_000], model="offline",
-        memory=MemoryPolicy(**{**MemoryPolicy().to_dict(), **LARGEST_MEMORY}),
+        memory=MemoryPolicy(**{**MemoryPolicy().model_dump(), **LARGEST_MEMORY}),
     ).save()
 
     # when it chats (with the longest messages allowed) until its memory is trimmed

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def local(backend: Backend) -> Iterator[tuple[LocalStack, str]]:
     stack = LocalStack(backend, port=0, poll_interval=0.1).start()
-    demo = ensure_demo_client([stack.url], offline=True)
+    demo = ensure_demo_client(backend.stores, [stack.url], offline=True)
     try:
         yield stack, demo.api_key
     finally:
@@ -61,8 +61,8 @@ def test_a_chat_turn_over_local_http_with_the_demo_clients_key(local: tuple[Loca
 
 
 def test_the_demo_client_gets_an_offline_default_profile_and_a_fresh_key(backend: Backend) -> None:
-    first = ensure_demo_client(["http://127.0.0.1:8080"], offline=True)
-    second = ensure_demo_client(["http://127.0.0.1:8080"], offline=True)
+    first = ensure_demo_client(backend.stores, ["http://127.0.0.1:8080"], offline=True)
+    second = ensure_demo_client(backend.stores, ["http://127.0.0.1:8080"], offline=True)
     from openbrain.storage.orm import Client
 
     client = Client.get("local")

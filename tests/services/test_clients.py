@@ -15,6 +15,7 @@ from openbrain.aws.backend import Backend
 from openbrain.aws.resources import init_resources
 from openbrain.core.errors import ConflictError, InvalidInputError, NotFoundError
 from openbrain.core.settings import Settings
+from openbrain.domain.profile import CONFIG_FIELDS, AgentProfile, MemoryPolicy
 from openbrain.domain.urls import validate_origin, validate_webhook_url
 from openbrain.services import configs_io
 from openbrain.services.clients import (
@@ -26,7 +27,8 @@ from openbrain.services.clients import (
     slugify,
 )
 from openbrain.services.configs_io import dump_document, export_configs, import_configs, load_document
-from openbrain.storage.orm import AgentConfig, Client, MemoryPolicy
+from openbrain.storage.dynamodb import DynamoDBProfileStore
+from openbrain.storage.orm import AgentConfig, Client
 
 pytestmark = pytest.mark.integration
 
@@ -35,8 +37,9 @@ pytestmark = pytest.mark.integration
 
 def test_create_client_stores_only_the_hash_of_the_key_it_returns(backend: Backend) -> None:
     # when
-    client, api_key, _ = create_client("Acme Inc.", origins=["https://Acme.example:443/", "http://localhost:3000"],
-                                    webhook_url="https://crm.acme.example/hook", webhook_secret_ref="/ob/acme")
+    client, api_key, _ = create_client(backend.stores, "Acme Inc.",
+                                       origins=["https://Acme.example:443/", "http://localhost:3000"],
+                                       webhook_url="https://crm.acme.example/hook", webhook_secret_ref="/ob/acme")
 
     # then: the id is a slug of the name, origins are as a browser sends them, the key verifies
     stored = Client.get("acme-inc")
@@ -50,16 +53,16 @@ def test_create_client_stores_only_the_hash_of_the_key_it_returns(backend: Backe
 
 
 def test_create_client_takes_an_explicit_id(backend: Backend) -> None:
-    client, _, _ = create_client("Ünïcode Café", client_id="cafe_1")
+    client, _, _ = create_client(backend.stores, "Ünïcode Café", client_id="cafe_1")
     assert client.client_id == "cafe_1"
     assert slugify("Ünïcode Café") == "unicode-cafe"
 
 
 def test_create_client_refuses_an_existing_id_and_leaves_it_alone(backend: Backend) -> None:
-    _, first_key, _ = create_client("Acme", client_id="acme")
+    _, first_key, _ = create_client(backend.stores, "Acme", client_id="acme")
 
     with pytest.raises(ConflictError, match="client 'acme' already exists"):
-        create_client("Someone else", client_id="acme")
+        create_client(backend.stores, "Someone else", client_id="acme")
 
     stored = Client.get("acme")
     assert stored.display_name == "Acme"
@@ -86,8 +89,8 @@ def test_create_client_refuses_an_existing_id_and_leaves_it_alone(backend: Backe
 )
 def test_create_client_rejects_bad_input_before_writing(backend: Backend, kwargs: dict, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
-        create_client(**kwargs)
-    assert list_clients() == []
+        create_client(backend.stores, **kwargs)
+    assert list_clients(backend.stores) == []
 
 
 def test_webhooks_may_use_plain_http_only_to_this_machine() -> None:
@@ -104,10 +107,10 @@ def test_origins_are_normalised_like_the_origin_header() -> None:
 
 
 def test_list_and_show_never_reveal_keys_or_hashes(backend: Backend) -> None:
-    _, key_b, _ = create_client("Beta", client_id="beta")
-    _, key_a, _ = create_client("Alpha", client_id="alpha", origins=["https://alpha.example"])
+    _, key_b, _ = create_client(backend.stores, "Beta", client_id="beta")
+    _, key_a, _ = create_client(backend.stores, "Alpha", client_id="alpha", origins=["https://alpha.example"])
 
-    listed = [describe_client(client) for client in list_clients()]
+    listed = [describe_client(client) for client in list_clients(backend.stores)]
 
     assert [c["client_id"] for c in listed] == ["alpha", "beta"]
     assert listed[0]["api_keys"] == 1
@@ -121,13 +124,13 @@ def test_list_and_show_never_reveal_keys_or_hashes(backend: Backend) -> None:
 
 def test_show_of_an_unknown_client_is_not_found(backend: Backend) -> None:
     with pytest.raises(NotFoundError, match="client 'nobody' not found"):
-        get_client("nobody")
+        get_client(backend.stores, "nobody")
 
 
 def test_rotate_key_revokes_the_old_keys(backend: Backend) -> None:
-    _, old_key, _ = create_client("Acme", client_id="acme")
+    _, old_key, _ = create_client(backend.stores, "Acme", client_id="acme")
 
-    client, new_key = rotate_key("acme")
+    client, new_key = rotate_key(backend.stores, "acme")
 
     stored = Client.get("acme")
     assert stored.has_api_key(new_key)
@@ -137,9 +140,9 @@ def test_rotate_key_revokes_the_old_keys(backend: Backend) -> None:
 
 
 def test_rotate_key_can_keep_the_old_keys(backend: Backend) -> None:
-    _, old_key, _ = create_client("Acme", client_id="acme")
+    _, old_key, _ = create_client(backend.stores, "Acme", client_id="acme")
 
-    _, new_key = rotate_key("acme", keep_old=True)
+    _, new_key = rotate_key(backend.stores, "acme", keep_old=True)
 
     stored = Client.get("acme")
     assert stored.has_api_key(old_key) and stored.has_api_key(new_key)
@@ -147,7 +150,7 @@ def test_rotate_key_can_keep_the_old_keys(backend: Backend) -> None:
 
 def test_rotate_key_of_an_unknown_client_is_not_found(backend: Backend) -> None:
     with pytest.raises(NotFoundError):
-        rotate_key("nobody")
+        rotate_key(backend.stores, "nobody")
 
 
 # --- config export / import ------------------------------------------------------------------------
@@ -165,29 +168,41 @@ def _store_profiles(client_id: str) -> None:
 def test_export_then_import_into_another_client_copies_every_profile(backend: Backend, fmt: str) -> None:
     # given
     _store_profiles("acme")
-    text = dump_document(export_configs("acme"), fmt)  # type: ignore[arg-type]
+    text = dump_document(export_configs(backend.stores.profiles, "acme"), fmt)  # type: ignore[arg-type]
 
     # when
-    report = import_configs(load_document(text, fmt), client_id="acme-staging")  # type: ignore[arg-type]
+    report = import_configs(backend.stores.profiles, load_document(text, fmt), client_id="acme-staging")  # type: ignore[arg-type]
 
     # then
     assert (report.created, report.updated, report.unchanged) == (["default", "sales"], [], [])
-    assert export_configs("acme-staging")["profiles"] == export_configs("acme")["profiles"]
+    store = backend.stores.profiles
+    assert export_configs(store, "acme-staging")["profiles"] == export_configs(store, "acme")["profiles"]
     sales = AgentConfig.get("acme-staging", "sales")
     assert (sales.system_message, sales.temperature, sales.max_execution_time) == (SALES_PROMPT, 0.25, 12.5)
     assert sales.memory.window_messages == 10
 
 
+def test_an_exported_profile_is_the_profile_schema_as_plain_values(backend: Backend) -> None:
+    _store_profiles("acme")
+
+    exported = export_configs(backend.stores.profiles, "acme")["profiles"]["sales"]
+
+    assert list(exported) == list(CONFIG_FIELDS)
+    default = export_configs(backend.stores.profiles, "acme")["profiles"]["default"]
+    assert exported["max_execution_time"] == 12.5 and default["max_execution_time"] == 30  # whole seconds as ints
+    assert AgentProfile.parse(exported) == AgentConfig.get("acme", "sales").profile()
+
+
 def test_yaml_export_keeps_multiline_text_readable(backend: Backend) -> None:
     _store_profiles("acme")
-    text = dump_document(export_configs("acme"), "yaml")
+    text = dump_document(export_configs(backend.stores.profiles, "acme"), "yaml")
     assert "    system_message: |\n      You sell anvils.\n      Be brief.\n" in text
 
 
 def test_importing_what_is_stored_changes_nothing(backend: Backend) -> None:
     _store_profiles("acme")
 
-    report = import_configs(export_configs("acme"))
+    report = import_configs(backend.stores.profiles, export_configs(backend.stores.profiles, "acme"))
 
     assert report.unchanged == ["default", "sales"]
     assert AgentConfig.get("acme", "sales").version == 1
@@ -196,12 +211,12 @@ def test_importing_what_is_stored_changes_nothing(backend: Backend) -> None:
 def test_import_updates_through_the_stored_version(backend: Backend) -> None:
     # given
     _store_profiles("acme")
-    document = export_configs("acme")
+    document = export_configs(backend.stores.profiles, "acme")
     document["profiles"]["sales"]["temperature"] = 1.5
     document["profiles"]["new"] = {"model": "offline"}
 
     # when
-    report = import_configs(document)
+    report = import_configs(backend.stores.profiles, document)
 
     # then
     assert (report.created, report.updated, report.unchanged) == (["new"], ["sales"], ["default"])
@@ -213,16 +228,16 @@ def test_import_updates_through_the_stored_version(backend: Backend) -> None:
 def test_fields_left_out_take_the_defaults(backend: Backend) -> None:
     _store_profiles("acme")
 
-    import_configs({"client_id": "acme", "profiles": {"sales": {"model": "offline"}}})
+    import_configs(backend.stores.profiles, {"client_id": "acme", "profiles": {"sales": {"model": "offline"}}})
 
-    profiles = export_configs("acme")["profiles"]
+    profiles = export_configs(backend.stores.profiles, "acme")["profiles"]
     assert profiles["sales"] == profiles["default"]
 
 
 def test_import_writes_nothing_if_any_profile_is_invalid(backend: Backend) -> None:
     # given: one stored profile, and a document that changes it, adds one, and has one bad profile
     _store_profiles("acme")
-    before = export_configs("acme", include_versions=True)
+    before = export_configs(backend.stores.profiles, "acme", include_versions=True)
     document = {"client_id": "acme", "profiles": {
         "sales": {"model": "offline", "temperature": 0.1},
         "fresh": {"model": "offline"},
@@ -231,8 +246,8 @@ def test_import_writes_nothing_if_any_profile_is_invalid(backend: Backend) -> No
 
     # when / then
     with pytest.raises(InvalidInputError, match="profile 'broken': unknown tool"):
-        import_configs(document)
-    assert export_configs("acme", include_versions=True) == before
+        import_configs(backend.stores.profiles, document)
+    assert export_configs(backend.stores.profiles, "acme", include_versions=True) == before
 
 
 @pytest.mark.parametrize(
@@ -253,7 +268,7 @@ def test_import_writes_nothing_if_any_profile_is_invalid(backend: Backend) -> No
 )
 def test_import_rejects_malformed_documents(backend: Backend, document: dict, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
-        import_configs(document)
+        import_configs(backend.stores.profiles, document)
     assert AgentConfig.get_all("acme") == []
 
 
@@ -267,7 +282,8 @@ def test_load_document_names_the_place_of_a_syntax_error() -> None:
 
 
 def test_dry_run_reports_without_writing(backend: Backend) -> None:
-    report = import_configs({"client_id": "acme", "profiles": {"p": {"model": "offline"}}}, dry_run=True)
+    document = {"client_id": "acme", "profiles": {"p": {"model": "offline"}}}
+    report = import_configs(backend.stores.profiles, document, dry_run=True)
 
     assert report.created == ["p"] and report.dry_run
     assert AgentConfig.get_all("acme") == []
@@ -276,7 +292,7 @@ def test_dry_run_reports_without_writing(backend: Backend) -> None:
 def test_import_of_a_stale_export_is_a_conflict_and_writes_nothing(backend: Backend) -> None:
     # given: an export with versions, then someone edits a profile
     _store_profiles("acme")
-    document = export_configs("acme", include_versions=True)
+    document = export_configs(backend.stores.profiles, "acme", include_versions=True)
     edited = AgentConfig.get("acme", "sales")
     edited.temperature = 0.9
     edited.save()
@@ -285,7 +301,7 @@ def test_import_of_a_stale_export_is_a_conflict_and_writes_nothing(backend: Back
 
     # when / then
     with pytest.raises(ConflictError, match="'sales' of client 'acme' is at version 2, not version 1"):
-        import_configs(document)
+        import_configs(backend.stores.profiles, document)
     assert AgentConfig.get("acme", "sales").temperature == 0.9
     assert [c.profile_name for c in AgentConfig.get_all("acme")] == ["default", "sales"]
 
@@ -295,7 +311,7 @@ def test_a_change_between_reading_and_writing_is_a_conflict_and_nothing_is_writt
     _store_profiles("acme")
     profiles = {"sales": {"model": "offline"}, "fresh": {"model": "offline"}}
     report = configs_io.ImportReport("acme", dry_run=False)
-    writes = configs_io._plan("acme", profiles, report)
+    writes = configs_io._plan(backend.stores.profiles, "acme", profiles, report)
     # ... when someone else saves the profile first
     other = AgentConfig.get("acme", "sales")
     other.icebreaker = "Theirs"
@@ -304,17 +320,17 @@ def test_a_change_between_reading_and_writing_is_a_conflict_and_nothing_is_writt
     # when / then: the transaction is refused as a whole
     with pytest.raises(ConflictError, match=r"profile\(s\) sales of client 'acme' changed while importing; "
                                             "nothing was written"):
-        configs_io._write("acme", writes)
+        backend.stores.profiles.save_all("acme", writes)
     assert AgentConfig.get("acme", "sales").icebreaker == "Theirs"
     with pytest.raises(NotFoundError):
         AgentConfig.get("acme", "fresh")
 
 
-def test_a_large_import_is_written_in_several_transactions(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(configs_io, "TRANSACTION_ITEMS", 2)
+def test_a_large_import_is_written_in_several_transactions(backend: Backend) -> None:
+    store = DynamoDBProfileStore(AgentConfig, transaction_items=2)
     profiles = {f"p{i}": {"model": "offline"} for i in range(5)}
 
-    report = import_configs({"client_id": "acme", "profiles": profiles})
+    report = import_configs(store, {"client_id": "acme", "profiles": profiles})
 
     assert report.created == sorted(profiles)
     assert len(AgentConfig.get_all("acme")) == 5
@@ -357,5 +373,5 @@ def test_init_creates_every_resource_on_an_empty_account_and_can_run_again(empty
     events = empty_aws_account.client("events")
     assert [r["Name"] for r in events.list_rules(EventBusName="openbrain-events")["Rules"]] == ["t-lead-webhook"]
     # and the models work against what init made
-    create_client("Acme", client_id="acme")
-    assert get_client("acme").display_name == "Acme"
+    create_client(empty_aws_account.stores, "Acme", client_id="acme")
+    assert get_client(empty_aws_account.stores, "acme").display_name == "Acme"

@@ -16,7 +16,8 @@ import pytest
 from support.browser import LOAD_MS, TURN_MS, VIEWPORT, TunerPage, chromium, tuner, unavailable
 
 from openbrain.conversation.tools.registry import TOOLS
-from openbrain.storage.orm.agent_config import DEFAULT_CLIENT_ID, DEFAULT_PROFILE, AgentConfig
+from openbrain.domain.profile import DEFAULT_CLIENT_ID, DEFAULT_PROFILE
+from openbrain.storage.orm.agent_config import AgentConfig
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser

@@ -12,10 +12,18 @@ from support.targets import WebhookServer, fail_until_dead_lettered, load_handle
 from openbrain.aws.backend import Backend
 from openbrain.conversation.chat import ChatMessage, chat
 from openbrain.core.errors import ConflictError, InvalidInputError, NotFoundError
+from openbrain.domain.profile import CONFIG_FIELDS, DEFAULT_PROFILE, DEFAULT_TOOLS, AgentProfile, MemoryPolicy
 from openbrain.services.configs_io import load_document
 from openbrain.storage.orm import AgentConfig, ChatSession, Lead
-from openbrain.storage.orm.agent_config import DEFAULT_PROFILE, DEFAULT_TOOLS, MemoryPolicy
-from openbrain.tuner.workbench import FORM_FIELDS, Pair, Workbench, config_from_values, parse_context, tool_catalogue
+from openbrain.tuner.workbench import (
+    FORM_FIELDS,
+    Pair,
+    Workbench,
+    config_from_values,
+    parse_context,
+    profile_from_values,
+    tool_catalogue,
+)
 
 pytestmark = pytest.mark.integration
 CLIENT = "acme"
@@ -48,9 +56,18 @@ def test_an_unstored_default_profile_loads_with_the_built_in_values(bench: Workb
     assert loaded.version is None and not loaded.stored
     assert list(loaded.values) == list(FORM_FIELDS)
     assert loaded.values["tools"] == list(DEFAULT_TOOLS)
-    assert loaded.values["memory.max_stored_bytes"] == MemoryPolicy.max_stored_bytes.default
+    assert loaded.values["memory.max_stored_bytes"] == MemoryPolicy().max_stored_bytes
     assert bench.profiles(CLIENT) == [DEFAULT_PROFILE]
     assert CLIENT in bench.clients(CLIENT) and "public" in bench.clients()
+
+
+def test_the_form_is_the_profile_schema_flattened(bench: Workbench) -> None:
+    values = bench.load(CLIENT, DEFAULT_PROFILE).values
+
+    flattened = (*(name for name in CONFIG_FIELDS if name != "memory"),
+                 *(f"memory.{name}" for name in MemoryPolicy.model_fields))
+    assert flattened == FORM_FIELDS
+    assert profile_from_values(values) == AgentProfile()  # the built-in profile, through the form and back
 
 
 def test_save_creates_then_updates_with_the_version_it_loaded(bench: Workbench) -> None:
@@ -242,11 +259,11 @@ def test_the_inspector_shows_a_session_its_transcript_lead_and_events(bench: Wor
     detail = bench.session(CLIENT, pair.saved or "")
 
     assert detail.summary["turns"] == 1 and detail.summary["lead_id"]
-    roles = [row["role"] for row in detail.transcript]
-    assert roles == ["ai", "human", "ai", "tool", "ai"]  # icebreaker, message, tool call, result, reply
-    call = detail.transcript[2]["tool_calls"][0]
-    assert call["name"] == "capture_lead" and call["args"]["email"] == "ada@example.com"
-    assert detail.transcript[3]["tool"] == "capture_lead"
+    roles = [message.role for message in detail.transcript]
+    assert roles == ["assistant", "user", "assistant", "tool", "assistant"]  # icebreaker, message, call, result, reply
+    call = detail.transcript[2].tool_calls[0]
+    assert call.name == "capture_lead" and call.args["email"] == "ada@example.com"
+    assert detail.transcript[3].tool_call_id == call.id  # the result of that capture_lead call
     assert detail.config_snapshot["system_message"] == "Collect leads."
     assert detail.context == {"page": "pricing"}
     assert detail.lead and detail.lead["email"] == "ada@example.com" and detail.lead["full_name"] == "Ada Lovelace"

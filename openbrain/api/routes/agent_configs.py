@@ -3,7 +3,8 @@
 PUT replaces the whole profile (fields left out take their defaults) and answers 201 when it created
 it. Optimistic locking: a body `version` (or DELETE's `?version=`) must equal the stored one, else 409;
 without it the write applies to whatever is stored. The `default` profile answers GET with the built-in
-defaults (`version: null`) until one is stored.
+defaults (`version: null`) until one is stored. Bodies are `openbrain.domain.profile.AgentProfile`, so
+the OpenAPI document shows every field's bounds; the work is `openbrain.services.profiles`'.
 """
 
 from __future__ import annotations
@@ -14,64 +15,43 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, model_validator
 
-from openbrain.core.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
-from openbrain.storage.orm import AgentConfig, MemoryPolicy
+from openbrain.core.errors import ForbiddenError, InvalidInputError
+from openbrain.domain.profile import AgentProfile
+from openbrain.services import profiles
+from openbrain.storage.orm import AgentConfig
 
-from ..context import current_client, existing_id
+from ..context import current_client, existing_id, stores
 from .security import API_KEY
 
 router = Router()
 
 
-def _both(snake: str) -> Any:
-    head, *rest = snake.split("_")
-    camel = head + "".join(part.title() for part in rest)
-    return Field(None, validation_alias=AliasChoices(snake, camel))
-
-
-class MemoryPolicyBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    window_messages: int | None = _both("window_messages")
-    window_tokens: int | None = _both("window_tokens")
-    max_stored_messages: int | None = _both("max_stored_messages")
-    max_stored_bytes: int | None = _both("max_stored_bytes")
-
-
-class AgentConfigBody(BaseModel):
+class AgentConfigBody(AgentProfile):
     """A whole profile. `client_id`/`profile_name` may be present (e.g. a GET body sent back) but must
-    match the key and the path; `created_at`/`updated_at` are ignored."""
+    match the key and the path; `created_at`/`updated_at` are ignored; a `null` field takes its default."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    system_message: str | None = _both("system_message")
-    icebreaker: str | None = Field(None, validation_alias=AliasChoices("icebreaker", "iceBreaker"))
-    model: str | None = None
-    temperature: float | None = None
-    tools: list[str] | None = None
-    max_iterations: int | None = _both("max_iterations")
-    max_execution_time: float | None = _both("max_execution_time")
-    memory: MemoryPolicyBody | None = None
     version: int | None = None
-    client_id: str | None = _both("client_id")
-    profile_name: str | None = _both("profile_name")
-    created_at: str | None = _both("created_at")
-    updated_at: str | None = _both("updated_at")
+    client_id: str | None = None
+    profile_name: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_are_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None or key == "version"}
+        return data
+
+    def expected(self) -> profiles.Expected:
+        return self.version if "version" in self.model_fields_set else profiles.LATEST
 
 
-class AgentConfigOut(BaseModel):
+class AgentConfigOut(AgentProfile):
     client_id: str
     profile_name: str
-    system_message: str
-    icebreaker: str
-    model: str
-    temperature: float
-    tools: list[str]
-    max_iterations: int
-    max_execution_time: float
-    memory: dict[str, int]
     version: int | None
     created_at: datetime | None
     updated_at: datetime | None
@@ -81,7 +61,8 @@ class AgentConfigs(BaseModel):
     agent_configs: list[AgentConfigOut]
 
 
-def _out(config: AgentConfig, stored: bool = True) -> AgentConfigOut:
+def _out(config: AgentConfig) -> AgentConfigOut:
+    stored = config.version is not None
     return AgentConfigOut(
         **config.to_snapshot(),
         created_at=config.created_at if stored else None,
@@ -89,29 +70,21 @@ def _out(config: AgentConfig, stored: bool = True) -> AgentConfigOut:
     )
 
 
-def _stored(client_id: str, profile_name: str) -> AgentConfig | None:
-    try:
-        return AgentConfig.get(client_id, profile_name)
-    except NotFoundError:
-        return None
-
-
-def _not_found(profile_name: str) -> NotFoundError:
-    return NotFoundError(f"profile {profile_name!r} not found")
+def _profile_name(profile_name: str) -> str:
+    return existing_id(profile_name, f"profile {profile_name[:64]!r}")
 
 
 @router.get("/agent-configs", summary="The client's stored profiles", tags=["agent-configs"], security=API_KEY)
 def list_agent_configs() -> AgentConfigs:
     client = current_client(router, server_key=True)
-    return AgentConfigs(agent_configs=[_out(c) for c in AgentConfig.get_all(client.client_id)])
+    stored = profiles.list_profiles(stores().profiles, client.client_id)
+    return AgentConfigs(agent_configs=[_out(config) for config in stored])
 
 
 @router.get("/agent-configs/<profile_name>", summary="One profile", tags=["agent-configs"], security=API_KEY)
 def get_agent_config(profile_name: str) -> AgentConfigOut:
     client = current_client(router, server_key=True)
-    existing_id(profile_name, f"profile {profile_name[:64]!r}")
-    config = AgentConfig.get_or_default(client.client_id, profile_name)
-    return _out(config, stored=config.version is not None)
+    return _out(profiles.get(stores().profiles, client.client_id, _profile_name(profile_name)))
 
 
 @router.put(
@@ -123,25 +96,9 @@ def put_agent_config(profile_name: str, body: Annotated[AgentConfigBody, Body()]
         raise ForbiddenError("client_id does not match the API key's client")
     if body.profile_name is not None and body.profile_name != profile_name:
         raise InvalidInputError("profile_name in the body does not match the path")
-    fields = body.model_dump(
-        exclude_none=True, exclude={"version", "client_id", "profile_name", "created_at", "updated_at", "memory"}
-    )
-    config = AgentConfig(client.client_id, profile_name, **fields)
-    if body.memory is not None:
-        config.memory = MemoryPolicy(**body.memory.model_dump(exclude_none=True))
-    config.validate()  # before reading: a bad profile name never reaches DynamoDB
-    existing = _stored(client.client_id, profile_name)
-    if existing is not None:
-        config.created_at = existing.created_at
-    expected = body.version if "version" in body.model_fields_set else existing.version if existing else None
-    if expected is not None:  # None: the write is conditional on no item existing
-        config.version = expected
-    config.save()
-    return Response(
-        status_code=200 if existing is not None else 201,
-        content_type=content_types.APPLICATION_JSON,
-        body=_out(config),
-    )
+    saved = profiles.put(stores().profiles, client.client_id, profile_name, body, body.expected())
+    return Response(status_code=201 if saved.created else 200, content_type=content_types.APPLICATION_JSON,
+                    body=_out(saved.config))
 
 
 @router.delete(
@@ -150,10 +107,6 @@ def put_agent_config(profile_name: str, body: Annotated[AgentConfigBody, Body()]
 )
 def delete_agent_config(profile_name: str, version: Annotated[int | None, Query()] = None) -> Response[None]:
     client = current_client(router, server_key=True)
-    config = _stored(client.client_id, existing_id(profile_name, f"profile {profile_name[:64]!r}"))
-    if config is None:
-        raise _not_found(profile_name)
-    if version is not None and version != config.version:
-        raise ConflictError(f"profile {profile_name!r} is at version {config.version}, not {version}")
-    config.delete()
+    expected = profiles.LATEST if version is None else version
+    profiles.delete(stores().profiles, client.client_id, _profile_name(profile_name), expected)
     return Response(status_code=204, content_type=None, body=None)

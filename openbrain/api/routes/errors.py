@@ -10,6 +10,7 @@
 | `PayloadTooLargeError` (body over `OB_MAX_BODY_BYTES`) | 413 | payload_too_large |
 | body in another media type than JSON | 415 | unsupported_media_type |
 | `InvalidInputError`, request validation (types, missing fields) | 422 | invalid_input |
+| `ItemTooLargeError` (an `InvalidInputError`: over DynamoDB's 400 KB item limit) | 422 | item_too_large |
 | `ConfigurationError` | 500 | configuration_error (generic message; the detail is logged) |
 | `UpstreamError` | 502 | upstream_error |
 | `UpstreamTimeoutError` | 504 | upstream_timeout |
@@ -41,6 +42,7 @@ from openbrain.core.errors import (
     UpstreamError,
     UpstreamTimeoutError,
 )
+from openbrain.domain.profile import PROFILE_ERROR
 
 from ..cors import cors_headers
 from ..observability import logger
@@ -110,7 +112,9 @@ def invalid_request(exc: RequestValidationError) -> Response[Any]:
         return error_response(router, HTTPStatus.BAD_REQUEST, "invalid_json", "the request body is not valid JSON")
     where = ".".join(str(part) for part in first.get("loc", ())) or "body"
     message = str(first.get("msg") or "invalid value")
-    return error_response(router, HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_input", f"{where}: {message}")
+    if first.get("type") != PROFILE_ERROR:  # the profile schema's own messages name the field already
+        message = f"{where}: {message}"
+    return error_response(router, HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_input", message)
 
 
 @router.exception_handler(RequestUnsupportedContentType)

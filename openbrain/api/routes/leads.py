@@ -7,9 +7,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel
 
-from openbrain.storage.orm import Lead
-
-from ..context import current_client, existing_id
+from ..context import current_client, existing_id, stores
 from .security import API_KEY
 
 router = Router()
@@ -22,10 +20,11 @@ class Leads(BaseModel):
 @router.get("/leads", summary="The client's leads, newest first", tags=["leads"], security=API_KEY)
 def list_leads() -> Leads:
     client = current_client(router, server_key=True)
-    return Leads(leads=[lead.to_public_dict() for lead in reversed(Lead.get_all(client.client_id))])
+    return Leads(leads=[lead.to_public_dict() for lead in stores().leads.of_client(client.client_id,
+                                                                                    newest_first=True)])
 
 
 @router.get("/leads/<lead_id>", summary="One lead", tags=["leads"], security=API_KEY)
 def get_lead(lead_id: str) -> dict[str, Any]:
     client = current_client(router, server_key=True)
-    return Lead.get(client.client_id, existing_id(lead_id, "lead")).to_public_dict()
+    return stores().leads.get(client.client_id, existing_id(lead_id, "lead")).to_public_dict()

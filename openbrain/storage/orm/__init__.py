@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from openbrain.storage.orm.agent_config import AgentConfig, MemoryPolicy
+from openbrain.storage.orm.agent_config import AgentConfig
 from openbrain.storage.orm.base import OpenBrainModel
 from openbrain.storage.orm.chat_session import ChatSession
 from openbrain.storage.orm.client import Client
@@ -14,16 +14,24 @@ if TYPE_CHECKING:
     from openbrain.core.settings import Settings
 
 MODELS: tuple[type[OpenBrainModel], ...] = (AgentConfig, ChatSession, Lead, Client)
+_kept: tuple[str, ...] | None = None  # the table names and region of a connection kept for reuse
 
 
-def bind_models(settings: Settings) -> None:
+def bind_models(settings: Settings, *, keep_connection: bool = False) -> None:
     """Point every model at the table names and region of `settings`, through one shared connection.
 
     PynamoDB gives each model its own connection, and so its own botocore client, each parsing the
     DynamoDB service model (~70 ms a client, paid again on every cold start). A PynamoDB connection
-    serves any table it has the schema of, so the four models share the first one's.
+    serves any table it has the schema of, so the four models share the first one's. With
+    `keep_connection` (the embedded backend, whose in-process DynamoDB answers any client of the process)
+    a later bind to the same tables and region keeps that connection instead of building another.
     """
+    global _kept
     names = settings.table_names()
+    key = (*names.values(), settings.region)
+    if keep_connection and _kept == key:
+        return
+    _kept = key if keep_connection else None
     shared = None
     for model in MODELS:
         model.Meta.table_name = names[model.__name__]
@@ -37,4 +45,4 @@ def bind_models(settings: Settings) -> None:
             table.connection = shared
 
 
-__all__ = ["MODELS", "AgentConfig", "ChatSession", "Client", "Lead", "MemoryPolicy", "bind_models"]
+__all__ = ["MODELS", "AgentConfig", "ChatSession", "Client", "Lead", "bind_models"]

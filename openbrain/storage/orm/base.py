@@ -1,15 +1,16 @@
 """The ORM's shared behaviour: timestamps, optimistic locking, and errors the library understands.
 
 Every OpenBrain model keeps PynamoDB's API (`save`, `refresh`, `get`, `delete`, `query`) and adds
-`load` (an alias of `get`, as in the original OpenBra.in) and `get_all(client_id)`, which pages through
-every item of one client. PynamoDB's exceptions never leave this module: a missing item is
-`NotFoundError`, a lost optimistic-locking race is `ConflictError`, anything else from DynamoDB is
-`UpstreamError`.
+`load` (an alias of `get`, as in the original OpenBra.in), `get_all(client_id)`, which pages through
+every item of one client, and `scan_all()`, which pages through the whole table. PynamoDB's exceptions
+(which wrap botocore's) never leave this module: a missing item is `NotFoundError`, a lost
+optimistic-locking race is `ConflictError`, an item over DynamoDB's 400 KB limit is `ItemTooLargeError`,
+anything else from DynamoDB is `UpstreamError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Self
 
 from pynamodb.attributes import UTCDateTimeAttribute, VersionAttribute
@@ -17,9 +18,11 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, PynamoDBExc
 from pynamodb.models import Model
 
 from openbrain.core.clock import utcnow
-from openbrain.core.errors import ConflictError, NotFoundError, UpstreamError
+from openbrain.core.errors import ConflictError, ItemTooLargeError, NotFoundError, UpstreamError
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+# DynamoDB's (and moto's, DynamoDB Local's, dynalite's) ValidationException text for an item over 400 KB
+_TOO_LARGE = "maximum allowed size"
 
 
 def _upstream(exc: PynamoDBException, action: str, what: str) -> UpstreamError:
@@ -49,6 +52,8 @@ class OpenBrainModel(Model):
                 raise ConflictError(
                     f"{self._describe()} was changed by someone else; reload and try again"
                 ) from exc
+            if exc.cause_response_code == "ValidationException" and _TOO_LARGE in (exc.cause_response_message or ""):
+                raise ItemTooLargeError(f"{self._describe()} is larger than DynamoDB's 400 KB item limit") from exc
             raise _upstream(exc, "save", self._describe()) from exc
 
     def delete(self, condition: Any = None, *, add_version_condition: bool = True) -> Any:
@@ -93,10 +98,11 @@ class OpenBrainModel(Model):
         return cls.get(hash_key, range_key)
 
     @classmethod
-    def iter_all(cls, client_id: str, page_size: int | None = None) -> Iterator[Self]:
-        """Every item of one client, fetched page by page (`page_size` items per DynamoDB call)."""
+    def iter_all(cls, client_id: str, page_size: int | None = None, *, newest_first: bool = False) -> Iterator[Self]:
+        """Every item of one client, fetched page by page (`page_size` items per DynamoDB call), in range-key
+        order (`newest_first`: descending; ids are ULIDs, so that is newest first)."""
         try:
-            yield from cls.query(client_id, page_size=page_size)
+            yield from cls.query(client_id, page_size=page_size, scan_index_forward=not newest_first)
         except PynamoDBException as exc:
             raise _upstream(exc, "list", f"{cls.__name__} items of {client_id}") from exc
 
@@ -104,3 +110,12 @@ class OpenBrainModel(Model):
     def get_all(cls, client_id: str, page_size: int | None = None) -> list[Self]:
         """Every item of one client as a list, following DynamoDB's pagination to the end."""
         return list(cls.iter_all(client_id, page_size=page_size))
+
+    @classmethod
+    def scan_all(cls, attributes_to_get: Sequence[str] | None = None, *, what: str | None = None) -> Iterator[Self]:
+        """Every item of the table (a scan, page by page), optionally only some attributes of each. `what`
+        names what is listed in the error if DynamoDB fails."""
+        try:
+            yield from cls.scan(attributes_to_get=attributes_to_get)
+        except PynamoDBException as exc:
+            raise _upstream(exc, "list", what or f"{cls.__name__} items") from exc

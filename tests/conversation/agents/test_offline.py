@@ -11,8 +11,8 @@ from openbrain.aws.backend import Backend
 from openbrain.conversation.agents.offline import OFFLINE_METADATA, OfflineChatModel
 from openbrain.conversation.chat import ChatMessage, ChatResponse, chat
 from openbrain.conversation.tools.registry import build_tools
+from openbrain.domain.profile import DEFAULT_TOOLS
 from openbrain.storage import memory_codec
-from openbrain.storage.orm.agent_config import DEFAULT_TOOLS
 from openbrain.storage.orm.chat_session import ChatSession
 from openbrain.storage.orm.lead import Lead
 

@@ -10,14 +10,16 @@ import pytest
 from openbrain.aws.backend import Backend
 from openbrain.conversation.tools.registry import TOOLS
 from openbrain.core.errors import InvalidInputError, NotFoundError
-from openbrain.storage.orm import AgentConfig, MemoryPolicy
-from openbrain.storage.orm.agent_config import (
+from openbrain.domain.profile import (
     CONFIG_FIELDS,
     DEFAULT_ICEBREAKER,
     DEFAULT_MODEL,
     DEFAULT_SYSTEM_MESSAGE,
     DEFAULT_TOOLS,
+    AgentProfile,
+    MemoryPolicy,
 )
+from openbrain.storage.orm import AgentConfig
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +32,7 @@ def test_a_new_config_is_the_public_default_profile_with_built_in_defaults() -> 
     assert config.system_message == DEFAULT_SYSTEM_MESSAGE
     assert config.icebreaker == DEFAULT_ICEBREAKER
     assert config.tools == list(DEFAULT_TOOLS)
-    assert config.memory.to_dict() == MemoryPolicy().to_dict()
+    assert config.memory.model_dump() == MemoryPolicy().model_dump()
     assert config.validate() is config  # the defaults are themselves valid
 
 
@@ -58,6 +60,9 @@ def test_a_saved_config_round_trips_every_field(backend: Backend) -> None:
     assert stored.to_snapshot() == config.to_snapshot()
 
 
+# An invalid policy can only be built unchecked (as a stored item loads): saving it is what refuses it.
+unchecked = MemoryPolicy.model_construct
+
 BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
     ({"temperature": -0.1}, "temperature must be between 0 and 2"),
     ({"temperature": 2.01}, "temperature must be between 0 and 2"),
@@ -76,13 +81,13 @@ BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
     ({"profile_name": "has space"}, "profile_name must be 1-64 letters"),
     ({"profile_name": "p" * 65}, "profile_name must be 1-64 letters"),
     ({"system_message": "x" * 20_001}, "system_message must be text of at most 20000 characters"),
-    ({"memory": MemoryPolicy(window_messages=0)}, "memory.window_messages must be between 1 and 1000"),
-    ({"memory": MemoryPolicy(window_tokens=-1)}, "memory.window_tokens must be between 0 and 1000000"),
-    ({"memory": MemoryPolicy(max_stored_messages=1)}, "memory.max_stored_messages must be between 2 and 10000"),
-    ({"memory": MemoryPolicy(max_stored_bytes=9_999)}, "memory.max_stored_bytes must be between 10000 and 280000"),
-    ({"memory": MemoryPolicy(max_stored_bytes=280_001)}, "memory.max_stored_bytes must be between 10000 and 280000"),
-    ({"memory": MemoryPolicy(window_messages=2.5)}, "memory.window_messages must be a whole number"),
-    ({"memory": MemoryPolicy(window_messages=50, max_stored_messages=40)},
+    ({"memory": unchecked(window_messages=0)}, "memory.window_messages must be between 1 and 1000"),
+    ({"memory": unchecked(window_tokens=-1)}, "memory.window_tokens must be between 0 and 1000000"),
+    ({"memory": unchecked(max_stored_messages=1)}, "memory.max_stored_messages must be between 2 and 10000"),
+    ({"memory": unchecked(max_stored_bytes=9_999)}, "memory.max_stored_bytes must be between 10000 and 280000"),
+    ({"memory": unchecked(max_stored_bytes=280_001)}, "memory.max_stored_bytes must be between 10000 and 280000"),
+    ({"memory": unchecked(window_messages=2.5)}, "memory.window_messages must be a whole number"),
+    ({"memory": unchecked(window_messages=50, max_stored_messages=40)},
      "memory.window_messages cannot exceed memory.max_stored_messages"),
 ]
 
@@ -90,7 +95,7 @@ BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
 def _field_id(case: tuple[dict[str, Any], str]) -> str:
     (name, value), = case[0].items()
     if isinstance(value, MemoryPolicy):
-        value = {k: v for k, v in value.to_dict().items() if v != MemoryPolicy().to_dict()[k]}
+        value = {k: v for k, v in dict(value).items() if v != dict(MemoryPolicy())[k]}
     return f"{name}={value!r}"[:48]
 
 
@@ -181,7 +186,7 @@ def test_with_overrides_returns_a_validated_copy_and_leaves_the_original_alone()
     # then
     assert (copy.client_id, copy.profile_name) == ("acme", "support")
     assert (copy.temperature, copy.model, copy.tools) == (0.1, "offline", ["calculator"])
-    assert copy.memory.to_dict() == {**MemoryPolicy().to_dict(), "window_messages": 4}  # merged, not replaced
+    assert copy.memory.model_dump() == {**MemoryPolicy().model_dump(), "window_messages": 4}  # merged, not replaced
     assert (config.temperature, config.model, config.tools) == (0.7, DEFAULT_MODEL, list(DEFAULT_TOOLS))
     assert config.memory.window_messages == MemoryPolicy().window_messages
 
@@ -267,3 +272,45 @@ def test_get_or_default_raises_not_found_for_a_missing_named_profile(backend: Ba
 
     with pytest.raises(NotFoundError, match="profile 'sales' not found for client 'acme'"):
         AgentConfig.get_or_default("acme", "sales")
+
+
+# The item as the PynamoDB MapAttribute of earlier releases wrote it: existing tables must keep loading.
+OLD_ITEM = {
+    "client_id": {"S": "acme"}, "profile_name": {"S": "support"}, "system_message": {"S": "Be brief."},
+    "icebreaker": {"S": "Hello!"}, "model": {"S": "offline"}, "temperature": {"N": "0.2"},
+    "tools": {"L": [{"S": "calculator"}]}, "max_iterations": {"N": "3"}, "max_execution_time": {"N": "12"},
+    "memory": {"M": {"window_messages": {"N": "10"}, "window_tokens": {"N": "0"},
+                     "max_stored_messages": {"N": "20"}, "max_stored_bytes": {"N": "50000"}}},
+    "version": {"N": "4"},
+    "created_at": {"S": "2025-01-02T03:04:05.000000+0000"}, "updated_at": {"S": "2025-01-03T03:04:05.000000+0000"},
+}
+
+
+def test_an_item_stored_by_earlier_releases_loads_into_the_schema() -> None:
+    config = AgentConfig.from_raw_data(OLD_ITEM)
+
+    assert config.profile() == AgentProfile(
+        system_message="Be brief.", icebreaker="Hello!", model="offline", temperature=0.2, tools=["calculator"],
+        max_iterations=3, max_execution_time=12,
+        memory=MemoryPolicy(window_messages=10, window_tokens=0, max_stored_messages=20, max_stored_bytes=50_000),
+    )
+    assert config.version == 4
+
+
+def test_the_stored_item_keeps_its_attribute_names_and_types() -> None:
+    item = AgentConfig.from_raw_data(OLD_ITEM).validate().serialize()
+
+    assert {name: set(value) for name, value in item.items()} == {name: set(value) for name, value in OLD_ITEM.items()}
+    assert item["memory"] == OLD_ITEM["memory"]
+    assert item["tools"] == OLD_ITEM["tools"]
+
+
+def test_from_profile_and_profile_map_every_field() -> None:
+    profile = AgentProfile(model="offline", temperature=1.5, tools=["capture_lead"], max_iterations=7,
+                           memory=MemoryPolicy(window_messages=12, max_stored_messages=50))
+
+    config = AgentConfig.from_profile("acme", "sales", profile)
+
+    assert (config.client_id, config.profile_name, config.version) == ("acme", "sales", None)
+    assert config.profile() == profile
+    assert config.tools is not profile.tools  # the item does not share the profile's lists

@@ -1,0 +1,100 @@
+"""What the library needs from storage, as interfaces: one store per table, and the `Stores` bundle.
+
+Services take a `Stores` (the backend builds it: `backend.stores`) and never touch a table themselves.
+A store hands out the ORM's model instances (PynamoDB models stay the ORM: STYLE.md) and raises only
+our errors (`openbrain.core.errors`):
+
+- `get` of a missing item (or an expired session) is `NotFoundError`;
+- `save` is optimistic: saving a copy older than the stored item, or a new item whose key exists, is
+  `ConflictError`; an item over DynamoDB's 400 KB limit is `ItemTooLargeError` (an `InvalidInputError`);
+- `delete` is against the version that was read: a changed or vanished item is `ConflictError`;
+- listings follow DynamoDB's pages (1 MB each) to the end;
+- anything else the database says is `UpstreamError`.
+
+`tests/storage/conformance/` proves every implementation keeps this contract (docs/storage.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from openbrain.storage.orm import AgentConfig, ChatSession, Client, Lead
+
+Item = TypeVar("Item")
+
+
+class ClientItemStore(Protocol[Item]):
+    """The items of one kind that belong to a client (range key: a ULID or a profile name)."""
+
+    def get(self, client_id: str, key: str) -> Item:
+        """The item `key` of `client_id`; `NotFoundError` if there is none."""
+        ...
+
+    def of_client(self, client_id: str, *, newest_first: bool = False, limit: int | None = None,
+                  page_size: int | None = None) -> list[Item]:
+        """The client's items in key order (`newest_first`: reversed), at most `limit` of them, read
+        `page_size` items per request (every page up to the end or the limit)."""
+        ...
+
+    def save(self, item: Item) -> None:
+        """Store `item` if nobody stored a newer version of it since it was read (`ConflictError`)."""
+        ...
+
+    def delete(self, item: Item) -> None:
+        """Delete `item` if it is still the version that was read (`ConflictError` otherwise)."""
+        ...
+
+
+class ProfileStore(ClientItemStore[AgentConfig], Protocol):
+    """A client's agent profiles (AgentConfig), by profile name."""
+
+    def get_or_default(self, client_id: str, name: str) -> AgentConfig:
+        """The stored profile; for `default`, the built-in defaults (version None) until one is stored."""
+        ...
+
+    def save_all(self, client_id: str, items: list[AgentConfig]) -> None:
+        """Store the client's `items` together, each only if still at the version it was read at: in
+        transactions of at most 100 items and 3 MB, each all or nothing. A refused transaction is a
+        `ConflictError` naming the changed profiles and saying how many transactions were written before."""
+        ...
+
+
+class SessionStore(ClientItemStore[ChatSession], Protocol):
+    """A client's chat sessions, by session id. An expired session (its TTL passed) reads as missing and is
+    not listed, even before DynamoDB's TTL sweeper deletes it."""
+
+
+class LeadStore(ClientItemStore[Lead], Protocol):
+    """A client's leads, by lead id."""
+
+
+class ClientStore(Protocol):
+    """The tenants. Listing them is a scan: for operators and the CORS origin list, not per request."""
+
+    def get(self, client_id: str) -> Client:
+        ...
+
+    def all(self) -> list[Client]:
+        """Every client, by id (every page of a scan)."""
+        ...
+
+    def allowed_origins(self) -> frozenset[str]:
+        """Every origin some client allows (a scan of that one attribute)."""
+        ...
+
+    def save(self, client: Client) -> None:
+        ...
+
+    def delete(self, client: Client) -> None:
+        ...
+
+
+@dataclass(frozen=True)
+class Stores:
+    """One store per table, as a backend provides them."""
+
+    profiles: ProfileStore
+    sessions: SessionStore
+    leads: LeadStore
+    clients: ClientStore

@@ -1,0 +1,110 @@
+"""The profile schema (openbrain/domain/profile.py): one declaration of a profile's fields, bounds and spellings."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from openbrain.core.errors import InvalidInputError
+from openbrain.domain.profile import (
+    CONFIG_FIELDS,
+    DEFAULT_ICEBREAKER,
+    DEFAULT_MODEL,
+    TOOL_NAMES,
+    AgentProfile,
+    MemoryPolicy,
+)
+
+
+def test_the_defaults_are_a_valid_profile() -> None:
+    profile = AgentProfile()
+
+    assert (profile.model, profile.icebreaker, profile.tools) == (DEFAULT_MODEL, DEFAULT_ICEBREAKER, list(TOOL_NAMES))
+    assert profile.memory == MemoryPolicy()
+    assert AgentProfile.parse(profile.model_dump()) == profile
+
+
+def test_config_fields_are_the_schemas_fields_in_order() -> None:
+    assert CONFIG_FIELDS == ("system_message", "icebreaker", "model", "temperature", "tools", "max_iterations",
+                             "max_execution_time", "memory")
+
+
+def test_camel_case_and_snake_case_are_both_accepted_and_snake_case_comes_out() -> None:
+    camel = AgentProfile.parse({"systemMessage": "s", "iceBreaker": "i", "maxIterations": 3, "maxExecutionTime": 9,
+                                "memory": {"windowMessages": 4, "maxStoredMessages": 8}})
+    snake = AgentProfile.parse({"system_message": "s", "icebreaker": "i", "max_iterations": 3,
+                                "max_execution_time": 9, "memory": {"window_messages": 4, "max_stored_messages": 8}})
+
+    assert camel == snake
+    assert set(camel.model_dump()) == set(CONFIG_FIELDS)
+    assert camel.model_dump(by_alias=True) == camel.model_dump()  # answers are snake_case, also by alias
+
+
+def test_normalise_spells_keys_as_fields_and_leaves_unknown_keys_alone() -> None:
+    normalised = AgentProfile.normalise({"iceBreaker": "hi", "ice_breaker": "hi", "maxIterations": 2,
+                                         "memory": {"windowMessages": 3}, "clientId": "x"})
+
+    assert normalised == {"icebreaker": "hi", "max_iterations": 2, "memory": {"window_messages": 3}, "clientId": "x"}
+
+
+def test_whole_number_fields_take_whole_floats_as_ints() -> None:
+    profile = AgentProfile.parse({"max_iterations": 5.0, "memory": {"window_tokens": 0.0}})
+
+    assert profile.max_iterations == 5 and isinstance(profile.max_iterations, int)
+    assert profile.memory.window_tokens == 0 and isinstance(profile.memory.window_tokens, int)
+    assert isinstance(AgentProfile.parse({"temperature": 1}).temperature, float)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"temperature": 2.5}, "temperature must be between 0 and 2, got 2.5"),
+        ({"temperature": True}, "temperature must be between 0 and 2, got True"),  # a bool is not a number
+        ({"temperature": "0.5"}, "temperature must be between 0 and 2, got '0.5'"),  # nor is text
+        ({"temperature": math.nan}, "temperature must be between 0 and 2, got nan"),
+        ({"max_execution_time": math.inf}, "max_execution_time must be between 1 and 900, got inf"),
+        ({"max_iterations": 51}, "max_iterations must be between 1 and 50 (a whole number), got 51"),
+        ({"max_iterations": 2.5}, "max_iterations must be a whole number, got 2.5"),
+        ({"memory": {"window_tokens": -1}}, "memory.window_tokens must be between 0 and 1000000 (a whole number)"),
+        ({"memory": {"window_messages": 50, "max_stored_messages": 40}},
+         "memory.window_messages cannot exceed memory.max_stored_messages"),
+        ({"memory": [1]}, "memory must be a mapping of memory policy fields"),
+        ({"memory": {"window": 1}}, ("unknown memory field 'window'; allowed: window_messages, window_tokens, "
+                                     "max_stored_messages, max_stored_bytes")),
+        ({"temprature": 1}, "unknown field 'temprature'; allowed: system_message, icebreaker, model, temperature"),
+        ({"tools": ["calculator", "rm_rf"]}, "unknown tool(s) rm_rf; known tools: calculator, capture_lead"),
+        ({"tools": "calculator"}, "tools must be a list of tool names"),
+        ({"model": "gpt-4"}, "invalid model spec 'gpt-4': use 'offline' or 'openai:<model>'"),
+        ({"model": 4}, "model must be a model spec string"),
+        ({"icebreaker": "x" * 20_001}, "icebreaker must be text of at most 20000 characters"),
+        ({"system_message": None}, "system_message must be text of at most 20000 characters"),
+    ],
+    ids=lambda value: repr(value)[:40],
+)
+def test_bad_values_are_refused_with_a_message_naming_the_field_and_the_rule(values: dict[str, Any],
+                                                                            message: str) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        AgentProfile.parse(values, "profile 'p': ")
+
+    assert caught.value.message.startswith("profile 'p': " + message)
+
+
+def test_the_json_schema_carries_the_bounds_the_tools_and_the_defaults() -> None:
+    schema = AgentProfile.model_json_schema()
+    properties, memory = schema["properties"], schema["$defs"]["MemoryPolicy"]["properties"]
+
+    assert (properties["temperature"]["minimum"], properties["temperature"]["maximum"]) == (0, 2)
+    assert properties["max_iterations"] == {**properties["max_iterations"], "type": "integer", "minimum": 1,
+                                            "maximum": 50, "default": 5}
+    assert properties["system_message"]["maxLength"] == 20_000
+    assert properties["tools"]["items"]["enum"] == list(TOOL_NAMES)
+    assert (memory["max_stored_bytes"]["minimum"], memory["max_stored_bytes"]["maximum"]) == (10_000, 280_000)
+    assert schema["additionalProperties"] is False
+
+
+def test_bounds_are_read_from_the_declaration() -> None:
+    assert AgentProfile.bounds("temperature") == (0, 2)
+    assert AgentProfile.bounds("max_execution_time") == (1, 900)
+    assert MemoryPolicy.bounds("window_messages") == (1, 1000)
