@@ -162,27 +162,22 @@ class Ours:
         return ChatSession.get(CLIENT_ID, session)
 
     def replay(self, start: Any, last: int, record_at: set[int]) -> tuple[dict[int, int], int]:
-        """Turns after `start` (a snapshot) up to `last`, through the chat turn's memory code alone: each
-        turn loads the stored records, adds the turn's messages (the same scripted agent turn) and compacts,
-        as `continue_session` does, without the agent runtime or moto. Returns the session item's size by the
-        documented rules (the snapshot with that memory and turn count) at the turns in `record_at`, and the
-        largest it was."""
-        from langchain_core.messages import messages_to_dict
-
+        """Turns after `start` (a snapshot) up to `last`, through the chat turn's memory calls alone: each
+        turn loads the stored records (`memory_codec.load_records`) and stores the turn's messages (the same
+        scripted agent turn) with `memory.remember`, as `continue_session` does, without the agent runtime or
+        moto. Returns the session item's size by the documented rules (the snapshot with that memory and
+        turn count) at the turns in `record_at`, and the largest it was."""
         from openbrain.conversation import memory
+        from openbrain.storage import memory_codec
         from openbrain.storage.orm.agent_config import AgentConfig
 
         session = start
         config = AgentConfig.from_snapshot(session.config_snapshot)
-        budget = session.memory_budget(int(config.memory.max_stored_bytes))
         first = int(session.turn_count) + 1
         sizes: dict[int, int] = {}
         largest = 0
         for turn, messages in zip(range(first, last + 1), scripted_turns(self.model, first), strict=False):
-            records = memory.load_records(session.memory)
-            compacted = memory.compact_records([*records, *messages_to_dict(messages)], config.memory, budget)
-            session.memory = compacted.blob
-            session.trimmed_messages = int(session.trimmed_messages) + compacted.dropped
+            memory.remember(session, memory_codec.load_records(session.memory), messages, config.memory)
             session.turn_count = turn
             size = item_size(session.serialize())
             largest = max(largest, size)

@@ -134,7 +134,7 @@ def start_session(
     turn then stores it: `continue_session` saves a never-saved session only if no such item exists)."""
     from langchain_core.messages import AIMessage
 
-    from openbrain.conversation import memory
+    from openbrain.storage import memory_codec
 
     if config is None:
         config = backend.stores.profiles.get_or_default(request.client_id, request.agent_config)
@@ -151,7 +151,7 @@ def start_session(
         profile_name=config.profile_name,
         config_snapshot=config.to_snapshot(),
         context=context,
-        memory=memory.dumps([AIMessage(config.icebreaker)] if config.icebreaker else []),
+        memory=memory_codec.dumps([AIMessage(config.icebreaker)] if config.icebreaker else []),
     )
     session.refresh_ttl(timedelta(days=backend.settings.session_ttl_days))
     if save:
@@ -184,11 +184,10 @@ def continue_session(
 
     `model`, if given, answers instead of the chat model the config's spec names (the spec is still
     checked and logged): the seam through which `bench/` drives this real turn with a scripted model."""
-    from langchain_core.messages import messages_to_dict
-
     from openbrain.conversation import memory
     from openbrain.conversation.agents.models import build_chat_model, effective_model_spec
     from openbrain.conversation.agents.runner import run_turn
+    from openbrain.storage import memory_codec
 
     settings = backend.settings
     _check_message(message, settings)
@@ -197,27 +196,20 @@ def continue_session(
     started = time.perf_counter()
     config = AgentConfig.from_snapshot(session.config_snapshot)
     spec = effective_model_spec(config, settings)
-    history = memory.load_records(session.memory)
+    history = memory_codec.load_records(session.memory)
     context = ToolContext(
         client_id=session.client_id, session_id=session.session_id, publisher=backend.events,
         values=dict(session.context or {}), lead_id=session.lead_id, turn=int(session.turn_count) + 1,
     )
     try:
         chat_model = model if model is not None else build_chat_model(spec, config, settings)
-        outcome = run_turn(config, chat_model, memory.window_of_records(history, config.memory), message,
-                           context)
+        outcome = run_turn(config, chat_model, memory.window(history, config.memory), message, context)
     except Exception:
         _keep_side_effects(session, context)
         raise
     event_summaries = [event.summary() for event in context.events]
     session.record_events(event_summaries)
-    compacted = memory.compact_records(
-        [*history, *messages_to_dict(outcome.new_messages)],
-        config.memory,
-        max_bytes=session.memory_budget(int(config.memory.max_stored_bytes)),
-    )
-    session.memory = compacted.blob
-    session.trimmed_messages = int(session.trimmed_messages) + compacted.dropped
+    memory.remember(session, history, outcome.new_messages, config.memory)
     session.turn_count = context.turn
     session.lead_id = context.lead_id
     if context.ended:
@@ -239,7 +231,7 @@ def continue_session(
             "events": [e["type"] for e in event_summaries],
             "turn": session.turn_count,
             "latency_ms": round((time.perf_counter() - started) * 1000, 1),
-            "memory_bytes": len(compacted.blob),
+            "memory_bytes": len(session.memory),
             "stopped": outcome.stopped,
         },
     )

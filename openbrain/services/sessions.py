@@ -67,9 +67,9 @@ def get_session(stores: Stores, client_id: str, session_id: str) -> Session:
 
 def transcript(session: ChatSession) -> list[Message]:
     """The session's stored messages, oldest first."""
-    from openbrain.conversation import memory  # langchain_core: only readers of a transcript pay for it
+    from openbrain.storage import memory_codec  # langchain_core: only readers of a transcript pay for it
 
-    return [_message(m) for m in memory.loads(session.memory)]
+    return [_message(m) for m in memory_codec.loads(session.memory)]
 
 
 def _message(message: Any) -> Message:

@@ -22,9 +22,9 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from openbrain.aws.backend import Backend
 from openbrain.aws.embedded_store import LOCK_WAIT_SECONDS, EmbeddedStore
-from openbrain.conversation import memory
 from openbrain.core.errors import ConfigurationError, StoredDataError
 from openbrain.core.settings import Settings
+from openbrain.storage import memory_codec
 from openbrain.storage.orm import MODELS, AgentConfig, ChatSession, Client, Lead
 
 pytestmark = pytest.mark.integration
@@ -47,7 +47,7 @@ def opened(path: Path) -> Iterator[Backend]:
 
 
 def _conversation() -> bytes:
-    return memory.dumps([AIMessage("Hi! How can I help?"), HumanMessage("what is 6*7"), AIMessage("6*7 = 42")])
+    return memory_codec.dumps([AIMessage("Hi! How can I help?"), HumanMessage("what is 6*7"), AIMessage("6*7 = 42")])
 
 
 # --- persistence --------------------------------------------------------------------------------------------
@@ -69,7 +69,8 @@ def test_items_survive_close_and_a_new_backend(store: Path) -> None:
         # then
         loaded = ChatSession.get("acme", session.session_id)
         assert loaded.memory == blob
-        assert [m.content for m in memory.loads(loaded.memory)] == ["Hi! How can I help?", "what is 6*7", "6*7 = 42"]
+        assert [m.content for m in memory_codec.loads(loaded.memory)] == [
+            "Hi! How can I help?", "what is 6*7", "6*7 = 42"]
         assert loaded.context == {"page": "/pricing"}
         assert loaded.expires_at is None
         stored_lead = Lead.get("acme", lead.lead_id)

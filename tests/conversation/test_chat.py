@@ -7,10 +7,10 @@ import logging
 import pytest
 
 from openbrain.aws.backend import Backend
-from openbrain.conversation import memory
 from openbrain.conversation.chat import ChatMessage, chat
 from openbrain.core.errors import ConflictError, InvalidInputError, NotFoundError
 from openbrain.domain.profile import CONFIG_FIELDS, AgentProfile, MemoryPolicy
+from openbrain.storage import memory_codec
 from openbrain.storage.orm import AgentConfig, ChatSession, Lead
 
 pytestmark = pytest.mark.integration
@@ -31,7 +31,7 @@ def test_reset_starts_a_session_from_the_stored_profile_and_returns_its_icebreak
     session = ChatSession.get("acme", response.session_id)
     assert session.profile_name == "sales"
     assert session.config_snapshot["tools"] == ["calculator"]
-    assert [m.content for m in memory.loads(session.memory)] == ["Welcome to Acme!"]
+    assert [m.content for m in memory_codec.loads(session.memory)] == ["Welcome to Acme!"]
     assert session.turn_count == 0
 
 
@@ -42,7 +42,7 @@ def test_a_message_without_a_session_starts_one_and_answers_it(backend: Backend)
     session = ChatSession.get("public", response.session_id)
     assert session.turn_count == 1
     assert session.version == 1  # written once, by the turn (not once to start it and again to answer)
-    assert [m.type for m in memory.loads(session.memory)] == ["ai", "human", "ai", "tool", "ai"]
+    assert [m.type for m in memory_codec.loads(session.memory)] == ["ai", "human", "ai", "tool", "ai"]
 
 
 def test_continuing_a_session_keeps_the_conversation(backend: Backend) -> None:
@@ -50,7 +50,7 @@ def test_continuing_a_session_keeps_the_conversation(backend: Backend) -> None:
     chat(ChatMessage(session_id=session_id, message="I like tea"))
     response = chat(ChatMessage(session_id=session_id, message="and you?"))
     assert 'before it you said "I like tea"' in response.message
-    stored = memory.loads(ChatSession.get("public", session_id).memory)
+    stored = memory_codec.loads(ChatSession.get("public", session_id).memory)
     assert [m.type for m in stored] == ["ai", "human", "ai", "human", "ai"]
 
 
@@ -125,7 +125,7 @@ def test_extra_keys_become_tool_context_that_the_model_never_sees(backend: Backe
     session = ChatSession.get("public", session_id)
     assert session.context == {"pageUrl": "https://acme.example/pricing", "campaign": "spring"}
     chat(ChatMessage(session_id=session_id, message="hello"))
-    stored = memory.loads(ChatSession.get("public", session_id).memory)
+    stored = memory_codec.loads(ChatSession.get("public", session_id).memory)
     assert not any("acme.example" in str(m.content) for m in stored)
 
 
@@ -177,7 +177,7 @@ def test_a_turn_that_lost_a_race_raises_conflict_and_keeps_the_winner(backend: B
     with pytest.raises(ConflictError):
         continue_session(second, "second message", backend)
     # then the stored session holds the first turn only
-    stored = memory.loads(ChatSession.get("public", session_id).memory)
+    stored = memory_codec.loads(ChatSession.get("public", session_id).memory)
     assert [m.content for m in stored if m.type == "human"] == ["first message"]
 
 

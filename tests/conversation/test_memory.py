@@ -1,4 +1,5 @@
-"""Session memory (openbrain/conversation/memory.py): the stored format, the model's window, and the storage bound.
+"""Session memory policy (openbrain/conversation/memory.py): the model's window and the storage bound, on the
+stored message dicts (records) the chat turn holds; the stored format itself is tests/storage/test_memory_codec.py.
 
 The last tests drive a session for many turns, through `memory.compact` alone and through the real chat
 turn with the offline model, and check that every stored item stays far from DynamoDB's 400 KB limit.
@@ -7,42 +8,22 @@ turn with the offline model, and check that every stored item stays far from Dyn
 from __future__ import annotations
 
 import itertools
-import json
-import pickle
 import random
 import string
-import zlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from langchain_core.messages import (
-    AIMessage,
-    BaseMessage,
-    HumanMessage,
-    SystemMessage,
-    ToolMessage,
-    messages_to_dict,
-)
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage, messages_to_dict
 from langchain_core.messages.utils import count_tokens_approximately
 
 from openbrain.aws.backend import Backend
-from openbrain.conversation import memory
 from openbrain.conversation.chat import ChatMessage, chat
-from openbrain.conversation.memory import (
-    TRIM_TO,
-    TRUNCATION_MARK,
-    compact,
-    compact_records,
-    dumps,
-    load_records,
-    loads,
-    window,
-    window_of_records,
-)
+from openbrain.conversation.memory import TRIM_TO, TRUNCATION_MARK, compact, window
 from openbrain.core.errors import StoredDataError
 from openbrain.core.settings import Settings
 from openbrain.domain.profile import MemoryPolicy
+from openbrain.storage.memory_codec import dumps, load_records, loads
 from openbrain.storage.orm import ChatSession
 
 ITEM_SIZE_CEILING = 350_000  # bytes; DynamoDB refuses items over 400 KB
@@ -125,119 +106,13 @@ def turn_starts(history: list[BaseMessage]) -> list[int]:
     return [0] + [i for i, m in enumerate(history) if i and isinstance(m, HumanMessage)]
 
 
-# --- the stored format ----------------------------------------------------------------------------------
-
-EVERY_KIND = [
-    SystemMessage("You are terse."),
-    AIMessage("Hi! How can I help?"),
-    HumanMessage("What is 2 + 2? Café ☕ — 日本語"),
-    AIMessage(
-        "",
-        tool_calls=[{"name": "calculator", "args": {"expression": "2 + 2"}, "id": "call_1", "type": "tool_call"},
-                    {"name": "get_current_time", "args": {"timezone": "Asia/Tokyo"}, "id": "call_2",
-                     "type": "tool_call"}],
-        response_metadata={"model_name": "offline", "offline": True},
-    ),
-    ToolMessage("4", tool_call_id="call_1", name="calculator"),
-    ToolMessage("2030-01-01T09:00:00+09:00", tool_call_id="call_2", name="get_current_time"),
-    AIMessage("2 + 2 = 4, and it is 9 am in Tokyo."),
-]
-
-
-def test_dumps_then_loads_returns_equal_messages_of_every_kind() -> None:
-    restored = loads(dumps(EVERY_KIND))
-
-    assert restored == EVERY_KIND
-    assert [type(m) for m in restored] == [type(m) for m in EVERY_KIND]
-    call, result = restored[3], restored[4]
-    assert isinstance(call, AIMessage) and call.tool_calls == [
-        {"name": "calculator", "args": {"expression": "2 + 2"}, "id": "call_1", "type": "tool_call"},
-        {"name": "get_current_time", "args": {"timezone": "Asia/Tokyo"}, "id": "call_2", "type": "tool_call"},
-    ]
-    assert isinstance(result, ToolMessage) and (result.tool_call_id, result.name) == ("call_1", "calculator")
-
-
-def test_the_stored_format_is_versioned_zlib_compressed_json() -> None:
-    document = json.loads(zlib.decompress(dumps(EVERY_KIND)))
-
-    assert document["v"] == memory.SCHEMA_VERSION == 1
-    assert [m["type"] for m in document["messages"]] == ["system", "ai", "human", "ai", "tool", "tool", "ai"]
-
-
-@pytest.mark.parametrize("blob", [None, b""])
-def test_loads_of_no_memory_is_an_empty_history(blob: bytes | None) -> None:
-    assert loads(blob) == []
-
-
-def zjson(document: Any) -> bytes:
-    return zlib.compress(json.dumps(document).encode())
-
-
-NOT_MEMORY = {
-    "garbage bytes": b"\x00\xffthis is not zlib at all",
-    "zlib of non-json": zlib.compress(b"<html>not json</html>"),
-    "zlib of invalid utf-8": zlib.compress(b"\xff\xfe\xfd"),
-    "json without v": zjson({"messages": []}),
-    "json list": zjson([{"type": "human", "data": {"content": "hi"}}]),
-    "unknown version 99": zjson({"v": 99, "messages": []}),
-    "version as text": zjson({"v": "1", "messages": []}),
-    "version true": zjson({"v": True, "messages": []}),
-    "messages not a list": zjson({"v": 1, "messages": {"type": "human", "data": {"content": "hi"}}}),
-    "messages missing": zjson({"v": 1}),
-    "unknown message type": zjson({"v": 1, "messages": [{"type": "evil", "data": {"content": "x"}}]}),
-    "message without data": zjson({"v": 1, "messages": [{"type": "human"}]}),
-    "message not an object": zjson({"v": 1, "messages": [42]}),
-    "message with bad fields": zjson({"v": 1, "messages": [{"type": "tool", "data": {"content": "x"}}]}),
-}
-
-
-@pytest.mark.parametrize("blob", NOT_MEMORY.values(), ids=NOT_MEMORY.keys())
-def test_loads_refuses_anything_but_the_known_format(blob: bytes) -> None:
-    with pytest.raises(StoredDataError):
-        loads(blob)
-
-
-def test_loads_names_an_unknown_version() -> None:
-    with pytest.raises(StoredDataError, match="unknown schema version 99"):
-        loads(zjson({"v": 99, "messages": []}))
-
-
-UNPICKLED: list[str] = []
-
-
-def _record_unpickling() -> str:
-    UNPICKLED.append("code ran")
-    return "pwned"
-
-
-class Tripwire:
-    """Unpickling this runs `_record_unpickling`: proof that nothing unpickled it."""
-
-    def __reduce__(self) -> tuple[Any, tuple[()]]:
-        return _record_unpickling, ()
-
-
-@pytest.mark.parametrize("compressed", [False, True], ids=["raw", "zlib"])
-@pytest.mark.parametrize("protocol", [0, pickle.DEFAULT_PROTOCOL, pickle.HIGHEST_PROTOCOL])
-def test_loads_refuses_a_pickle_and_never_unpickles_it(protocol: int, compressed: bool) -> None:
-    # given a pickled list, as an older store (or an attacker) might have written it
-    payload = pickle.dumps([HumanMessage("hi"), Tripwire()], protocol=protocol)
-    blob = zlib.compress(payload) if compressed else payload
-    UNPICKLED.clear()
-
-    # when / then
-    with pytest.raises(StoredDataError):
-        loads(blob)
-    assert UNPICKLED == []
-
-
 # --- window: what the model sees ------------------------------------------------------------------------
 
 
 def test_window_is_the_whole_history_when_it_fits() -> None:
     history = conversation(3)
 
-    assert window(history, MemoryPolicy(window_messages=100, window_tokens=0)) == history
+    assert window(messages_to_dict(history), MemoryPolicy(window_messages=100, window_tokens=0)) == history
 
 
 def test_window_keeps_at_most_window_messages_starting_at_a_human_message() -> None:
@@ -247,7 +122,7 @@ def test_window_keeps_at_most_window_messages_starting_at_a_human_message() -> N
         history += [HumanMessage(f"question {n}"), AIMessage(f"answer {n}")]
 
     # when
-    seen = window(history, MemoryPolicy(window_messages=7, window_tokens=0))
+    seen = window(messages_to_dict(history), MemoryPolicy(window_messages=7, window_tokens=0))
 
     # then: the latest three whole turns (7 would start on an AI message)
     assert seen == history[-6:]
@@ -262,7 +137,7 @@ def test_window_keeps_within_window_tokens() -> None:
     policy = MemoryPolicy(window_messages=40, window_tokens=500)
 
     # when
-    seen = window(history, policy)
+    seen = window(messages_to_dict(history), policy)
 
     # then
     assert 0 < count_tokens_approximately(seen) <= 500
@@ -273,7 +148,7 @@ def test_window_keeps_within_window_tokens() -> None:
 def test_window_tokens_zero_means_no_token_bound() -> None:
     history: list[BaseMessage] = [HumanMessage("x " * 50_000), AIMessage("y " * 50_000)]
 
-    assert window(history, MemoryPolicy(window_messages=10, window_tokens=0)) == history
+    assert window(messages_to_dict(history), MemoryPolicy(window_messages=10, window_tokens=0)) == history
 
 
 def test_window_never_starts_inside_a_tool_call_turn() -> None:
@@ -283,7 +158,7 @@ def test_window_never_starts_inside_a_tool_call_turn() -> None:
     # then: every message budget gives whole turns only
     expected = {1: [], 2: [], 3: [], 4: history[3:], 5: history[3:], 6: history[1:], 7: history}
     for budget, kept in expected.items():
-        assert window(history, MemoryPolicy(window_messages=budget, window_tokens=0)) == kept, budget
+        assert window(messages_to_dict(history), MemoryPolicy(window_messages=budget, window_tokens=0)) == kept, budget
 
 
 def test_window_is_the_longest_whole_turn_suffix_within_both_budgets() -> None:
@@ -297,7 +172,7 @@ def test_window_is_the_longest_whole_turn_suffix_within_both_budgets() -> None:
                                   max_stored_messages=10_000)  # a window may not exceed what is stored
 
             # when
-            seen = window(history, policy)
+            seen = window(messages_to_dict(history), policy)
 
             # then: within budget, whole turns, and no longer whole-turn suffix would fit
             assert starts_a_turn(history, seen)
@@ -317,7 +192,7 @@ def test_window_is_the_longest_whole_turn_suffix_within_both_budgets() -> None:
 def test_compact_keeps_everything_when_within_budget() -> None:
     history = conversation(5)
 
-    result = compact(history, MemoryPolicy())
+    result = compact(messages_to_dict(history), MemoryPolicy())
 
     assert (result.messages, result.dropped) == (history, 0)
     assert result.blob == dumps(history)
@@ -330,7 +205,7 @@ def test_compact_drops_oldest_whole_turns_to_respect_max_stored_messages() -> No
         history += [HumanMessage(f"question {n}"), AIMessage(f"answer {n}")]
 
     # when
-    result = compact(history, MemoryPolicy(window_messages=5, max_stored_messages=11))
+    result = compact(messages_to_dict(history), MemoryPolicy(window_messages=5, max_stored_messages=11))
 
     # then: trimmed to TRIM_TO of the bound (8 of 11 messages), i.e. the latest four whole turns, so the
     # next turns do not trim again; and the count of dropped ones
@@ -346,7 +221,7 @@ def test_compact_drops_oldest_whole_turns_to_respect_max_stored_bytes() -> None:
     policy = MemoryPolicy(max_stored_bytes=20_000)
 
     # when
-    result = compact(history, policy)
+    result = compact(messages_to_dict(history), policy)
 
     # then: within TRIM_TO of the budget (room for the next turns), whole turns, reported, and the longest
     # suffix that fits that target
@@ -363,7 +238,7 @@ def test_compact_never_splits_a_tool_call_from_its_result() -> None:
 
     for max_stored_messages in range(2, len(history) + 1):
         policy = MemoryPolicy(window_messages=2, max_stored_messages=max_stored_messages)
-        kept = compact(history, policy).messages
+        kept = compact(messages_to_dict(history), policy).messages
         assert starts_a_turn(history, kept), max_stored_messages
         assert calls_answered(kept)
         assert len(kept) <= max_stored_messages
@@ -374,7 +249,7 @@ def test_compact_honours_a_byte_budget_lower_than_the_policys(max_bytes: int) ->
     # The chat turn passes what the rest of the session item leaves for memory.
     history = conversation(40)
 
-    result = compact(history, MemoryPolicy(), max_bytes=max_bytes)
+    result = compact(messages_to_dict(history), MemoryPolicy(), max_bytes=max_bytes)
 
     assert len(result.blob) <= max_bytes
     assert starts_a_turn(history, result.messages)
@@ -385,7 +260,7 @@ def test_compact_never_exceeds_the_policy_when_given_a_larger_byte_budget() -> N
     history = conversation(40)
     policy = MemoryPolicy(max_stored_bytes=20_000)
 
-    result = compact(history, policy, max_bytes=280_000)
+    result = compact(messages_to_dict(history), policy, max_bytes=280_000)
 
     assert len(result.blob) <= 20_000
 
@@ -398,7 +273,7 @@ def test_compact_truncates_a_single_oversized_message_so_the_blob_fits() -> None
     policy = MemoryPolicy()
 
     # when
-    result = compact(history, policy)
+    result = compact(messages_to_dict(history), policy)
 
     # then: the oversized turn is kept, truncated and marked; older turns are dropped and counted
     assert len(result.blob) <= policy.max_stored_bytes
@@ -416,7 +291,7 @@ def test_compact_truncates_an_oversized_multibyte_message_to_the_smallest_budget
     text = "".join(chr(rng.randrange(0x4E00, 0x9FFF)) for _ in range(400_000))
     policy = MemoryPolicy(window_messages=2, max_stored_messages=2, max_stored_bytes=10_000)
 
-    result = compact([HumanMessage(text), AIMessage("ok")], policy)
+    result = compact(messages_to_dict([HumanMessage(text), AIMessage("ok")]), policy)
 
     assert len(result.blob) <= 10_000
     assert result.messages[0].text.endswith(TRUNCATION_MARK)
@@ -437,7 +312,7 @@ def test_compact_fits_an_oversized_turn_of_many_tool_calls_in_the_smallest_budge
     policy = MemoryPolicy(window_messages=20, max_stored_messages=100, max_stored_bytes=10_000)
 
     # when
-    result = compact([AIMessage("icebreaker"), *turn], policy)
+    result = compact(messages_to_dict([AIMessage("icebreaker"), *turn]), policy)
 
     # then: the budget holds whatever the shape of the turn, and no tool result loses its call
     assert len(result.blob) <= 10_000
@@ -459,7 +334,7 @@ def test_compact_fits_an_oversized_turn_whose_bulk_is_tool_call_arguments() -> N
     policy = MemoryPolicy()
 
     # when
-    result = compact(turn, policy)
+    result = compact(messages_to_dict(turn), policy)
 
     # then
     assert len(result.blob) <= policy.max_stored_bytes
@@ -480,7 +355,7 @@ def drive_compact(turns: int, policy: MemoryPolicy) -> tuple[int, int]:
     largest = trimmed_turns = 0
     for turn in script(turns):
         history = [*stored, *turn]
-        result = compact(history, policy)
+        result = compact(messages_to_dict(history), policy)
         assert len(result.blob) <= policy.max_stored_bytes
         assert len(result.messages) <= policy.max_stored_messages
         assert result.messages[-len(turn):] == turn  # the latest turn is always kept whole
@@ -511,33 +386,30 @@ def test_compact_holds_the_byte_bound_over_5000_turns_at_full_size(policy: Memor
     assert trimmed_turns > 100
 
 
-# --- the chat turn's path: stored dicts, converted only where the model needs them ------------------------
+UNKNOWN_MESSAGES = {
+    "unknown message type": {"type": "evil", "data": {"content": "x"}},
+    "message with bad fields": {"type": "tool", "data": {"content": "x"}},
+}
 
-STRUCTURALLY_BAD = ("garbage bytes", "zlib of non-json", "zlib of invalid utf-8", "json without v", "json list",
-                    "unknown version 99", "version as text", "version true", "messages not a list",
-                    "messages missing", "message without data", "message not an object")
 
-
-@pytest.mark.parametrize("name", STRUCTURALLY_BAD)
-def test_load_records_refuses_what_is_not_the_stored_format(name: str) -> None:
+@pytest.mark.parametrize("record", UNKNOWN_MESSAGES.values(), ids=UNKNOWN_MESSAGES.keys())
+def test_the_window_refuses_an_unknown_message_it_would_show(record: dict[str, Any]) -> None:
     with pytest.raises(StoredDataError):
-        load_records(NOT_MEMORY[name])
+        window([record], MemoryPolicy())
 
 
-def test_load_records_are_the_dicts_loads_makes_messages_of() -> None:
-    blob = dumps(EVERY_KIND)
-
-    assert load_records(blob) == messages_to_dict(EVERY_KIND)
-    assert load_records(None) == load_records(b"") == []
-
-
-@pytest.mark.parametrize("name", ["unknown message type", "message with bad fields"])
-def test_the_window_of_records_refuses_an_unknown_message_it_would_show(name: str) -> None:
-    with pytest.raises(StoredDataError):
-        window_of_records(load_records(NOT_MEMORY[name]), MemoryPolicy())
+def reference_window(history: list[BaseMessage], policy: MemoryPolicy) -> list[BaseMessage]:
+    """What `window` is, on messages: the longest whole-turn suffix within the message budget and (counting
+    each message's approximate tokens) the token budget."""
+    for start in turn_starts(history):
+        suffix = history[start:]
+        tokens = sum(count_tokens_approximately([message]) for message in suffix)
+        if len(suffix) <= policy.window_messages and (not policy.window_tokens or tokens <= policy.window_tokens):
+            return suffix
+    return []
 
 
-def test_window_of_records_is_the_window_of_the_loaded_messages() -> None:
+def test_the_window_of_the_stored_records_is_the_reference_window_of_the_loaded_messages() -> None:
     history = conversation(40)
     records = load_records(dumps(history))
 
@@ -545,7 +417,7 @@ def test_window_of_records_is_the_window_of_the_loaded_messages() -> None:
         for window_tokens in (0, 50, 1000, 2500, 8000):
             policy = MemoryPolicy(window_messages=window_messages, window_tokens=window_tokens,
                                   max_stored_messages=10_000)  # a window may not exceed what is stored
-            assert window_of_records(records, policy) == window(history, policy), (window_messages, window_tokens)
+            assert window(records, policy) == reference_window(history, policy), (window_messages, window_tokens)
 
 
 @pytest.mark.parametrize("turns", [0, 3, 40])
@@ -553,25 +425,32 @@ def test_window_of_records_is_the_window_of_the_loaded_messages() -> None:
                                     MemoryPolicy(window_messages=5, max_stored_messages=11),
                                     MemoryPolicy(window_messages=2, max_stored_messages=2, max_stored_bytes=10_000)],
                          ids=["default", "bytes", "messages", "tightest"])
-def test_compact_records_keeps_what_compact_keeps(turns: int, policy: MemoryPolicy) -> None:
+def test_compact_of_the_stored_records_keeps_a_suffix_of_the_loaded_messages_as_dumps_stores_it(
+    turns: int, policy: MemoryPolicy
+) -> None:
     history = conversation(turns)
 
-    expected = compact(history, policy, max_bytes=30_000)
-    result = compact_records(messages_to_dict(history), policy, max_bytes=30_000)
+    result = compact(load_records(dumps(history)), policy, max_bytes=30_000)
 
-    assert (result.blob, result.dropped) == (expected.blob, expected.dropped)
-    assert result.messages == expected.messages
+    # the bytes are those of the messages' own serialisation, byte for byte, and the kept messages equal them
+    assert result.blob == dumps(history[result.dropped:])
+    assert result.messages == history[result.dropped:]
+    assert starts_a_turn(history, result.messages)
 
 
-def test_compact_records_truncates_an_oversized_turn_as_compact_does() -> None:
+def test_compact_of_the_stored_records_truncates_an_oversized_turn_by_cutting_its_text() -> None:
     rng = random.Random(1)
     history: list[BaseMessage] = [AIMessage("icebreaker"), HumanMessage(noise(rng, 400_000)), AIMessage("ok")]
 
-    expected = compact(history, MemoryPolicy())
-    result = compact_records(messages_to_dict(history), MemoryPolicy())
+    result = compact(messages_to_dict(history), MemoryPolicy())
 
-    assert (result.blob, result.dropped, result.messages) == (expected.blob, expected.dropped, expected.messages)
-    assert result.messages[0].text.endswith(TRUNCATION_MARK)
+    human, ai = result.messages
+    kept = human.text.removesuffix(TRUNCATION_MARK)
+    assert result.dropped == 1
+    assert human.text.endswith(TRUNCATION_MARK)
+    assert human == history[1].model_copy(update={"content": history[1].text[:len(kept)] + TRUNCATION_MARK})
+    assert ai == history[2]
+    assert (result.blob, loads(result.blob)) == (dumps(result.messages), result.messages)
 
 
 # --- the bound on the real chat turn --------------------------------------------------------------------

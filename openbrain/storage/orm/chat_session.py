@@ -1,7 +1,7 @@
 """ChatSession: one conversation's stored state.
 
 Keys: hash `client_id`, range `session_id` (a ULID, fresh per instance). `memory` holds the compressed,
-versioned JSON of the conversation's langchain messages (see `openbrain.conversation.memory`), `config_snapshot` the
+versioned JSON of the conversation's langchain messages (see `openbrain.storage.memory_codec`), `config_snapshot` the
 AgentConfig the session was started with, `context` the key/values tools see but the model never does.
 `expires_at` is a DynamoDB TTL attribute refreshed every turn; reads treat an expired item as missing
 even before DynamoDB's TTL sweeper deletes it.

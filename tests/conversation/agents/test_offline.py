@@ -8,11 +8,11 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
 from openbrain.aws.backend import Backend
-from openbrain.conversation import memory
 from openbrain.conversation.agents.offline import OFFLINE_METADATA, OfflineChatModel
 from openbrain.conversation.chat import ChatMessage, ChatResponse, chat
 from openbrain.conversation.tools.registry import build_tools
 from openbrain.domain.profile import DEFAULT_TOOLS
+from openbrain.storage import memory_codec
 from openbrain.storage.orm.chat_session import ChatSession
 from openbrain.storage.orm.lead import Lead
 
@@ -238,7 +238,7 @@ def test_chat_remembers_earlier_turns(backend: Backend) -> None:
 def test_chat_stores_offline_metadata_on_replies(backend: Backend) -> None:
     response = ask(backend, "what is 6*7")
 
-    stored = memory.loads(ChatSession.get("public", response.session_id).memory)
+    stored = memory_codec.loads(ChatSession.get("public", response.session_id).memory)
     answers = [m for m in stored if isinstance(m, AIMessage)][1:]  # after the icebreaker
     assert len(answers) == 2
     assert all(m.response_metadata == {"model_name": "offline", "offline": True} for m in answers)
@@ -250,7 +250,7 @@ def test_chat_is_deterministic(backend: Backend) -> None:
     second = ask(backend, "what is 6*7")
 
     def transcript(response: ChatResponse) -> list[tuple[str, Any, Any]]:
-        stored = memory.loads(ChatSession.get("public", response.session_id).memory)
+        stored = memory_codec.loads(ChatSession.get("public", response.session_id).memory)
         return [(type(m).__name__, m.content, getattr(m, "tool_calls", None)) for m in stored]
 
     assert first.session_id != second.session_id

@@ -10,9 +10,9 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from support.fake_openai import TEST_KEY, FakeOpenAI, Reply, ToolCall
 
 from openbrain.aws.backend import Backend
-from openbrain.conversation import memory
 from openbrain.conversation.chat import ChatMessage, ChatResponse, chat
 from openbrain.conversation.tools.registry import TOOLS
+from openbrain.storage import memory_codec
 from openbrain.storage.orm.chat_session import ChatSession
 
 pytestmark = pytest.mark.integration
@@ -117,7 +117,7 @@ def test_tool_turn_is_stored_in_the_session(openai_server: FakeOpenAI, openai_ba
 
     # then
     session = ChatSession.get(response.client_id, response.session_id)
-    stored = memory.loads(session.memory)
+    stored = memory_codec.loads(session.memory)
     assert [type(m) for m in stored] == [AIMessage, HumanMessage, AIMessage, ToolMessage, AIMessage]
     icebreaker, question, asked, result, answer = stored
     assert isinstance(asked, AIMessage)

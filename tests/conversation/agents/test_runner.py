@@ -12,10 +12,10 @@ from support.scripted_chat import ScriptedChatModel, tool_call_reply
 
 from openbrain.aws.backend import Backend
 from openbrain.aws.events import EventPublisher
-from openbrain.conversation import memory
 from openbrain.conversation.agents.runner import STOP_MAX_EXECUTION_TIME, STOP_MAX_ITERATIONS, TurnOutcome, run_turn
 from openbrain.conversation.chat import ChatMessage, ChatResponse, chat
 from openbrain.conversation.tools.context import ToolContext
+from openbrain.storage import memory_codec
 from openbrain.storage.orm.agent_config import AgentConfig
 from openbrain.storage.orm.chat_session import ChatSession
 
@@ -158,7 +158,7 @@ def ask(backend: Backend, message: str, session_id: str | None = None, **overrid
 
 
 def stored_messages(response: ChatResponse) -> list[BaseMessage]:
-    return memory.loads(ChatSession.get(response.client_id, response.session_id).memory)
+    return memory_codec.loads(ChatSession.get(response.client_id, response.session_id).memory)
 
 
 @pytest.mark.integration
