@@ -83,7 +83,6 @@ class ChatLoop:
 
     def command(self, line: str) -> bool:
         """Handle a /command; False means quit."""
-        from openbrain.storage.orm.chat_session import ChatSession
 
         name = line.split()[0].lower()
         if name in {"/quit", "/exit", "/q"}:
@@ -91,7 +90,7 @@ class ChatLoop:
         if name == "/reset":
             self.reset()
         elif name == "/config":
-            self.show(dumps(ChatSession.get(self.args.client_id, self.session_id).config_snapshot))
+            self.show(dumps(self.backend.stores.sessions.get(self.args.client_id, self.session_id).config_snapshot))
         elif name == "/events":
             self.show(dumps(self.events) if self.events else "(no events yet)")
         elif name == "/help":

@@ -119,7 +119,7 @@ def chat(
             )
     else:
         try:
-            session = ChatSession.get(request.client_id, request.session_id)
+            session = backend.stores.sessions.get(request.client_id, request.session_id)
         except NotFoundError as exc:
             raise NotFoundError(
                 f"session {request.session_id!r} not found for client {request.client_id!r} (or it expired)"
@@ -155,7 +155,7 @@ def start_session(
     )
     session.refresh_ttl(timedelta(days=backend.settings.session_ttl_days))
     if save:
-        session.save()
+        backend.stores.sessions.save(session)
     return session, config
 
 
@@ -205,7 +205,7 @@ def continue_session(
         chat_model = model if model is not None else build_chat_model(spec, config, settings)
         outcome = run_turn(config, chat_model, memory.window(history, config.memory), message, context)
     except Exception:
-        _keep_side_effects(session, context)
+        _keep_side_effects(session, context, backend)
         raise
     event_summaries = [event.summary() for event in context.events]
     session.record_events(event_summaries)
@@ -216,9 +216,9 @@ def continue_session(
         session.ended_at = utcnow()
     session.refresh_ttl(timedelta(days=settings.session_ttl_days))
     try:
-        session.save()
+        backend.stores.sessions.save(session)
     except ConflictError:
-        _keep_side_effects(session, context)
+        _keep_side_effects(session, context, backend)
         raise
     log.info(
         "chat turn",
@@ -242,17 +242,18 @@ def continue_session(
     )
 
 
-def _keep_side_effects(session: ChatSession, context: ToolContext) -> None:
+def _keep_side_effects(session: ChatSession, context: ToolContext, backend: Backend) -> None:
     """A turn failed (provider error, or another turn saved the session first) after its tools acted:
     record the lead and events they produced on the stored session, so a retry updates that lead instead
     of creating another; the half-finished conversation itself is not saved."""
     if not context.events and context.lead_id == session.lead_id:
         return
     # A new session whose first turn failed was never stored: store it as it started, with the lead.
-    stored = session if session.version is None else ChatSession.get(session.client_id, session.session_id)
+    sessions = backend.stores.sessions
+    stored = session if session.version is None else sessions.get(session.client_id, session.session_id)
     stored.lead_id = stored.lead_id or context.lead_id
     stored.record_events([event.summary() for event in context.events])
-    stored.save()
+    sessions.save(stored)
 
 
 __all__ = ["ChatMessage", "ChatResponse", "chat", "continue_session", "start_session"]
