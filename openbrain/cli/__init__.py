@@ -1,1 +1,2 @@
-"""The terminal clients `ob` (one turn) and `ob-chat` (a session)."""
+"""The console scripts: `ob`, `ob-chat`, `ob-admin`, `ob-serve` and `ob-tuner` (each parses, calls a
+service or starts an adapter, prints)."""

@@ -1,1 +1,2 @@
-"""Layer 5, the use cases beside the turn: clients and keys, config import/export, authentication."""
+"""Layer 5, the use cases: profiles, sessions, the API's chat rules, clients and keys, config import/export,
+authentication. Each takes the backend's stores (or the backend) as an argument."""

@@ -1,1 +1,2 @@
-"""Layer 2, the tables: the PynamoDB models (the ORM), their errors mapped to ours."""
+"""Layer 2, the tables: the stores (interfaces) and their DynamoDB implementation over the PynamoDB models
+(the ORM, whose errors are mapped to ours), and the memory codec (a session's stored messages)."""
