@@ -174,6 +174,17 @@ class Terminal:
     def type(self, line: str) -> None:
         os.write(self.fd, line.encode() + b"\r")
 
+    def wait_for_keys(self, timeout: float = 30) -> None:
+        """Wait until the prompt reads key by key (the terminal left line mode), as it does once a person
+        can press a key at it: a Ctrl-C sent before that is a signal racing the prompt's set-up."""
+        import termios
+
+        deadline = time.monotonic() + timeout
+        while termios.tcgetattr(self.fd)[3] & termios.ICANON:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the prompt never read keys; got {self.output!r}")
+            time.sleep(0.02)
+
     def wait(self, timeout: float = 30) -> int:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -236,6 +247,7 @@ def test_ctrl_c_on_a_terminal_exits_quietly_and_keeps_the_session(cli: Cli, term
     terminal.type("my name is Ada Lovelace")
     terminal.expect(b"I remember your name is Ada Lovelace.")
     terminal.expect(b"you> ")
+    terminal.wait_for_keys()
 
     # when
     os.write(terminal.fd, b"\x03")
