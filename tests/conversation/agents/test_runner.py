@@ -118,8 +118,9 @@ def test_max_iterations_counts_only_the_current_turn() -> None:
 
 
 def test_max_execution_time_ends_the_turn_before_the_next_model_call() -> None:
-    # given: each model call takes 0.6 s and always asks for a tool; the budget is 1 s
-    model = ScriptedChatModel(forever=always_calculating, delay=0.6)
+    # given: each model call takes 0.5 s and always asks for a tool; the budget is 1 s (the second call
+    # starts with half of it left, room for a loaded machine; a third cannot start in time)
+    model = ScriptedChatModel(forever=always_calculating, delay=0.5)
 
     # when
     outcome = turn(model, agent_config(max_execution_time=1, max_iterations=10))
