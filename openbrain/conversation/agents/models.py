@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import TYPE_CHECKING
 
@@ -45,22 +46,30 @@ def effective_model_spec(config: AgentConfig, settings: Settings) -> ModelSpec:
 
 
 def build_chat_model(spec: ModelSpec, config: AgentConfig, settings: Settings) -> BaseChatModel:
+    """The chat model for a turn: one instance per setting in a process (clients are thread-safe), so the
+    agent compiled around it can serve the next turn too (`runner.compiled_agent`)."""
     if spec.provider == "offline":
-        from openbrain.conversation.agents.offline import OfflineChatModel
+        return _offline()
+    key = settings.openai_api_key or _key_from_ref(settings)
+    return _openai(spec.name, float(config.temperature), key.get_secret_value() if key else UNUSED_KEY,
+                   settings.openai_base_url or OPENAI_DEFAULT_BASE_URL, float(config.max_execution_time))
 
-        return OfflineChatModel()
+
+@functools.cache
+def _offline() -> BaseChatModel:
+    from openbrain.conversation.agents.offline import OfflineChatModel
+
+    return OfflineChatModel()
+
+
+@functools.lru_cache(maxsize=32)
+def _openai(name: str, temperature: float, key: str, base_url: str, timeout: float) -> BaseChatModel:
+    """A `ChatOpenAI` (a rotated key or another base URL is another entry; the oldest go first)."""
     from langchain_openai import ChatOpenAI
     from pydantic import SecretStr
 
-    key = settings.openai_api_key or _key_from_ref(settings) or SecretStr(UNUSED_KEY)
-    return ChatOpenAI(
-        model=spec.name,
-        temperature=float(config.temperature),
-        api_key=key,
-        base_url=settings.openai_base_url or OPENAI_DEFAULT_BASE_URL,
-        timeout=float(config.max_execution_time),
-        max_retries=1,
-    )
+    return ChatOpenAI(model=name, temperature=temperature, api_key=SecretStr(key), base_url=base_url,
+                      timeout=timeout, max_retries=1)
 
 
 def _key_from_ref(settings: Settings) -> SecretStr | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ class ToolContext:
 
     `values` are the session's tool context (e.g. a page URL or a CRM campaign id a widget sends);
     tools update `lead_id` and `ended`, and every event they publish is appended to `events`.
+    `deadline` (a `time.monotonic()` value) is when the turn must stop calling the model.
     """
 
     client_id: str
@@ -27,6 +29,7 @@ class ToolContext:
     ended: bool = False
     events: list[Event] = field(default_factory=list)
     tool_calls: list[str] = field(default_factory=list)
+    deadline: float = math.inf
 
     def publish(self, event: Event) -> None:
         """Publish an event now (raises `UpstreamError` if EventBridge refuses it) and remember it."""

@@ -130,6 +130,23 @@ def test_offline_spec_builds_the_offline_model() -> None:
     assert isinstance(build_chat_model(OFFLINE, config("offline"), memory_settings()), OfflineChatModel)
 
 
+def test_a_process_builds_one_chat_model_per_setting() -> None:
+    # given
+    spec, settings = ModelSpec("openai", "gpt-4o-mini"), memory_settings(openai_api_key="sk-test")
+    first = build_chat_model(spec, config("openai:gpt-4o-mini"), settings)
+
+    # then: the same setting is the same client (so the agent compiled around it serves the next turn) ...
+    assert build_chat_model(spec, config("openai:gpt-4o-mini"), settings) is first
+    assert build_chat_model(OFFLINE, config("offline"), settings) is build_chat_model(OFFLINE, config(), settings)
+    # ... and whatever the client sends differently is another one
+    other_temperature = AgentConfig("public", "default", model="openai:gpt-4o-mini", temperature=0.1)
+    assert build_chat_model(spec, other_temperature, settings) is not first
+    rotated = memory_settings(openai_api_key="sk-rotated")
+    elsewhere = memory_settings(openai_api_key="sk-test", openai_base_url="http://127.0.0.1:9/v1")
+    assert build_chat_model(spec, config("openai:gpt-4o-mini"), rotated) is not first
+    assert build_chat_model(spec, config("openai:gpt-4o-mini"), elsewhere) is not first
+
+
 def test_base_url_without_key_sends_the_placeholder_key(openai_server: FakeOpenAI) -> None:
     # given
     settings = memory_settings(openai_base_url=openai_server.base_url)

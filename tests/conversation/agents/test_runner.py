@@ -12,7 +12,13 @@ from support.scripted_chat import ScriptedChatModel, tool_call_reply
 
 from openbrain.aws.backend import Backend
 from openbrain.aws.events import EventPublisher
-from openbrain.conversation.agents.runner import STOP_MAX_EXECUTION_TIME, STOP_MAX_ITERATIONS, TurnOutcome, run_turn
+from openbrain.conversation.agents.runner import (
+    STOP_MAX_EXECUTION_TIME,
+    STOP_MAX_ITERATIONS,
+    TurnOutcome,
+    compiled_agent,
+    run_turn,
+)
 from openbrain.conversation.chat import ChatMessage, ChatResponse, chat
 from openbrain.conversation.tools.context import ToolContext
 from openbrain.storage import memory_codec
@@ -217,3 +223,35 @@ def test_chat_stopped_by_max_execution_time_saves_the_session(
     stored = stored_messages(response)
     assert_every_tool_call_has_its_result(stored)
     assert stored[-1].content == response.message
+
+
+def test_a_warm_process_compiles_an_agent_once_per_shape() -> None:
+    # given
+    model, other_model = ScriptedChatModel(), ScriptedChatModel()
+    shape = (("calculator",), SYSTEM, 5, 30.0)
+
+    # when / then: the same shape with the same model is one compiled agent
+    first = compiled_agent(model, *shape)
+    assert compiled_agent(model, *shape) is first
+    # ... and anything that shapes it (model, tools, prompt, limits) is another
+    assert compiled_agent(other_model, *shape) is not first
+    assert compiled_agent(model, ("calculator", "get_current_time"), SYSTEM, 5, 30.0) is not first
+    assert compiled_agent(model, ("calculator",), "Be brief.", 5, 30.0) is not first
+    assert compiled_agent(model, ("calculator",), SYSTEM, 6, 30.0) is not first
+    assert compiled_agent(model, ("calculator",), SYSTEM, 5, 10.0) is not first
+
+
+def test_a_reused_agent_gives_every_turn_its_own_deadline_and_context() -> None:
+    # given: one model and config, so the second turn runs on the agent the first compiled
+    model = ScriptedChatModel(forever=always_calculating, delay=0.5)
+    config = agent_config(max_execution_time=1, max_iterations=10)
+    first_context, second_context = tool_context(), tool_context()
+
+    # when
+    first = run_turn(config, model, [], "keep going", first_context)
+    second = run_turn(config, model, [], "keep going", second_context)
+
+    # then: each turn had the whole budget (two calls each), and its tool calls went to its own context
+    assert first.stopped == second.stopped == STOP_MAX_EXECUTION_TIME
+    assert model.calls == 4
+    assert first_context.tool_calls == second_context.tool_calls == ["calculator", "calculator"]
