@@ -20,6 +20,7 @@ moto's tables directly (no AWS call, nothing metered) and sized by the documente
 
 from __future__ import annotations
 
+import functools
 import json
 import pickle
 import time
@@ -211,14 +212,19 @@ class LangGraphCheckpoints:
         self.saver = DynamoDBSaver(table_name=self.table, region_name=REGION, ttl_seconds=TTL_SECONDS,
                                    s3_offload_config={"bucket_name": self.bucket})
 
-    def turn(self, session: str | None, message: str) -> str:
+    @functools.cached_property
+    def agent(self) -> Any:
+        """Compiled once and invoked per thread, as a warm process uses a checkpointed graph."""
         from langchain.agents import create_agent
+
+        return create_agent(self.model, tools=peer_tools(), system_prompt=SYSTEM_PROMPT, checkpointer=self.saver)
+
+    def turn(self, session: str | None, message: str) -> str:
         from langchain_core.messages import HumanMessage
 
         thread = session or new_id()
-        agent = create_agent(self.model, tools=peer_tools(), system_prompt=SYSTEM_PROMPT, checkpointer=self.saver)
         options: dict[str, Any] = {"durability": self.durability} if self.durability else {}
-        agent.invoke({"messages": [HumanMessage(message)]}, {"configurable": {"thread_id": thread}}, **options)
+        self.agent.invoke({"messages": [HumanMessage(message)]}, {"configurable": {"thread_id": thread}}, **options)
         return thread
 
     def stored(self, session: str) -> Stored:
@@ -255,13 +261,14 @@ class MessageHistory:
         return DynamoDBChatMessageHistory(table_name=self.table, session_id=session_id,
                                           boto3_session=self.boto3_session, ttl=TTL_SECONDS)
 
-    def turn(self, session: str | None, message: str) -> str:
+    @functools.cached_property
+    def chain(self) -> Any:
+        """Built once (the session id comes with each call), as a warm process keeps it."""
         from langchain.agents import create_agent
         from langchain_core.messages import HumanMessage
         from langchain_core.runnables import RunnableLambda
         from langchain_core.runnables.history import RunnableWithMessageHistory
 
-        session_id = session or new_id()
         agent = create_agent(self.model, tools=peer_tools(), system_prompt=SYSTEM_PROMPT)
 
         def respond(inputs: dict[str, Any]) -> list[Any]:
@@ -270,9 +277,12 @@ class MessageHistory:
 
         with warnings.catch_warnings():  # "deprecated: use LangGraph's persistence" (the peer above)
             warnings.simplefilter("ignore")
-            chain = RunnableWithMessageHistory(RunnableLambda(respond), self._history,
-                                               input_messages_key="input", history_messages_key="history")
-        chain.invoke({"input": message}, {"configurable": {"session_id": session_id}})
+            return RunnableWithMessageHistory(RunnableLambda(respond), self._history,
+                                              input_messages_key="input", history_messages_key="history")
+
+    def turn(self, session: str | None, message: str) -> str:
+        session_id = session or new_id()
+        self.chain.invoke({"input": message}, {"configurable": {"session_id": session_id}})
         return session_id
 
     def stored(self, session: str) -> Stored:
