@@ -8,8 +8,7 @@ from http.cookies import CookieError, SimpleCookie
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 
 from openbrain.aws.backend import Backend, get_backend
-from openbrain.core.errors import ForbiddenError, NotFoundError
-from openbrain.core.ids import NAME_PATTERN
+from openbrain.core.errors import ForbiddenError
 from openbrain.services.auth import authenticate
 from openbrain.storage.orm import Client
 from openbrain.storage.orm.client import SERVER, parse_api_key
@@ -20,9 +19,6 @@ from .observability import logger
 CLIENT = "openbrain_client"
 KEY_KIND = "openbrain_key_kind"
 SESSION_COOKIE = "Session"
-# Session and lead ids are ULIDs, profile names 1-64 of [A-Za-z0-9_-]: anything else cannot exist, and
-# must not reach DynamoDB (whose key limits would turn bad input into a 5xx).
-_ID = NAME_PATTERN
 
 
 def backend() -> Backend:
@@ -55,18 +51,6 @@ def current_client(router: BaseRouter, *, server_key: bool = False) -> Client:
 def authenticated_client(router: BaseRouter) -> Client | None:
     """The client authenticated earlier in this request, if any (for CORS on every response)."""
     return router.context.get(CLIENT)
-
-
-def is_id(value: str | None) -> bool:
-    """Whether `value` could be a session id, lead id or profile name."""
-    return value is not None and _ID.fullmatch(value) is not None
-
-
-def existing_id(value: str | None, what: str) -> str:
-    """`value` if it could be the id of a stored `what`; otherwise `NotFoundError`, as for a missing one."""
-    if value is None or not is_id(value):
-        raise NotFoundError(f"{what} not found")
-    return value
 
 
 def cookie(router: BaseRouter, name: str) -> str | None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from openbrain.conversation.chat import ChatMessage, ChatResponse, chat
 from openbrain.core.errors import ForbiddenError, NotFoundError, SessionEndedError
-from openbrain.core.ids import NAME_PATTERN
+from openbrain.core.ids import existing_id, is_id
 
 if TYPE_CHECKING:
     from openbrain.aws.backend import Backend
@@ -34,9 +34,8 @@ def chat_as_client(client: Client, request: ChatMessage, remembered_session: str
     if request.reset:
         pass
     elif request.session_id:
-        if not NAME_PATTERN.fullmatch(request.session_id):  # cannot exist; must not reach DynamoDB's key rules
-            raise NotFoundError("session not found")
-    elif remembered_session is not None and NAME_PATTERN.fullmatch(remembered_session):
+        existing_id(request.session_id, "session")
+    elif is_id(remembered_session):
         request.session_id, from_cookie = remembered_session, True
     unknown = set(request.agent_config_overrides) - API_OVERRIDABLE
     if unknown:

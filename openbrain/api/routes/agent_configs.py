@@ -18,11 +18,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from pydantic import BaseModel, model_validator
 
 from openbrain.core.errors import ForbiddenError, InvalidInputError
+from openbrain.core.ids import existing_id
 from openbrain.domain.profile import AgentProfile
 from openbrain.services import profiles
 from openbrain.storage.orm import AgentConfig
 
-from ..context import current_client, existing_id, stores
+from ..context import current_client, stores
 from .security import API_KEY
 
 router = Router()

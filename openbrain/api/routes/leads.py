@@ -7,7 +7,9 @@ from typing import Any
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel
 
-from ..context import current_client, existing_id, stores
+from openbrain.core.ids import existing_id
+
+from ..context import current_client, stores
 from .security import API_KEY
 
 router = Router()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from openbrain.core.ids import existing_id
 from openbrain.services import sessions
 
-from ..context import current_client, existing_id, stores
+from ..context import current_client, stores
 from .security import API_KEY
 
 router = Router()
