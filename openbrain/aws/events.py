@@ -10,6 +10,7 @@ from openbrain.core.errors import UpstreamError
 from openbrain.domain.events import EVENT_SOURCE, Event
 
 log = logging.getLogger(__name__)
+MAX_ENTRIES_PER_CALL = 10  # PutEvents' limit
 
 
 class EventsClient(Protocol):
@@ -33,8 +34,12 @@ class EventPublisher:
         }
 
     def publish(self, events: list[Event]) -> None:
-        if not events:
-            return
+        """Send `events` (in calls of at most 10). Raises `UpstreamError` if any was not accepted (the
+        others may have been: publishing again is safe, targets act once per idempotency key)."""
+        for start in range(0, len(events), MAX_ENTRIES_PER_CALL):
+            self._put(events[start:start + MAX_ENTRIES_PER_CALL])
+
+    def _put(self, events: list[Event]) -> None:
         try:
             response = self._client.put_events(Entries=[self.entry(event) for event in events])
         except Exception as exc:  # botocore's errors have no common base worth importing here

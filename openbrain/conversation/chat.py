@@ -1,6 +1,7 @@
 """The chat turn: load the session, rebuild the agent from its config and memory, run, save.
 
-`chat(ChatMessage(...))` is the one entry point the CLIs, the API and the tuner call.
+`chat(ChatMessage(...))` is the one entry point the CLIs, the API and the tuner call. A turn is linear:
+load → run → commit → publish (`continue_session`).
 
 - `reset=True`: start a new session from the stored profile (plus `agent_config_overrides`) and return
   its icebreaker; `message` is ignored.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -28,8 +30,9 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from openbrain.aws.backend import Backend, get_backend
 from openbrain.conversation.tools.context import ToolContext
 from openbrain.core.clock import utcnow
-from openbrain.core.errors import ConflictError, InvalidInputError, NotFoundError, SessionEndedError
+from openbrain.core.errors import InvalidInputError, NotFoundError, SessionEndedError
 from openbrain.core.settings import Settings
+from openbrain.domain.events import to_outbox
 from openbrain.domain.profile import DEFAULT_CLIENT_ID, DEFAULT_PROFILE, AgentProfile
 from openbrain.storage.orm.agent_config import AgentConfig
 from openbrain.storage.orm.chat_session import ChatSession
@@ -103,8 +106,10 @@ def chat(
     *,
     config: AgentConfig | None = None,
     model: BaseChatModel | None = None,
+    deadline: float = math.inf,
 ) -> ChatResponse:
-    """Run one request (see the module docstring) and return the reply. `model`: see `continue_session`."""
+    """Run one request (see the module docstring) and return the reply. `model`, `deadline`: see
+    `continue_session`."""
     backend = backend or get_backend()
     answers = not request.reset and bool(request.message.strip())
     if answers:
@@ -124,7 +129,7 @@ def chat(
             raise NotFoundError(
                 f"session {request.session_id!r} not found for client {request.client_id!r} (or it expired)"
             ) from exc
-    return continue_session(session, request.message, backend, model=model)
+    return continue_session(session, request.message, backend, model=model, deadline=deadline)
 
 
 def start_session(
@@ -178,13 +183,20 @@ def _check_context(context: dict[str, Any]) -> None:
 
 
 def continue_session(
-    session: ChatSession, message: str, backend: Backend, *, model: BaseChatModel | None = None
+    session: ChatSession, message: str, backend: Backend, *, model: BaseChatModel | None = None,
+    deadline: float = math.inf,
 ) -> ChatResponse:
-    """Answer `message` in `session` and save it (optimistic locking: `ConflictError` if it lost a race).
+    """Answer `message` in `session`: load → run → commit → publish (docs/events.md).
+
+    The tools only record what should happen; the commit writes the session (optimistic locking:
+    `ConflictError` if another turn saved it first) and the lead they produced in one transaction, with
+    their events in the session's outbox, which is then published. A turn that fails or loses a race
+    writes and emits nothing. `deadline` (a `time.monotonic()` value) bounds the turn below the
+    profile's `max_execution_time` (the API passes what API Gateway and the Lambda leave).
 
     `model`, if given, answers instead of the chat model the config's spec names (the spec is still
     checked and logged): the seam through which `bench/` drives this real turn with a scripted model."""
-    from openbrain.conversation import memory
+    from openbrain.conversation import memory, outbox
     from openbrain.conversation.agents.models import build_chat_model, effective_model_spec
     from openbrain.conversation.agents.runner import run_turn
     from openbrain.storage import memory_codec
@@ -198,28 +210,24 @@ def continue_session(
     spec = effective_model_spec(config, settings)
     history = memory_codec.load_records(session.memory)
     context = ToolContext(
-        client_id=session.client_id, session_id=session.session_id, publisher=backend.events,
+        client_id=session.client_id, session_id=session.session_id, leads=backend.stores.leads,
         values=dict(session.context or {}), lead_id=session.lead_id, turn=int(session.turn_count) + 1,
+        deadline=deadline,
     )
-    try:
-        chat_model = model if model is not None else build_chat_model(spec, config, settings)
-        outcome = run_turn(config, chat_model, memory.window(history, config.memory), message, context)
-    except Exception:
-        _keep_side_effects(session, context, backend)
-        raise
+    chat_model = model if model is not None else build_chat_model(spec, config, settings)
+    outcome = run_turn(config, chat_model, memory.window(history, config.memory), message, context)
     event_summaries = [event.summary() for event in context.events]
     session.record_events(event_summaries)
+    # Events an earlier turn committed but could not publish ride along (published with this turn's).
+    session.outbox = [*(session.outbox or []), *to_outbox(context.events)] or None
     memory.remember(session, history, outcome.new_messages, config.memory)
     session.turn_count = context.turn
     session.lead_id = context.lead_id
     if context.ended:
         session.ended_at = utcnow()
     session.refresh_ttl(timedelta(days=settings.session_ttl_days))
-    try:
-        backend.stores.sessions.save(session)
-    except ConflictError:
-        _keep_side_effects(session, context, backend)
-        raise
+    backend.stores.sessions.commit(session, context.lead, context.lead_changes)
+    outbox.publish(session, backend)
     log.info(
         "chat turn",
         extra={
@@ -240,20 +248,6 @@ def continue_session(
         profile_name=session.profile_name, model=str(spec), events=event_summaries,
         tool_calls=context.tool_calls, stopped=outcome.stopped, ended=session.ended,
     )
-
-
-def _keep_side_effects(session: ChatSession, context: ToolContext, backend: Backend) -> None:
-    """A turn failed (provider error, or another turn saved the session first) after its tools acted:
-    record the lead and events they produced on the stored session, so a retry updates that lead instead
-    of creating another; the half-finished conversation itself is not saved."""
-    if not context.events and context.lead_id == session.lead_id:
-        return
-    # A new session whose first turn failed was never stored: store it as it started, with the lead.
-    sessions = backend.stores.sessions
-    stored = session if session.version is None else sessions.get(session.client_id, session.session_id)
-    stored.lead_id = stored.lead_id or context.lead_id
-    stored.record_events([event.summary() for event in context.events])
-    sessions.save(stored)
 
 
 __all__ = ["ChatMessage", "ChatResponse", "chat", "continue_session", "start_session"]

@@ -92,3 +92,13 @@ class LeadDelivered(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.detail_type: cls for cls in (LeadCaptured, LeadUpdated, ConversationEnded, LeadDelivered)
 }
+
+
+def to_outbox(events: list[Event]) -> list[dict[str, Any]]:
+    """Events as a session's outbox stores them (JSON; docs/events.md)."""
+    return [{"type": event.detail_type, "detail": event.detail()} for event in events]
+
+
+def from_outbox(entries: list[dict[str, Any]] | None) -> list[Event]:
+    """A session's stored outbox as events (the same ids, times and idempotency keys)."""
+    return [EVENT_TYPES[entry["type"]].model_validate(entry["detail"]) for entry in entries or []]

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import itertools
 import json
-from typing import Generic, TypeVar
+from collections.abc import Collection, Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from openbrain.core.clock import utcnow
-from openbrain.core.errors import ConflictError, UpstreamError
+from openbrain.core.errors import ConflictError, ItemTooLargeError, UpstreamError
 from openbrain.storage.orm import AgentConfig, ChatSession, Client, Lead
-from openbrain.storage.orm.base import OpenBrainModel
+from openbrain.storage.orm.base import TOO_LARGE_MESSAGE, OpenBrainModel
 from openbrain.storage.stores import Stores
+
+if TYPE_CHECKING:
+    from pynamodb.exceptions import TransactWriteError
 
 M = TypeVar("M", bound=OpenBrainModel)
 TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
@@ -33,6 +38,11 @@ def _batches(items: list[AgentConfig], max_items: int) -> list[list[AgentConfig]
         batches[-1].append(item)
         size += item_size
     return [batch for batch in batches if batch]
+
+
+def _refused(exc: TransactWriteError) -> list[bool]:
+    """For each item of a refused transaction, in order: whether its condition failed."""
+    return [reason is not None and reason.code == "ConditionalCheckFailed" for reason in exc.cancellation_reasons or []]
 
 
 class ItemStore(Generic[M]):
@@ -82,9 +92,7 @@ class DynamoDBProfileStore(ItemStore[AgentConfig]):
                         item.updated_at = now
                         transaction.save(item)
             except TransactWriteError as exc:
-                reasons = exc.cancellation_reasons or []
-                conflicts = [item.profile_name for item, reason in zip(batch, reasons, strict=False)
-                             if reason is not None and reason.code == "ConditionalCheckFailed"]
+                conflicts = [item.profile_name for item, failed in zip(batch, _refused(exc), strict=False) if failed]
                 written = (f"; {number - 1} of {len(batches)} batches were written before it" if number > 1
                            else "; nothing was written")
                 if conflicts:
@@ -103,6 +111,65 @@ class DynamoDBSessionStore(ItemStore[ChatSession]):
 
     def _visible(self, item: ChatSession) -> bool:
         return not item.expired
+
+    def commit(self, session: ChatSession, lead: Lead | None = None, lead_fields: Collection[str] = ()) -> None:
+        if lead is None:
+            return self.save(session)  # one PutItem: cheaper than a transaction of one
+        from pynamodb.exceptions import TransactWriteError
+        from pynamodb.transactions import TransactWrite
+
+        now = utcnow()
+        session.updated_at = lead.updated_at = now
+        what = f"ChatSession {session.client_id}/{session.session_id}"
+        try:
+            with TransactWrite(connection=self.model._get_connection().connection) as transaction:
+                transaction.save(session)
+                if lead.version is None:
+                    transaction.save(lead)
+                else:  # the changed fields only, on whatever version is stored (targets update leads too)
+                    model = type(lead)
+                    actions = [getattr(model, name).set(getattr(lead, name)) for name in sorted(lead_fields)]
+                    transaction.update(lead, [*actions, model.updated_at.set(now)],
+                                       condition=model.lead_id.exists(), add_version_condition=False)
+        except TransactWriteError as exc:
+            refused = _refused(exc)
+            if refused[:1] == [True]:
+                raise ConflictError(f"{what} was changed by someone else; reload and try again") from exc
+            if any(refused):
+                raise ConflictError(f"Lead {lead.client_id}/{lead.lead_id} was deleted during the turn") from exc
+            if TOO_LARGE_MESSAGE in (exc.cause_response_message or ""):
+                raise ItemTooLargeError(f"{what} is larger than DynamoDB's 400 KB item limit") from exc
+            code = exc.cause_response_code or type(exc).__name__
+            raise UpstreamError(f"DynamoDB could not save {what} ({code})") from exc
+
+    def clear_outbox(self, session: ChatSession) -> bool:
+        from pynamodb.exceptions import UpdateError
+
+        model = self.model
+        # A raw UpdateItem: the model's `update` would add 1 to the version, and this write changes nothing
+        # a turn reads (a turn that read the session before it may still commit: it carries the outbox).
+        connection = model._get_connection()
+        try:
+            connection.update_item(session.client_id, range_key=session.session_id,
+                                   actions=[model.outbox.remove()], condition=model.version == session.version)
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            code = exc.cause_response_code or type(exc).__name__
+            raise UpstreamError(f"DynamoDB could not clear the outbox of {session.session_id} ({code})") from exc
+        session.outbox = None
+        return True
+
+    def with_outbox(self, committed_before: datetime) -> Iterator[ChatSession]:
+        from pynamodb.exceptions import PynamoDBException
+
+        model = self.model
+        try:
+            yield from model.scan(model.outbox.exists() & (model.updated_at < committed_before),
+                                  attributes_to_get=["client_id", "session_id", "outbox", "version", "updated_at"])
+        except PynamoDBException as exc:
+            code = exc.cause_response_code or type(exc).__name__
+            raise UpstreamError(f"DynamoDB could not list the sessions with an outbox ({code})") from exc
 
 
 class DynamoDBClientStore:

@@ -16,7 +16,9 @@ our errors (`openbrain.core.errors`):
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, TypeVar
 
 from openbrain.storage.orm import AgentConfig, ChatSession, Client, Lead
@@ -63,6 +65,21 @@ class ProfileStore(ClientItemStore[AgentConfig], Protocol):
 class SessionStore(ClientItemStore[ChatSession], Protocol):
     """A client's chat sessions, by session id. An expired session (its TTL passed) reads as missing and is
     not listed, even before DynamoDB's TTL sweeper deletes it."""
+
+    def commit(self, session: ChatSession, lead: Lead | None = None, lead_fields: Collection[str] = ()) -> None:
+        """A chat turn's writes, all or nothing: `session` (as `save`: `ConflictError` if another turn
+        saved it first) and, if given, its `lead`: a new one, or the stored one with only `lead_fields`
+        changed (whatever else changed it meanwhile, e.g. a target marking it delivered, is kept)."""
+        ...
+
+    def clear_outbox(self, session: ChatSession) -> bool:
+        """Remove the outbox of `session` if the stored session is still the version given (its outbox was
+        published); False if it changed (the turn that changed it carried the outbox over)."""
+        ...
+
+    def with_outbox(self, committed_before: datetime) -> Iterator[ChatSession]:
+        """Every session (of any client) whose outbox waits since before `committed_before` (a scan)."""
+        ...
 
 
 class LeadStore(ClientItemStore[Lead], Protocol):

@@ -204,25 +204,6 @@ def test_an_oversized_first_message_creates_no_session(backend: Backend) -> None
     assert ChatSession.get_all("public") == []
 
 
-def test_a_turn_that_lost_a_race_after_capturing_a_lead_still_links_the_lead(backend: Backend) -> None:
-    from openbrain.conversation.chat import continue_session
-
-    # given two copies of one session; the first turn wins the race
-    session_id = _start()
-    first, second = ChatSession.get("public", session_id), ChatSession.get("public", session_id)
-    continue_session(first, "hello", backend)
-    # when the losing turn had already captured a lead
-    with pytest.raises(ConflictError):
-        continue_session(second, "my email is ada@example.com", backend)
-    # then the stored session links that lead, so a retry updates it instead of creating another
-    stored = ChatSession.get("public", session_id)
-    assert stored.lead_id is not None and [lead.lead_id for lead in Lead.get_all("public")] == [stored.lead_id]
-    chat(ChatMessage(session_id=session_id, message="my email is ada@example.com, phone +1 555 010 0199"))
-    assert len(Lead.get_all("public")) == 1
-    assert [e["type"] for e in ChatSession.get("public", session_id).recent_events] == [
-        "lead.captured.v1", "lead.updated.v1"]
-
-
 def test_profile_names_are_ascii_so_every_route_can_reach_them(backend: Backend) -> None:
     with pytest.raises(InvalidInputError, match="profile_name"):
         AgentConfig("acme", "café").save()

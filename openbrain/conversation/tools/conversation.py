@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from openbrain.core.errors import UpstreamError
 from openbrain.domain.events import ConversationEnded
 
 if TYPE_CHECKING:
     from openbrain.conversation.tools.context import ToolContext
 
 DESCRIPTION = "End the conversation when the person says goodbye or has nothing more to ask."
-log = logging.getLogger(__name__)
 
 
 class EndConversationArgs(BaseModel):
@@ -29,8 +26,5 @@ def end_conversation(context: ToolContext, tool_call_id: str, reason: str | None
         client_id=context.client_id, session_id=context.session_id, tool_call_id=tool_call_id,
         turn_count=context.turn, lead_id=context.lead_id,
     )
-    try:
-        context.publish(event)
-    except UpstreamError:
-        log.error("session %s ended but its event was not published", context.session_id)
+    context.emit(event)
     return "The conversation is ended. Say a short goodbye."

@@ -1,14 +1,13 @@
-"""capture_lead: create or update the session's Lead from what the person told the model."""
+"""capture_lead: create or update the session's Lead from what the person told the model (written, and
+announced, by the turn's commit: `ToolContext`)."""
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from openbrain.core.errors import NotFoundError, UpstreamError
 from openbrain.domain.events import LeadCaptured, LeadUpdated
 from openbrain.storage.orm.lead import LEAD_FIELDS, Lead
 
@@ -22,7 +21,6 @@ DESCRIPTION = (
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z]{2,24}$")
 _PHONE = re.compile(r"^\+?[0-9 ().-]{7,24}$")
 MAX_FIELD_CHARS = 500
-log = logging.getLogger(__name__)
 
 
 class LeadArgs(BaseModel):
@@ -73,26 +71,16 @@ def _clean(fields: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     return values, None
 
 
-def _existing_lead(context: ToolContext) -> Lead | None:
-    if not context.lead_id:
-        return None
-    try:
-        return Lead.get(context.client_id, context.lead_id)
-    except NotFoundError:
-        return None
-
-
 def capture_lead(context: ToolContext, tool_call_id: str, **fields: Any) -> str:
     values, problem = _clean(fields)
     if problem:
         return problem
-    lead = _existing_lead(context)
+    lead = context.current_lead()
     event: LeadCaptured | LeadUpdated
     if lead is None:
         if not ({"email", "phone"} & values.keys()):
             return "Not saved: I need an email address or a phone number. Ask the person for one."
         lead = Lead(context.client_id, session_id=context.session_id, **values)
-        lead.save()
         context.lead_id = lead.lead_id
         event = LeadCaptured(
             client_id=context.client_id, session_id=context.session_id, tool_call_id=tool_call_id,
@@ -105,15 +93,12 @@ def capture_lead(context: ToolContext, tool_call_id: str, **fields: Any) -> str:
             return "Those details were already saved; nothing changed."
         for name in changed:
             setattr(lead, name, values[name])
-        lead.save()
+        context.lead_changes.update(changed)
         event = LeadUpdated(
             client_id=context.client_id, session_id=context.session_id, tool_call_id=tool_call_id,
             lead_id=lead.lead_id, changed_fields=changed,
         )
         outcome = f"Updated the contact details ({', '.join(changed)})"
-    try:
-        context.publish(event)
-    except UpstreamError:
-        log.error("lead %s saved but its %s event was not published", lead.lead_id, event.detail_type)
-        return f"{outcome}, but the team could not be notified right now; they will see it in the lead list."
+    context.lead = lead
+    context.emit(event)
     return f"{outcome}; the team will follow up."

@@ -22,7 +22,7 @@ from openbrain.core.errors import ConflictError, ItemTooLargeError, NotFoundErro
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 # DynamoDB's (and moto's, DynamoDB Local's, dynalite's) ValidationException text for an item over 400 KB
-_TOO_LARGE = "maximum allowed size"
+TOO_LARGE_MESSAGE = "maximum allowed size"
 
 
 def _upstream(exc: PynamoDBException, action: str, what: str) -> UpstreamError:
@@ -52,7 +52,8 @@ class OpenBrainModel(Model):
                 raise ConflictError(
                     f"{self._describe()} was changed by someone else; reload and try again"
                 ) from exc
-            if exc.cause_response_code == "ValidationException" and _TOO_LARGE in (exc.cause_response_message or ""):
+            too_large = TOO_LARGE_MESSAGE in (exc.cause_response_message or "")
+            if exc.cause_response_code == "ValidationException" and too_large:
                 raise ItemTooLargeError(f"{self._describe()} is larger than DynamoDB's 400 KB item limit") from exc
             raise _upstream(exc, "save", self._describe()) from exc
 

@@ -3,7 +3,8 @@
 Keys: hash `client_id`, range `session_id` (a ULID, fresh per instance). `memory` holds the compressed,
 versioned JSON of the conversation's langchain messages (see `openbrain.storage.memory_codec`), `config_snapshot` the
 AgentConfig the session was started with, `context` the key/values tools see but the model never does.
-`expires_at` is a DynamoDB TTL attribute refreshed every turn; reads treat an expired item as missing
+`outbox` holds the events of the latest committed turn(s) until they are published
+(docs/events.md). `expires_at` is a DynamoDB TTL attribute refreshed every turn; reads treat an expired item as missing
 even before DynamoDB's TTL sweeper deletes it.
 """
 
@@ -62,6 +63,8 @@ class ChatSession(OpenBrainModel):
     turn_count = NumberAttribute(default=0)
     trimmed_messages = NumberAttribute(default=0)
     recent_events = CompactJSONAttribute(default=list)
+    # Events committed with the session and not yet published: [{"type": detail type, "detail": {...}}]
+    outbox = CompactJSONAttribute(null=True)
     ended_at = UTCDateTimeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
@@ -79,7 +82,8 @@ class ChatSession(OpenBrainModel):
 
     def memory_budget(self, policy_bytes: int) -> int:
         """How many bytes `memory` may take so the whole item stays under `ITEM_SIZE_TARGET`."""
-        others = sum(len(_json(value).encode()) for value in (self.config_snapshot, self.context, self.recent_events))
+        others = sum(len(_json(value).encode())
+                     for value in (self.config_snapshot, self.context, self.recent_events, self.outbox))
         return max(1_000, min(policy_bytes, ITEM_SIZE_TARGET - others - _FIXED_ATTRIBUTES_BYTES))
 
     @classmethod

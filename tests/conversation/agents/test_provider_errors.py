@@ -84,7 +84,7 @@ def test_server_error_on_the_first_message_stores_no_session(
     assert ChatSession.get_all("public") == []
 
 
-def test_a_first_turn_that_fails_after_capturing_a_lead_stores_the_session_with_the_lead(
+def test_a_first_turn_that_fails_after_capturing_a_lead_stores_nothing(
     openai_server: FakeOpenAI, openai_backend: Backend
 ) -> None:
     # given: the model captures a lead, then the provider fails on the follow-up call
@@ -97,27 +97,25 @@ def test_a_first_turn_that_fails_after_capturing_a_lead_stores_the_session_with_
     with pytest.raises(UpstreamError):
         chat(ChatMessage(message="I'm Ada Lovelace, ada@example.com", agent_config_overrides=overrides), openai_backend)
 
-    # then: the session exists, without the turn, and links the lead its tool saved
-    [lead] = Lead.get_all("public")
-    [session] = ChatSession.get_all("public")
-    assert (session.lead_id, int(session.turn_count)) == (lead.lead_id, 0)
-    assert [e["type"] for e in session.recent_events] == ["lead.captured.v1"]
+    # then: the tool's lead was never written, and the new session never stored (the turn is all or nothing)
+    assert Lead.get_all("public") == []
+    assert ChatSession.get_all("public") == []
 
 
-def test_failure_after_a_lead_was_saved_does_not_duplicate_the_lead_on_retry(
+def test_a_retry_after_a_failed_capture_saves_exactly_one_lead(
     openai_server: FakeOpenAI, openai_backend: Backend
 ) -> None:
     # given: a session whose profile can capture leads
     overrides = {**OVERRIDES, "tools": ["capture_lead"]}
     openai_server.script(Reply("Hello!"))
     first = chat(ChatMessage(message="hi", agent_config_overrides=overrides), openai_backend)
-    # ... and a turn where capture_lead runs (saving a Lead), then the provider fails on the follow-up call
+    # ... and a turn where capture_lead runs, then the provider fails on the follow-up call (nothing written)
     details = {"full_name": "Ada Lovelace", "email": "ada@example.com"}
     capture = Reply(tool_calls=[ToolCall("capture_lead", details, id="call_lead_1")])
     openai_server.script(capture, error(500), error(500))
     with pytest.raises(UpstreamError):
         ask(openai_backend, "I'm Ada Lovelace, ada@example.com", session_id=first.session_id)
-    assert len(Lead.get_all("public")) == 1
+    assert Lead.get_all("public") == []
 
     # when: the person says it again and the model captures the lead again
     openai_server.script(Reply(tool_calls=[ToolCall("capture_lead", details, id="call_lead_2")]), Reply("Saved."))

@@ -11,7 +11,6 @@ from support.fake_openai import FakeOpenAI, RecordedRequest, Reply, ToolCall
 from support.scripted_chat import ScriptedChatModel, tool_call_reply
 
 from openbrain.aws.backend import Backend
-from openbrain.aws.events import EventPublisher
 from openbrain.conversation.agents.runner import (
     STOP_MAX_EXECUTION_TIME,
     STOP_MAX_ITERATIONS,
@@ -35,8 +34,7 @@ def agent_config(**fields: Any) -> AgentConfig:
 
 
 def tool_context() -> ToolContext:
-    # The calculator publishes nothing; a publisher without a client fails loudly if anything tries.
-    return ToolContext(client_id="public", session_id="session-1", publisher=EventPublisher(None, "unused"))  # type: ignore[arg-type]
+    return ToolContext(client_id="public", session_id="session-1")
 
 
 def always_calculating(number: int) -> AIMessage:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from support.fakes import RecordingEventsClient
 
 from openbrain.aws.backend import Backend
-from openbrain.aws.events import EventPublisher
 from openbrain.conversation.tools.context import ToolContext
 from openbrain.core.ids import new_id
 
@@ -14,24 +12,12 @@ CLIENT_ID = "acme"
 
 
 @pytest.fixture
-def events_client() -> RecordingEventsClient:
-    return RecordingEventsClient()
-
-
-@pytest.fixture
-def offline_context(events_client: RecordingEventsClient) -> ToolContext:
-    """A context for tools that need no tables: its events go to a recording client."""
-    return ToolContext(client_id=CLIENT_ID, session_id=new_id(), publisher=EventPublisher(events_client, "bus"))
+def offline_context() -> ToolContext:
+    """A context for tools that need no tables."""
+    return ToolContext(client_id=CLIENT_ID, session_id=new_id())
 
 
 @pytest.fixture
 def context(backend: Backend) -> ToolContext:
-    """A context whose events go through the embedded EventBridge bus (and on to its SQS queues)."""
-    return ToolContext(client_id=CLIENT_ID, session_id=new_id(), publisher=backend.events, turn=1)
-
-
-@pytest.fixture
-def unreachable_bus_context(backend: Backend) -> ToolContext:
-    """A context whose publisher targets a bus that does not exist: every publish fails."""
-    publisher = EventPublisher(backend.client("events"), "no-such-bus")
-    return ToolContext(client_id=CLIENT_ID, session_id=new_id(), publisher=publisher, turn=1)
+    """A context that reads the session's lead from the embedded tables."""
+    return ToolContext(client_id=CLIENT_ID, session_id=new_id(), leads=backend.stores.leads, turn=1)

@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import pytest
-from support.fakes import RecordingEventsClient
 
 from openbrain.conversation.tools.calculator import MAX_EXPRESSION_CHARS, calculate
 from openbrain.conversation.tools.context import ToolContext
@@ -150,9 +149,8 @@ def test_calculator_refuses_overlong_expressions(offline_context: ToolContext) -
     assert reply.endswith(f": the expression is longer than {MAX_EXPRESSION_CHARS} characters.")
 
 
-def test_calculator_publishes_nothing(offline_context: ToolContext, events_client: RecordingEventsClient) -> None:
+def test_calculator_records_no_event_and_no_lead(offline_context: ToolContext) -> None:
     calculate(offline_context, "call_1", "1 + 1")
     calculate(offline_context, "call_2", "a + 1")
 
-    assert offline_context.events == []
-    assert events_client.calls == []
+    assert (offline_context.events, offline_context.lead, offline_context.ended) == ([], None, False)

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from support.fakes import RecordingEventsClient
 
 from openbrain.conversation.tools.context import ToolContext
 from openbrain.conversation.tools.time_tools import convert_to_from_utc, get_current_time
@@ -158,9 +157,8 @@ def test_convert_answers_an_unknown_timezone_with_a_message(offline_context: Too
     assert reply == "Unknown timezone 'Atlantis/Capital'; use an IANA name such as 'Europe/London'."
 
 
-def test_time_tools_publish_nothing(offline_context: ToolContext, events_client: RecordingEventsClient) -> None:
+def test_time_tools_record_no_event_and_no_lead(offline_context: ToolContext) -> None:
     get_current_time(offline_context, "c1", timezone="Asia/Tokyo")
     convert_to_from_utc(offline_context, "c2", time="10:00", timezone="Asia/Tokyo")
 
-    assert offline_context.events == []
-    assert events_client.calls == []
+    assert (offline_context.events, offline_context.lead, offline_context.ended) == ([], None, False)
