@@ -31,6 +31,7 @@ TEMPLATE_PATH = ROOT / "template.yaml"
 HANDLERS = {
     "ChatApiFunction": ("lambdas/chat_api/", "app.handler"),
     "LeadWebhookFunction": ("lambdas/targets/lead_webhook/", "app.handler"),
+    "OutboxSweepFunction": ("lambdas/targets/outbox_sweep/", "app.handler"),
 }
 # OB_* settings a deployed function does not need, and why. A new setting fails
 # test_every_setting_a_function_needs_is_set until it is either set in the template or listed here.
@@ -45,6 +46,9 @@ NOT_NEEDED_BY = {
     "LeadWebhookFunction": {"OB_MAX_MESSAGE_CHARS": "chat turns only", "OB_MAX_BODY_BYTES": "the HTTPS API only",
                             "OB_OPENAI_API_KEY_REF": "no model runs in a target"},
     "ChatApiFunction": {"OB_WEBHOOK_TIMEOUT_SECONDS": "event targets only"},
+    "OutboxSweepFunction": {"OB_MAX_MESSAGE_CHARS": "chat turns only", "OB_MAX_BODY_BYTES": "the HTTPS API only",
+                            "OB_OPENAI_API_KEY_REF": "no model runs in the sweep",
+                            "OB_WEBHOOK_TIMEOUT_SECONDS": "the sweep posts to no webhook"},
 }
 # OB_* variables the template sets that Settings does not read yet, with who reads them.
 PENDING_SETTINGS: dict[str, str] = {}
@@ -52,6 +56,7 @@ PENDING_SETTINGS: dict[str, str] = {}
 TABLE_ACCESS = {
     "ChatApiFunction": ({"AgentConfig", "ChatSession", "Lead"}, {"Client"}),
     "LeadWebhookFunction": ({"Lead"}, {"Client", "ChatSession"}),
+    "OutboxSweepFunction": ({"ChatSession"}, set()),
 }
 AGENT_RUNTIME = {"langchain", "langchain-core", "langchain-openai", "langgraph", "openai", "tiktoken"}
 

@@ -1,8 +1,8 @@
-"""`ob-admin`: clients and API keys, AgentConfig export/import, dead-letter queues, and `init`.
+"""`ob-admin`: clients and API keys, AgentConfig export/import, dead-letter queues, outboxes, and `init`.
 
-Thin: each command parses, calls `openbrain.services.clients`, `openbrain.services.configs_io` or
-`openbrain.targets.dlq`, prints (text, or JSON with --json) and closes the backend so the embedded store
-keeps the change.
+Thin: each command parses, calls `openbrain.services.clients`, `openbrain.services.configs_io`,
+`openbrain.targets.dlq` or `openbrain.conversation.outbox`, prints (text, or JSON with --json) and closes
+the backend so the embedded store keeps the change.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -180,6 +181,22 @@ def _dlq_redrive(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- outbox ----------------------------------------------------------------------------------------
+
+def _outbox_flush(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from openbrain.conversation.outbox import flush
+
+    with _opened() as backend:
+        report = flush(backend, grace=timedelta(seconds=args.grace))
+    text = f"published {report.events} event(s) of {report.sessions - report.failed} session(s)"
+    if report.failed:
+        text += f"; {report.failed} session(s) kept their outbox: the event bus refused (run it again later)"
+    _emit(args, asdict(report), text)
+    return 1 if report.failed else 0
+
+
 # --- init ------------------------------------------------------------------------------------------
 
 def _init(args: argparse.Namespace) -> int:
@@ -198,6 +215,12 @@ def _init(args: argparse.Namespace) -> int:
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number of seconds, got {text!r}")
     return int(text)
 
 
@@ -264,6 +287,13 @@ def parser() -> argparse.ArgumentParser:
     for sub in (listing, moving):
         sub.add_argument("target", metavar="TARGET", nargs="?", help="e.g. lead-webhook [every target]")
         sub.add_argument("--limit", type=_positive, default=1000, help="at most this many messages per target [1000]")
+
+    box = commands.add_parser("outbox", help="publish the events committed chat turns could not (docs/events.md)")
+    boxes = box.add_subparsers(dest="outbox_command", required=True, metavar="COMMAND")
+    flushing = command(boxes, "flush", _outbox_flush,
+                       "publish every session outbox committed more than GRACE seconds ago, and clear it")
+    flushing.add_argument("--grace", type=_seconds, default=60,
+                          help="leave younger outboxes to the turn publishing them [60]")
 
     command(commands, "init", _init,
             "create the tables, event bus, rules and queues on the configured endpoint (idempotent)")

@@ -304,3 +304,26 @@ def test_init_prepares_a_moto_server_and_is_idempotent(cli: Cli, moto_server: st
     assert _json(cli.run(PROG, "dlq", "list", "--json", **env)) == []
     queue_url = sqs.get_queue_url(QueueName="openbrain-lead-webhook")["QueueUrl"]
     assert [m["Body"] for m in sqs.receive_message(QueueUrl=queue_url)["Messages"]] == ["not an event"]
+
+
+def test_outbox_flush_publishes_what_a_crashed_turn_left_and_clears_it(cli: Cli) -> None:
+    from support.backend import installed_backend
+
+    from openbrain.core.settings import Settings
+    from openbrain.domain.events import ConversationEnded, to_outbox
+    from openbrain.storage.orm import ChatSession
+
+    # given: a stored session whose committed events were never published (the process died after the commit)
+    with installed_backend(Settings(memory_store=cli.store)):
+        session = ChatSession("acme", profile_name="default")
+        event = ConversationEnded(client_id="acme", session_id=session.session_id, tool_call_id="call_1", turn_count=1)
+        session.outbox = to_outbox([event])
+        session.save()
+
+    # when / then: a young outbox is left to its turn; with no grace it is published and cleared
+    assert cli.run(PROG, "outbox", "flush").stdout == "published 0 event(s) of 0 session(s)\n"
+    assert _json(cli.run(PROG, "outbox", "flush", "--grace", "0", "--json")) == {
+        "sessions": 1, "events": 1, "failed": 0}
+    with installed_backend(Settings(memory_store=cli.store)):
+        assert ChatSession.get("acme", session.session_id).outbox is None
+    assert cli.run(PROG, "outbox", "flush", "--grace", "soon").returncode == 2

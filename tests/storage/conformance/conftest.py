@@ -115,6 +115,13 @@ def _has_transactions(backend: Backend) -> bool:
 
 
 @pytest.fixture
+def transactions(target: Target) -> None:
+    """Skips a test of a target without DynamoDB's TransactWriteItems."""
+    if not target.transactions:
+        pytest.skip(f"{target.name} does not implement DynamoDB's TransactWriteItems")
+
+
+@pytest.fixture
 def stores(target: Target) -> Stores:
     return target.stores
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from support.conformance import Target
 
 from openbrain.core.errors import ConflictError, NotFoundError
 from openbrain.domain.profile import DEFAULT_PROFILE, AgentProfile
@@ -12,12 +11,6 @@ from openbrain.storage.orm import AgentConfig
 from openbrain.storage.stores import Stores
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def transactions(target: Target) -> None:
-    if not target.transactions:
-        pytest.skip(f"{target.name} does not implement DynamoDB's TransactWriteItems")
 
 
 def test_the_default_profile_reads_as_the_built_in_one_until_one_is_stored(stores: Stores, client_id: str) -> None:

@@ -1,0 +1,94 @@
+"""A chat turn's commit: the session and its lead together or not at all, and the session's outbox."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from openbrain.core.clock import utcnow
+from openbrain.core.errors import ConflictError
+from openbrain.storage.orm import ChatSession, Lead
+from openbrain.storage.stores import Stores
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("transactions")]
+OUTBOX = [{"type": "lead.captured.v1", "detail": {"event_id": "01JEVENTEVENTEVENTEVENT000"}}]
+
+
+def _stored_session(stores: Stores, client_id: str) -> ChatSession:
+    session = ChatSession(client_id, profile_name="default")
+    stores.sessions.save(session)
+    return stores.sessions.get(client_id, session.session_id)
+
+
+def test_a_commit_writes_the_session_and_a_new_lead_together(stores: Stores, client_id: str) -> None:
+    session = _stored_session(stores, client_id)
+    lead = Lead(client_id, session_id=session.session_id, email="ada@example.com")
+    session.lead_id, session.outbox = lead.lead_id, OUTBOX
+
+    stores.sessions.commit(session, lead)
+
+    stored = stores.sessions.get(client_id, session.session_id)
+    assert (stored.lead_id, stored.outbox, stored.version) == (lead.lead_id, OUTBOX, 2)
+    assert stores.leads.get(client_id, lead.lead_id).email == "ada@example.com"
+
+
+def test_a_commit_that_lost_the_race_writes_neither(stores: Stores, client_id: str) -> None:
+    # given: another turn saved the session after this copy was read
+    mine = _stored_session(stores, client_id)
+    theirs = stores.sessions.get(client_id, mine.session_id)
+    stores.sessions.save(theirs)
+    lead = Lead(client_id, session_id=mine.session_id, email="ada@example.com")
+    mine.lead_id = lead.lead_id
+
+    # when / then
+    with pytest.raises(ConflictError):
+        stores.sessions.commit(mine, lead)
+    assert stores.leads.of_client(client_id) == []
+    assert stores.sessions.get(client_id, mine.session_id).lead_id is None
+
+
+def test_a_commit_changes_only_the_named_fields_of_a_stored_lead(stores: Stores, client_id: str) -> None:
+    # given: a stored lead the turn read, which a target then marked delivered
+    session = _stored_session(stores, client_id)
+    lead = Lead(client_id, session_id=session.session_id, email="ada@example.com")
+    stores.leads.save(lead)
+    read = stores.leads.get(client_id, lead.lead_id)
+    delivered = stores.leads.get(client_id, lead.lead_id)
+    delivered.status = "delivered"
+    stores.leads.save(delivered)
+
+    # when: the turn commits a new phone number on its (older) copy
+    read.phone = "+44 20 7946 0958"
+    stores.sessions.commit(session, read, {"phone"})
+
+    # then: both changes hold
+    stored = stores.leads.get(client_id, lead.lead_id)
+    assert (stored.phone, stored.status, stored.email) == ("+44 20 7946 0958", "delivered", "ada@example.com")
+
+
+def test_an_outbox_is_cleared_only_while_the_session_is_the_version_committed(stores: Stores, client_id: str) -> None:
+    session = _stored_session(stores, client_id)
+    session.outbox = OUTBOX
+    stores.sessions.save(session)
+    later = stores.sessions.get(client_id, session.session_id)
+    stores.sessions.save(later)  # a later turn committed (and carried the outbox over)
+
+    assert stores.sessions.clear_outbox(session) is False
+    assert stores.sessions.get(client_id, session.session_id).outbox == OUTBOX
+    assert stores.sessions.clear_outbox(later) is True
+    assert stores.sessions.get(client_id, session.session_id).outbox is None
+
+
+def test_sessions_with_an_outbox_are_found_once_old_enough(stores: Stores, client_id: str) -> None:
+    waiting = _stored_session(stores, client_id)
+    waiting.outbox = OUTBOX
+    stores.sessions.save(waiting)
+    _stored_session(stores, client_id)  # no outbox
+
+    def found(before_seconds: int) -> list[str]:
+        sessions = stores.sessions.with_outbox(utcnow() + timedelta(seconds=before_seconds))
+        return [s.session_id for s in sessions if s.client_id == client_id]
+
+    assert found(-60) == []
+    assert found(1) == [waiting.session_id]
