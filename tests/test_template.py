@@ -19,7 +19,7 @@ import yaml
 from packaging.requirements import Requirement
 from pydantic import AliasChoices
 
-from openbrain.aws.resources import DLQ_RETENTION_SECONDS, SESSION_TTL_ATTRIBUTE, TARGETS
+from openbrain.aws.resources import DLQ_RETENTION_SECONDS, IDEMPOTENCY_TTL_ATTRIBUTE, SESSION_TTL_ATTRIBUTE, TARGETS
 from openbrain.core.settings import Settings
 from openbrain.domain.events import EVENT_TYPES
 from openbrain.storage.orm import MODELS
@@ -44,17 +44,19 @@ NOT_NEEDED_IN_AWS = {
 }
 NOT_NEEDED_BY = {
     "LeadWebhookFunction": {"OB_MAX_MESSAGE_CHARS": "chat turns only", "OB_MAX_BODY_BYTES": "the HTTPS API only",
-                            "OB_OPENAI_API_KEY_REF": "no model runs in a target"},
+                            "OB_OPENAI_API_KEY_REF": "no model runs in a target",
+                            "OB_IDEMPOTENCY_TABLE": "POST /chat only"},
     "ChatApiFunction": {"OB_WEBHOOK_TIMEOUT_SECONDS": "event targets only"},
     "OutboxSweepFunction": {"OB_MAX_MESSAGE_CHARS": "chat turns only", "OB_MAX_BODY_BYTES": "the HTTPS API only",
                             "OB_OPENAI_API_KEY_REF": "no model runs in the sweep",
-                            "OB_WEBHOOK_TIMEOUT_SECONDS": "the sweep posts to no webhook"},
+                            "OB_WEBHOOK_TIMEOUT_SECONDS": "the sweep posts to no webhook",
+                            "OB_IDEMPOTENCY_TABLE": "POST /chat only"},
 }
 # OB_* variables the template sets that Settings does not read yet, with who reads them.
 PENDING_SETTINGS: dict[str, str] = {}
 # Tables each function may write (Crud) and only read, by model name.
 TABLE_ACCESS = {
-    "ChatApiFunction": ({"AgentConfig", "ChatSession", "Lead"}, {"Client"}),
+    "ChatApiFunction": ({"AgentConfig", "ChatSession", "Lead", "Idempotency"}, {"Client"}),
     "LeadWebhookFunction": ({"Lead"}, {"Client", "ChatSession"}),
     "OutboxSweepFunction": ({"ChatSession"}, set()),
 }
@@ -148,7 +150,7 @@ def stack_named(suffix: str) -> dict[str, str]:
 def test_every_model_has_a_table_with_the_models_keys(template: dict[str, Any]) -> None:
     tables = model_table_ids(template)
     assert set(tables) == {model.__name__ for model in MODELS}
-    assert set(tables.values()) == set(resources(template, "AWS::DynamoDB::Table"))
+    assert set(tables.values()) | {"IdempotencyTable"} == set(resources(template, "AWS::DynamoDB::Table"))
     for model in MODELS:
         table = props(template, tables[model.__name__])
         schema = model._get_schema()
@@ -175,9 +177,18 @@ def test_tables_are_on_demand_recoverable_and_encrypted(template: dict[str, Any]
     for name, table in resources(template, "AWS::DynamoDB::Table").items():
         p = table["Properties"]
         assert p["BillingMode"] == "PAY_PER_REQUEST", name
+        assert p["SSESpecification"]["SSEEnabled"] is True, name
+        if name == "IdempotencyTable":  # 24-hour records of replies, nothing to recover or keep
+            continue
         assert p["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, name
         assert p["SSESpecification"]["SSEEnabled"] is True, name
         assert table["DeletionPolicy"] == "Retain" and table["UpdateReplacePolicy"] == "Retain", name
+
+
+def test_the_idempotency_table_has_the_schema_and_expiry_powertools_uses(template: dict[str, Any]) -> None:
+    table = props(template, "IdempotencyTable")
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": IDEMPOTENCY_TTL_ATTRIBUTE, "Enabled": True}
 
 
 def test_only_sessions_expire_and_on_the_models_ttl_attribute(template: dict[str, Any]) -> None:
@@ -329,6 +340,8 @@ def _policies(template: dict[str, Any], function: str) -> list[tuple[str, Any]]:
 
 def test_functions_get_least_privilege_table_access(template: dict[str, Any]) -> None:
     table_model = {table: model for model, table in model_table_ids(template).items()}
+    assert ref_id(function_env(template, "ChatApiFunction")["OB_IDEMPOTENCY_TABLE"]) == "IdempotencyTable"
+    table_model["IdempotencyTable"] = "Idempotency"
     for function, (crud, read) in TABLE_ACCESS.items():
         granted: dict[str, set[str]] = {"DynamoDBCrudPolicy": set(), "DynamoDBReadPolicy": set()}
         for kind, arg in _policies(template, function):

@@ -3,6 +3,8 @@ and the backend (and its stores) the routes hand to services."""
 
 from __future__ import annotations
 
+import math
+import time
 from http.cookies import CookieError, SimpleCookie
 
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
@@ -19,6 +21,9 @@ from .observability import logger
 CLIENT = "openbrain_client"
 KEY_KIND = "openbrain_key_kind"
 SESSION_COOKIE = "Session"
+API_GATEWAY_SECONDS = 29.0  # a REST API's integration timeout
+# What a turn leaves for what follows it: its commit, publishing its events and the response.
+DEADLINE_MARGIN_SECONDS = 2.0
 
 
 def backend() -> Backend:
@@ -51,6 +56,14 @@ def current_client(router: BaseRouter, *, server_key: bool = False) -> Client:
 def authenticated_client(router: BaseRouter) -> Client | None:
     """The client authenticated earlier in this request, if any (for CORS on every response)."""
     return router.context.get(CLIENT)
+
+
+def turn_deadline(router: BaseRouter) -> float:
+    """When a chat turn of this request must end (a `time.monotonic()` value): before API Gateway gives up
+    (29 s) and before the Lambda's remaining time runs out, each less a margin for the commit."""
+    remaining = getattr(router.lambda_context, "get_remaining_time_in_millis", None)
+    budget = min(API_GATEWAY_SECONDS, remaining() / 1000 if remaining else math.inf)
+    return time.monotonic() + budget - DEADLINE_MARGIN_SECONDS
 
 
 def cookie(router: BaseRouter, name: str) -> str | None:

@@ -93,7 +93,7 @@ class Backend:
     def _create_resources(self) -> None:
         from openbrain.aws.resources import create_event_resources, create_tables
 
-        create_tables()
+        create_tables(self.settings)
         self.queue_urls = create_event_resources(self.client("events"), self.client("sqs"), self.settings)
         if self._store is not None:
             loaded = self._store.load(self.client("dynamodb"), self._table_names())

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SESSION_TTL_ATTRIBUTE = "expires_at"
+IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"  # Powertools idempotency's expiry attribute
 # SQS keeps a dead-lettered message's original enqueue time, so a DLQ needs a longer retention than its
 # source queue (4 days by default) or messages expire there soon after arriving: keep them the maximum.
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
@@ -62,18 +63,33 @@ TARGETS: tuple[QueueTarget, ...] = (
 )
 
 
-def create_tables() -> None:
-    """Create every model's table (PAY_PER_REQUEST) where missing; turn on TTL for sessions."""
+def create_tables(settings: Settings) -> None:
+    """Create every model's table and the idempotency table (PAY_PER_REQUEST) where missing; turn on TTL
+    for sessions and idempotency records."""
     for model in MODELS:
         if not model.exists():
             model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
     client = ChatSession._get_connection().connection.client
-    ttl = client.describe_time_to_live(TableName=ChatSession.Meta.table_name)["TimeToLiveDescription"]
-    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):  # DynamoDB refuses enabling it twice
-        client.update_time_to_live(
-            TableName=ChatSession.Meta.table_name,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": SESSION_TTL_ATTRIBUTE},
-        )
+    name = settings.idempotency_table
+    if not table_exists(client, name):
+        # Powertools' DynamoDBPersistenceLayer schema: hash key `id` (services/idempotency.py)
+        client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+        client.get_waiter("table_exists").wait(TableName=name)
+    for table, attribute in ((ChatSession.Meta.table_name, SESSION_TTL_ATTRIBUTE), (name, IDEMPOTENCY_TTL_ATTRIBUTE)):
+        ttl = client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+        if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):  # DynamoDB refuses enabling it twice
+            client.update_time_to_live(TableName=table,
+                                       TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute})
+
+
+def table_exists(client: Any, name: str) -> bool:
+    try:
+        client.describe_table(TableName=name)
+    except client.exceptions.ResourceNotFoundException:
+        return False
+    return True
 
 
 def create_event_resources(events: Any, sqs: Any, settings: Settings) -> dict[str, str]:
@@ -141,6 +157,10 @@ class InitReport:
         }
 
 
+def _table_names(settings: Settings) -> list[str]:
+    return [*settings.table_names().values(), settings.idempotency_table]
+
+
 def init_resources(backend: Backend) -> InitReport:
     """Create the tables, event bus, rules and queues of `openbrain.aws.resources` where they are missing.
 
@@ -157,7 +177,7 @@ def init_resources(backend: Backend) -> InitReport:
         event_bus=settings.event_bus_name,
     )
     if backend.kind == "memory":
-        report.tables = {model.Meta.table_name: "exists" for model in MODELS}
+        report.tables = {name: "exists" for name in _table_names(settings)}
         report.queues = dict(backend.queue_urls)
         report.endpoint = None
         report.message = (
@@ -167,8 +187,9 @@ def init_resources(backend: Backend) -> InitReport:
         return report
     where = report.endpoint or "AWS"
     try:
-        existed = {model.Meta.table_name: model.exists() for model in MODELS}
-        create_tables()
+        client = backend.client("dynamodb")
+        existed = {name: table_exists(client, name) for name in _table_names(settings)}
+        create_tables(settings)
         report.tables = {name: "exists" if before else "created" for name, before in existed.items()}
         report.queues = create_event_resources(backend.client("events"), backend.client("sqs"), settings)
     except (BotoCoreError, ClientError, PynamoDBException) as exc:

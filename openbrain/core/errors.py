@@ -35,6 +35,12 @@ class SessionEndedError(ConflictError):
     code = "session_ended"
 
 
+class RequestInProgressError(ConflictError):
+    """A request with the same idempotency key is still running."""
+
+    code = "request_in_progress"
+
+
 class InvalidInputError(OpenBrainError):
     """The caller sent something malformed or out of range."""
 
@@ -45,6 +51,12 @@ class ItemTooLargeError(InvalidInputError):
     """What was to be stored is larger than DynamoDB's 400 KB item limit."""
 
     code = "item_too_large"
+
+
+class IdempotencyKeyReusedError(InvalidInputError):
+    """An idempotency key sent again with a different request body."""
+
+    code = "idempotency_key_reused"
 
 
 class UnauthorizedError(OpenBrainError):

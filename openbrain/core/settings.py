@@ -36,6 +36,10 @@ class Settings(BaseSettings):
         "openbrain-chat-sessions", validation_alias=AliasChoices("chat_session_table", "OB_CHAT_SESSION_TABLE")
     )
     lead_table: str = Field("openbrain-leads", validation_alias=AliasChoices("lead_table", "OB_LEAD_TABLE"))
+    idempotency_table: str = Field(
+        "openbrain-idempotency", validation_alias=AliasChoices("idempotency_table", "OB_IDEMPOTENCY_TABLE"),
+        description="the table of POST /chat's Idempotency-Key records (Powertools idempotency)",
+    )
     client_table: str = Field(
         "openbrain-clients", validation_alias=AliasChoices("client_table", "OB_CLIENT_TABLE")
     )

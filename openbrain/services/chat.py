@@ -5,12 +5,15 @@
   decide what the client pays for, come only from stored profiles;
 - without `sessionId` (and without `reset`), the session the caller's cookie remembers continues; if that
   session expired, ended or is not the client's, the cookie is stale, which is not the caller's mistake:
-  a new session starts.
+  a new session starts;
+- with an `Idempotency-Key`, a request sent again gets the stored reply (services/idempotency.py).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from openbrain.conversation.chat import ChatMessage, ChatResponse, chat
 from openbrain.core.errors import ForbiddenError, NotFoundError, SessionEndedError
@@ -23,10 +26,32 @@ if TYPE_CHECKING:
 API_OVERRIDABLE = frozenset({"icebreaker", "temperature"})
 
 
-def chat_as_client(client: Client, request: ChatMessage, remembered_session: str | None, backend: Backend
-                   ) -> ChatResponse:
-    """Run `request` for `client` (see the module docstring); `remembered_session`: the id the caller's
-    session cookie holds, if any."""
+@dataclass
+class ChatCall:
+    """How the API received a chat request, beside its body."""
+
+    remembered_session: str | None = None  # the id the caller's session cookie holds
+    idempotency_key: str | None = None  # services/idempotency.py
+    deadline: float = math.inf  # time.monotonic() by which the turn must end (conversation/chat.py)
+    lambda_context: Any = None
+
+
+def chat_as_client(client: Client, request: ChatMessage, call: ChatCall, backend: Backend
+                   ) -> tuple[ChatResponse, bool]:
+    """Run `request` for `client` (see the module docstring): the reply, and whether it is the stored reply
+    of an earlier request with the same `Idempotency-Key` (no turn ran)."""
+    if call.idempotency_key is None:
+        return _chat_as_client(client, request, call, backend), False
+    from openbrain.services.idempotency import once
+
+    body = request.model_dump(mode="json")
+    result, replayed = once(backend, client.client_id, call.idempotency_key, body,
+                            lambda: _chat_as_client(client, request, call, backend).model_dump(mode="json"),
+                            call.lambda_context)
+    return ChatResponse.model_validate(result), replayed
+
+
+def _chat_as_client(client: Client, request: ChatMessage, call: ChatCall, backend: Backend) -> ChatResponse:
     if "client_id" in request.model_fields_set and request.client_id != client.client_id:
         raise ForbiddenError("clientId does not match the API key's client")
     request.client_id = client.client_id
@@ -35,8 +60,8 @@ def chat_as_client(client: Client, request: ChatMessage, remembered_session: str
         pass
     elif request.session_id:
         existing_id(request.session_id, "session")
-    elif is_id(remembered_session):
-        request.session_id, from_cookie = remembered_session, True
+    elif is_id(call.remembered_session):
+        request.session_id, from_cookie = call.remembered_session, True
     unknown = set(request.agent_config_overrides) - API_OVERRIDABLE
     if unknown:
         raise ForbiddenError(
@@ -44,9 +69,9 @@ def chat_as_client(client: Client, request: ChatMessage, remembered_session: str
             f"(not {', '.join(sorted(unknown))}): the key is public; store a profile for the rest"
         )
     try:
-        return chat(request, backend)
+        return chat(request, backend, deadline=call.deadline)
     except (NotFoundError, SessionEndedError):
         if not from_cookie:
             raise
         request.session_id = None
-        return chat(request, backend)
+        return chat(request, backend, deadline=call.deadline)

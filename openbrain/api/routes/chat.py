@@ -6,16 +6,21 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.shared.cookies import Cookie
 
 from openbrain.conversation.chat import ChatMessage, ChatResponse
-from openbrain.services.chat import chat_as_client
+from openbrain.services.chat import ChatCall, chat_as_client
 
-from ..context import SESSION_COOKIE, backend, cookie, current_client
+from ..context import SESSION_COOKIE, backend, cookie, current_client, turn_deadline
 from .security import API_KEY
 
 router = Router()
+IDEMPOTENCY = (
+    "Any unique string (e.g. a UUID): the same request sent again with the same key within 24 hours gets the "
+    "stored reply (header `Idempotent-Replayed: true`) instead of running a second turn; the same key with "
+    "another body is 422, while the first is still running 409."
+)
 
 
 @router.post(
@@ -30,12 +35,16 @@ router = Router()
     tags=["chat"],
     security=API_KEY,
 )
-def post_chat(body: Annotated[ChatMessage, Body()]) -> Response[ChatResponse]:
-    reply = chat_as_client(current_client(router), body, cookie(router, SESSION_COOKIE), backend())
+def post_chat(body: Annotated[ChatMessage, Body()],
+              idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", description=IDEMPOTENCY)] = None,
+              ) -> Response[ChatResponse]:
+    call = ChatCall(cookie(router, SESSION_COOKIE), idempotency_key, turn_deadline(router), router.lambda_context)
+    reply, replayed = chat_as_client(current_client(router), body, call, backend())
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,
         body=reply,
+        headers={"Idempotent-Replayed": "true"} if replayed else None,
         cookies=[_session_cookie(reply.session_id)],
     )
 

@@ -6,11 +6,12 @@
 | `UnauthorizedError` | 401 | unauthorized |
 | `ForbiddenError` | 403 | forbidden |
 | `NotFoundError`, unknown route | 404 | not_found |
-| `ConflictError` | 409 | conflict |
+| `ConflictError` (`SessionEndedError`, `RequestInProgressError`) | 409 | conflict, session_ended, request_in_progress |
 | `PayloadTooLargeError` (body over `OB_MAX_BODY_BYTES`) | 413 | payload_too_large |
 | body in another media type than JSON | 415 | unsupported_media_type |
 | `InvalidInputError`, request validation (types, missing fields) | 422 | invalid_input |
 | `ItemTooLargeError` (an `InvalidInputError`: over DynamoDB's 400 KB item limit) | 422 | item_too_large |
+| `IdempotencyKeyReusedError` (an `InvalidInputError`) | 422 | idempotency_key_reused |
 | `ConfigurationError` | 500 | configuration_error (generic message; the detail is logged) |
 | `UpstreamError` | 502 | upstream_error |
 | `UpstreamTimeoutError` | 504 | upstream_timeout |

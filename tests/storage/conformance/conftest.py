@@ -91,10 +91,11 @@ def _on_endpoint(url: str, monkeypatch: pytest.MonkeyPatch) -> Target:
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", url)
     settings = Settings(backend="aws", memory_store=None, agent_config_table="openbrain-conformance-agent-configs",
                         chat_session_table="openbrain-conformance-chat-sessions",
-                        lead_table="openbrain-conformance-leads", client_table="openbrain-conformance-clients")
+                        lead_table="openbrain-conformance-leads", client_table="openbrain-conformance-clients",
+                        idempotency_table="openbrain-conformance-idempotency")
     backend = Backend(settings).start()
     try:
-        create_tables()
+        create_tables(settings)
     except (ClientError, PynamoDBException) as exc:  # each table is made before TTL is turned on
         code = exc.cause_response_code if isinstance(exc, PynamoDBException) else exc.response["Error"].get("Code")
         if code != "UnknownOperationException":
