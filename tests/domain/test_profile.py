@@ -28,7 +28,7 @@ def test_the_defaults_are_a_valid_profile() -> None:
 
 def test_config_fields_are_the_schemas_fields_in_order() -> None:
     assert CONFIG_FIELDS == ("system_message", "icebreaker", "model", "temperature", "tools", "max_iterations",
-                             "max_execution_time", "memory")
+                             "max_execution_time", "base_url", "credentials", "memory")
 
 
 def test_camel_case_and_snake_case_are_both_accepted_and_snake_case_comes_out() -> None:
