@@ -315,3 +315,13 @@ def test_from_profile_and_profile_map_every_field() -> None:
     assert (config.client_id, config.profile_name, config.version) == ("acme", "sales", None)
     assert config.profile() == profile
     assert config.tools is not profile.tools  # the item does not share the profile's lists
+
+
+def test_a_profile_may_name_only_its_own_clients_secrets(backend: Backend) -> None:
+    # given: acme's admin names a secret under another client's prefix
+    config = AgentConfig("acme", "p", model="openai:gpt-test", credentials="ssm:/openbrain/clients/globex/key")
+
+    # when / then
+    with pytest.raises(InvalidInputError, match="must be under openbrain/clients/acme/"):
+        config.save()
+    AgentConfig("acme", "q", model="openai:gpt-test", credentials="ssm:/openbrain/clients/acme/key").save()
