@@ -87,7 +87,7 @@ def test_a_whole_turn_with_a_tool_call_through_chat_anthropic(
     assert int(session.turn_count) == 1
 
 
-def test_an_env_key_goes_to_the_providers_endpoint_only(anthropic_key: str) -> None:
+def test_an_env_key_goes_to_the_providers_endpoint_only(backend: Backend, anthropic_key: str) -> None:
     # given: a profile naming an operator's key, no base_url
     config = AgentConfig("acme", "p", model="anthropic:claude-test", credentials=KEY_REF)
     settings = Settings(backend="memory", memory_store=None)
