@@ -3,7 +3,9 @@
 A reference names where a secret lives, never the secret:
 
 - `ssm:/path/to/param` — an SSM parameter (a SecureString is decrypted: GetParameter WithDecryption);
-- `secretsmanager:<name-or-arn>` — a Secrets Manager secret's SecretString (the whole string is the secret).
+- `secretsmanager:<name-or-arn>` — a Secrets Manager secret's SecretString (the whole string is the secret);
+- `env:OB_MODEL_KEY_<NAME>` — for model credentials only (`resolve(ref, env=True)`): an environment variable of
+  the process, read when resolved; only names with that prefix, so a profile cannot name any other variable.
 
 Values are read through the backend's boto3 clients (moto on the memory backend) and cached per process
 for `SECRET_CACHE_SECONDS`, so a rotated secret is picked up within that time (a caller can also
@@ -14,6 +16,7 @@ and never put in an error message.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import weakref
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
 
 SECRET_CACHE_SECONDS = 300.0
 SCHEMES = ("ssm", "secretsmanager")
+ENV_PREFIX = "OB_MODEL_KEY_"
 # AWS error codes that mean "the reference points at nothing we may read": a configuration problem.
 _MISSING = {"ParameterNotFound", "ParameterVersionNotFound", "ResourceNotFoundException", "AccessDeniedException",
             "AccessDenied", "InvalidKeyId", "DecryptionFailure"}
@@ -57,9 +61,17 @@ class SecretResolver:
         self._cache: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
-    def resolve(self, ref: str) -> str:
-        """The secret `ref` names. `InvalidInputError` for a malformed reference, `ConfigurationError` when
-        it names nothing readable (missing, access denied, empty), `UpstreamError` when the store failed."""
+    def resolve(self, ref: str, *, env: bool = False) -> str:
+        """The secret `ref` names (`env`: an `env:OB_MODEL_KEY_*` reference is allowed too). `InvalidInputError`
+        for a malformed reference, `ConfigurationError` when it names nothing readable (missing, access denied,
+        empty), `UpstreamError` when the store failed."""
+        if env and ref.startswith("env:"):
+            name = ref.removeprefix("env:")
+            if not name.startswith(ENV_PREFIX) or len(name) == len(ENV_PREFIX):
+                raise InvalidInputError(f"an env: reference names a variable {ENV_PREFIX}<NAME>")
+            if not os.environ.get(name):
+                raise ConfigurationError(f"the environment variable {name} is not set")
+            return os.environ[name]
         scheme, name = parse_ref(ref)
         now = self._clock()
         with self._lock:

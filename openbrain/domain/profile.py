@@ -34,7 +34,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from openbrain.core.errors import InvalidInputError
-from openbrain.domain.model_spec import parse_model_spec
+from openbrain.domain.model_spec import check_base_url, check_connection, check_credentials, parse_model_spec
 
 TOOL_NAMES = ("get_current_time", "convert_to_from_utc", "calculator", "capture_lead", "end_conversation")
 DEFAULT_CLIENT_ID = "public"
@@ -139,7 +139,8 @@ class AgentProfile(_Schema):
         DEFAULT_ICEBREAKER, max_length=MAX_TEXT_CHARS,
         validation_alias=AliasChoices("icebreaker", "iceBreaker", "ice_breaker"),
     )
-    model: str = Field(DEFAULT_MODEL, description="'offline' or 'openai:<model>' (e.g. 'openai:gpt-4o-mini')")
+    model: str = Field(DEFAULT_MODEL, description="'offline' or '<provider>:<model>' (e.g. 'openai:gpt-4o-mini', "
+                                                 "'anthropic:claude-3-5-haiku-latest'); docs/models.md")
     temperature: float = Field(0.7, ge=0, le=2)
     tools: list[str] = Field(
         default_factory=lambda: list(DEFAULT_TOOLS),
@@ -148,6 +149,15 @@ class AgentProfile(_Schema):
     max_iterations: int = Field(5, ge=1, le=50, description="model calls per turn before the agent stops")
     max_execution_time: float = Field(
         30.0, ge=1, le=900, description="seconds per turn; API Gateway gives up at 29 s, Lambda at 15 min"
+    )
+    base_url: str | None = Field(
+        None, description="the model server's URL, instead of the provider's (https, or http to a local/private "
+                          "host); it is sent only this profile's own credentials"
+    )
+    credentials: str | None = Field(
+        None, description="where the model's API key lives: env:OB_MODEL_KEY_<NAME>, "
+                          "ssm:/openbrain/clients/<client_id>/<name> or "
+                          "secretsmanager:openbrain/clients/<client_id>/<name>"
     )
     memory: MemoryPolicy = Field(default_factory=MemoryPolicy)
 
@@ -168,6 +178,26 @@ class AgentProfile(_Schema):
         except InvalidInputError as exc:
             raise _invalid(exc.message) from exc
         return value
+
+    @field_validator("base_url", "credentials", mode="before")
+    @classmethod
+    def _connection(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None or value == "":  # a form's empty box is no value
+            return None
+        if not isinstance(value, str):
+            raise _invalid(f"{info.field_name} must be text")
+        try:
+            return check_base_url(value) if info.field_name == "base_url" else check_credentials(value)
+        except InvalidInputError as exc:
+            raise _invalid(exc.message) from exc
+
+    @model_validator(mode="after")
+    def _connection_fits_model(self) -> Self:
+        try:
+            check_connection(parse_model_spec(self.model), self.base_url, self.credentials)
+        except InvalidInputError as exc:
+            raise _invalid(exc.message) from exc
+        return self
 
     @field_validator("tools", mode="before")
     @classmethod

@@ -374,7 +374,7 @@ def build(workbench: Workbench, client_id: str | None = None, title: str = "Open
                     with gr.Column(scale=3):
                         with gr.Row():
                             model = gr.Textbox(label="Model", elem_id="model",
-                                               info="offline, or openai:<model> (e.g. openai:gpt-4o-mini)")
+                                               info="offline, or <provider>:<model> (e.g. openai:gpt-4o-mini)")
                             temperature = gr.Slider(*AgentProfile.bounds("temperature"), step=0.05,
                                                     label="Temperature")
                         with gr.Row():
@@ -385,6 +385,12 @@ def build(workbench: Workbench, client_id: str | None = None, title: str = "Open
                             seconds = gr.Number(label="Max execution time (s)", info="API Gateway gives up at 29 s",
                                                 minimum=AgentProfile.bounds("max_execution_time")[0],
                                                 maximum=AgentProfile.bounds("max_execution_time")[1])
+                        with gr.Accordion("Model connection (optional)", open=False):
+                            base_url = gr.Textbox(label="Base URL", elem_id="base-url",
+                                                  info="the model server instead of the provider's (docs/models.md)")
+                            credentials = gr.Textbox(label="Credentials reference", elem_id="credentials",
+                                                     info="env:OB_MODEL_KEY_<NAME>, ssm:/openbrain/clients/<client>/"
+                                                          "<name> or secretsmanager:...; never the key itself")
                         system_message = gr.Textbox(label="System message", lines=6, elem_id="system-message")
                         icebreaker = gr.Textbox(label="Icebreaker", lines=2, elem_id="icebreaker")
                         with gr.Accordion("Memory policy", open=False):
@@ -451,7 +457,8 @@ def build(workbench: Workbench, client_id: str | None = None, title: str = "Open
                 dlq_table = gr.Dataframe(headers=DLQ_COLUMNS, interactive=False, type="array")
                 dlq_status = gr.Markdown()
 
-        form: list[Any] = [system_message, icebreaker, model, temperature, tools, iterations, seconds, *memory]
+        form: list[Any] = [system_message, icebreaker, model, temperature, tools, iterations, seconds, base_url,
+                           credentials, *memory]
         if len(form) != len(FORM_FIELDS):
             raise RuntimeError("the editor's components and FORM_FIELDS differ")
         editor = [*form, loaded, status, validation, profile]

@@ -84,3 +84,21 @@ def test_the_value_is_never_logged(backend: Backend, caplog: pytest.LogCaptureFi
 
 def test_each_backend_gets_its_own_resolver(backend: Backend) -> None:
     assert resolver_for(backend) is resolver_for(backend)
+
+
+def test_model_keys_may_come_from_ob_model_key_variables_only(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given
+    monkeypatch.setenv("OB_MODEL_KEY_GROQ", "gsk-test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-for-profiles")
+    resolver = SecretResolver(backend)
+
+    # then: only for model credentials, only with the prefix, and an unset one says so
+    assert resolver.resolve("env:OB_MODEL_KEY_GROQ", env=True) == "gsk-test"
+    with pytest.raises(InvalidInputError):
+        resolver.resolve("env:OB_MODEL_KEY_GROQ")  # a webhook secret reference is never env:
+    with pytest.raises(InvalidInputError, match="OB_MODEL_KEY_"):
+        resolver.resolve("env:AWS_SECRET_ACCESS_KEY", env=True)
+    with pytest.raises(ConfigurationError, match="OB_MODEL_KEY_UNSET is not set"):
+        resolver.resolve("env:OB_MODEL_KEY_UNSET", env=True)

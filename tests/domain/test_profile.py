@@ -28,7 +28,7 @@ def test_the_defaults_are_a_valid_profile() -> None:
 
 def test_config_fields_are_the_schemas_fields_in_order() -> None:
     assert CONFIG_FIELDS == ("system_message", "icebreaker", "model", "temperature", "tools", "max_iterations",
-                             "max_execution_time", "memory")
+                             "max_execution_time", "base_url", "credentials", "memory")
 
 
 def test_camel_case_and_snake_case_are_both_accepted_and_snake_case_comes_out() -> None:
@@ -108,3 +108,54 @@ def test_bounds_are_read_from_the_declaration() -> None:
     assert AgentProfile.bounds("temperature") == (0, 2)
     assert AgentProfile.bounds("max_execution_time") == (1, 900)
     assert MemoryPolicy.bounds("window_messages") == (1, 1000)
+
+
+# -- a profile's own model connection (docs/models.md) ------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["https://llm.example.com/v1", "http://localhost:11434", "http://127.0.0.1:8000/v1",
+                                 "http://10.0.3.7:8000/v1", "http://[::1]:8080", ""])
+def test_a_base_url_may_be_https_or_http_to_a_local_or_private_host(url: str) -> None:
+    assert AgentProfile.parse({"model": "openai:gpt-test", "base_url": url}).base_url == (url or None)
+
+
+@pytest.mark.parametrize("url", ["http://llm.example.com/v1", "ftp://127.0.0.1/", "https://user:sk-1@host/v1",
+                                 "https://host/v1?key=sk-1", "https://host/v1#k", "http://169.254.169.254/latest",
+                                 "https://[fe80::1]/", "https://0.0.0.0/", "not a url"])
+def test_a_base_url_elsewhere_or_carrying_a_key_is_refused(url: str) -> None:
+    with pytest.raises(InvalidInputError, match="base_url"):
+        AgentProfile.parse({"model": "openai:gpt-test", "base_url": url})
+
+
+@pytest.mark.parametrize("ref", ["env:OB_MODEL_KEY_ANTHROPIC", "ssm:/openbrain/clients/acme/anthropic-key",
+                                 "secretsmanager:openbrain/clients/acme/keys/openai"])
+def test_credentials_are_a_reference_of_an_allowed_kind(ref: str) -> None:
+    assert AgentProfile.parse({"model": "openai:gpt-test", "credentials": ref}).credentials == ref
+
+
+@pytest.mark.parametrize("ref", ["sk-live-1234", "env:OPENAI_API_KEY", "env:AWS_SECRET_ACCESS_KEY",
+                                 "ssm:/openbrain/dev/openai-api-key", "secretsmanager:arn:aws:secretsmanager:x",
+                                 "ssm:/openbrain/clients/acme/../other/key "])
+def test_credentials_naming_a_server_secret_or_holding_a_key_are_refused(ref: str) -> None:
+    with pytest.raises(InvalidInputError, match="credentials must be"):
+        AgentProfile.parse({"model": "openai:gpt-test", "credentials": ref})
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"model": "openai:gpt-test", "base_url": "https://evil.example.com", "credentials": "env:OB_MODEL_KEY_X"},
+     "only sent the profile's own credentials"),
+    ({"model": "offline", "base_url": "https://llm.example.com"}, "the offline model takes no base_url"),
+])
+def test_an_operator_key_never_goes_to_a_profile_base_url(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        AgentProfile.parse(values)
+
+
+def test_a_provider_whose_package_is_missing_names_the_extra_to_install() -> None:
+    # langchain-groq is not in the dev environment (a test of its own would say so if it were)
+    with pytest.raises(InvalidInputError) as caught:
+        AgentProfile.parse({"model": "groq:llama-3.3-70b"})
+
+    assert caught.value.message == (
+        "model 'groq:llama-3.3-70b' needs the package langchain-groq: pip install 'openbrain[groq]'"
+    )

@@ -150,6 +150,8 @@ def conversation_problem(messages: Any) -> str | None:
 class FakeOpenAI:
     """The server and its script. Use as a context manager, or `start()` / `stop()`."""
 
+    handler: type[BaseHTTPRequestHandler]  # set below: what answers the requests (another API in a subclass)
+
     def __init__(self) -> None:
         self._script: deque[Responder] = deque()
         self._always: Responder | None = None
@@ -164,7 +166,7 @@ class FakeOpenAI:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> FakeOpenAI:
-        handler = type("Handler", (_Handler,), {"fake": self})
+        handler = type("Handler", (self.handler,), {"fake": self})
         self._httpd = _Server(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-openai", daemon=True
@@ -396,3 +398,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
+
+
+FakeOpenAI.handler = _Handler

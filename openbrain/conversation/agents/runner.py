@@ -1,9 +1,18 @@
 """One agent turn: a langchain 1.x tool-calling agent rebuilt from an AgentConfig and run once.
 
-Limits are enforced by a middleware that runs before every model call: after `max_iterations` model
-calls, or once `max_execution_time` seconds have passed, the turn ends with a plain message (not an
-error), so the session still saves a consistent transcript: every tool call keeps its result. A single
-model call is bounded by the client's own timeout (the same `max_execution_time`).
+Limits are enforced by one middleware (`TurnLimits`):
+
+- before every model call: after `max_iterations` model calls, or once the turn's deadline has passed, the turn
+  ends with a plain message (not an error), so the session still saves a consistent transcript: every tool call
+  keeps its result;
+- around every model call: the call runs in a worker thread and is waited for only until the deadline (a hung
+  server cannot hold the turn; the client's own timeout ends the abandoned call later). A call the deadline cuts
+  ends the turn with the same message once the model has answered in this turn (tools ran), and is an
+  `UpstreamTimeoutError` if it has not (there is nothing to keep). A retryable provider error (connection,
+  408/409/429/5xx) is retried once if time remains; provider errors of any provider map to the same errors.
+
+The deadline is `context.deadline` (the caller's: the Lambda's remaining time, API Gateway's 29 s) or
+`max_execution_time` from now, whichever comes first.
 
 A warm process compiles an agent once and reuses it for every turn it fits: the compiled graph depends
 only on the chat model, the tools, the system message and the limits, while the history, the message,
@@ -13,10 +22,11 @@ third of a turn's own time, docs/benchmarks.md).
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +34,7 @@ from langchain.agents import create_agent
 from langchain.agents.middleware import AgentMiddleware, hook_config
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
+from openbrain.conversation.agents.models import endpoint_source, key_source
 from openbrain.conversation.tools.registry import build_tools
 from openbrain.core.errors import UpstreamError, UpstreamTimeoutError
 
@@ -37,9 +48,14 @@ STOP_MAX_ITERATIONS = "max_iterations"
 STOP_MAX_EXECUTION_TIME = "max_execution_time"
 
 
+RETRY_PAUSE = 0.5  # seconds before the one retry of a retryable provider error, unless it says how long
+MAX_RETRY_PAUSE = 5.0
+
+
 class TurnLimits(AgentMiddleware):
-    """Ends the turn before a model call that would exceed the step or time budget (the time budget's
-    deadline is the turn's, read from its `ToolContext`: one compiled agent serves many turns)."""
+    """Ends the turn before a model call that would exceed the step or time budget, and bounds every model call
+    by the deadline (module docstring). The deadline is the turn's, read from its `ToolContext`: one compiled
+    agent serves many turns."""
 
     def __init__(self, max_iterations: int, max_execution_time: float) -> None:
         super().__init__()
@@ -55,22 +71,160 @@ class TurnLimits(AgentMiddleware):
                 break
             calls += isinstance(message, AIMessage)
         if calls >= self.max_iterations:
-            return self._stop(
+            return {"jump_to": "end", "messages": [_stop(
                 STOP_MAX_ITERATIONS,
                 f"I had to stop here: this request needed more than {self.max_iterations} steps. "
                 "Please try a simpler or more specific question.",
-            )
+            )]}
         if time.monotonic() >= runtime.context.deadline:
-            return self._stop(
-                STOP_MAX_EXECUTION_TIME,
-                f"I had to stop here: this request took longer than {self.max_execution_time:g} seconds. "
-                "Please try again.",
-            )
+            return {"jump_to": "end", "messages": [self._out_of_time()]}
         return None
 
-    @staticmethod
-    def _stop(reason: str, text: str) -> dict[str, Any]:
-        return {"jump_to": "end", "messages": [AIMessage(text, response_metadata={"openbrain_stop": reason})]}
+    def wrap_model_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
+        deadline = request.runtime.context.deadline
+        retried = False
+        while True:
+            try:
+                return _call_by(deadline, handler, request)
+            except _DeadlineReached:
+                if not _answered_this_turn(request.messages):
+                    raise ProviderFailure("timeout") from None
+                return self._out_of_time()
+            except Exception as exc:
+                failure = ProviderFailure.of(exc)
+                if failure is None:
+                    raise
+                pause = failure.retry_pause()
+                if retried or pause is None or time.monotonic() + pause >= deadline:
+                    raise failure from exc
+            retried = True
+            time.sleep(pause)
+
+    def _out_of_time(self) -> AIMessage:
+        return _stop(STOP_MAX_EXECUTION_TIME,
+                     f"I had to stop here: this request took longer than {self.max_execution_time:g} seconds. "
+                     "Please try again.")
+
+
+def _stop(reason: str, text: str) -> AIMessage:
+    return AIMessage(text, response_metadata={"openbrain_stop": reason})
+
+
+def _answered_this_turn(messages: Sequence[BaseMessage]) -> bool:
+    """Whether the model already answered (asked for tools) since the person's message."""
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            return False
+        if isinstance(message, AIMessage):
+            return True
+    return False
+
+
+class _DeadlineReached(Exception):
+    pass
+
+
+def _call_by(deadline: float, handler: Callable[[Any], Any], request: Any) -> Any:
+    """`handler(request)` in a worker thread (with this thread's context: langgraph's config, callbacks),
+    waited for until `deadline`; `_DeadlineReached` if it has not returned by then."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise _DeadlineReached
+    done = threading.Event()
+    outcome: dict[str, Any] = {}
+    context = contextvars.copy_context()
+
+    def call() -> None:
+        try:
+            outcome["value"] = context.run(handler, request)
+        except BaseException as exc:  # handed to the waiting thread as it is
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=call, name="openbrain-model-call", daemon=True).start()
+    if not done.wait(remaining):
+        raise _DeadlineReached
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+# Exception class names (anywhere in the MRO) that mean the same thing in every provider's SDK: openai's,
+# anthropic's, groq's (APITimeoutError, APIConnectionError), httpx's (ollama, mistralai), botocore's (bedrock),
+# requests', and the builtins.
+_TIMEOUTS = frozenset({"APITimeoutError", "TimeoutException", "ReadTimeout", "ReadTimeoutError",
+                       "ConnectTimeoutError", "TimeoutError"})
+_CONNECTION = frozenset({"APIConnectionError", "TransportError", "ConnectError", "EndpointConnectionError",
+                         "ConnectionError"})
+_RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+
+class ProviderFailure(Exception):
+    """A model provider's failure, classified by its shape whatever the provider: `timeout`, `auth` (401/403),
+    `status` (any other HTTP error) or `connection`. `run_turn` words it as an `UpstreamError`."""
+
+    def __init__(self, kind: str, status: int | None = None, headers: Any = None) -> None:
+        super().__init__(kind if status is None else f"{kind} {status}")
+        self.kind, self.status, self.headers = kind, status, headers
+
+    @classmethod
+    def of(cls, exc: BaseException) -> ProviderFailure | None:
+        """`exc` classified, or None when it is not a provider's failure (our own errors, bugs)."""
+        names = {klass.__name__ for klass in type(exc).__mro__}
+        if names & _TIMEOUTS:
+            return cls("timeout")
+        status, headers = _status_of(exc)
+        if status in (401, 403):
+            return cls("auth", status)
+        if status is not None:
+            return cls("status", status, headers)
+        if names & _CONNECTION:
+            return cls("connection")
+        return None
+
+    def retry_pause(self) -> float | None:
+        """Seconds to wait before the one retry, or None when retrying cannot help."""
+        if self.kind == "connection":
+            return RETRY_PAUSE
+        if self.kind != "status" or not (self.status in _RETRYABLE_STATUS or (self.status or 0) >= 500):
+            return None
+        headers = self.headers if hasattr(self.headers, "get") else {}
+        if str(headers.get("x-should-retry", "")).lower() == "false":
+            return None
+        for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+            try:
+                return min(float(headers.get(name) or "") * scale, MAX_RETRY_PAUSE)
+            except (TypeError, ValueError):
+                continue
+        return RETRY_PAUSE
+
+    def error(self, config: AgentConfig) -> UpstreamError:
+        """The library's error for this failure, naming where `config`'s key or server comes from."""
+        if self.kind == "timeout":
+            return UpstreamTimeoutError("the model provider did not answer in time")
+        if self.kind == "auth":
+            return UpstreamError(f"the model provider refused the API key (check {key_source(config)})")
+        if self.kind == "status":
+            return UpstreamError(f"the model provider answered with an error (HTTP {self.status})")
+        return UpstreamError(f"the model provider could not be reached (check {endpoint_source(config)})")
+
+
+def _status_of(exc: BaseException) -> tuple[int | None, Any]:
+    """The HTTP status (400-599) and response headers of a provider error, from the shapes SDKs share:
+    `status_code` (openai, anthropic, groq, ollama), `response.status_code` (httpx), `code` (google-genai),
+    botocore's `response["ResponseMetadata"]["HTTPStatusCode"]` (bedrock)."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    candidates = [getattr(exc, "status_code", None), getattr(response, "status_code", None), getattr(exc, "code", None)]
+    if isinstance(response, dict):
+        metadata = response.get("ResponseMetadata") or {}
+        candidates.append(metadata.get("HTTPStatusCode"))
+        headers = metadata.get("HTTPHeaders")
+    for value in candidates:
+        if isinstance(value, int) and not isinstance(value, bool) and 400 <= value <= 599:
+            return value, headers
+    return None, None
 
 
 _agents: OrderedDict[tuple[Any, ...], tuple[BaseChatModel, Any]] = OrderedDict()
@@ -120,7 +274,7 @@ def run_turn(
     context: ToolContext,
 ) -> TurnOutcome:
     """Run one turn on `history` (the window the model sees) and return the messages it added."""
-    context.deadline = time.monotonic() + float(config.max_execution_time)
+    context.deadline = min(context.deadline, time.monotonic() + float(config.max_execution_time))
     agent = compiled_agent(model, tuple(str(name) for name in config.tools or []), config.system_message or None,
                            int(config.max_iterations), float(config.max_execution_time))
     inputs = [*history, HumanMessage(user_message)]
@@ -130,26 +284,9 @@ def run_turn(
             context=context,  # type: ignore[call-overload]  # the compiled graph is typed for context=None
             config={"recursion_limit": 4 * int(config.max_iterations) + 10},
         )
-    except Exception as exc:
-        translated = _provider_error(exc)
-        if translated is exc:
-            raise
-        raise translated from exc
+    except ProviderFailure as failure:
+        raise failure.error(config) from failure
     new_messages = list(state["messages"][len(inputs) - 1 :])
     last = new_messages[-1]
     stopped = last.response_metadata.get("openbrain_stop") if isinstance(last, AIMessage) else None
     return TurnOutcome(new_messages, _reply_text(last), stopped)
-
-
-def _provider_error(exc: Exception) -> Exception:
-    """Translate a model provider's failure; anything else (our own errors, bugs) passes unchanged."""
-    import openai  # loaded already by any openai: model; cheap to reach here otherwise
-    if isinstance(exc, openai.APITimeoutError):
-        return UpstreamTimeoutError("the model provider did not answer in time")
-    if isinstance(exc, openai.AuthenticationError):
-        return UpstreamError("the model provider refused the API key (check OPENAI_API_KEY)")
-    if isinstance(exc, openai.APIStatusError):
-        return UpstreamError(f"the model provider answered with an error (HTTP {exc.status_code})")
-    if isinstance(exc, openai.APIConnectionError):
-        return UpstreamError("the model provider could not be reached (check OPENAI_BASE_URL)")
-    return exc

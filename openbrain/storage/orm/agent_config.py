@@ -17,6 +17,7 @@ from pynamodb.constants import MAP, NUMBER
 
 from openbrain.core.errors import InvalidInputError, NotFoundError
 from openbrain.core.ids import NAME_PATTERN
+from openbrain.domain.model_spec import check_credentials_owner
 from openbrain.domain.profile import (
     CONFIG_FIELDS,
     DEFAULT_CLIENT_ID,
@@ -69,6 +70,8 @@ class AgentConfig(OpenBrainModel):
     tools = ListAttribute(of=UnicodeAttribute, default=lambda: list(_DEFAULTS.tools))
     max_iterations = NumberAttribute(default=_DEFAULTS.max_iterations)
     max_execution_time = NumberAttribute(default=_DEFAULTS.max_execution_time)
+    base_url = UnicodeAttribute(null=True)
+    credentials = UnicodeAttribute(null=True)  # a reference (docs/models.md), never a key
     memory = MemoryPolicyAttribute(default=MemoryPolicy)
 
     @classmethod
@@ -95,6 +98,7 @@ class AgentConfig(OpenBrainModel):
             raise InvalidInputError("client_id and profile_name must not be empty")
         validate_profile_name(self.profile_name)
         self.set_profile(self.profile())
+        check_credentials_owner(self.credentials, self.client_id)
         return self
 
     def save(self, condition: Any = None, *, add_version_condition: bool = True) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from support.backend import installed_backend
+from support.fake_anthropic import FakeAnthropic
 from support.fake_openai import TEST_KEY, FakeOpenAI
 
 from openbrain.aws.backend import Backend
@@ -37,3 +38,13 @@ def openai_backend(openai_settings: Settings) -> Iterator[Backend]:
     """A started embedded backend whose `openai:*` models talk to the fake server."""
     with installed_backend(openai_settings) as started:
         yield started
+
+
+@pytest.fixture
+def anthropic_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAnthropic]:
+    """A started fake Anthropic Messages API on 127.0.0.1; fails the test if a request found no scripted reply."""
+    for name in _PROXY_ENV:
+        monkeypatch.delenv(name, raising=False)
+    with FakeAnthropic() as server:
+        yield server
+        assert server.unscripted == 0, f"{server.unscripted} request(s) found no scripted reply"

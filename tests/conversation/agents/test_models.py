@@ -117,7 +117,7 @@ def test_offline_needs_no_key_even_on_aws(capsys: pytest.CaptureFixture[str]) ->
     assert capsys.readouterr().err == ""
 
 
-@pytest.mark.parametrize("model", ["anthropic:claude-3", "gpt-4o-mini", "openai:", "openai:bad name", ""])
+@pytest.mark.parametrize("model", ["nosuch:claude-3", "gpt-4o-mini", "openai:", "openai:bad name", ""])
 def test_invalid_model_spec_is_invalid_input(model: str) -> None:
     with pytest.raises(InvalidInputError, match="openai:<model>"):
         effective_model_spec(config(model), memory_settings(openai_api_key="sk-test"))

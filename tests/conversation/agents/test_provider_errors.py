@@ -188,3 +188,49 @@ def test_unreachable_server_is_upstream_error_naming_the_base_url(unreachable_ba
 
     assert type(raised.value) is UpstreamError
     assert "OPENAI_BASE_URL" in raised.value.message
+
+
+def test_a_hung_model_after_a_tool_call_ends_the_turn_by_the_deadline_with_the_stop_reply(
+    openai_server: FakeOpenAI, openai_backend: Backend, started: ChatResponse
+) -> None:
+    # given: max_execution_time 1 s; the model asks for a tool, then hangs
+    openai_server.script(Reply(tool_calls=[ToolCall("calculator", {"expression": "2+2"}, id="call_hang_1")]))
+    openai_server.always(Reply("too late", delay=30))
+
+    # when
+    began = time.monotonic()
+    response = ask(openai_backend, "what is 2+2?", session_id=started.session_id)
+
+    # then: within the deadline plus 1 s, the usual reply, and a stored turn whose tool call keeps its result
+    assert time.monotonic() - began < 1 + 1
+    assert response.stopped == "max_execution_time"
+    assert response.message.startswith("I had to stop here")
+    assert int(ChatSession.get(response.client_id, response.session_id).turn_count) == 2
+
+
+def test_a_hung_first_call_ends_by_the_deadline_without_a_retry(
+    openai_server: FakeOpenAI, openai_backend: Backend, started: ChatResponse
+) -> None:
+    openai_server.always(Reply("too late", delay=30))
+
+    began = time.monotonic()
+    with pytest.raises(UpstreamTimeoutError):
+        ask(openai_backend, "second question", session_id=started.session_id)
+
+    assert time.monotonic() - began < 1 + 1
+    assert len(openai_server.completion_requests) == 1 + 1
+
+
+def test_a_profile_base_url_never_gets_the_process_key(
+    openai_server: FakeOpenAI, openai_backend: Backend
+) -> None:
+    # given: the process has OPENAI_API_KEY (the fixture's test key); a profile points at its own server
+    openai_server.script(Reply("hello"))
+
+    # when
+    chat(ChatMessage(message="hi", agent_config_overrides={**OVERRIDES, "base_url": openai_server.base_url}),
+         openai_backend)
+
+    # then
+    [request] = openai_server.completion_requests
+    assert request.headers["authorization"] == "Bearer unused"

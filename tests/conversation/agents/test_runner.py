@@ -241,15 +241,16 @@ def test_a_warm_process_compiles_an_agent_once_per_shape() -> None:
 
 def test_a_reused_agent_gives_every_turn_its_own_deadline_and_context() -> None:
     # given: one model and config, so the second turn runs on the agent the first compiled
-    model = ScriptedChatModel(forever=always_calculating, delay=0.5)
-    config = agent_config(max_execution_time=1, max_iterations=10)
+    model = ScriptedChatModel(forever=always_calculating, delay=0.8)
+    config = agent_config(max_execution_time=2, max_iterations=10)
     first_context, second_context = tool_context(), tool_context()
 
     # when
     first = run_turn(config, model, [], "keep going", first_context)
     second = run_turn(config, model, [], "keep going", second_context)
 
-    # then: each turn had the whole budget (two calls each), and its tool calls went to its own context
+    # then: each turn had the whole budget (two answered calls each, a third cut by the deadline), and its tool
+    # calls went to its own context
     assert first.stopped == second.stopped == STOP_MAX_EXECUTION_TIME
-    assert model.calls == 4
+    assert model.calls == 6
     assert first_context.tool_calls == second_context.tool_calls == ["calculator", "calculator"]

@@ -70,7 +70,7 @@ BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
     ({"tools": ["calculator", "web_search"]}, "unknown tool(s) web_search; known tools: "),
     ({"model": "gpt-4"}, "invalid model spec 'gpt-4'"),
     ({"model": "openai:"}, "invalid model spec 'openai:'"),
-    ({"model": "anthropic:claude"}, "invalid model spec 'anthropic:claude'"),
+    ({"model": "nosuch:claude"}, "invalid model spec 'nosuch:claude'"),
     ({"model": ""}, "invalid model spec"),
     ({"max_iterations": 0}, "max_iterations must be between 1 and 50"),
     ({"max_iterations": 51}, "max_iterations must be between 1 and 50"),
@@ -193,8 +193,9 @@ def test_with_overrides_returns_a_validated_copy_and_leaves_the_original_alone()
 
 def test_with_overrides_accepts_every_allowed_field() -> None:
     overrides = {
-        "system_message": "s", "icebreaker": "i", "model": "offline", "temperature": 1, "tools": [],
-        "max_iterations": 2, "max_execution_time": 3, "memory": {"window_tokens": 0},
+        "system_message": "s", "icebreaker": "i", "model": "openai:gpt-test", "temperature": 1, "tools": [],
+        "max_iterations": 2, "max_execution_time": 3, "base_url": "http://localhost:8000/v1",
+        "credentials": "ssm:/openbrain/clients/public/model-key", "memory": {"window_tokens": 0},
     }
     assert set(overrides) == set(CONFIG_FIELDS)
 
@@ -314,3 +315,13 @@ def test_from_profile_and_profile_map_every_field() -> None:
     assert (config.client_id, config.profile_name, config.version) == ("acme", "sales", None)
     assert config.profile() == profile
     assert config.tools is not profile.tools  # the item does not share the profile's lists
+
+
+def test_a_profile_may_name_only_its_own_clients_secrets(backend: Backend) -> None:
+    # given: acme's admin names a secret under another client's prefix
+    config = AgentConfig("acme", "p", model="openai:gpt-test", credentials="ssm:/openbrain/clients/globex/key")
+
+    # when / then
+    with pytest.raises(InvalidInputError, match="must be under openbrain/clients/acme/"):
+        config.save()
+    AgentConfig("acme", "q", model="openai:gpt-test", credentials="ssm:/openbrain/clients/acme/key").save()
