@@ -7,9 +7,9 @@ Limits are enforced by one middleware (`TurnLimits`):
   keeps its result;
 - around every model call: the call runs in a worker thread and is waited for only until the deadline (a hung
   server cannot hold the turn; the client's own timeout ends the abandoned call later). A call the deadline cuts
-  ends the turn with the same message once the model has answered in this turn (tools ran), and is an
-  `UpstreamTimeoutError` if it has not (there is nothing to keep). A retryable provider error (connection,
-  408/409/429/5xx) is retried once if time remains; provider errors of any provider map to the same errors.
+  ends the turn with the same message, stored with the person's message (and every tool call of the turn with
+  its result). A retryable provider error (connection, 408/409/429/5xx) is retried once if time remains;
+  provider errors of any provider map to the same errors.
 
 The deadline is `context.deadline` (the caller's: the Lambda's remaining time, API Gateway's 29 s) or
 `max_execution_time` from now, whichever comes first.
@@ -77,7 +77,7 @@ class TurnLimits(AgentMiddleware):
                 "Please try a simpler or more specific question.",
             )]}
         if time.monotonic() >= runtime.context.deadline:
-            return {"jump_to": "end", "messages": [self._out_of_time()]}
+            return {"jump_to": "end", "messages": [_out_of_time(runtime.context)]}
         return None
 
     def wrap_model_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
@@ -87,9 +87,7 @@ class TurnLimits(AgentMiddleware):
             try:
                 return _call_by(deadline, handler, request)
             except _DeadlineReached:
-                if not _answered_this_turn(request.messages):
-                    raise ProviderFailure("timeout") from None
-                return self._out_of_time()
+                return _out_of_time(request.runtime.context)
             except Exception as exc:
                 failure = ProviderFailure.of(exc)
                 if failure is None:
@@ -100,24 +98,13 @@ class TurnLimits(AgentMiddleware):
             retried = True
             time.sleep(pause)
 
-    def _out_of_time(self) -> AIMessage:
-        return _stop(STOP_MAX_EXECUTION_TIME,
-                     f"I had to stop here: this request took longer than {self.max_execution_time:g} seconds. "
-                     "Please try again.")
+def _out_of_time(context: ToolContext) -> AIMessage:
+    return _stop(STOP_MAX_EXECUTION_TIME,
+                 f"I had to stop here: this request took longer than {context.budget:g} seconds. Please try again.")
 
 
 def _stop(reason: str, text: str) -> AIMessage:
     return AIMessage(text, response_metadata={"openbrain_stop": reason})
-
-
-def _answered_this_turn(messages: Sequence[BaseMessage]) -> bool:
-    """Whether the model already answered (asked for tools) since the person's message."""
-    for message in reversed(messages):
-        if isinstance(message, HumanMessage):
-            return False
-        if isinstance(message, AIMessage):
-            return True
-    return False
 
 
 class _DeadlineReached(Exception):
@@ -274,7 +261,9 @@ def run_turn(
     context: ToolContext,
 ) -> TurnOutcome:
     """Run one turn on `history` (the window the model sees) and return the messages it added."""
-    context.deadline = min(context.deadline, time.monotonic() + float(config.max_execution_time))
+    now = time.monotonic()
+    context.deadline = min(context.deadline, now + float(config.max_execution_time))
+    context.budget = round(context.deadline - now, 1)
     agent = compiled_agent(model, tuple(str(name) for name in config.tools or []), config.system_message or None,
                            int(config.max_iterations), float(config.max_execution_time))
     inputs = [*history, HumanMessage(user_message)]

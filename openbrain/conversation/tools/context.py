@@ -40,6 +40,7 @@ class ToolContext:
     events: list[Event] = field(default_factory=list)
     tool_calls: list[str] = field(default_factory=list)
     deadline: float = math.inf
+    budget: float = math.inf  # the seconds the turn was given (the stop reply names them)
 
     def emit(self, event: Event) -> None:
         """Have `event` published once the turn is committed."""
