@@ -164,7 +164,7 @@ class Ours:
 
     def replay(self, start: Any, last: int, record_at: set[int]) -> tuple[dict[int, int], int]:
         """Turns after `start` (a snapshot) up to `last`, through the chat turn's memory calls alone: each
-        turn loads the stored records (`memory_codec.load_records`) and stores the turn's messages (the same
+        turn loads the stored records (`memory_codec.load`) and stores the turn's messages (the same
         scripted agent turn) with `memory.remember`, as `continue_session` does, without the agent runtime or
         moto. Returns the session item's size by the documented rules (the snapshot with that memory and
         turn count) at the turns in `record_at`, and the largest it was."""
@@ -178,7 +178,7 @@ class Ours:
         sizes: dict[int, int] = {}
         largest = 0
         for turn, messages in zip(range(first, last + 1), scripted_turns(self.model, first), strict=False):
-            memory.remember(session, memory_codec.load_records(session.memory), messages, config.memory)
+            memory.remember(session, memory_codec.load(session.memory), messages, config.memory)
             session.turn_count = turn
             size = item_size(session.serialize())
             largest = max(largest, size)

@@ -102,7 +102,7 @@ def growth(results: Results, plan: Plan) -> str:
          "objects for LangGraph. 'fails at turn N': moto, enforcing the documented rules (409,600 bytes), "
          "refused turn N's write; 'stock moto' is where moto's own accounting (405,000 bytes) would have "
          "refused it."),
-         (f"Ours beyond turn {real:,}: the chat turn's memory calls alone (memory_codec.load_records, "
+         (f"Ours beyond turn {real:,}: the chat turn's memory calls alone (memory_codec.load, "
           f"memory.remember) on the same turns' messages. Check: replayed from turn {check[0]:,} to "
           f"{check[1]:,}, the item is {check[3]:,} bytes; after the real turns, {check[2]:,} bytes."),
          "LangGraph's extrapolated figures: the quadratic through its last three measured points."])

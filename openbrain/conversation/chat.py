@@ -208,7 +208,7 @@ def continue_session(
     started = time.perf_counter()
     config = AgentConfig.from_snapshot(session.config_snapshot)
     spec = effective_model_spec(config, settings)
-    history = memory_codec.load_records(session.memory)
+    history = memory_codec.load(session.memory)
     context = ToolContext(
         client_id=session.client_id, session_id=session.session_id, leads=backend.stores.leads,
         values=dict(session.context or {}), lead_id=session.lead_id, turn=int(session.turn_count) + 1,

@@ -8,8 +8,10 @@ turn with the offline model, and check that every stored item stays far from Dyn
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import string
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,7 +25,7 @@ from openbrain.conversation.memory import TRIM_TO, TRUNCATION_MARK, compact, win
 from openbrain.core.errors import StoredDataError
 from openbrain.core.settings import Settings
 from openbrain.domain.profile import MemoryPolicy
-from openbrain.storage.memory_codec import dumps, load_records, loads
+from openbrain.storage.memory_codec import MAGIC, dumps, load, load_records, loads
 from openbrain.storage.orm import ChatSession
 
 ITEM_SIZE_CEILING = 350_000  # bytes; DynamoDB refuses items over 400 KB
@@ -432,8 +434,13 @@ def test_compact_of_the_stored_records_keeps_a_suffix_of_the_loaded_messages_as_
 
     result = compact(load_records(dumps(history)), policy, max_bytes=30_000)
 
-    # the bytes are those of the messages' own serialisation, byte for byte, and the kept messages equal them
-    assert result.blob == dumps(history[result.dropped:])
+    # the bytes are those of the messages' own serialisation, byte for byte: the chunks the cut left whole
+    # are the history's own, and the chunk it fell in is what dumps makes of the messages kept of it
+    kept, whole = load(result.blob).chunks, load(dumps(history)).chunks
+    cut = history[result.dropped:result.dropped + kept[0].count]
+    assert [c.blob for c in kept] == [c.blob for c in load(dumps(cut)).chunks] + [
+        c.blob for c in whole[len(whole) - len(kept) + 1:]]
+    assert result.dropped or result.blob == dumps(history)
     assert result.messages == history[result.dropped:]
     assert starts_a_turn(history, result.messages)
 
@@ -577,3 +584,54 @@ def test_a_session_from_a_maximal_valid_profile_stays_under_350_kb(backend: Back
     # then
     assert sizes[-1][2] > 0
     assert max(size for size, _, _ in sizes) < ITEM_SIZE_CEILING
+
+
+# --- format 2 on the chat turn: what a turn rewrites, and the migration of format 1 -----------------------
+
+
+@pytest.mark.parametrize("max_stored_messages", [50, 150], ids=["message-bound", "byte-bound"])
+def test_a_turn_rewrites_only_the_open_chunk_and_the_chunk_a_trim_cuts(max_stored_messages: int) -> None:
+    # given a session whose memory trims over 400 turns of the fixed script (by messages, or by bytes)
+    from openbrain.conversation.memory import remember
+
+    session = ChatSession("public", config_snapshot={}, context={}, memory=dumps([AIMessage("Hi!")]))
+    policy = MemoryPolicy(window_messages=20, max_stored_messages=max_stored_messages, max_stored_bytes=60_000)
+    rewritten = []
+    for turn in script(400):
+        before = load(session.memory)
+
+        # when
+        remember(session, before, turn, policy)
+
+        # then: the kept messages are the latest whole turns, within the bounds, and every chunk but the
+        # open one and the one a trim cut into is stored as it was, byte for byte
+        after = load(session.memory)
+        assert list(after) == (list(before) + messages_to_dict(turn))[len(before) + len(turn) - len(after):]
+        assert after[0]["type"] == "human" or not session.trimmed_messages
+        assert len(after) <= max_stored_messages and len(session.memory) <= 60_000
+        old = {chunk.blob for chunk in before.chunks}
+        rewritten.append(sum(chunk.blob not in old for chunk in after.chunks))
+    assert max(rewritten) <= 2
+    assert int(session.trimmed_messages) > 0
+
+
+@pytest.mark.integration
+def test_a_session_stored_in_format_1_continues_and_is_saved_in_format_2(backend: Backend) -> None:
+    # given a session whose memory the format-1 codec wrote
+    started = chat(ChatMessage(message="my name is Ada Lovelace"), backend)
+    session = ChatSession.get("public", started.session_id)
+    stored = loads(session.memory)
+    session.memory = zlib.compress(json.dumps({"v": 1, "messages": messages_to_dict(stored)},
+                                              separators=(",", ":"), ensure_ascii=False).encode(), 6)
+    session.save()
+    assert not session.memory.startswith(MAGIC)
+
+    # when it takes a turn
+    reply = chat(ChatMessage(message="do you remember me?", session_id=started.session_id), backend)
+
+    # then the model saw the format-1 history, and the session is stored in format 2 with every message
+    assert "Ada Lovelace" in reply.message
+    migrated = ChatSession.get("public", started.session_id).memory
+    assert migrated.startswith(MAGIC)
+    assert loads(migrated)[:len(stored)] == stored
+    assert [m.type for m in loads(migrated)[len(stored):]] == ["human", "ai"]
