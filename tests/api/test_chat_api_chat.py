@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -302,9 +303,9 @@ def provider_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
         yield started
 
 
-def _provider_tenant() -> tuple[Api, str]:
+def _provider_tenant(max_execution_time: float = 1) -> tuple[Api, str]:
     _, api_key = make_client("acme", [])
-    AgentConfig("acme", "remote", model="openai:x", max_execution_time=1, tools=["calculator"]).save()
+    AgentConfig("acme", "remote", model="openai:x", max_execution_time=max_execution_time, tools=["calculator"]).save()
     api = Api(api_key)
     session_id = api.post("/chat", {"reset": True, "agentConfig": "remote"}).json["session_id"]
     return api, session_id
@@ -342,11 +343,28 @@ def silent_backend(silent_server: str, monkeypatch: pytest.MonkeyPatch) -> Itera
         yield started
 
 
-def test_a_provider_that_does_not_answer_is_504(silent_backend: Backend) -> None:
+def test_a_provider_that_does_not_answer_ends_the_turn_at_its_deadline(silent_backend: Backend) -> None:
     api, session_id = _provider_tenant()
 
+    began = time.monotonic()
     response = api.post("/chat", {"sessionId": session_id, "message": "what is 1 + 1"})
 
-    assert response.status == 504
-    assert response.error["code"] == "upstream_timeout"
-    assert int(ChatSession.get("acme", session_id).turn_count) == 0
+    assert time.monotonic() - began < 1 + 1
+    assert response.status == 200
+    assert (response.json["stopped"], response.json["message"]) == (
+        "max_execution_time", "I had to stop here: this request took longer than 1 seconds. Please try again.")
+    assert int(ChatSession.get("acme", session_id).turn_count) == 1
+
+
+def test_the_lambdas_remaining_time_bounds_a_turn_below_the_profiles_limit(silent_backend: Backend) -> None:
+    # given: a profile allowing 30 s, and a Lambda with 4.5 s left (the API keeps 2 s for the commit)
+    api, session_id = _provider_tenant(max_execution_time=30)
+    api.context.remaining_ms = 4_500
+
+    began = time.monotonic()
+    response = api.post("/chat", {"sessionId": session_id, "message": "what is 1 + 1"})
+
+    assert time.monotonic() - began < 2.5 + 1
+    assert response.json["stopped"] == "max_execution_time"
+    assert response.json["message"].startswith("I had to stop here: this request took longer than")
+    assert int(ChatSession.get("acme", session_id).turn_count) == 1

@@ -25,9 +25,10 @@ class LambdaContext:
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:openbrain-chat-api"
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    remaining_ms: int = 29_000
 
     def get_remaining_time_in_millis(self) -> int:
-        return 29_000
+        return self.remaining_ms
 
 
 def rest_event(
@@ -108,6 +109,7 @@ class Api:
     """Calls `handler` the way API Gateway does; `key` is sent as `x-api-key` unless overridden."""
 
     key: str | None = None
+    context: LambdaContext = field(default_factory=LambdaContext)
 
     def call(
         self,
@@ -132,7 +134,7 @@ class Api:
             sent.setdefault("Content-Type", "application/json")
         event = rest_event(method, path, body=body, headers=sent, query=query, base64_body=base64_body)
         # what API Gateway would send on: the result must be JSON-serialisable as a whole
-        result = json.loads(json.dumps(handler(event, LambdaContext())))
+        result = json.loads(json.dumps(handler(event, self.context)))
         assert set(result) <= {"statusCode", "body", "isBase64Encoded", "multiValueHeaders", "headers"}
         text = result["body"] or ""
         if result.get("isBase64Encoded"):
