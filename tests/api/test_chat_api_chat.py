@@ -344,6 +344,8 @@ def silent_backend(silent_server: str, monkeypatch: pytest.MonkeyPatch) -> Itera
 
 
 def test_a_provider_that_does_not_answer_ends_the_turn_at_its_deadline(silent_backend: Backend) -> None:
+    import langchain_openai  # noqa: F401  # a warm process: the clock below is the turn's, not the import's
+
     api, session_id = _provider_tenant()
 
     began = time.monotonic()
@@ -358,6 +360,8 @@ def test_a_provider_that_does_not_answer_ends_the_turn_at_its_deadline(silent_ba
 
 def test_the_lambdas_remaining_time_bounds_a_turn_below_the_profiles_limit(silent_backend: Backend) -> None:
     # given: a profile allowing 30 s, and a Lambda with 4.5 s left (the API keeps 2 s for the commit)
+    import langchain_openai  # noqa: F401  # as above
+
     api, session_id = _provider_tenant(max_execution_time=30)
     api.context.remaining_ms = 4_500
 

@@ -261,9 +261,7 @@ def run_turn(
     context: ToolContext,
 ) -> TurnOutcome:
     """Run one turn on `history` (the window the model sees) and return the messages it added."""
-    now = time.monotonic()
-    context.deadline = min(context.deadline, now + float(config.max_execution_time))
-    context.budget = round(context.deadline - now, 1)
+    context.start_clock(float(config.max_execution_time))
     agent = compiled_agent(model, tuple(str(name) for name in config.tools or []), config.system_message or None,
                            int(config.max_iterations), float(config.max_execution_time))
     inputs = [*history, HumanMessage(user_message)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,12 @@ class ToolContext:
     tool_calls: list[str] = field(default_factory=list)
     deadline: float = math.inf
     budget: float = math.inf  # the seconds the turn was given (the stop reply names them)
+
+    def start_clock(self, seconds: float) -> None:
+        """The turn starts now and may take `seconds` (or until the deadline it had, if sooner)."""
+        now = time.monotonic()
+        self.deadline = min(self.deadline, now + seconds)
+        self.budget = round(self.deadline - now, 1)
 
     def emit(self, event: Event) -> None:
         """Have `event` published once the turn is committed."""
