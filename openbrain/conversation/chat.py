@@ -129,7 +129,8 @@ def chat(
             raise NotFoundError(
                 f"session {request.session_id!r} not found for client {request.client_id!r} (or it expired)"
             ) from exc
-    return continue_session(session, request.message, backend, model=model, deadline=deadline)
+        config = None  # a session in flight runs on its snapshot
+    return continue_session(session, request.message, backend, model=model, deadline=deadline, config=config)
 
 
 def start_session(
@@ -184,7 +185,7 @@ def _check_context(context: dict[str, Any]) -> None:
 
 def continue_session(
     session: ChatSession, message: str, backend: Backend, *, model: BaseChatModel | None = None,
-    deadline: float = math.inf,
+    deadline: float = math.inf, config: AgentConfig | None = None,
 ) -> ChatResponse:
     """Answer `message` in `session`: load → run → commit → publish (docs/events.md).
 
@@ -195,7 +196,9 @@ def continue_session(
     profile's `max_execution_time` (the API passes what API Gateway and the Lambda leave).
 
     `model`, if given, answers instead of the chat model the config's spec names (the spec is still
-    checked and logged): the seam through which `bench/` drives this real turn with a scripted model."""
+    checked and logged): the seam through which `bench/` drives this real turn with a scripted model.
+    `config`: the session's config when the caller has it at hand (a session it just started), instead of
+    reading it back from the session's snapshot."""
     from openbrain.conversation import memory, outbox
     from openbrain.conversation.agents.models import build_chat_model, effective_model_spec
     from openbrain.conversation.agents.runner import run_turn
@@ -206,7 +209,7 @@ def continue_session(
     if session.ended:
         raise SessionEndedError("this conversation has ended; start a new one with reset")
     started = time.perf_counter()
-    config = AgentConfig.from_snapshot(session.config_snapshot)
+    config = config or AgentConfig.from_snapshot(session.config_snapshot)
     spec = effective_model_spec(config, settings)
     history = memory_codec.load(session.memory)
     context = ToolContext(

@@ -1,11 +1,10 @@
 """One agent turn: a langchain 1.x tool-calling agent rebuilt from an AgentConfig and run once.
 
-Limits are enforced by one middleware (`TurnLimits`):
+Limits are enforced by one middleware (`TurnLimits`), around every model call:
 
-- before every model call: after `max_iterations` model calls, or once the turn's deadline has passed, the turn
-  ends with a plain message (not an error), so the session still saves a consistent transcript: every tool call
-  keeps its result;
-- around every model call: the call runs in a worker thread and is waited for only until the deadline (a hung
+- after `max_iterations` model calls, or once the turn's deadline has passed, the turn ends with a plain message
+  (not an error), so the session still saves a consistent transcript: every tool call keeps its result;
+- the call runs in a worker thread and is waited for only until the deadline (a hung
   server cannot hold the turn; the client's own timeout ends the abandoned call later). A call the deadline cuts
   ends the turn with the same message, stored with the person's message (and every tool call of the turn with
   its result). A retryable provider error (connection, 408/409/429/5xx) is retried once if time remains;
@@ -31,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from langchain.agents import create_agent
-from langchain.agents.middleware import AgentMiddleware, hook_config
+from langchain.agents.middleware import AgentMiddleware
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from openbrain.conversation.agents.models import endpoint_source, key_source
@@ -53,8 +52,8 @@ MAX_RETRY_PAUSE = 5.0
 
 
 class TurnLimits(AgentMiddleware):
-    """Ends the turn before a model call that would exceed the step or time budget, and bounds every model call
-    by the deadline (module docstring). The deadline is the turn's, read from its `ToolContext`: one compiled
+    """Ends the turn instead of a model call that would exceed the step or time budget, and bounds every model
+    call by the deadline (module docstring). The deadline is the turn's, read from its `ToolContext`: one compiled
     agent serves many turns."""
 
     def __init__(self, max_iterations: int, max_execution_time: float) -> None:
@@ -62,25 +61,18 @@ class TurnLimits(AgentMiddleware):
         self.max_iterations = max_iterations
         self.max_execution_time = max_execution_time
 
-    @hook_config(can_jump_to=["end"])
-    def before_model(self, state: Any, runtime: Any) -> dict[str, Any] | None:
-        messages = state["messages"]
+    def wrap_model_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
+        # The limits are checked here rather than in a `before_model` hook: one middleware node fewer per model
+        # call in the graph (docs/benchmarks.md); a reply without tool calls ends the turn all the same.
         calls = 0
-        for message in reversed(messages):
+        for message in reversed(request.messages):
             if isinstance(message, HumanMessage):
                 break
             calls += isinstance(message, AIMessage)
         if calls >= self.max_iterations:
-            return {"jump_to": "end", "messages": [_stop(
-                STOP_MAX_ITERATIONS,
-                f"I had to stop here: this request needed more than {self.max_iterations} steps. "
-                "Please try a simpler or more specific question.",
-            )]}
-        if time.monotonic() >= runtime.context.deadline:
-            return {"jump_to": "end", "messages": [_out_of_time(runtime.context)]}
-        return None
-
-    def wrap_model_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
+            return _stop(STOP_MAX_ITERATIONS,
+                         f"I had to stop here: this request needed more than {self.max_iterations} steps. "
+                         "Please try a simpler or more specific question.")
         deadline = request.runtime.context.deadline
         retried = False
         while True:
