@@ -19,11 +19,14 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from openbrain.aws.resources import TARGETS
+from openbrain.conversation.outbox import SWEEP_GRACE
+from openbrain.conversation.outbox import flush as flush_outboxes
 from openbrain.core.ids import new_id
 from openbrain.storage.orm.client import Client
 from openbrain.targets.poller import LocalContext, poll_once
@@ -120,15 +123,18 @@ class _Server(ThreadingHTTPServer):
 
 
 class LocalStack:
-    """Serve the chat API on `host:port` and poll every target's queue until `stop()`."""
+    """Serve the chat API on `host:port`, poll every target's queue and sweep the sessions' outboxes (every
+    `outbox_grace`) until `stop()`."""
 
     def __init__(self, backend: Backend, host: str = "127.0.0.1", port: int = 8080, *,
-                 poll_interval: float = 0.5, retry_after: int | None = None) -> None:
+                 poll_interval: float = 0.5, retry_after: int | None = None,
+                 outbox_grace: timedelta = SWEEP_GRACE) -> None:
         from openbrain.api.app import handler as api_handler
 
         self.backend = backend
         self.api_handler = api_handler
         self.poll_interval = poll_interval
+        self.outbox_grace = outbox_grace
         self.retry_after = retry_after
         self.lock = threading.Lock()
         self._stopping = threading.Event()
@@ -201,6 +207,15 @@ class LocalStack:
             if not (result and result.received):
                 self._stopping.wait(self.poll_interval)
 
+    def _sweep_forever(self) -> None:
+        """What `OutboxSweepFunction` does when deployed: publish the outboxes turns left (docs/events.md)."""
+        while not self._stopping.wait(self.outbox_grace.total_seconds() or self.poll_interval):
+            try:
+                with self.lock:
+                    flush_outboxes(self.backend, self.outbox_grace)
+            except Exception:
+                log.exception("sweeping the sessions' outboxes failed")
+
     def _flush_forever(self) -> None:
         while not self._stopping.wait(FLUSH_EVERY_SECONDS):
             with self.lock:
@@ -212,6 +227,7 @@ class LocalStack:
         workers += [threading.Thread(target=self._poll_forever, args=(t.name,), name=f"ob-serve-{t.name}",
                                      daemon=True) for t in TARGETS]
         workers.append(threading.Thread(target=self._flush_forever, name="ob-serve-flush", daemon=True))
+        workers.append(threading.Thread(target=self._sweep_forever, name="ob-serve-outbox", daemon=True))
         for worker in workers:
             worker.start()
         self._threads = workers

@@ -68,3 +68,29 @@ def test_the_demo_client_gets_an_offline_default_profile_and_a_fresh_key(backend
     client = Client.get("local")
     assert not client.has_api_key(first.api_key) and client.has_api_key(second.api_key)
     assert AgentConfig.get("local", "default").model == "offline"
+
+
+def test_the_local_stack_sweeps_outboxes_a_crashed_turn_left(backend: Backend) -> None:
+    from datetime import timedelta
+
+    from support.cli import wait_for
+
+    from openbrain.domain.events import LeadCaptured, to_outbox
+    from openbrain.storage.orm import ChatSession
+
+    # given: a session whose committed lead event was never published
+    session = ChatSession("local", profile_name="default")
+    session.outbox = to_outbox([LeadCaptured(client_id="local", session_id=session.session_id,
+                                             tool_call_id="call_1", lead_id="01JLEADLEADLEADLEADLEAD000")])
+    session.save()
+
+    # when: ob-serve's stack runs (its sweep every `outbox_grace`)
+    stack = LocalStack(backend, port=0, poll_interval=0.1, outbox_grace=timedelta(seconds=0.2)).start()
+    try:
+        wait_for(lambda: ChatSession.get("local", session.session_id).outbox is None, 10, "the outbox to be swept")
+    finally:
+        stack.stop()
+
+    # then: published (an outbox is cleared only after EventBridge accepted every event; the stack's own poller
+    # consumes the queue it reached)
+    assert ChatSession.get("local", session.session_id).outbox is None
