@@ -88,13 +88,7 @@ class _AnthropicHandler(_Handler):
     fake: FakeAnthropic
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        request = self._record(body)
+        request, body = self._read_json()
         if self.path != MESSAGES_PATH:
             self._json(404, _error_body(404, f"Not found: POST {self.path}"))
             return
@@ -111,10 +105,9 @@ class _AnthropicHandler(_Handler):
         if problem:
             self._json(400, _error_body(400, problem))
             return
-        reply = self.fake._next_reply(request)
-        if reply.delay and self.fake.stopping.wait(reply.delay):
-            self.close_connection = True
-            return  # the server is stopping: drop the request
+        reply = self._scripted_reply(request)
+        if reply is None:
+            return
         try:
             if reply.status != 200:
                 self._json(reply.status, _error_body(reply.status, reply.error_message), reply.headers)

@@ -324,14 +324,26 @@ class _Handler(BaseHTTPRequestHandler):
         self._record(None)
         self._json(404, _error_body(f"Invalid URL (GET {self.path})", "invalid_request_error"))
 
-    def do_POST(self) -> None:
+    def _read_json(self) -> tuple[RecordedRequest, Any]:
+        """The request's JSON body (None if it has none or it is not JSON), recorded."""
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        request = self._record(body)
+        return self._record(body), body
+
+    def _scripted_reply(self, request: RecordedRequest) -> Reply | None:
+        """The next scripted reply, after its delay; None if the server stops meanwhile (the request is dropped)."""
+        reply = self.fake._next_reply(request)
+        if reply.delay and self.fake.stopping.wait(reply.delay):
+            self.close_connection = True
+            return None
+        return reply
+
+    def do_POST(self) -> None:
+        request, body = self._read_json()
         if self.path != COMPLETIONS_PATH:
             self._json(404, _error_body(f"Invalid URL (POST {self.path})", "invalid_request_error"))
             return
@@ -349,10 +361,9 @@ class _Handler(BaseHTTPRequestHandler):
         if problem:
             self._json(400, _error_body(problem, "invalid_request_error"))
             return
-        reply = self.fake._next_reply(request)
-        if reply.delay and self.fake.stopping.wait(reply.delay):
-            self.close_connection = True
-            return  # the server is stopping: drop the request
+        reply = self._scripted_reply(request)
+        if reply is None:
+            return
         try:
             if reply.status != 200:
                 kind, code = _ERROR_KINDS.get(reply.status, ("server_error", None))
