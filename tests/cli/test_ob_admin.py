@@ -279,7 +279,7 @@ def test_init_prepares_a_moto_server_and_is_idempotent(cli: Cli, moto_server: st
     # then
     assert set(first["tables"].values()) == {"created"}
     assert second.returncode == 0, second.stderr
-    assert "created 0 of 4 tables" in second.stdout
+    assert "created 0 of 5 tables" in second.stdout  # the four models' and the idempotency records'
     import boto3
 
     dynamodb = boto3.client("dynamodb", endpoint_url=moto_server, region_name="us-east-1",
