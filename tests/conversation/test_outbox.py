@@ -219,3 +219,21 @@ def test_a_turn_without_events_writes_the_session_in_one_put(backend: Backend) -
         continue_session(session, "what time is it in Tokyo?", backend, model=ScriptedChatModel(
             replies=[tool_call_reply("get_current_time", {"timezone": "Asia/Tokyo"}), AIMessage("It is late.")]))
     assert (len(transactions), len(puts), len(updates)) == (0, 1, 0)
+
+
+def test_an_outbox_that_cannot_be_cleared_still_answers_the_turn(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: DynamoDB refuses the clear after the events were published
+    def refuse(session: ChatSession) -> bool:
+        raise UpstreamError("DynamoDB could not clear the outbox (ProvisionedThroughputExceededException)")
+
+    session_id = _start()
+    monkeypatch.setattr(backend.stores.sessions, "clear_outbox", refuse)
+
+    # when
+    response = chat(ChatMessage(session_id=session_id, message="ada@example.com"))
+
+    # then: the turn answered, its event was published, and the outbox waits for a sweep (a harmless repeat)
+    assert [e["detail"]["event_id"] for e in delivered(backend)] == [response.events[0]["event_id"]]
+    assert len(_session(session_id).outbox) == 1
