@@ -6,8 +6,9 @@ profile name, and POSTs
     {"event": {"type", "event_id", "idempotency_key"}, "lead": Lead.to_public_dict(),
      "profile_name": ..., "session_id": ...}
 
-to `Client.webhook_url` with `X-OpenBrain-Signature: sha256=<HMAC of the body>` (the secret named by
-`Client.webhook_secret_ref`), `X-OpenBrain-Idempotency-Key` and `X-OpenBrain-Event`. A 2xx marks the lead
+to `Client.webhook_url` signed per Standard Webhooks (`webhook-id` = the event's idempotency key,
+`webhook-timestamp`, `webhook-signature`; the secret named by `Client.webhook_secret_ref`: signing.py), with
+`X-OpenBrain-Event`. A 2xx marks the lead
 delivered (status, `delivered_at`, the event's key in `delivered_keys`) and publishes `lead.delivered.v1`.
 
 What fails the record (SQS retries it, then dead-letters it with its original body): a non-2xx answer,
@@ -37,7 +38,7 @@ from openbrain.domain.urls import webhook_host
 from openbrain.storage.orm.lead import MAX_DELIVERED_KEYS
 from openbrain.targets.http import post_json
 from openbrain.targets.records import MalformedRecordError, parse_body
-from openbrain.targets.signing import sign
+from openbrain.targets.signing import signed_headers
 
 if TYPE_CHECKING:
     from openbrain.aws.backend import Backend
@@ -136,9 +137,8 @@ class LeadWebhook:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            "X-OpenBrain-Signature": sign(body, secret),
-            "X-OpenBrain-Idempotency-Key": event.idempotency_key,
             "X-OpenBrain-Event": event.detail_type,
+            **signed_headers(secret, event.idempotency_key, body),
         }
         status = self.post(client.webhook_url, body, headers, self.timeout)
         if not 200 <= status < 300:

@@ -1,18 +1,23 @@
-"""Webhook signatures: `sha256=<hex HMAC-SHA256 of the exact body bytes>` with the client's signing secret."""
+"""Webhook signatures per the Standard Webhooks specification (https://www.standardwebhooks.com), by its
+reference library: `webhook-id` (the event's idempotency key, the same on every retry), `webhook-timestamp`
+(seconds since the epoch at the attempt) and `webhook-signature: v1,<base64 HMAC-SHA256 of
+"<id>.<timestamp>.<body>">` keyed by the client's secret (`whsec_` + base64). Any Standard Webhooks receiver
+(the `standardwebhooks` and `svix` libraries, ...) verifies a delivery, and refuses one older than 5 minutes."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+from datetime import datetime
 
-SIGNATURE_PREFIX = "sha256="
+from standardwebhooks import Webhook
 
-
-def sign(body: bytes, secret: str) -> str:
-    """The `X-OpenBrain-Signature` value for `body`."""
-    return SIGNATURE_PREFIX + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+from openbrain.core.clock import utcnow
 
 
-def verify(body: bytes, secret: str, signature: str) -> bool:
-    """Whether `signature` is `body`'s signature with `secret` (constant-time; what a receiver does)."""
-    return hmac.compare_digest(sign(body, secret), signature or "")
+def signed_headers(secret: str, message_id: str, body: bytes, at: datetime | None = None) -> dict[str, str]:
+    """The three Standard Webhooks headers for posting `body` as message `message_id` now (or `at`)."""
+    timestamp = at or utcnow()
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(timestamp.timestamp())),
+        "webhook-signature": Webhook(secret).sign(message_id, timestamp, body),
+    }

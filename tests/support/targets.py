@@ -21,9 +21,19 @@ from openbrain.targets.poller import PollResult, poll_once, sqs_event
 ROOT = Path(__file__).resolve().parents[2]
 APP_PATH = ROOT / "lambdas" / "targets" / "lead_webhook" / "app.py"
 CLIENT_ID = "acme"
-SECRET = "whsec_test-signing-secret-7f3a9c"
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # Standard Webhooks: whsec_ + base64 of 24 bytes
 SECRET_PARAMETER = "/openbrain/acme/webhook-signing-secret"
 TARGET = "lead-webhook"
+
+
+def verified(body: bytes, headers: dict[str, str], secret: str = SECRET) -> Any:
+    """The delivery's JSON, verified as two real Standard Webhooks receivers do (the `standardwebhooks` and
+    `svix` libraries); raises their `WebhookVerificationError` if either refuses it."""
+    from standardwebhooks import Webhook
+    from svix.webhooks import Webhook as SvixWebhook
+
+    SvixWebhook(secret).verify(body, headers)
+    return Webhook(secret).verify(body, headers)
 
 
 def load_handler() -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support.targets import SECRET, WebhookServer, make_client, put_ssm_secret, run_target
+from support.targets import WebhookServer, make_client, put_ssm_secret, run_target
 
 from openbrain.aws.backend import Backend
 from openbrain.conversation.chat import ChatMessage, chat
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 def test_a_lead_captured_in_a_chat_turn_reaches_the_webhook_once(
     backend: Backend, webhook: WebhookServer, handler: Any
 ) -> None:
-    from openbrain.targets.signing import verify
+    from support.targets import verified
 
     # given
     make_client(webhook.url, put_ssm_secret(backend))
@@ -34,7 +34,7 @@ def test_a_lead_captured_in_a_chat_turn_reaches_the_webhook_once(
     assert [e["type"] for e in response.events] == ["lead.captured.v1"]
     assert len(result.received) == 1 and result.failed == []
     [request] = webhook.requests
-    assert verify(request.body, SECRET, request.headers["x-openbrain-signature"])
+    assert verified(request.body, request.headers)["lead"]["lead_id"] == request.json()["lead"]["lead_id"]
     body = request.json()
     lead_id = ChatSession.get("acme", session_id).lead_id
     assert body["lead"]["lead_id"] == lead_id and body["lead"]["email"] == "ada@example.com"

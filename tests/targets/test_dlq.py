@@ -72,7 +72,7 @@ def test_a_failing_webhook_dead_letters_then_redrive_delivers_exactly_once(
     # then: delivered exactly once
     assert (result.moved, result.processed, result.failed) == (1, 1, 0)
     assert len(webhook.requests) == MAX_RECEIVES + 1
-    assert len({r.headers["x-openbrain-idempotency-key"] for r in webhook.requests}) == 1
+    assert len({r.headers["webhook-id"] for r in webhook.requests}) == 1
     stored = Lead.get("acme", lead.lead_id)
     assert stored.status == "delivered" and stored.delivered_keys == [event.idempotency_key]
     assert [b["detail"]["delivered_event_id"] for b in drain_bodies(backend, delivered_queue)] == [event.event_id]

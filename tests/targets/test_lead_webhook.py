@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 import pytest
+from standardwebhooks import WebhookVerificationError
 from support.targets import (
     SECRET,
     WebhookServer,
@@ -20,6 +21,7 @@ from support.targets import (
     queue_url,
     receive_lambda_event,
     run_target,
+    verified,
 )
 
 from openbrain.aws.backend import Backend
@@ -29,9 +31,9 @@ from openbrain.storage.orm import Client, Lead
 from openbrain.storage.orm.lead import MAX_DELIVERED_KEYS
 from openbrain.targets.http import check_webhook_url
 from openbrain.targets.lead_webhook import LeadWebhook
-from openbrain.targets.signing import verify
 
 pytestmark = pytest.mark.integration
+SM_SECRET = "whsec_c20tc2VjcmV0LWZyb20tc2VjcmV0cy1tYW5hZ2Vy"
 
 
 def test_a_captured_lead_is_posted_signed_marked_delivered_and_announced(
@@ -52,9 +54,10 @@ def test_a_captured_lead_is_posted_signed_marked_delivered_and_announced(
     assert request.path == "/hooks/leads?token=url-token-123"
     assert request.headers["content-type"] == "application/json"
     assert request.headers["x-openbrain-event"] == "lead.captured.v1"
-    assert request.headers["x-openbrain-idempotency-key"] == event.idempotency_key
-    assert verify(request.body, SECRET, request.headers["x-openbrain-signature"])
-    assert not verify(request.body + b" ", SECRET, request.headers["x-openbrain-signature"])
+    assert request.headers["webhook-id"] == event.idempotency_key
+    assert verified(request.body, request.headers) == request.json()
+    with pytest.raises(WebhookVerificationError):
+        verified(request.body + b" ", request.headers)
     body = request.json()
     assert body["event"] == {"type": "lead.captured.v1", "event_id": event.event_id,
                              "idempotency_key": event.idempotency_key}
@@ -237,14 +240,14 @@ def test_a_lead_or_client_that_no_longer_exists_is_acknowledged_not_retried(
 
 
 def test_a_secrets_manager_secret_signs_too(backend: Backend, webhook: WebhookServer, handler: Any) -> None:
-    backend.client("secretsmanager").create_secret(Name="openbrain/acme/webhook", SecretString="sm-secret")
+    backend.client("secretsmanager").create_secret(Name="openbrain/acme/webhook", SecretString=SM_SECRET)
     make_client(webhook.url, "secretsmanager:openbrain/acme/webhook")
     backend.events.publish([captured(make_lead())])
 
     assert run_target(backend, handler).failed == []
 
     [request] = webhook.requests
-    assert verify(request.body, "sm-secret", request.headers["x-openbrain-signature"])
+    assert verified(request.body, request.headers, secret=SM_SECRET)
 
 
 def test_logs_carry_ids_never_the_secret_the_url_token_or_the_lead(
