@@ -27,18 +27,72 @@ TITLE = "OpenBrain chat API"
 VERSION = "1"
 
 
+MAX_DEPTH = 32  # objects and arrays nested in a body; ours nest 3 deep, tool context a few more
+MAX_NUMBER_CHARS = 40  # digits (and sign, point, exponent) of one JSON number
+# DynamoDB stores numbers of magnitude 1e-130 to 1e125 (and 0); a body's numbers stay well inside that
+NUMBER_RANGE = (1e-100, 1e100)
+
+
 def _bounded_json(body: str) -> Any:
-    """json.loads, refusing bodies over `OB_MAX_BODY_BYTES` before parsing them."""
+    """json.loads, refusing bodies over `OB_MAX_BODY_BYTES` before parsing them, and anything a store or a
+    model cannot take after: nesting deeper than `MAX_DEPTH`, numbers too long or out of DynamoDB's range,
+    NaN/Infinity, and strings that are not Unicode text (lone surrogates, which `\\ud800` escapes make). Each is
+    `InvalidInputError` naming where it is, never an error of the database or a crash."""
     limit = get_backend().settings.max_body_bytes
     size = len(body) if body.isascii() else len(body.encode())
     if size > limit:
         raise PayloadTooLargeError(f"the request body is {size} bytes; the limit is {limit} (OB_MAX_BODY_BYTES)")
-    return json.loads(body, parse_constant=_no_constants)
+    try:
+        value = json.loads(body, parse_constant=_no_constants, parse_int=_bounded_int, parse_float=_bounded_float)
+    except RecursionError as exc:
+        raise InvalidInputError(f"the body nests deeper than {MAX_DEPTH} levels") from exc
+    _check_text(value)
+    return value
 
 
 def _no_constants(name: str) -> Any:
     """NaN and Infinity are not JSON (Python's parser accepts them); refuse them as bad input."""
     raise InvalidInputError(f"{name} is not a JSON number")
+
+
+def _short_number(text: str) -> str:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise InvalidInputError(f"a number in the body has {len(text)} characters; at most {MAX_NUMBER_CHARS}")
+    return text
+
+
+def _bounded_int(text: str) -> int:
+    return int(_short_number(text))
+
+
+def _bounded_float(text: str) -> float:
+    value = float(_short_number(text))
+    low, high = NUMBER_RANGE
+    if value and not low <= abs(value) <= high:
+        raise InvalidInputError(f"the number {text} is out of range: use 0 or a magnitude from {low:g} to {high:g}")
+    return value
+
+
+def _check_text(value: Any) -> None:
+    """Walk the parsed body (iteratively: its depth is what is being checked) for depth and bad strings."""
+    pending: list[tuple[Any, str, int]] = [(value, "body", 0)]
+    while pending:
+        item, where, depth = pending.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode()
+                except UnicodeEncodeError:
+                    raise InvalidInputError(f"{where}: not valid Unicode text (a lone surrogate)") from None
+            continue
+        if isinstance(item, (dict, list)):
+            if depth >= MAX_DEPTH:
+                raise InvalidInputError(f"the body nests deeper than {MAX_DEPTH} levels")
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            for key, child in pairs:
+                if isinstance(key, str):
+                    pending.append((key, f"{where} (a key)", depth))
+                pending.append((child, f"{where}.{key}", depth + 1))
 
 
 app = APIGatewayRestResolver(

@@ -25,7 +25,7 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from openbrain.aws.backend import Backend, get_backend
 from openbrain.conversation.tools.context import ToolContext
@@ -51,9 +51,9 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     client_id: str = Field(DEFAULT_CLIENT_ID, validation_alias=AliasChoices("client_id", "clientId"))
-    session_id: str | None = Field(None, validation_alias=AliasChoices("session_id", "sessionId"))
+    session_id: str | None = Field(None, min_length=1, validation_alias=AliasChoices("session_id", "sessionId"))
     message: str = ""
-    reset: bool = False
+    reset: StrictBool = False
     agent_config: str = Field(DEFAULT_PROFILE, validation_alias=AliasChoices("agent_config", "agentConfig"))
     agent_config_overrides: dict[str, Any] = Field(
         default_factory=dict, validation_alias=AliasChoices("agent_config_overrides", "agentConfigOverrides")
