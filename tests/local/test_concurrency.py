@@ -158,7 +158,10 @@ def test_a_hung_webhook_and_model_of_one_client_leave_anothers_latency_as_it_was
             loaded = latencies(40)
             acme_answers = [future.result(timeout=30) for future in hanging]
 
-    # then: acme's hung turns ended at their own deadline; globex's p99 is within 1.5x of the unloaded run
+    unloaded_after = latencies(40)  # the machine's own load drifts (other tests, other processes): bracket it
+
+    # then: acme's hung turns ended at their own deadline; globex's p99 is within 1.5x of the unloaded runs'
     assert all(status == 200 for status, _, _ in acme_answers)
-    p99_unloaded, p99_loaded = unloaded[int(0.99 * len(unloaded))], loaded[int(0.99 * len(loaded))]
-    assert p99_loaded <= 1.5 * p99_unloaded + 0.010, (unloaded, loaded)
+    p99_unloaded = max(unloaded[int(0.99 * len(unloaded))], unloaded_after[int(0.99 * len(unloaded_after))])
+    p99_loaded = loaded[int(0.99 * len(loaded))]
+    assert p99_loaded <= 1.5 * p99_unloaded + 0.010, (unloaded, loaded, unloaded_after)
