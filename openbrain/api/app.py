@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from openbrain.aws.backend import get_backend
 from openbrain.core.errors import InvalidInputError
@@ -95,7 +100,79 @@ def _check_text(value: Any) -> None:
                 pending.append((child, f"{where}.{key}", depth + 1))
 
 
-app = APIGatewayRestResolver(
+@dataclass
+class _RequestState:
+    event: APIGatewayProxyEvent | None = None
+    lambda_context: Any = None
+    context: dict[str, Any] = field(default_factory=dict)
+    processed_stack_frames: list[str] = field(default_factory=list)
+
+
+class PerRequestRestResolver(APIGatewayRestResolver):
+    """`APIGatewayRestResolver` whose per-invocation state is per request, so one warm process may resolve
+    several requests at once (`ob-serve` runs the handler on a thread pool, without a lock).
+
+    Powertools' `resolve()` keeps the event and Lambda context as CLASS attributes of `BaseRouter` and the
+    routing context (the authenticated client, the matched route) on the resolver: two threads would
+    read each other's client, cookie and CORS origin. Here they live in a ContextVar (each thread, each
+    asyncio task, has its own), the pattern of Powertools' own `HttpResolverLocal`; routers reach them
+    through `router.api_resolver`. Everything else, the stage handling of the REST API included, is
+    `APIGatewayRestResolver`'s: in Lambda (one event at a time) this behaves exactly like it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._startup_state = _RequestState()  # what is set outside a request: include_router's context
+        self._request_state: ContextVar[_RequestState | None] = ContextVar("openbrain_api_request", default=None)
+        super().__init__(**kwargs)
+
+    @property
+    def _state(self) -> _RequestState:
+        return self._request_state.get() or self._startup_state
+
+    @property  # type: ignore[override]
+    def current_event(self) -> APIGatewayProxyEvent:
+        return self._state.event or BaseRouter.current_event  # type: ignore[return-value]
+
+    @current_event.setter
+    def current_event(self, value: APIGatewayProxyEvent) -> None:
+        self._state.event = value
+
+    @property  # type: ignore[override]
+    def lambda_context(self) -> Any:
+        return self._state.lambda_context or BaseRouter.lambda_context
+
+    @lambda_context.setter
+    def lambda_context(self, value: Any) -> None:
+        self._state.lambda_context = value
+
+    @property  # type: ignore[override]
+    def context(self) -> dict[str, Any]:
+        return self._state.context
+
+    @context.setter
+    def context(self, value: dict[str, Any]) -> None:
+        self._state.context = value
+
+    @property  # type: ignore[override]
+    def processed_stack_frames(self) -> list[str]:
+        return self._state.processed_stack_frames
+
+    @processed_stack_frames.setter
+    def processed_stack_frames(self, value: list[str]) -> None:
+        self._state.processed_stack_frames = value
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        """`APIGatewayRestResolver.resolve` with this request's own state (its writes to the `BaseRouter`
+        class attributes still happen, and nothing here reads them while a request's state is set)."""
+        state = _RequestState(event=self._to_proxy_event(dict(event)),  # type: ignore[arg-type]
+                              lambda_context=context, context=dict(self._startup_state.context))
+        token = self._request_state.set(state)
+        try:
+            return super().resolve(event, context)
+        finally:
+            self._request_state.reset(token)
+
+
+app = PerRequestRestResolver(
     enable_validation=True,
     response_validation_error_http_code=500,  # a response that fails its schema is our bug, not the caller's
     json_body_deserializer=_bounded_json,

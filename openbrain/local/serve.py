@@ -7,27 +7,31 @@ source do in a deployment, with the very same handler functions:
 - each target's queue is polled and its batches handed to the target's handler; what fails stays on
   the queue, is received again after the retry delay, and after `maxReceiveCount` receives SQS moves it
   to the target's dead-letter queue (`ob-admin dlq list|redrive`).
-Handlers run one at a time (a lock): the Powertools resolver keeps per-invocation state, as a Lambda
-execution environment runs one event at a time.
+Requests are served by uvicorn (`openbrain.local.asgi`: limits, timeouts, JSON errors) and run side by
+side, each with its own resolver state (`openbrain.api.app.PerRequestRestResolver`).
 """
 
 from __future__ import annotations
 
 import base64
-import json
+import errno
 import logging
+import socket
 import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
+
+import uvicorn
 
 from openbrain.aws.resources import TARGETS
 from openbrain.conversation.outbox import SWEEP_GRACE
 from openbrain.conversation.outbox import flush as flush_outboxes
+from openbrain.core.errors import ConfigurationError
 from openbrain.core.ids import new_id
+from openbrain.local.asgi import ApiGatewayApp, Limits, protocol_class
 from openbrain.storage.orm.client import Client
 from openbrain.targets.poller import LocalContext, poll_once
 from openbrain.targets.queues import target_named
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 DEMO_CLIENT_ID = "local"
 FLUSH_EVERY_SECONDS = 10.0
+SHUTDOWN_GRACE_SECONDS = 30  # a turn ends within API Gateway's 29 s
 
 
 def api_gateway_event(method: str, target: str, headers: list[tuple[str, str]], body: bytes,
@@ -117,18 +122,18 @@ def ensure_demo_client(stores: Stores, origins: list[str], api_key: str | None =
     return DemoClient(DEMO_CLIENT_ID, api_key, widget_key)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # the stdlib's 5 resets connections when a few dozen clients connect at once
-
-
 class LocalStack:
     """Serve the chat API on `host:port`, poll every target's queue and sweep the sessions' outboxes (every
-    `outbox_grace`) until `stop()`."""
+    `outbox_grace`) until `stop()`.
+
+    Requests run side by side on the HTTP server's worker threads; each target's poller and the outbox sweep
+    have a thread of their own, so a hung webhook (each delivery ends at `OB_WEBHOOK_TIMEOUT_SECONDS`) or a
+    hung model (each turn ends at its deadline) delays only its own work. One process: the embedded store
+    lives in it (`--workers` would need a store the workers share)."""
 
     def __init__(self, backend: Backend, host: str = "127.0.0.1", port: int = 8080, *,
                  poll_interval: float = 0.5, retry_after: int | None = None,
-                 outbox_grace: timedelta = SWEEP_GRACE) -> None:
+                 outbox_grace: timedelta = SWEEP_GRACE, limits: Limits | None = None) -> None:
         from openbrain.api.app import handler as api_handler
 
         self.backend = backend
@@ -136,71 +141,34 @@ class LocalStack:
         self.poll_interval = poll_interval
         self.outbox_grace = outbox_grace
         self.retry_after = retry_after
-        self.lock = threading.Lock()
+        self.limits = limits or Limits(max_body_bytes=backend.settings.max_body_bytes)
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.server = _Server((host, port), self._request_handler_class())
+        self.socket = _listen(host, port)
+        self.server = uvicorn.Server(uvicorn.Config(
+            ApiGatewayApp(self.invoke_api, api_gateway_event, self.limits),
+            http=protocol_class(self.limits), lifespan="off", log_config=None, access_log=False,
+            timeout_keep_alive=self.limits.keep_alive, timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+            h11_max_incomplete_event_size=self.limits.max_url_bytes + self.limits.max_header_bytes + 1024,
+            server_header=False,
+        ))
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        name = host.decode() if isinstance(host, bytes) else host
-        return f"http://{name}:{port}"
+        host, port = self.socket.getsockname()[:2]
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def invoke_api(self, event: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            return dict(self.api_handler(event, LocalContext(function_name="chat-api", timeout_ms=29_000)))
+        return dict(self.api_handler(event, LocalContext(function_name="chat-api", timeout_ms=29_000)))
 
-    def _request_handler_class(self) -> type[BaseHTTPRequestHandler]:
-        stack = self
-
-        class RequestHandler(BaseHTTPRequestHandler):
-            server_version = "openbrain-serve"
-            protocol_version = "HTTP/1.1"
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                event = api_gateway_event(self.command, self.path, list(self.headers.items()), body,
-                                          self.client_address[0])
-                try:
-                    response = stack.invoke_api(event)
-                except Exception:  # the handler maps every error itself; this is a last line of defence
-                    log.exception("the chat API handler raised")
-                    response = {"statusCode": 500, "headers": {"Content-Type": "application/json"},
-                                "body": json.dumps({"error": {"code": "internal_error",
-                                                              "message": "internal error"}})}
-                self._reply(response)
-
-            def _reply(self, response: dict[str, Any]) -> None:
-                raw = response.get("body") or ""
-                payload = base64.b64decode(raw) if response.get("isBase64Encoded") else str(raw).encode()
-                self.send_response(int(response.get("statusCode", 200)))
-                headers: dict[str, list[str]] = {k: [str(v)] for k, v in (response.get("headers") or {}).items()}
-                for name, values in (response.get("multiValueHeaders") or {}).items():
-                    headers[name] = [str(v) for v in values]
-                for name, values in headers.items():
-                    if name.lower() not in {"content-length", "connection"}:
-                        for value in values:
-                            self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(payload)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
-
-            def log_message(self, format: str, *args: Any) -> None:
-                log.info("%s %s", self.address_string(), format % args)
-
-        return RequestHandler
+    def _serve(self) -> None:
+        self.server.run(sockets=[self.socket])
 
     def _poll_forever(self, name: str) -> None:
         handler = target_named(name).load_handler()
         while not self._stopping.is_set():
             try:
-                with self.lock:
-                    result = poll_once(self.backend, name, handler, visibility_timeout=self.retry_after)
+                result = poll_once(self.backend, name, handler, visibility_timeout=self.retry_after)
             except Exception:
                 log.exception("polling the %s queue failed", name)
                 result = None
@@ -211,19 +179,20 @@ class LocalStack:
         """What `OutboxSweepFunction` does when deployed: publish the outboxes turns left (docs/events.md)."""
         while not self._stopping.wait(self.outbox_grace.total_seconds() or self.poll_interval):
             try:
-                with self.lock:
-                    flush_outboxes(self.backend, self.outbox_grace)
+                flush_outboxes(self.backend, self.outbox_grace)
             except Exception:
                 log.exception("sweeping the sessions' outboxes failed")
 
     def _flush_forever(self) -> None:
         while not self._stopping.wait(FLUSH_EVERY_SECONDS):
-            with self.lock:
+            try:
                 self.backend.flush()
+            except Exception:  # e.g. a table changed while it was read: the next flush writes it
+                log.exception("writing the store file failed")
 
     def start(self) -> LocalStack:
-        """Start serving and polling in background threads."""
-        workers = [threading.Thread(target=self.server.serve_forever, name="ob-serve-http", daemon=True)]
+        """Start serving and polling in background threads; return once the server accepts requests."""
+        workers = [threading.Thread(target=self._serve, name="ob-serve-http", daemon=True)]
         workers += [threading.Thread(target=self._poll_forever, args=(t.name,), name=f"ob-serve-{t.name}",
                                      daemon=True) for t in TARGETS]
         workers.append(threading.Thread(target=self._flush_forever, name="ob-serve-flush", daemon=True))
@@ -231,11 +200,34 @@ class LocalStack:
         for worker in workers:
             worker.start()
         self._threads = workers
+        deadline = time.monotonic() + 30
+        while not self.server.started and workers[0].is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
         return self
 
     def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish (up to SHUTDOWN_GRACE_SECONDS), then stop the
+        pollers (a delivery under way ends at its timeout) and the sweep."""
+        self.server.should_exit = True
+        if self._threads:
+            self._threads[0].join(timeout=SHUTDOWN_GRACE_SECONDS + 5)
+        self.socket.close()
         self._stopping.set()
-        self.server.shutdown()
-        self.server.server_close()
-        for worker in self._threads:
-            worker.join(timeout=5)
+        for worker in self._threads[1:]:
+            worker.join(timeout=30)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on `host:port`, or one line saying why not (a busy port is the usual reason)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {reason}") from exc
+    sock.setblocking(False)
+    return sock
