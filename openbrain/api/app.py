@@ -200,8 +200,9 @@ def openapi_json() -> Response[Any]:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The Lambda entry point (template.yaml: `lambdas/chat_api/app.handler`)."""
     started = time.perf_counter()
-    logger.clear_state()
-    logger.set_correlation_id((event.get("requestContext") or {}).get("requestId"))
+    # Thread-local keys: ob-serve resolves several requests at once in one process (a Lambda, one at a time).
+    logger.thread_safe_clear_keys()
+    logger.thread_safe_append_keys(correlation_id=(event.get("requestContext") or {}).get("requestId"))
     response = app.resolve(event, context)
     logger.info(
         "request",

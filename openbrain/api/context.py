@@ -47,7 +47,7 @@ def current_client(router: BaseRouter, *, server_key: bool = False) -> Client:
         client = authenticate(stores().clients, api_key)
         parsed = parse_api_key(api_key)
         router.append_context(**{CLIENT: client, KEY_KIND: parsed[0] if parsed else None})
-        logger.append_keys(client_id=client.client_id)
+        logger.thread_safe_append_keys(client_id=client.client_id)
     if server_key and router.context.get(KEY_KIND) != SERVER:
         raise ForbiddenError("this route needs a server API key (ob.…); a widget key (obw.…) may only chat")
     return client
