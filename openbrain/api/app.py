@@ -33,15 +33,13 @@ VERSION = "1"
 
 
 MAX_DEPTH = 32  # objects and arrays nested in a body; ours nest 3 deep, tool context a few more
-MAX_NUMBER_CHARS = 40  # digits (and sign, point, exponent) of one JSON number
-# DynamoDB stores numbers of magnitude 1e-130 to 1e125 (and 0); a body's numbers stay well inside that
-NUMBER_RANGE = (1e-100, 1e100)
+MAX_NUMBER_CHARS = 1_000  # characters of one JSON number (Python refuses integers of over 4,300 digits)
 
 
 def _bounded_json(body: str) -> Any:
     """json.loads, refusing bodies over `OB_MAX_BODY_BYTES` before parsing them, and anything a store or a
-    model cannot take after: nesting deeper than `MAX_DEPTH`, numbers too long or out of DynamoDB's range,
-    NaN/Infinity, and strings that are not Unicode text (lone surrogates, which `\\ud800` escapes make). Each is
+    model cannot take after: nesting deeper than `MAX_DEPTH`, numbers too long to parse, NaN/Infinity, and
+    strings that are not Unicode text (lone surrogates, which `\\ud800` escapes make). Each is
     `InvalidInputError` naming where it is, never an error of the database or a crash."""
     limit = get_backend().settings.max_body_bytes
     size = len(body) if body.isascii() else len(body.encode())
@@ -71,11 +69,7 @@ def _bounded_int(text: str) -> int:
 
 
 def _bounded_float(text: str) -> float:
-    value = float(_short_number(text))
-    low, high = NUMBER_RANGE
-    if value and not low <= abs(value) <= high:
-        raise InvalidInputError(f"the number {text} is out of range: use 0 or a magnitude from {low:g} to {high:g}")
-    return value
+    return float(_short_number(text))
 
 
 def _check_text(value: Any) -> None:
@@ -159,6 +153,11 @@ class PerRequestRestResolver(APIGatewayRestResolver):
     @processed_stack_frames.setter
     def processed_stack_frames(self, value: list[str]) -> None:
         self._state.processed_stack_frames = value
+
+    def allowed_methods(self) -> list[str]:
+        """The methods the current request's path has routes for (its 405's `Allow`; empty: no such path)."""
+        path = self._remove_prefix(self.current_event.path)
+        return sorted({route.method for route in self._static_routes + self._dynamic_routes if route.rule.match(path)})
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         """`APIGatewayRestResolver.resolve` with this request's own state (its writes to the `BaseRouter`

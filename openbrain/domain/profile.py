@@ -110,7 +110,8 @@ class _Schema(BaseModel):
 class MemoryPolicy(_Schema):
     """How much history the model sees and how much a session stores.
 
-    - `window_messages`: the model sees at most this many of the latest messages (whole turns).
+    - `window_messages`: the model sees at most this many of the latest messages (whole turns); at most
+      `max_stored_messages` (a larger value is lowered to it).
     - `window_tokens`: ... and at most about this many tokens of them (0 = no token bound).
     - `max_stored_messages`: the session keeps at most this many messages; older turns are dropped.
     - `max_stored_bytes`: ... and its compressed memory stays under this many bytes, whatever the
@@ -126,8 +127,9 @@ class MemoryPolicy(_Schema):
 
     @model_validator(mode="after")
     def _window_within_store(self) -> Self:
-        if self.window_messages > self.max_stored_messages:
-            raise _invalid("memory.window_messages cannot exceed memory.max_stored_messages")
+        # The model cannot see more than is stored: a larger window is the whole store (not an error, so every
+        # combination of in-bounds values is a valid policy, as the OpenAPI document says).
+        self.window_messages = min(self.window_messages, self.max_stored_messages)
         return self
 
 
@@ -141,7 +143,7 @@ class AgentProfile(_Schema):
     )
     model: str = Field(DEFAULT_MODEL, description="'offline' or '<provider>:<model>' (e.g. 'openai:gpt-4o-mini', "
                                                  "'anthropic:claude-3-5-haiku-latest'); docs/models.md")
-    temperature: float = Field(0.7, ge=0, le=2)
+    temperature: float = Field(0.7, ge=0, le=2, description="rounded to 6 decimal places")
     tools: list[str] = Field(
         default_factory=lambda: list(DEFAULT_TOOLS),
         json_schema_extra={"items": {"type": "string", "enum": list(TOOL_NAMES)}},
@@ -167,6 +169,12 @@ class AgentProfile(_Schema):
         if not isinstance(value, str) or len(value) > MAX_TEXT_CHARS:
             raise _invalid(f"{info.field_name} must be text of at most {MAX_TEXT_CHARS} characters")
         return value
+
+    @field_validator("temperature")
+    @classmethod
+    def _six_places(cls, value: float) -> float:
+        """DynamoDB stores numbers of magnitude 1e-130 and up: 1e-200 is 0 for a sampler and for the table."""
+        return round(value, 6)
 
     @field_validator("model", mode="before")
     @classmethod

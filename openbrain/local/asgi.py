@@ -13,7 +13,7 @@ with the API's error shape `{"error": {"code", "message"}}` (docs/api.md):
 | a body in another media type than JSON (form data included) | 415 | unsupported_media_type |
 | headers over `max_header_bytes` | 431 | headers_too_large |
 | more than `max_connections` open connections | 503 | too_many_connections |
-| a method HTTP APIs do not use (`PROPFIND`, ...) | 501 | not_implemented |
+| a method the API has no route for (`TRACE`, `PROPFIND`, ...) | 405 (with `Allow`) | method_not_allowed |
 
 The handler runs on Starlette's worker threads (anyio's default: 40 at a time), each request with its own
 resolver state (`openbrain.api.app.PerRequestRestResolver`), so turns run side by side.
@@ -168,7 +168,8 @@ class ApiGatewayApp:
         limits = self.limits
         scope = request.scope
         if request.method not in METHODS:
-            return HTTPStatus.NOT_IMPLEMENTED, "not_implemented", f"the method {request.method} is not supported"
+            return (HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed",
+                    f"the method {request.method[:32]} is not allowed; use {', '.join(sorted(METHODS))}")
         if len(scope["raw_path"]) + len(scope["query_string"]) > limits.max_url_bytes:
             return HTTPStatus.REQUEST_URI_TOO_LONG, "uri_too_long", f"the URL is over {limits.max_url_bytes} bytes"
         if sum(len(name) + len(value) + 4 for name, value in scope["headers"]) > limits.max_header_bytes:
@@ -224,6 +225,8 @@ class ApiGatewayApp:
         headers = [(b"content-type", JSON_MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]
         if close:
             headers.append((b"connection", b"close"))
+        if status == HTTPStatus.METHOD_NOT_ALLOWED:
+            headers.append((b"allow", ", ".join(sorted(METHODS)).encode()))
         await send({"type": "http.response.start", "status": status.value, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 

@@ -24,12 +24,12 @@ if TYPE_CHECKING:
 
 RETENTION_SECONDS = 24 * 60 * 60
 MAX_KEY_CHARS = 255
-_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces (Stripe: up to 255 characters)
+KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces (Stripe: up to 255 characters)
 REPLAYED = "_openbrain_replayed"
 
 
 def check_key(key: str) -> str:
-    if not _KEY.match(key):
+    if not KEY_PATTERN.fullmatch(key):
         raise InvalidInputError(
             f"Idempotency-Key must be 1-{MAX_KEY_CHARS} printable ASCII characters without spaces (e.g. a UUID)"
         )

@@ -13,7 +13,7 @@ import enum
 from dataclasses import dataclass
 
 from openbrain.core.errors import ConflictError, NotFoundError
-from openbrain.domain.profile import AgentProfile
+from openbrain.domain.profile import DEFAULT_PROFILE, AgentProfile
 from openbrain.storage.orm.agent_config import AgentConfig, validate_profile_name
 from openbrain.storage.stores import ProfileStore
 
@@ -85,7 +85,12 @@ def put(store: ProfileStore, client_id: str, name: str, profile: AgentProfile, e
 
 
 def delete(store: ProfileStore, client_id: str, name: str, expected: int | Expect = LATEST) -> None:
-    """Delete the stored profile (`NotFoundError` if there is none) if it is at `expected`."""
+    """Delete the stored profile (`NotFoundError` if there is none) if it is at `expected`. The `default`
+    profile is not deleted (`ConflictError`): every chat that names no profile runs on it, so it always
+    exists; storing it without fields resets it to the built-in values."""
+    if name == DEFAULT_PROFILE:
+        raise ConflictError(f"the {DEFAULT_PROFILE!r} profile cannot be deleted: chats that name no profile use it; "
+                            "store it with no fields to reset it to the built-in values")
     current = _stored(store, client_id, validate_profile_name(name))
     if current is None:
         raise NotFoundError(f"profile {name!r} not found for client {client_id!r}")

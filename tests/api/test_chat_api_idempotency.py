@@ -66,5 +66,5 @@ def test_a_malformed_key_is_refused_before_anything_runs(acme: Api, key: str) ->
 
     assert response.status in (400, 422)
     assert response.error["code"] == "invalid_input"
-    assert "Idempotency-Key" in response.error["message"]
+    assert "idempotency-key" in response.error["message"].lower()
     assert ChatSession.get_all("acme") == []

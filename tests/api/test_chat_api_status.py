@@ -79,8 +79,12 @@ def test_unknown_route_is_404_in_the_error_shape(acme: Api) -> None:
     assert response.error["code"] == "not_found"
 
 
-def test_wrong_method_on_a_known_path_is_404(acme: Api) -> None:
-    assert acme.call("PATCH", "/chat", {"message": "hi"}).status == 404
+def test_wrong_method_on_a_known_path_is_405_naming_the_allowed_ones(acme: Api) -> None:
+    response = acme.call("PATCH", "/chat", {"message": "hi"})
+
+    assert (response.status, response.error["code"], response.header("Allow")) == (405, "method_not_allowed", "POST")
+    assert acme.call("PATCH", "/agent-configs/bot").header("Allow") == "DELETE, GET, PUT"
+    assert acme.call("PATCH", "/no/such/path").status == 404
 
 
 def test_openapi_json_documents_every_route_and_the_api_key(anonymous: Api) -> None:

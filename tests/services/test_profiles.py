@@ -112,3 +112,13 @@ def test_delete_against_a_stale_version_is_a_conflict_and_deletes_nothing(store:
     profiles.delete(store, "acme", "sales", 2)
     with pytest.raises(NotFoundError, match="profile 'sales' not found for client 'acme'"):
         profiles.delete(store, "acme", "sales")
+
+
+def test_the_default_profile_cannot_be_deleted_only_reset(backend: Backend) -> None:
+    store = backend.stores.profiles
+    profiles.put(store, "acme", "default", AgentProfile(temperature=0.1))
+
+    with pytest.raises(ConflictError, match="cannot be deleted"):
+        profiles.delete(store, "acme", "default")
+
+    assert store.get("acme", "default").temperature == 0.1

@@ -14,19 +14,21 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
-from pydantic import BaseModel, model_validator
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from pydantic import BaseModel, Field, model_validator
 
 from openbrain.core.errors import ForbiddenError, InvalidInputError
-from openbrain.core.ids import existing_id
+from openbrain.core.ids import NAME_PATTERN, existing_id
 from openbrain.domain.profile import AgentProfile
 from openbrain.services import profiles
 from openbrain.storage.orm import AgentConfig
 
 from ..context import current_client, stores
+from .errors import BODY_ERRORS, KEY_ERRORS, error_responses
 from .security import API_KEY
 
 router = Router()
+ProfileName = Annotated[str, Path(pattern=f"^{NAME_PATTERN.pattern}$", description="1-64 of A-Z a-z 0-9 - _")]
 
 
 class AgentConfigBody(AgentProfile):
@@ -34,16 +36,18 @@ class AgentConfigBody(AgentProfile):
     match the key and the path; `created_at`/`updated_at` are ignored; a `null` field takes its default."""
 
     version: int | None = None
-    client_id: str | None = None
-    profile_name: str | None = None
-    created_at: str | None = None
-    updated_at: str | None = None
+    # What a GET answers may be sent back as it is; these come from the key, the path and the store.
+    client_id: str | None = Field(None, json_schema_extra={"readOnly": True})
+    profile_name: str | None = Field(None, json_schema_extra={"readOnly": True})
+    created_at: str | None = Field(None, json_schema_extra={"readOnly": True})
+    updated_at: str | None = Field(None, json_schema_extra={"readOnly": True})
 
     @model_validator(mode="before")
     @classmethod
     def _nulls_are_defaults(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            return {key: value for key, value in data.items() if value is not None or key == "version"}
+        if isinstance(data, dict):  # unknown keys stay, null or not, to be refused as such
+            return {key: value for key, value in data.items()
+                    if value is not None or key == "version" or cls.field_name(key) not in cls.model_fields}
         return data
 
     def expected(self) -> profiles.Expected:
@@ -75,23 +79,27 @@ def _profile_name(profile_name: str) -> str:
     return existing_id(profile_name, f"profile {profile_name[:64]!r}")
 
 
-@router.get("/agent-configs", summary="The client's stored profiles", tags=["agent-configs"], security=API_KEY)
+@router.get("/agent-configs", summary="The client's stored profiles", tags=["agent-configs"], security=API_KEY,
+            responses=error_responses(*KEY_ERRORS))
 def list_agent_configs() -> AgentConfigs:
     client = current_client(router, server_key=True)
     stored = profiles.list_profiles(stores().profiles, client.client_id)
     return AgentConfigs(agent_configs=[_out(config) for config in stored])
 
 
-@router.get("/agent-configs/<profile_name>", summary="One profile", tags=["agent-configs"], security=API_KEY)
-def get_agent_config(profile_name: str) -> AgentConfigOut:
+@router.get("/agent-configs/<profile_name>", summary="One profile", tags=["agent-configs"], security=API_KEY,
+            responses=error_responses(*KEY_ERRORS, 404, 422))
+def get_agent_config(profile_name: ProfileName) -> AgentConfigOut:
     client = current_client(router, server_key=True)
     return _out(profiles.get(stores().profiles, client.client_id, _profile_name(profile_name)))
 
 
 @router.put(
-    "/agent-configs/<profile_name>", summary="Create or replace a profile", tags=["agent-configs"], security=API_KEY
+    "/agent-configs/<profile_name>", summary="Create or replace a profile", tags=["agent-configs"], security=API_KEY,
+    responses={201: {"description": "Created", "content": {"application/json": {"model": AgentConfigOut}}},
+               **error_responses(*BODY_ERRORS, *KEY_ERRORS, 409)},
 )
-def put_agent_config(profile_name: str, body: Annotated[AgentConfigBody, Body()]) -> Response[AgentConfigOut]:
+def put_agent_config(profile_name: ProfileName, body: Annotated[AgentConfigBody, Body()]) -> Response[AgentConfigOut]:
     client = current_client(router, server_key=True)
     if body.client_id is not None and body.client_id != client.client_id:
         raise ForbiddenError("client_id does not match the API key's client")
@@ -105,8 +113,9 @@ def put_agent_config(profile_name: str, body: Annotated[AgentConfigBody, Body()]
 @router.delete(
     "/agent-configs/<profile_name>", summary="Delete a profile", tags=["agent-configs"], security=API_KEY,
     status_code=204,
+    responses={204: {"description": "Deleted", "content": {}}, **error_responses(*KEY_ERRORS, 404, 409, 422, ok=None)},
 )
-def delete_agent_config(profile_name: str, version: Annotated[int | None, Query()] = None) -> Response[None]:
+def delete_agent_config(profile_name: ProfileName, version: Annotated[int | None, Query()] = None) -> Response[None]:
     client = current_client(router, server_key=True)
     expected = profiles.LATEST if version is None else version
     profiles.delete(stores().profiles, client.client_id, _profile_name(profile_name), expected)

@@ -11,8 +11,10 @@ from aws_lambda_powertools.shared.cookies import Cookie
 
 from openbrain.conversation.chat import ChatMessage, ChatResponse
 from openbrain.services.chat import ChatCall, chat_as_client
+from openbrain.services.idempotency import KEY_PATTERN
 
 from ..context import SESSION_COOKIE, backend, cookie, current_client, turn_deadline
+from .errors import BODY_ERRORS, KEY_ERRORS, error_responses
 from .security import API_KEY
 
 router = Router()
@@ -34,9 +36,11 @@ IDEMPOTENCY = (
     ),
     tags=["chat"],
     security=API_KEY,
+    responses=error_responses(*BODY_ERRORS, *KEY_ERRORS, 404, 409, 504),
 )
 def post_chat(body: Annotated[ChatMessage, Body()],
-              idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", description=IDEMPOTENCY)] = None,
+              idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", description=IDEMPOTENCY,
+                                                            pattern=KEY_PATTERN.pattern)] = None,
               ) -> Response[ChatResponse]:
     call = ChatCall(cookie(router, SESSION_COOKIE), idempotency_key, turn_deadline(router), router.lambda_context)
     reply, replayed = chat_as_client(current_client(router), body, call, backend())

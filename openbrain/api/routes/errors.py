@@ -6,6 +6,7 @@
 | `UnauthorizedError` | 401 | unauthorized |
 | `ForbiddenError` | 403 | forbidden |
 | `NotFoundError`, unknown route | 404 | not_found |
+| a known path with another method | 405 (with `Allow`) | method_not_allowed |
 | `ConflictError` (`SessionEndedError`, `RequestInProgressError`) | 409 | conflict, session_ended, request_in_progress |
 | `PayloadTooLargeError` (body over `OB_MAX_BODY_BYTES`) | 413 | payload_too_large |
 | body in another media type than JSON | 415 | unsupported_media_type |
@@ -31,6 +32,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
     ResponseValidationError,
 )
+from pydantic import BaseModel, Field
 
 from openbrain.core.errors import (
     ConfigurationError,
@@ -72,6 +74,42 @@ _GENERIC = {
 INTERNAL_MESSAGE = "something went wrong on our side; please try again"
 
 router = Router()
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable, e.g. `invalid_input` (docs/api.md, Errors)")
+    message: str = Field(description="what is wrong, for a person; names the field")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the API."""
+
+    error: ErrorDetail
+
+
+_MEANING = {
+    400: "the body is not UTF-8 JSON", 401: "no or an unknown API key",
+    403: "the key may not do this (a widget key, another client's id)", 404: "no such item for the key's client",
+    405: "the path has no route for this method (see Allow)",
+    409: "a version conflict, a concurrent turn, an ended conversation or a request in flight",
+    413: "the body is over OB_MAX_BODY_BYTES", 415: "the body is not application/json",
+    422: "the body, a path or a query value is invalid (the message names it)", 500: "a bug on our side",
+    502: "the model provider or the database failed", 504: "the model provider did not answer in time",
+}
+
+
+def error_responses(*statuses: int, ok: int | None = 200) -> dict[int, Any]:
+    """A route's OpenAPI `responses`: `ok` (its return type's schema), and each error status (with 500, which
+    any route may answer) with the error envelope, so the document lists every status a route answers
+    (schemathesis checks it). Powertools documents only what is given here once `responses` is set."""
+    documented: dict[int, Any] = {ok: {"description": "OK"}} if ok else {}
+    for status in sorted({*statuses, 422, 500}):  # 422: Powertools documents its own shape of it otherwise
+        documented[status] = {"description": _MEANING[status], "content": {"application/json": {"model": ErrorBody}}}
+    return documented
+
+
+BODY_ERRORS = (400, 413, 415, 422)  # a route that takes a JSON body
+KEY_ERRORS = (401, 403, 502)  # a route behind the API key (it reads the client from the database)
 
 
 def error_response(router: BaseRouter, status: int, code: str, message: str) -> Response[Any]:
@@ -118,6 +156,12 @@ def invalid_request(exc: RequestValidationError) -> Response[Any]:
     return error_response(router, HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_input", message)
 
 
+@router.exception_handler(UnicodeDecodeError)
+def not_utf8(exc: UnicodeDecodeError) -> Response[Any]:
+    # Powertools decodes a base64 body (what API Gateway sends for binary content) as UTF-8 on first use.
+    return error_response(router, HTTPStatus.BAD_REQUEST, "invalid_json", "the request body is not UTF-8 JSON")
+
+
 @router.exception_handler(RequestUnsupportedContentType)
 def unsupported_media_type(exc: RequestUnsupportedContentType) -> Response[Any]:
     return error_response(
@@ -127,7 +171,14 @@ def unsupported_media_type(exc: RequestUnsupportedContentType) -> Response[Any]:
 
 @router.exception_handler(RouteNotFoundError)
 def route_not_found(exc: RouteNotFoundError) -> Response[Any]:
-    return error_response(router, HTTPStatus.NOT_FOUND, "not_found", "no such route")
+    allowed = router.api_resolver.allowed_methods() if router.api_resolver else []  # type: ignore[attr-defined]
+    method = router.current_event.http_method.upper()
+    if not allowed or method == "OPTIONS":  # a preflight of a known path is CORS's (cors.py)
+        return error_response(router, HTTPStatus.NOT_FOUND, "not_found", "no such route")
+    response = error_response(router, HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed",
+                              f"{method[:32]} is not allowed here; use {', '.join(allowed)}")
+    response.headers["Allow"] = ", ".join(allowed)
+    return response
 
 
 @router.exception_handler([ResponseValidationError, Exception])

@@ -87,9 +87,18 @@ BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
     ({"memory": unchecked(max_stored_bytes=9_999)}, "memory.max_stored_bytes must be between 10000 and 280000"),
     ({"memory": unchecked(max_stored_bytes=280_001)}, "memory.max_stored_bytes must be between 10000 and 280000"),
     ({"memory": unchecked(window_messages=2.5)}, "memory.window_messages must be a whole number"),
-    ({"memory": unchecked(window_messages=50, max_stored_messages=40)},
-     "memory.window_messages cannot exceed memory.max_stored_messages"),
 ]
+
+
+def test_a_window_larger_than_the_store_is_the_whole_store() -> None:
+    policy = MemoryPolicy(window_messages=50, max_stored_messages=40)
+
+    assert (policy.window_messages, policy.max_stored_messages) == (40, 40)
+
+
+def test_a_temperature_is_kept_to_six_decimal_places() -> None:
+    assert AgentProfile(temperature=1e-200).temperature == 0  # DynamoDB stores no number under 1e-130
+    assert AgentProfile(temperature=0.86146919665).temperature == 0.861469
 
 
 def _field_id(case: tuple[dict[str, Any], str]) -> str:
