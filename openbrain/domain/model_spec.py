@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from openbrain.core.errors import InvalidInputError
+from openbrain.core.errors import ForbiddenError, InvalidInputError
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,14 @@ def parse_model_spec(spec: str) -> ModelSpec:
     return ModelSpec(provider, name)
 
 
+def spec_pattern() -> str:
+    """The specs `parse_model_spec` accepts on this installation, as a regular expression (for the OpenAPI
+    document: a provider whose package is missing is not offered)."""
+    installed = "|".join(name for name, provider in PROVIDERS.items() if _installed(provider.module))
+    name = _MODEL_NAME.pattern.strip("^$")
+    return rf"^\s*(offline|({installed}):{name})\s*$" if installed else r"^\s*offline\s*$"
+
+
 @functools.cache
 def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
@@ -144,9 +152,10 @@ def check_connection(spec: ModelSpec, base_url: str | None, credentials: str | N
 
 
 def check_credentials_owner(credentials: str | None, client_id: str) -> None:
-    """An `ssm:`/`secretsmanager:` reference must be under `client_id`'s own prefix; else `InvalidInputError`."""
+    """An `ssm:`/`secretsmanager:` reference must be under `client_id`'s own prefix; else `ForbiddenError` (a
+    well-formed reference the caller may not use, as the API answers another client's id)."""
     match = _STORE_REF.match(credentials or "")
     if match and match.group(2) != client_id:
-        raise InvalidInputError(
+        raise ForbiddenError(
             f"credentials of client {client_id!r} must be under openbrain/clients/{client_id}/, got {credentials!r}"
         )

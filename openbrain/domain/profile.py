@@ -34,7 +34,13 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from openbrain.core.errors import InvalidInputError
-from openbrain.domain.model_spec import check_base_url, check_connection, check_credentials, parse_model_spec
+from openbrain.domain.model_spec import (
+    check_base_url,
+    check_connection,
+    check_credentials,
+    parse_model_spec,
+    spec_pattern,
+)
 
 TOOL_NAMES = ("get_current_time", "convert_to_from_utc", "calculator", "capture_lead", "end_conversation")
 DEFAULT_CLIENT_ID = "public"
@@ -142,7 +148,8 @@ class AgentProfile(_Schema):
         validation_alias=AliasChoices("icebreaker", "iceBreaker", "ice_breaker"),
     )
     model: str = Field(DEFAULT_MODEL, description="'offline' or '<provider>:<model>' (e.g. 'openai:gpt-4o-mini', "
-                                                 "'anthropic:claude-3-5-haiku-latest'); docs/models.md")
+                                                 "'anthropic:claude-3-5-haiku-latest'); docs/models.md",
+                       json_schema_extra={"pattern": spec_pattern()})
     temperature: float = Field(0.7, ge=0, le=2, description="rounded to 6 decimal places")
     tools: list[str] = Field(
         default_factory=lambda: list(DEFAULT_TOOLS),

@@ -9,7 +9,7 @@ import pytest
 
 from openbrain.aws.backend import Backend
 from openbrain.conversation.tools.registry import TOOLS
-from openbrain.core.errors import InvalidInputError, NotFoundError
+from openbrain.core.errors import ForbiddenError, InvalidInputError, NotFoundError
 from openbrain.domain.profile import (
     CONFIG_FIELDS,
     DEFAULT_ICEBREAKER,
@@ -331,6 +331,6 @@ def test_a_profile_may_name_only_its_own_clients_secrets(backend: Backend) -> No
     config = AgentConfig("acme", "p", model="openai:gpt-test", credentials="ssm:/openbrain/clients/globex/key")
 
     # when / then
-    with pytest.raises(InvalidInputError, match="must be under openbrain/clients/acme/"):
+    with pytest.raises(ForbiddenError, match="must be under openbrain/clients/acme/"):
         config.save()
     AgentConfig("acme", "q", model="openai:gpt-test", credentials="ssm:/openbrain/clients/acme/key").save()
