@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MAX_CONTEXT_BYTES = 8_000
+# What `_not_blank` checks, for the OpenAPI document (pydantic's own constraints would word the error for us).
+_NAME_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": 128, "pattern": r"\S"}
 
 
 class ChatMessage(BaseModel):
@@ -50,11 +52,13 @@ class ChatMessage(BaseModel):
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    client_id: str = Field(DEFAULT_CLIENT_ID, validation_alias=AliasChoices("client_id", "clientId"))
+    client_id: str = Field(DEFAULT_CLIENT_ID, json_schema_extra=_NAME_SCHEMA,
+                           validation_alias=AliasChoices("client_id", "clientId"))
     session_id: str | None = Field(None, min_length=1, validation_alias=AliasChoices("session_id", "sessionId"))
     message: str = ""
     reset: StrictBool = False
-    agent_config: str = Field(DEFAULT_PROFILE, validation_alias=AliasChoices("agent_config", "agentConfig"))
+    agent_config: str = Field(DEFAULT_PROFILE, json_schema_extra=_NAME_SCHEMA,
+                              validation_alias=AliasChoices("agent_config", "agentConfig"))
     agent_config_overrides: dict[str, Any] = Field(
         default_factory=dict, validation_alias=AliasChoices("agent_config_overrides", "agentConfigOverrides")
     )
@@ -64,7 +68,7 @@ class ChatMessage(BaseModel):
     @classmethod
     def _not_blank(cls, value: str) -> str:
         if not value.strip() or len(value) > 128:
-            raise ValueError("must be 1-128 characters")
+            raise ValueError("must be 1-128 characters, not only spaces")
         return value
 
     @field_validator("agent_config_overrides", mode="before")

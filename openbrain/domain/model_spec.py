@@ -57,6 +57,8 @@ ENV_KEY_PREFIX = "OB_MODEL_KEY_"
 _ENV_REF = re.compile(r"^env:(OB_MODEL_KEY_[A-Z0-9_]{1,64})$")
 _STORE_REF = re.compile(r"^(ssm:/|secretsmanager:)openbrain/clients/([A-Za-z0-9_-]{1,64})/[A-Za-z0-9_./-]{1,256}$")
 MAX_BASE_URL_CHARS = 2048
+CREDENTIALS_PATTERN = f"^({_ENV_REF.pattern.strip('^$')}|{_STORE_REF.pattern.strip('^$')})$"
+"""Every reference `check_credentials` accepts (the OpenAPI document's pattern of `credentials`)."""
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from openbrain.core.errors import InvalidInputError
 from openbrain.domain.model_spec import (
+    CREDENTIALS_PATTERN,
     check_base_url,
     check_connection,
     check_credentials,
@@ -166,7 +167,8 @@ class AgentProfile(_Schema):
     credentials: str | None = Field(
         None, description="where the model's API key lives: env:OB_MODEL_KEY_<NAME>, "
                           "ssm:/openbrain/clients/<client_id>/<name> or "
-                          "secretsmanager:openbrain/clients/<client_id>/<name>"
+                          "secretsmanager:openbrain/clients/<client_id>/<name>",
+        json_schema_extra={"pattern": CREDENTIALS_PATTERN},
     )
     memory: MemoryPolicy = Field(default_factory=MemoryPolicy)
 

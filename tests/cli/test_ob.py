@@ -93,7 +93,7 @@ def test_ob_refuses_to_continue_an_ended_session(cli: Cli) -> None:
         (["--session", "X", "--model", "offline", "hi"],
          "--model applies to new sessions; a session keeps the model it started with"),
         (["--model", "gpt-4o", "hi"], "invalid model spec 'gpt-4o': use 'offline' or 'openai:<model>'"),
-        (["--client-id", " ", "hi"], "client_id: Value error, must be 1-128 characters"),
+        (["--client-id", " ", "hi"], "client_id: Value error, must be 1-128 characters, not only spaces"),
     ],
     ids=["unknown session", "unknown profile", "model with session", "bad model spec", "blank client id"],
 )
