@@ -27,7 +27,7 @@ from openbrain.aws.events import EventPublisher
 from openbrain.core.errors import ConfigurationError
 from openbrain.core.settings import Settings, load_settings
 from openbrain.storage.dynamodb import dynamodb_stores
-from openbrain.storage.orm import bind_models
+from openbrain.storage.orm import ChatSession, bind_models
 from openbrain.storage.stores import Stores
 
 log = logging.getLogger(__name__)
@@ -56,9 +56,10 @@ class Backend:
         try:
             if self.kind == "memory":
                 self._start_memory()
-            if self._endpoint is not None:
-                bind_models(self.settings, keep_connection=True, host=self._endpoint.url,
-                            headers=self._endpoint.headers, credentials=CREDENTIALS)
+            if self._store is not None and self._endpoint is not None:
+                bind_models(self.settings, keep_connection=True, host=self._endpoint.url, credentials=CREDENTIALS)
+                self._store.attach(ChatSession._get_connection().connection.client)  # the models share it
+                self._store.on_restart = self._create_event_resources
             else:
                 bind_models(self.settings, keep_connection=self.kind == "memory")
             self.stores: Stores = dynamodb_stores()
@@ -102,9 +103,15 @@ class Backend:
         self._mock.start()
 
     def _create_resources(self) -> None:
-        from openbrain.aws.resources import create_event_resources, create_tables
+        from openbrain.aws.resources import create_tables
 
         create_tables(self.settings)
+        self._create_event_resources()
+
+    def _create_event_resources(self) -> None:
+        """The bus, rules and queues (also again when a new store process replaced a dead one: it has none)."""
+        from openbrain.aws.resources import create_event_resources
+
         self.queue_urls = create_event_resources(self.client("events"), self.client("sqs"), self.settings)
 
     def client(self, service: str) -> Any:
@@ -116,7 +123,8 @@ class Backend:
             if self._endpoint is None:
                 self._clients[key] = boto3.client(service, region_name=self.settings.region)
             else:
-                self._clients[key] = self._endpoint.sign(boto3.client(
+                assert self._store is not None
+                self._clients[key] = self._store.attach(boto3.client(
                     service, region_name=self.settings.region, endpoint_url=self._endpoint.url, **CREDENTIALS))
         return self._clients[key]
 

@@ -11,25 +11,31 @@ disk before it is answered. Every OpenBrain process of the user (`ob`, `ob-chat`
    `STORE.server` (pid, port, token); if no live store process answers there, starts one
    (`python -m openbrain.aws.store_server STORE`, its own session, its errors in `STORE.log`) and waits for
    it to write that file;
-3. sends every request to `http://127.0.0.1:PORT` with the token in a header.
+3. sends every request to `http://127.0.0.1:PORT` with the token in a header; if the store process is gone
+   (killed), the first request that cannot connect starts a new one and is retried there.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from openbrain.aws.store_server import HEALTH_PATH, TOKEN_HEADER, UNREADABLE_EXIT, open_private, sibling
 from openbrain.core.errors import ConfigurationError, StoredDataError
 
+log = logging.getLogger(__name__)
 LOCK_WAIT_SECONDS = 30.0  # for the start lock, and for a starting store process to answer
 # Any values do: the store process checks its token, not AWS signatures. Never the user's own AWS keys.
 CREDENTIALS = {"aws_access_key_id": "openbrain-local", "aws_secret_access_key": "openbrain-local"}
@@ -46,20 +52,15 @@ class StoreEndpoint:
     def headers(self) -> dict[str, str]:
         return {TOKEN_HEADER: self.token}
 
-    def sign(self, client: Any) -> Any:
-        """Make `client` (boto3/botocore) send the token with every request; returns it."""
-        def add_token(request: Any, **_: Any) -> None:
-            request.headers[TOKEN_HEADER] = self.token
-
-        client.meta.events.register_first("before-send.*.*", add_token)
-        return client
-
 
 class EmbeddedStore:
     def __init__(self, path: Path, idle_seconds: float | None = None) -> None:
         self.path = path
         self.idle_seconds = idle_seconds
         self._clients: IO[str] | None = None
+        self.endpoint: StoreEndpoint | None = None
+        self.on_restart: Callable[[], None] | None = None  # after a new store process replaced a dead one
+        self._reviving = threading.RLock()
 
     def connect(self, wait: float = LOCK_WAIT_SECONDS) -> StoreEndpoint:
         """Attach to the store's process, starting it if none runs; its endpoint."""
@@ -80,13 +81,50 @@ class EmbeddedStore:
             clients.close()
             raise
         self._clients = clients
+        self.endpoint = endpoint
         return endpoint
+
+    def attach(self, client: Any) -> Any:
+        """Make `client` (boto3/botocore) send every request to the store process with its token, and start a new
+        store process if this one is gone (botocore then retries the request there); returns the client."""
+        events = client.meta.events
+        for event, handler in (("before-send.*.*", self._sign), ("needs-retry.*.*", self._revive)):
+            events.unregister(event, unique_id=f"openbrain-store-{event}")  # a kept connection: the newest store
+            events.register_first(event, handler, unique_id=f"openbrain-store-{event}")
+        return client
+
+    def _sign(self, request: Any, **_: Any) -> None:
+        endpoint = self.endpoint
+        if endpoint is None:
+            return
+        request.headers[TOKEN_HEADER] = endpoint.token
+        parts = urlsplit(request.url)
+        request.url = urlunsplit(parts._replace(netloc=urlsplit(endpoint.url).netloc))
+
+    def _revive(self, caught_exception: BaseException | None = None, **_: Any) -> None:
+        """On a connection error (the store process died): start another, once, under the start lock."""
+        from botocore.exceptions import ConnectionError as BotocoreConnectionError
+
+        if not isinstance(caught_exception, BotocoreConnectionError) or self._clients is None:
+            return
+        import fcntl
+
+        with self._reviving:
+            if self.endpoint is not None and _answers(self.endpoint):
+                return  # another thread already did, or it was a passing fault
+            with open_private(sibling(self.path, ".lock")) as start_lock:
+                _flock(start_lock, fcntl.LOCK_EX, LOCK_WAIT_SECONDS, self.path, "is being started by another process")
+                self.endpoint = self._running() or self._start(LOCK_WAIT_SECONDS)
+            log.warning("the embedded store's process was gone; a new one serves %s", self.path)
+            if self.on_restart is not None:
+                self.on_restart()
 
     def release(self) -> None:
         """Detach: the store process stops once nobody is attached and it has been idle a while."""
         if self._clients is not None:
             self._clients.close()
             self._clients = None
+        self.endpoint = None
 
     def _running(self) -> StoreEndpoint | None:
         try:

@@ -365,3 +365,22 @@ def test_the_store_process_stops_once_idle_with_nobody_attached(store: Path) -> 
     with opened(store):
         assert [lead.email for lead in Lead.get_all("acme")] == ["ada@example.com"]
         assert store_pid(store) != pid
+
+
+def test_an_open_backend_carries_on_when_the_store_process_is_killed(store: Path) -> None:
+    # given: an open backend, its store process killed -9 after a write
+    with opened(store) as backend:
+        Lead("acme", email="ada@example.com").save()
+        pid = store_pid(store)
+        stop_store(store, signal.SIGKILL)
+
+        # when: it writes and reads again
+        Lead("acme", email="grace@example.com").save()
+
+        # then: a new store process serves it, with the earlier write, and the queues are back
+        assert store_pid(store) not in (None, pid)
+        assert sorted(lead.email for lead in Lead.get_all("acme")) == ["ada@example.com", "grace@example.com"]
+        sqs = backend.client("sqs")
+        [queue] = [url for name, url in backend.queue_urls.items() if not name.endswith("-dlq")]
+        sqs.send_message(QueueUrl=queue, MessageBody="hello")
+        assert [m["Body"] for m in sqs.receive_message(QueueUrl=queue)["Messages"]] == ["hello"]

@@ -19,12 +19,12 @@ _kept: tuple[object, ...] | None = None  # the table names, region and endpoint 
 
 
 def bind_models(settings: Settings, *, keep_connection: bool = False, host: str | None = None,
-                headers: Mapping[str, str] | None = None, credentials: Mapping[str, str] | None = None) -> None:
+                credentials: Mapping[str, str] | None = None) -> None:
     """Point every model at the table names and region of `settings`, through one shared connection.
 
-    `host`, `headers` and `credentials` (`aws_access_key_id`, `aws_secret_access_key`) are for a DynamoDB
-    endpoint the backend picked itself (the embedded store's process); without them PynamoDB resolves the
-    endpoint and credentials as boto3 does.
+    `host` and `credentials` (`aws_access_key_id`, `aws_secret_access_key`) are for a DynamoDB endpoint the
+    backend picked itself (the embedded store's process); without them PynamoDB resolves the endpoint and
+    credentials as boto3 does.
 
     PynamoDB gives each model its own connection, and so its own botocore client, each parsing the
     DynamoDB service model (~70 ms a client, paid again on every cold start). A PynamoDB connection
@@ -34,7 +34,7 @@ def bind_models(settings: Settings, *, keep_connection: bool = False, host: str 
     """
     global _kept
     names = settings.table_names()
-    key = (*names.values(), settings.region, host, tuple(sorted((headers or {}).items())))
+    key = (*names.values(), settings.region, host)
     if keep_connection and _kept == key:
         return
     _kept = key if keep_connection else None
@@ -43,7 +43,6 @@ def bind_models(settings: Settings, *, keep_connection: bool = False, host: str 
         model.Meta.table_name = names[model.__name__]
         model.Meta.region = settings.region
         model.Meta.host = host
-        model.Meta.extra_headers = dict(headers) if headers else None  # type: ignore[assignment]
         model.Meta.aws_access_key_id = (credentials or {}).get("aws_access_key_id")
         model.Meta.aws_secret_access_key = (credentials or {}).get("aws_secret_access_key")
         model._connection = None
