@@ -76,6 +76,11 @@ def write_private(path: Path, text: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())  # the rename must never publish a half-written file
     os.replace(temp, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # and the rename itself survives a power cut
+    finally:
+        os.close(directory)
 
 
 class Store:
