@@ -23,6 +23,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    # a store process that tests start (through a store file) stops soon after its last process detaches
+    monkeypatch.setenv("OB_MEMORY_STORE_IDLE_SECONDS", "5")
 
 
 @pytest.fixture

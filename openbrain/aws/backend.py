@@ -1,7 +1,10 @@
 """The composition point: which AWS this process talks to, chosen at run time, never at import.
 
-- `memory`: DynamoDB, EventBridge and SQS in-process (moto), resources created on first use, tables kept
-  between processes in `OB_MEMORY_STORE`. No account, no network. The default outside Lambda.
+- `memory`: DynamoDB, EventBridge and SQS of moto, resources created on first use. With a store file
+  (`OB_MEMORY_STORE`, the default) they live in the embedded store's process, which every OpenBrain process
+  of the user shares and which writes every change to that file before answering
+  (`openbrain.aws.embedded_store`); without one (`memory_store=None`: the tests, the bench) in this process,
+  gone when it ends. No account, no network beyond loopback. The default outside Lambda.
 - `aws`: real AWS, or any compatible endpoint through the standard `AWS_ENDPOINT_URL*` variables.
   The only choice inside Lambda: asking for `memory` there is a `ConfigurationError`, never a silent
   fallback.
@@ -14,23 +17,24 @@ the tables.
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import logging
 import threading
 from typing import Any
 
-from openbrain.aws.embedded_store import EmbeddedStore
+from openbrain.aws.embedded_store import CREDENTIALS, EmbeddedStore, StoreEndpoint
 from openbrain.aws.events import EventPublisher
 from openbrain.core.errors import ConfigurationError
 from openbrain.core.settings import Settings, load_settings
 from openbrain.storage.dynamodb import dynamodb_stores
-from openbrain.storage.orm import MODELS, bind_models
+from openbrain.storage.orm import ChatSession, bind_models
 from openbrain.storage.stores import Stores
 
 log = logging.getLogger(__name__)
 
-# The embedded AWS answers every client of this process whenever a memory backend is started, so memory
-# backends share their boto3 clients: building one parses its service model (~70 ms each), which a process
-# that starts many backends (the test suite: one per test) would otherwise pay on every start.
+# The in-process AWS answers every client of this process whenever a memory backend without a store is
+# started, so those backends share their boto3 clients: building one parses its service model (~70 ms
+# each), which a process that starts many backends (the test suite: one per test) would otherwise pay on every start.
 _embedded_clients: dict[tuple[str, str], Any] = {}
 
 
@@ -41,8 +45,10 @@ class Backend:
         self.settings = settings
         self.kind = settings.resolved_backend
         self._mock: Any = None
-        self._clients: dict[tuple[str, str], Any] = _embedded_clients if self.kind == "memory" else {}
+        in_process = self.kind == "memory" and settings.memory_store is None
+        self._clients: dict[tuple[str, str], Any] = _embedded_clients if in_process else {}
         self._store: EmbeddedStore | None = None
+        self._endpoint: StoreEndpoint | None = None
         self.queue_urls: dict[str, str] = {}
         self._publisher: EventPublisher | None = None
 
@@ -50,7 +56,12 @@ class Backend:
         try:
             if self.kind == "memory":
                 self._start_memory()
-            bind_models(self.settings, keep_connection=self.kind == "memory")
+            if self._store is not None and self._endpoint is not None:
+                bind_models(self.settings, keep_connection=True, host=self._endpoint.url, credentials=CREDENTIALS)
+                self._store.attach(ChatSession._get_connection().connection.client)  # the models share it
+                self._store.on_restart = self._create_event_resources
+            else:
+                bind_models(self.settings, keep_connection=self.kind == "memory")
             self.stores: Stores = dynamodb_stores()
             if self.kind == "memory":
                 self._create_resources()
@@ -60,15 +71,15 @@ class Backend:
         return self
 
     def _abandon(self) -> None:
-        """Release the store and stop the in-process AWS without flushing (after a failed start the
-        store file must keep what it had)."""
+        """Detach from the store's process, or stop the in-process AWS."""
         if self._store is not None:
             self._store.release()
             self._store = None
+            self._endpoint = None
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
-        if self.kind != "memory":
+        if self._clients is not _embedded_clients:
             self._clients.clear()
         self._publisher = None
 
@@ -78,29 +89,30 @@ class Backend:
                 "OB_BACKEND=memory is refused inside AWS Lambda: its data would vanish with the "
                 "execution environment; use OB_BACKEND=aws (the default in Lambda)"
             )
-        try:
-            from moto import mock_aws
-        except ImportError as exc:
+        if importlib.util.find_spec("moto") is None:  # the store's process needs it too: say so here, in one line
             raise ConfigurationError(
                 "the memory backend needs moto: pip install 'openbrain[local]' (or set OB_BACKEND=aws)"
-            ) from exc
+            )
         if self.settings.memory_store is not None:
-            self._store = EmbeddedStore(self.settings.memory_store)
-            self._store.acquire()
+            self._store = EmbeddedStore(self.settings.memory_store, self.settings.memory_store_idle_seconds)
+            self._endpoint = self._store.connect()
+            return
+        from moto import mock_aws
+
         self._mock = mock_aws()
         self._mock.start()
 
     def _create_resources(self) -> None:
-        from openbrain.aws.resources import create_event_resources, create_tables
+        from openbrain.aws.resources import create_tables
 
         create_tables(self.settings)
-        self.queue_urls = create_event_resources(self.client("events"), self.client("sqs"), self.settings)
-        if self._store is not None:
-            loaded = self._store.load(self.client("dynamodb"), self._table_names())
-            log.debug("loaded %d items from %s", loaded, self._store.path)
+        self._create_event_resources()
 
-    def _table_names(self) -> list[str]:
-        return [model.Meta.table_name for model in MODELS]
+    def _create_event_resources(self) -> None:
+        """The bus, rules and queues (also again when a new store process replaced a dead one: it has none)."""
+        from openbrain.aws.resources import create_event_resources
+
+        self.queue_urls = create_event_resources(self.client("events"), self.client("sqs"), self.settings)
 
     def client(self, service: str) -> Any:
         """A boto3 client for `service` in the configured region (created once, on first use)."""
@@ -108,7 +120,12 @@ class Backend:
         if key not in self._clients:
             import boto3
 
-            self._clients[key] = boto3.client(service, region_name=self.settings.region)
+            if self._endpoint is None:
+                self._clients[key] = boto3.client(service, region_name=self.settings.region)
+            else:
+                assert self._store is not None
+                self._clients[key] = self._store.attach(boto3.client(
+                    service, region_name=self.settings.region, endpoint_url=self._endpoint.url, **CREDENTIALS))
         return self._clients[key]
 
     @property
@@ -118,16 +135,11 @@ class Backend:
         return self._publisher
 
     def flush(self) -> None:
-        """Write the memory backend's tables to its store file (no-op for aws or without a store)."""
-        if self._store is not None and self._mock is not None:
-            self._store.save(self.client("dynamodb"), self._table_names())
+        """Nothing to do: the store's process has every write on disk before it answers it."""
 
     def close(self) -> None:
-        """Flush, release the store, and stop the in-process AWS (memory)."""
-        try:
-            self.flush()
-        finally:
-            self._abandon()
+        """Detach from the store's process, or stop the in-process AWS (memory)."""
+        self._abandon()
 
 
 _current: Backend | None = None

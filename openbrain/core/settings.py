@@ -79,6 +79,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("memory_store", "OB_MEMORY_STORE"),
         description="file the memory backend keeps its tables in between processes; empty or 'none' disables",
     )
+    memory_store_idle_seconds: float = Field(
+        300.0, gt=0, le=86_400,
+        validation_alias=AliasChoices("memory_store_idle_seconds", "OB_MEMORY_STORE_IDLE_SECONDS"),
+        description="the embedded store's process stops after this long with no request and no process attached",
+    )
     tuner_user: str = Field(
         "operator", min_length=1, validation_alias=AliasChoices("tuner_user", "OB_TUNER_USER"),
         description="ob-tuner's login name when it asks for a password",

@@ -1,45 +1,48 @@
-"""The embedded store: the memory backend's tables kept in a JSON file between processes.
-
-Only one moto mock may be active in a process at a time, so these tests open backends one after another
-(or run the second one in a subprocess).
-"""
+"""The embedded store: one process per store file that every OpenBrain process shares, every write on disk
+before it is answered, the tables kept in the store file between runs."""
 
 from __future__ import annotations
 
 import base64
 import json
+import signal
+import socket
 import stat
 import subprocess
 import sys
 import textwrap
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
+from support.cli import wait_for
+from support.store import alive, stop_store, store_pid
 
 from openbrain.aws.backend import Backend
-from openbrain.aws.embedded_store import LOCK_WAIT_SECONDS, EmbeddedStore
-from openbrain.core.errors import ConfigurationError, StoredDataError
+from openbrain.aws.store_server import TOKEN_HEADER, Store
+from openbrain.core.errors import StoredDataError
 from openbrain.core.settings import Settings
 from openbrain.storage import memory_codec
-from openbrain.storage.orm import MODELS, AgentConfig, ChatSession, Client, Lead
+from openbrain.storage.orm import AgentConfig, ChatSession, Client, Lead
 
 pytestmark = pytest.mark.integration
 
-TABLES = [model.Meta.table_name for model in MODELS]
-
 
 @pytest.fixture
-def store(tmp_path: Path) -> Path:
-    return tmp_path / "store.json"
+def store(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "store.json"
+    yield path
+    stop_store(path)
 
 
 @contextmanager
-def opened(path: Path) -> Iterator[Backend]:
-    backend = Backend(Settings(backend="memory", memory_store=path)).start()
+def opened(path: Path, **settings: object) -> Iterator[Backend]:
+    backend = Backend(Settings(backend="memory", memory_store=path, **settings)).start()  # type: ignore[arg-type]
     try:
         yield backend
     finally:
@@ -63,8 +66,9 @@ def test_items_survive_close_and_a_new_backend(store: Path) -> None:
         lead.save()
         AgentConfig("acme", "sales", model="offline", icebreaker="Hello from sales").save()
         Client("acme", display_name="Acme Inc.").save()
+    stop_store(store)
 
-    # when: a new backend starts on the same store
+    # when: a new backend starts on the same store (and a new store process on its file)
     with opened(store):
         # then
         loaded = ChatSession.get("acme", session.session_id)
@@ -93,44 +97,61 @@ def test_many_items_survive(store: Path) -> None:
             lead = Lead("acme", phone=f"+1 555 010 {n:04d}")
             lead.save()
             ids.add(lead.lead_id)
+    stop_store(store)
 
     with opened(store):
         assert {lead.lead_id for lead in Lead.get_all("acme")} == ids
 
 
-def test_flush_writes_the_tables_without_closing(store: Path) -> None:
+def test_a_write_is_on_disk_before_it_is_answered(store: Path) -> None:
+    # given: a session saved, the backend still open
     blob = _conversation()
-    with opened(store) as backend:
+    with opened(store):
         session = ChatSession("acme", profile_name="default", memory=blob)
         session.save()
 
-        backend.flush()
+        # when: the store's process is killed at once
+        stop_store(store, signal.SIGKILL)
 
-        document = json.loads(store.read_text())
-        assert document["format"] == 1
-        assert set(document["tables"]) == set(TABLES)
-        [item] = document["tables"]["openbrain-chat-sessions"]
-        assert item["session_id"] == {"S": session.session_id}
-        assert base64.b64decode(item["memory"]["B"]) == blob
+    # then: a new store process has it, from the journal
+    with opened(store):
+        assert ChatSession.get("acme", session.session_id).memory == blob
+
+    # and stopping writes it into the store file (format 2)
+    stop_store(store)
+    document = json.loads(store.read_text())
+    assert document["format"] == 2
+    [table] = [t for t in document["tables"] if t["name"] == "openbrain-chat-sessions"]
+    [item] = table["items"]
+    assert item["session_id"] == {"S": session.session_id}
+    assert base64.b64decode(item["memory"]["B"]) == blob
 
 
-def test_the_store_file_is_private_to_its_owner(tmp_path: Path) -> None:
+def test_the_store_files_are_private_to_their_owner(tmp_path: Path) -> None:
     # given: a store in a directory that does not exist yet
     store = tmp_path / "private" / "store.json"
 
-    # when
-    with opened(store):
-        Lead("acme", email="ada@example.com").save()
+    try:
+        # when
+        with opened(store):
+            Lead("acme", email="ada@example.com").save()
+        stop_store(store)
 
-    # then
-    assert stat.S_IMODE(store.stat().st_mode) == 0o600
-    assert stat.S_IMODE(store.parent.stat().st_mode) == 0o700
-    assert sorted(p.name for p in store.parent.iterdir()) == ["store.json", "store.json.lock"]  # no temp files
+        # then
+        assert stat.S_IMODE(store.parent.stat().st_mode) == 0o700
+        files = sorted(p.name for p in store.parent.iterdir())
+        assert files == ["store.json", "store.json.clients", "store.json.journal", "store.json.lock",
+                         "store.json.log"]  # no temp files, no state file once stopped
+        assert all(stat.S_IMODE((store.parent / name).stat().st_mode) == 0o600 for name in files)
 
-    # and a rewrite keeps it private
-    with opened(store):
-        Lead("acme", email="grace@example.com").save()
-    assert stat.S_IMODE(store.stat().st_mode) == 0o600
+        # and a rewrite keeps it private
+        with opened(store):
+            Lead("acme", email="grace@example.com").save()
+            assert stat.S_IMODE(store.with_name("store.json.server").stat().st_mode) == 0o600
+        stop_store(store)
+        assert stat.S_IMODE(store.stat().st_mode) == 0o600
+    finally:
+        stop_store(store)
 
 
 def test_without_a_store_nothing_is_written(tmp_path: Path) -> None:
@@ -147,8 +168,42 @@ def test_without_a_store_nothing_is_written(tmp_path: Path) -> None:
 def test_a_missing_store_file_starts_empty(store: Path) -> None:
     with opened(store):
         assert Lead.get_all("acme") == []
+    stop_store(store)
 
-    assert json.loads(store.read_text())["tables"]["openbrain-leads"] == []
+    [leads] = [t for t in json.loads(store.read_text())["tables"] if t["name"] == "openbrain-leads"]
+    assert leads["items"] == []
+
+
+# --- the format-1 file of earlier versions ----------------------------------------------------------------------
+
+
+def test_a_format_1_store_is_read_and_rewritten_as_format_2(store: Path) -> None:
+    # given: a store file as versions before issue 11 wrote it
+    blob = _conversation()
+    store.write_text(json.dumps({"format": 1, "tables": {
+        "openbrain-chat-sessions": [{
+            "client_id": {"S": "acme"}, "session_id": {"S": "s1"}, "profile_name": {"S": "default"},
+            "memory": {"B": base64.b64encode(blob).decode()}, "version": {"N": "3"},
+            "created_at": {"S": "2026-12-01T10:00:00.000000+0000"},
+            "updated_at": {"S": "2026-12-01T10:00:00.000000+0000"},
+        }],
+        "openbrain-leads": [{"client_id": {"S": "acme"}, "lead_id": {"S": "l1"}, "email": {"S": "ada@example.com"},
+                             "created_at": {"S": "2026-12-01T10:00:00.000000+0000"}}],
+        "openbrain-clients": [],
+    }}))
+
+    # when
+    with opened(store):
+        # then
+        session = ChatSession.get("acme", "s1")
+        assert (session.memory, session.version) == (blob, 3)
+        assert Lead.get("acme", "l1").email == "ada@example.com"
+
+    stop_store(store)
+    document = json.loads(store.read_text())
+    assert document["format"] == 2 and "pending" not in document
+    with opened(store):
+        assert ChatSession.get("acme", "s1").memory == blob
 
 
 # --- unreadable stores ----------------------------------------------------------------------------------------
@@ -159,21 +214,26 @@ UNREADABLE = {
     "not json": "hello",
     "a list": "[]",
     "no format": '{"tables": {}}',
-    "a newer format": '{"format": 2, "tables": {}}',
+    "a newer format": '{"format": 3, "tables": []}',
     "tables not an object": '{"format": 1, "tables": []}',
     "an item without its keys": '{"format": 1, "tables": {"openbrain-leads": [{"email": {"S": "ada@example.com"}}]}}',
     "an item that is not an item": '{"format": 1, "tables": {"openbrain-leads": ["ada"]}}',
+    "a format-2 table without its definition": '{"format": 2, "journal": "j", "tables": [{"name": "t"}]}',
 }
 
 
 @pytest.mark.parametrize("content", UNREADABLE.values(), ids=UNREADABLE.keys())
 def test_an_unreadable_store_is_a_stored_data_error(backend: Backend, store: Path, content: str) -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
     # given
     store.write_text(content)
+    reader = Store(store, DomainDispatcherApplication(create_backend_app))
 
-    # when / then
+    # when / then: loading it, or (format 1) filling the table its items wait for
     with pytest.raises(StoredDataError) as caught:
-        EmbeddedStore(store).load(backend.client("dynamodb"), TABLES)
+        reader.load()
+        reader.applied_write("us-east-1", "CreateTable", {"TableName": "openbrain-leads"}, 200)
     assert caught.value.message.startswith(f"the embedded store {store} is not readable (")
     assert caught.value.message.endswith("); move it away to start afresh")
     assert store.read_text() == content
@@ -182,114 +242,145 @@ def test_an_unreadable_store_is_a_stored_data_error(backend: Backend, store: Pat
 def test_a_backend_on_an_unreadable_store_fails_cleanly_and_keeps_the_file(store: Path) -> None:
     # given
     store.write_text("{not json")
-    backend = Backend(Settings(backend="memory", memory_store=store))
 
-    try:
-        # when
-        with pytest.raises(StoredDataError, match="is not readable"):
-            backend.start()
+    # when / then: one clear message, the file untouched
+    with pytest.raises(StoredDataError, match=f"^the embedded store {store} is not readable"):
+        Backend(Settings(backend="memory", memory_store=store)).start()
+    assert store.read_text() == "{not json"
 
-        # then: the file is untouched and the store is not left locked by the failed start
-        assert store.read_text() == "{not json"
-        other = EmbeddedStore(store)
-        other.acquire(wait=0.2)
-        other.release()
-    finally:
-        backend.close()  # stops the in-process AWS if the failed start left it running
-
-
-# --- one process at a time ---------------------------------------------------------------------------------------
-
-
-def test_a_second_store_waits_for_the_lock_then_fails_clearly(store: Path) -> None:
-    # given
-    first = EmbeddedStore(store)
-    first.acquire()
-    second = EmbeddedStore(store)
-
-    try:
-        # when
-        started = time.monotonic()
-        with pytest.raises(ConfigurationError) as caught:
-            second.acquire(wait=0.3)
-        waited = time.monotonic() - started
-
-        # then
-        assert 0.3 <= waited < 5
-        assert caught.value.message.startswith(f"the embedded store {store} is in use by another OpenBrain process")
-        assert "OB_MEMORY_STORE" in caught.value.message
-
-        # and once the first lets go, the second gets it
-        first.release()
-        second.acquire(wait=0.3)
-    finally:
-        first.release()
-        second.release()
-
-
-def test_a_waiting_store_gets_the_lock_as_soon_as_it_is_released(store: Path) -> None:
-    import threading
-
-    first, second = EmbeddedStore(store), EmbeddedStore(store)
-    first.acquire()
-    timer = threading.Timer(0.2, first.release)
-    timer.start()
-    try:
-        started = time.monotonic()
-        second.acquire(wait=5)
-        assert time.monotonic() - started < 4
-    finally:
-        timer.join()
-        second.release()
-
-
-def test_a_closed_backend_releases_the_store(store: Path) -> None:
+    # and nothing is left locked: once the file is moved away, the store starts
+    store.unlink()
     with opened(store):
-        pass
-
-    other = EmbeddedStore(store)
-    other.acquire(wait=0)
-    other.release()
+        assert Lead.get_all("acme") == []
 
 
-_SECOND_BACKEND = textwrap.dedent(
+# --- one store process, shared ----------------------------------------------------------------------------------
+
+_OTHER_PROCESS = textwrap.dedent(
     """
     import sys
     from pathlib import Path
 
     from openbrain.aws.backend import Backend
-    from openbrain.core.errors import ConfigurationError
     from openbrain.core.settings import Settings
+    from openbrain.storage.orm import Lead
 
-    try:
-        Backend(Settings(backend="memory", memory_store=Path(sys.argv[1]))).start().close()
-    except ConfigurationError as exc:
-        print(exc.message)
-        sys.exit(3)
-    print("started")
+    backend = Backend(Settings(backend="memory", memory_store=Path(sys.argv[1]))).start()
+    print(",".join(sorted(lead.email for lead in Lead.get_all("acme"))))
+    Lead("acme", email=sys.argv[2]).save()
+    backend.close()
     """
 )
 
 
-@pytest.mark.integration  # about 10 s: the second process waits out the lock
-def test_a_second_backend_on_an_open_store_fails_with_a_configuration_error(store: Path) -> None:
-    # given: a backend holding the store, with data not yet flushed
+def test_processes_share_one_store_at_the_same_time(store: Path) -> None:
+    # given: a backend holding the store open, with a write of its own
     with opened(store):
         Lead("acme", email="ada@example.com").save()
+        pid = store_pid(store)
 
-        # when: another process starts a backend on the same store
+        # when: other processes open backends on the same store meanwhile (no waiting for a lock)
         started = time.monotonic()
-        second = subprocess.run(
-            [sys.executable, "-c", _SECOND_BACKEND, str(store)],
-            capture_output=True, text=True, timeout=LOCK_WAIT_SECONDS + 60,
-        )
-        waited = time.monotonic() - started
+        seen = [subprocess.run([sys.executable, "-c", _OTHER_PROCESS, str(store), email],
+                               capture_output=True, text=True, timeout=60) for email in ("b@x.com", "c@x.com")]
+        took = time.monotonic() - started
 
-    # then: it waited, then failed with a message saying why and what to do
-    assert second.returncode == 3, second.stderr
-    assert second.stdout.startswith(f"the embedded store {store} is in use by another OpenBrain process")
-    assert waited >= LOCK_WAIT_SECONDS
+        # then: each saw what was written before it, and this backend sees what they wrote
+        assert [s.stdout.strip() for s in seen] == ["ada@example.com", "ada@example.com,b@x.com"], seen
+        assert took < 20
+        assert sorted(lead.email for lead in Lead.get_all("acme")) == ["ada@example.com", "b@x.com", "c@x.com"]
+        # through one store process
+        assert store_pid(store) == pid
 
-    # and the first backend's data is intact
+
+def test_concurrent_first_starts_make_one_store_process(store: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import json, sys
+        from pathlib import Path
+        from openbrain.aws.embedded_store import EmbeddedStore
+
+        EmbeddedStore(Path(sys.argv[1])).connect()
+        print(json.loads(Path(sys.argv[1] + ".server").read_text())["pid"])
+        """
+    )
+    starts = [subprocess.Popen([sys.executable, "-c", script, str(store)], stdout=subprocess.PIPE, text=True)
+              for _ in range(3)]
+    pids = {process.communicate(timeout=60)[0].strip() for process in starts}
+    assert len(pids) == 1 and pids != {""}
+
+
+# --- loopback and token ---------------------------------------------------------------------------------------
+
+
+def test_the_store_listens_on_loopback_and_answers_only_with_its_token(store: Path) -> None:
+    with opened(store) as backend:
+        state = json.loads(store.with_name("store.json.server").read_text())
+        port, token = state["port"], state["token"]
+        assert len(token) >= 32
+
+        # only 127.0.0.1 listens
+        with socket.socket() as other, pytest.raises(OSError):
+            other.settimeout(2)
+            other.connect(("127.0.0.2", port))
+
+        # a request without the token, or with another one, is refused
+        target = {"X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0",
+                  "Authorization": "AWS4-HMAC-SHA256 Credential=k/20260101/us-east-1/dynamodb/aws4_request, "
+                                   "SignedHeaders=host, Signature=0"}
+        for headers in (target, {**target, TOKEN_HEADER: "guess"}):
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/", data=b"{}", headers=headers)
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=5)
+            assert refused.value.code == 403
+
+        # the backend's own clients carry it
+        assert "openbrain-leads" in backend.client("dynamodb").list_tables()["TableNames"]
+        signed = {**target, TOKEN_HEADER: token}
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/", data=b"{}", headers=signed)
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert "openbrain-leads" in json.loads(answer.read())["TableNames"]
+
+
+# --- the quiet period ------------------------------------------------------------------------------------------
+
+
+def test_the_store_process_stops_once_idle_with_nobody_attached(store: Path) -> None:
+    # given: a store process with a short quiet period, and a backend attached
+    with opened(store, memory_store_idle_seconds=0.5):
+        Lead("acme", email="ada@example.com").save()
+        pid = store_pid(store)
+        assert pid is not None
+
+        # when idle with a backend attached, it keeps running
+        time.sleep(2)
+        assert alive(pid)
+
+    # then: once nobody is attached it stops, writing the tables into the store file
+    wait_for(lambda: not alive(pid), 20, "the store process to stop")
+    assert not store.with_name("store.json.server").exists()
+    assert "ada@example.com" in store.read_text()
+
+    # and the next backend starts a new one on the same data
     with opened(store):
         assert [lead.email for lead in Lead.get_all("acme")] == ["ada@example.com"]
+        assert store_pid(store) != pid
+
+
+def test_an_open_backend_carries_on_when_the_store_process_is_killed(store: Path) -> None:
+    # given: an open backend, its store process killed -9 after a write
+    with opened(store) as backend:
+        Lead("acme", email="ada@example.com").save()
+        pid = store_pid(store)
+        stop_store(store, signal.SIGKILL)
+
+        # when: it writes and reads again
+        Lead("acme", email="grace@example.com").save()
+
+        # then: a new store process serves it, with the earlier write, and the queues are back
+        assert store_pid(store) not in (None, pid)
+        assert sorted(lead.email for lead in Lead.get_all("acme")) == ["ada@example.com", "grace@example.com"]
+        sqs = backend.client("sqs")
+        [queue] = [url for name, url in backend.queue_urls.items() if not name.endswith("-dlq")]
+        sqs.send_message(QueueUrl=queue, MessageBody="hello")
+        assert [m["Body"] for m in sqs.receive_message(QueueUrl=queue)["Messages"]] == ["hello"]

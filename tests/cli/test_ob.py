@@ -7,6 +7,7 @@ import re
 
 import pytest
 from support.cli import Cli, assert_one_line_error
+from support.store import stop_store
 
 pytestmark = pytest.mark.e2e
 
@@ -172,6 +173,7 @@ def test_ob_reports_an_unreadable_store_and_leaves_it_alone(cli: Cli) -> None:
 
 def test_ob_keeps_the_store_private(cli: Cli) -> None:
     cli.run("ob", "my email is ada@example.com")
+    stop_store(cli.store)  # it writes the journal into the store file as it stops
 
     assert cli.store.stat().st_mode & 0o777 == 0o600
     assert "ada@example.com" in cli.store.read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from openbrain.storage.orm.agent_config import AgentConfig
@@ -14,11 +15,16 @@ if TYPE_CHECKING:
     from openbrain.core.settings import Settings
 
 MODELS: tuple[type[OpenBrainModel], ...] = (AgentConfig, ChatSession, Lead, Client)
-_kept: tuple[str, ...] | None = None  # the table names and region of a connection kept for reuse
+_kept: tuple[object, ...] | None = None  # the table names, region and endpoint of a connection kept for reuse
 
 
-def bind_models(settings: Settings, *, keep_connection: bool = False) -> None:
+def bind_models(settings: Settings, *, keep_connection: bool = False, host: str | None = None,
+                credentials: Mapping[str, str] | None = None) -> None:
     """Point every model at the table names and region of `settings`, through one shared connection.
+
+    `host` and `credentials` (`aws_access_key_id`, `aws_secret_access_key`) are for a DynamoDB endpoint the
+    backend picked itself (the embedded store's process); without them PynamoDB resolves the endpoint and
+    credentials as boto3 does.
 
     PynamoDB gives each model its own connection, and so its own botocore client, each parsing the
     DynamoDB service model (~70 ms a client, paid again on every cold start). A PynamoDB connection
@@ -28,7 +34,7 @@ def bind_models(settings: Settings, *, keep_connection: bool = False) -> None:
     """
     global _kept
     names = settings.table_names()
-    key = (*names.values(), settings.region)
+    key = (*names.values(), settings.region, host)
     if keep_connection and _kept == key:
         return
     _kept = key if keep_connection else None
@@ -36,6 +42,9 @@ def bind_models(settings: Settings, *, keep_connection: bool = False) -> None:
     for model in MODELS:
         model.Meta.table_name = names[model.__name__]
         model.Meta.region = settings.region
+        model.Meta.host = host
+        model.Meta.aws_access_key_id = (credentials or {}).get("aws_access_key_id")
+        model.Meta.aws_secret_access_key = (credentials or {}).get("aws_secret_access_key")
         model._connection = None
         table = model._get_connection()
         if shared is None:
