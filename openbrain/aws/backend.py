@@ -134,9 +134,6 @@ class Backend:
             self._publisher = EventPublisher(self.client("events"), self.settings.event_bus_name)
         return self._publisher
 
-    def flush(self) -> None:
-        """Nothing to do: the store's process has every write on disk before it answers it."""
-
     def close(self) -> None:
         """Detach from the store's process, or stop the in-process AWS (memory)."""
         self._abandon()

@@ -112,7 +112,6 @@ class ChatLoop:
         self.events.extend(response.events)
         if response.ended:
             self.note("  [conversation ended; /reset starts a new one]")
-        self.backend.flush()
 
     def run(self, lines: Iterator[str]) -> int:
         self.reset()

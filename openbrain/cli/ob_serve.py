@@ -39,7 +39,6 @@ def main(argv: list[str] | None = None) -> int:
         settings = backend.settings
         has_model_key = settings.openai_api_key or settings.openai_api_key_ref or settings.openai_base_url
         demo = ensure_demo_client(backend.stores, origins, args.api_key, offline=not has_model_key)
-        backend.flush()
         stack.start()
         print(f"OpenBrain is serving on {stack.url} (backend: {backend.kind})", flush=True)
         print(f"client: {demo.client_id}   api key: {demo.api_key}   widget key: {demo.widget_key}", flush=True)

@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DEMO_CLIENT_ID = "local"
-FLUSH_EVERY_SECONDS = 10.0
 SHUTDOWN_GRACE_SECONDS = 30  # a turn ends within API Gateway's 29 s
 
 
@@ -183,19 +182,11 @@ class LocalStack:
             except Exception:
                 log.exception("sweeping the sessions' outboxes failed")
 
-    def _flush_forever(self) -> None:
-        while not self._stopping.wait(FLUSH_EVERY_SECONDS):
-            try:
-                self.backend.flush()
-            except Exception:  # e.g. a table changed while it was read: the next flush writes it
-                log.exception("writing the store file failed")
-
     def start(self) -> LocalStack:
         """Start serving and polling in background threads; return once the server accepts requests."""
         workers = [threading.Thread(target=self._serve, name="ob-serve-http", daemon=True)]
         workers += [threading.Thread(target=self._poll_forever, args=(t.name,), name=f"ob-serve-{t.name}",
                                      daemon=True) for t in TARGETS]
-        workers.append(threading.Thread(target=self._flush_forever, name="ob-serve-flush", daemon=True))
         workers.append(threading.Thread(target=self._sweep_forever, name="ob-serve-outbox", daemon=True))
         for worker in workers:
             worker.start()

@@ -160,10 +160,6 @@ class Workbench:
             threading.RLock() if backend.kind == "memory" else contextlib.nullcontext()
         )
 
-    def _saved(self) -> None:
-        """Persist a change at once (the embedded backend's store file; a no-op on AWS)."""
-        self.backend.flush()
-
     # --- clients and profiles ------------------------------------------------------------------
 
     def clients(self, *extra: str | None) -> list[str]:
@@ -201,7 +197,6 @@ class Workbench:
                 profile_service.put(self.backend.stores.profiles, client_id, name, profile, version)
             except ConflictError as exc:
                 raise ConflictError(f"{exc.message}; reload it and reapply your edits") from exc
-            self._saved()
         return self.load(client_id, name)
 
     def save_as(self, client_id: str, new_name: str, values: dict[str, Any]) -> Profile:
@@ -214,7 +209,6 @@ class Workbench:
                 profile_service.put(self.backend.stores.profiles, client_id, new_name, profile, None)
             except ConflictError as exc:
                 raise ConflictError(f"{exc.message}; pick another name") from exc
-            self._saved()
         return self.load(client_id, new_name)
 
     def delete(self, client_id: str, name: str, version: int | None) -> None:
@@ -227,7 +221,6 @@ class Workbench:
                 profile_service.delete(self.backend.stores.profiles, client_id, name, version)
             except ConflictError as exc:
                 raise ConflictError(f"{exc.message}; reload it") from exc
-            self._saved()
 
     def export_yaml(self, client_id: str, name: str, values: dict[str, Any]) -> str:
         """The editor's profile as an `ob-admin config import` document (YAML)."""
@@ -250,7 +243,6 @@ class Workbench:
             )
         with self._lock:
             report = import_configs(self.backend.stores.profiles, document, client_id=client_id)
-            self._saved()
         return report
 
     # --- playground ----------------------------------------------------------------------------
@@ -286,10 +278,7 @@ class Workbench:
             request = ChatMessage.parse({"client_id": client_id, "agent_config": name, "session_id": session_id,
                                          "message": message, "context": context})
             with self._lock:
-                try:
-                    response = chat(request, self.backend, config=config)
-                finally:
-                    self._saved()  # what a failed turn kept (its lead, its events) too
+                response = chat(request, self.backend, config=config)
         except OpenBrainError as exc:
             return Turn(session_id=session_id, error=exc.message)
         return Turn.of(response)
@@ -343,10 +332,7 @@ class Workbench:
 
         embedded = self.backend.kind == "memory"
         with self._lock:
-            try:
-                return [redrive(self.backend, t.name, t.load_handler() if embedded else None) for t in TARGETS]
-            finally:
-                self._saved()
+            return [redrive(self.backend, t.name, t.load_handler() if embedded else None) for t in TARGETS]
 
 
 def _next(turn: Turn, session_id: str | None) -> str | None:
