@@ -38,6 +38,7 @@ HANDLERS = {
 NOT_NEEDED_IN_AWS = {
     "OB_REGION": "Lambda sets AWS_REGION, which Settings.region reads",
     "OB_MEMORY_STORE": "the memory backend's file; Lambda runs only the aws backend",
+    "OB_MEMORY_STORE_IDLE_SECONDS": "the embedded store process's quiet period; Lambda runs only the aws backend",
     "OB_DEBUG": "CLI tracebacks only",
     "OB_TUNER_USER": "ob-tuner runs on an operator's machine, not in Lambda",
     "OB_TUNER_PASSWORD": "ob-tuner runs on an operator's machine, not in Lambda",

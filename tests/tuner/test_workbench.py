@@ -101,7 +101,7 @@ def test_saving_over_a_profile_someone_else_saved_is_a_conflict_and_writes_nothi
     ("max_execution_time", 0, "max_execution_time must be between 1 and 900"),
     ("model", "gpt-4o", "model"),
     ("tools", ["calculator", "rm_rf"], "unknown tool"),
-    ("memory.window_messages", 500, "window_messages cannot exceed"),
+    ("memory.window_messages", 1001, "window_messages must be between 1 and 1000"),
     ("memory.max_stored_bytes", 5, "max_stored_bytes must be between"),
     ("temperature", None, "temperature must be a number"),
 ])
