@@ -97,6 +97,24 @@ def test_a_turn_that_fails_after_its_tools_ran_writes_and_emits_nothing(backend:
         (0, None, False, None)])
 
 
+@pytest.fixture
+def atomic_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One emulated AWS request at a time. moto checks a condition and then writes without a lock, so two
+    threads' conditional writes can both pass; DynamoDB (and our store process, which serialises writes:
+    openbrain/aws/store_server.py) check and write atomically. Without this, the test below measures moto."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    original = BotocoreStubber.process_request
+    lock = threading.Lock()
+
+    def process_request(self: BotocoreStubber, request: Any) -> Any:
+        with lock:
+            return original(self, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", process_request)
+
+
+@pytest.mark.usefixtures("atomic_moto")
 def test_two_workers_capturing_leads_in_one_session_leave_one_lead_and_one_event_per_committed_turn(
     backend: Backend,
 ) -> None:
