@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         elif section == "serve":
             from bench import serve_load
 
-            serve_load.measure((1, 10) if args.quick else (1, 10, 50), args.serve_seconds or (2 if args.quick else 10))
+            serve_load.measure((1, 10) if args.quick else (1, 10, 50), args.serve_seconds or (2 if args.quick else 10),
+                               serve_load.SETUPS[-1:] if args.quick else serve_load.SETUPS)
         print(f"({section}: {time.perf_counter() - started:.0f} s)\n", flush=True)
     print(f"Total: {time.perf_counter() - began:.0f} s; {_load()} at the end.", flush=True)
     return 0

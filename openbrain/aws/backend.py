@@ -45,8 +45,9 @@ class Backend:
         self.settings = settings
         self.kind = settings.resolved_backend
         self._mock: Any = None
-        in_process = self.kind == "memory" and settings.memory_store is None
-        self._clients: dict[tuple[str, str], Any] = _embedded_clients if in_process else {}
+        # Its data lives in this process (the embedded backend without a store file): no other process sees it.
+        self.in_process = self.kind == "memory" and settings.memory_store is None
+        self._clients: dict[tuple[str, str], Any] = _embedded_clients if self.in_process else {}
         self._store: EmbeddedStore | None = None
         self._endpoint: StoreEndpoint | None = None
         self.queue_urls: dict[str, str] = {}

@@ -16,6 +16,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ob-serve", description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on [127.0.0.1]")
     p.add_argument("--port", type=int, default=8080, help="port [8080]; 0 picks a free one")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="processes serving requests [1]; more than 1 needs the store file or OB_BACKEND=aws")
     p.add_argument("--api-key", help="API key of the `local` demo client (ob.local.<secret>); default: a new one")
     p.add_argument("--origin", action="append", default=[], help="extra allowed origin for the demo client")
     p.add_argument("--retry-after", type=int, default=None, metavar="SECONDS",
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         from openbrain.local.serve import LocalStack, ensure_demo_client
 
         backend = get_backend()
-        stack = LocalStack(backend, args.host, args.port, poll_interval=args.poll_interval,
+        stack = LocalStack(backend, args.host, args.port, workers=args.workers, poll_interval=args.poll_interval,
                            retry_after=args.retry_after)
         origins = [stack.url, stack.url.replace("127.0.0.1", "localhost"), *args.origin]
         settings = backend.settings

@@ -8,7 +8,8 @@ source do in a deployment, with the very same handler functions:
   the queue, is received again after the retry delay, and after `maxReceiveCount` receives SQS moves it
   to the target's dead-letter queue (`ob-admin dlq list|redrive`).
 Requests are served by uvicorn (`openbrain.local.asgi`: limits, timeouts, JSON errors) and run side by
-side, each with its own resolver state (`openbrain.api.app.PerRequestRestResolver`).
+side, each with its own resolver state (`openbrain.api.app.PerRequestRestResolver`), in this process or in
+`--workers N` processes sharing the listening socket and the store.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import base64
 import errno
 import logging
+import multiprocessing
+import os
 import socket
 import threading
 import time
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 DEMO_CLIENT_ID = "local"
 SHUTDOWN_GRACE_SECONDS = 30  # a turn ends within API Gateway's 29 s
+_SPAWN = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or locks copied by fork
 
 
 def api_gateway_event(method: str, target: str, headers: list[tuple[str, str]], body: bytes,
@@ -127,41 +131,63 @@ class LocalStack:
 
     Requests run side by side on the HTTP server's worker threads; each target's poller and the outbox sweep
     have a thread of their own, so a hung webhook (each delivery ends at `OB_WEBHOOK_TIMEOUT_SECONDS`) or a
-    hung model (each turn ends at its deadline) delays only its own work. One process: the embedded store
-    lives in it (`--workers` would need a store the workers share)."""
+    hung model (each turn ends at its deadline) delays only its own work. With `workers` > 1 the requests are
+    served by that many processes on the one listening socket (the kernel hands each connection to one of
+    them), each with its own backend attached to the shared store; the pollers and the sweep stay in this
+    process, and a worker that dies is replaced."""
 
-    def __init__(self, backend: Backend, host: str = "127.0.0.1", port: int = 8080, *,
+    def __init__(self, backend: Backend, host: str = "127.0.0.1", port: int = 8080, *, workers: int = 1,
                  poll_interval: float = 0.5, retry_after: int | None = None,
                  outbox_grace: timedelta = SWEEP_GRACE, limits: Limits | None = None) -> None:
-        from openbrain.api.app import handler as api_handler
-
+        if workers < 1:
+            raise ConfigurationError(f"--workers must be at least 1, not {workers}")
+        if workers > 1 and backend.in_process:
+            raise ConfigurationError(
+                f"--workers {workers} needs a store the workers share: the embedded store file (OB_MEMORY_STORE "
+                "is 'none' here, which keeps the data in one process) or OB_BACKEND=aws")
         self.backend = backend
-        self.api_handler = api_handler
+        self.workers = workers
         self.poll_interval = poll_interval
         self.outbox_grace = outbox_grace
         self.retry_after = retry_after
         self.limits = limits or Limits(max_body_bytes=backend.settings.max_body_bytes)
-        self._stopping = threading.Event()
+        self._closing = threading.Event()  # no new requests, no worker replaced
+        self._stopping = threading.Event()  # the pollers and the sweep stop
         self._threads: list[threading.Thread] = []
+        self._processes: list[multiprocessing.process.BaseProcess] = []
         self.socket = _listen(host, port)
-        self.server = uvicorn.Server(uvicorn.Config(
-            ApiGatewayApp(self.invoke_api, api_gateway_event, self.limits),
-            http=protocol_class(self.limits), lifespan="off", log_config=None, access_log=False,
-            timeout_keep_alive=self.limits.keep_alive, timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
-            h11_max_incomplete_event_size=self.limits.max_url_bytes + self.limits.max_header_bytes + 1024,
-            server_header=False,
-        ))
+        self.server = _http_server(self.limits) if workers == 1 else None
 
     @property
     def url(self) -> str:
         host, port = self.socket.getsockname()[:2]
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
-    def invoke_api(self, event: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.api_handler(event, LocalContext(function_name="chat-api", timeout_ms=29_000)))
-
     def _serve(self) -> None:
+        assert self.server is not None
         self.server.run(sockets=[self.socket])
+
+    def _spawn(self) -> multiprocessing.process.BaseProcess:
+        ready = _SPAWN.Event()
+        process = _SPAWN.Process(target=_worker, args=(self.socket, self.limits, ready), name="ob-serve-worker",
+                                 daemon=True)
+        process.start()
+        while not ready.wait(0.1):
+            if not process.is_alive():
+                raise ConfigurationError(f"an ob-serve worker exited with {process.exitcode} while starting "
+                                         "(its error is above)")
+        return process
+
+    def _supervise(self) -> None:
+        """Replace a worker process that died (uvicorn's own supervisor does the same for `uvicorn --workers`)."""
+        while not self._closing.wait(1.0):
+            for index, process in enumerate(self._processes):
+                if not process.is_alive() and not self._closing.is_set():
+                    log.warning("ob-serve worker %s exited with %s; starting another", process.pid, process.exitcode)
+                    try:
+                        self._processes[index] = self._spawn()
+                    except ConfigurationError:
+                        log.exception("could not replace the ob-serve worker")
 
     def _poll_forever(self, name: str) -> None:
         handler = target_named(name).load_handler()
@@ -183,29 +209,86 @@ class LocalStack:
                 log.exception("sweeping the sessions' outboxes failed")
 
     def start(self) -> LocalStack:
-        """Start serving and polling in background threads; return once the server accepts requests."""
-        workers = [threading.Thread(target=self._serve, name="ob-serve-http", daemon=True)]
-        workers += [threading.Thread(target=self._poll_forever, args=(t.name,), name=f"ob-serve-{t.name}",
-                                     daemon=True) for t in TARGETS]
-        workers.append(threading.Thread(target=self._sweep_forever, name="ob-serve-outbox", daemon=True))
-        for worker in workers:
-            worker.start()
-        self._threads = workers
+        """Start serving and polling in the background; return once the server accepts requests."""
+        threads = [threading.Thread(target=self._poll_forever, args=(t.name,), name=f"ob-serve-{t.name}",
+                                    daemon=True) for t in TARGETS]
+        threads.append(threading.Thread(target=self._sweep_forever, name="ob-serve-outbox", daemon=True))
+        if self.server is not None:
+            threads.insert(0, threading.Thread(target=self._serve, name="ob-serve-http", daemon=True))
+        else:
+            self._processes = [self._spawn() for _ in range(self.workers)]
+            threads.append(threading.Thread(target=self._supervise, name="ob-serve-supervisor", daemon=True))
+        for thread in threads:
+            thread.start()
+        self._threads = threads
         deadline = time.monotonic() + 30
-        while not self.server.started and workers[0].is_alive() and time.monotonic() < deadline:
+        while (self.server is not None and not self.server.started and threads[0].is_alive()
+               and time.monotonic() < deadline):
             time.sleep(0.01)
         return self
 
     def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (up to SHUTDOWN_GRACE_SECONDS), then stop the
         pollers (a delivery under way ends at its timeout) and the sweep."""
-        self.server.should_exit = True
-        if self._threads:
-            self._threads[0].join(timeout=SHUTDOWN_GRACE_SECONDS + 5)
+        self._closing.set()
+        if self.server is not None:
+            self.server.should_exit = True
+        for process in self._processes:
+            process.terminate()  # SIGTERM: uvicorn's graceful shutdown
+        for process in self._processes:
+            process.join(timeout=SHUTDOWN_GRACE_SECONDS + 5)
+            if process.is_alive():
+                process.kill()
+        for thread in self._threads:
+            if thread.name == "ob-serve-http":
+                thread.join(timeout=SHUTDOWN_GRACE_SECONDS + 5)
         self.socket.close()
         self._stopping.set()
-        for worker in self._threads[1:]:
-            worker.join(timeout=30)
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+
+def invoke_api(event: dict[str, Any]) -> dict[str, Any]:
+    """Run the chat API's Lambda handler on one API Gateway event, as Lambda would."""
+    from openbrain.api.app import handler
+
+    return dict(handler(event, LocalContext(function_name="chat-api", timeout_ms=29_000)))
+
+
+def _http_server(limits: Limits) -> uvicorn.Server:
+    return uvicorn.Server(uvicorn.Config(
+        ApiGatewayApp(invoke_api, api_gateway_event, limits),
+        http=protocol_class(limits), lifespan="off", log_config=None, access_log=False,
+        timeout_keep_alive=limits.keep_alive, timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        h11_max_incomplete_event_size=limits.max_url_bytes + limits.max_header_bytes + 1024,
+        server_header=False,
+    ))
+
+
+def _worker(sock: socket.socket, limits: Limits, ready: Any) -> None:
+    """One of `ob-serve --workers N` (a spawned process): a backend of its own, attached to the shared store
+    before the first request, and an HTTP server on the listening socket it was handed."""
+    from openbrain.aws.backend import get_backend
+
+    backend = get_backend()
+    server = _http_server(limits)
+    parent = os.getppid()
+
+    def watch() -> None:
+        """Say when serving; stop (gracefully) if the parent is gone, even killed with SIGKILL."""
+        while not server.started and not server.should_exit:
+            time.sleep(0.01)
+        ready.set()
+        while not server.should_exit:
+            if os.getppid() != parent:
+                server.should_exit = True
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        backend.close()
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import threading
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.backend import installed_backend
-from support.cli import BIN, Cli, serving, wait_for
+from support.cli import BIN, Cli, assert_one_line_error, serving, wait_for
 from support.store import stop_store, store_pid
 
 from openbrain.core.settings import Settings
@@ -118,3 +121,96 @@ def test_kill_9_of_the_store_process_loses_no_answered_write(cli: Cli) -> None:
     assert store_pid(cli.store) != pid
     with installed_backend(Settings(memory_store=cli.store)):
         assert [_said("public", s) for s in sessions] == [["message 0", "and again"], ["message 1"], ["message 2"]]
+
+
+def _workers(pid: int) -> list[int]:
+    """The `--workers` processes of the ob-serve `pid` (Linux: the children its threads spawned)."""
+    children: list[str] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # a thread that has just ended
+            children += (task / "children").read_text().split()
+    return [int(child) for child in children
+            if b"multiprocessing.spawn" in Path(f"/proc/{child}/cmdline").read_bytes()]
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads worker processes from Linux's /proc")
+def test_ob_serve_with_two_workers_serves_from_both_and_replaces_one_killed(cli: Cli, tmp_path: Path) -> None:
+    # given: ob-serve --workers 2 on the embedded store
+    log = tmp_path / "ob-serve.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen([str(BIN / "ob-serve"), "--port", "0", "--api-key", API_KEY, "--workers", "2"],
+                                  stdout=out, stderr=subprocess.STDOUT, env=cli.env)
+    try:
+        url = wait_for(lambda: next((line.split("serving on ")[1].split()[0] for line in log.read_text().splitlines()
+                                     if "serving on " in line), None), 90, "ob-serve to start")
+        first = _workers(server.pid)
+        assert len(first) == 2, log.read_text()
+        before = {pid: _cpu_ticks(pid) for pid in first}
+
+        # when: 40 turns, 8 at a time
+        with ThreadPoolExecutor(8) as pool:
+            replies = list(pool.map(lambda n: _post(url, {"message": f"hello {n}"}), range(40)))
+
+        # then: all answered, and both processes did work
+        assert [status for status, _ in replies] == [200] * 40
+        assert all(_cpu_ticks(pid) > before[pid] for pid in first), (before, {p: _cpu_ticks(p) for p in first})
+
+        # when: one worker is killed -9
+        os.kill(first[0], signal.SIGKILL)
+
+        # then: the other answers meanwhile, and a new worker takes the dead one's place
+        assert _post(url, {"message": "still there?"})[0] == 200
+        replaced = wait_for(lambda: (lambda now: now if len(now) == 2 and first[0] not in now else None)(
+            _workers(server.pid)), 60, "a new worker")
+        assert first[1] in replaced
+        os.kill(first[1], signal.SIGKILL)  # the last of the first two: the new one serves alone
+        assert _post(url, {"message": "and now?"})[0] == 200
+
+        # when: ob-serve is stopped; then: it and its workers exit
+        workers = _workers(server.pid)
+        server.terminate()
+        assert server.wait(timeout=60) == 0, log.read_text()
+        wait_for(lambda: all(_gone(pid) for pid in workers), 30, "the workers to exit")
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads worker processes from Linux's /proc")
+def test_workers_exit_when_ob_serve_is_killed_9(cli: Cli, tmp_path: Path) -> None:
+    log = tmp_path / "ob-serve.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen([str(BIN / "ob-serve"), "--port", "0", "--workers", "2"], stdout=out,
+                                  stderr=subprocess.STDOUT, env=cli.env)
+    try:
+        url = wait_for(lambda: next((line.split("serving on ")[1].split()[0] for line in log.read_text().splitlines()
+                                     if "serving on " in line), None), 90, "ob-serve to start")
+        workers = _workers(server.pid)
+        server.kill()
+        server.wait()
+        # then: the orphaned workers stop serving and exit (the port is not held by a server nobody can stop)
+        wait_for(lambda: all(_gone(pid) for pid in workers), 30, "the workers to exit")
+        with pytest.raises((urllib.error.URLError, ConnectionError)):
+            urllib.request.urlopen(url + "/chat", timeout=5)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+def test_workers_need_a_store_they_share(cli: Cli) -> None:
+    result = cli.run("ob-serve", "--port", "0", "--workers", "2", OB_MEMORY_STORE="none")
+    assert_one_line_error(result, "ob-serve", "--workers 2 needs a store the workers share")
