@@ -15,8 +15,10 @@ and never put in an error message.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
+import secrets
 import threading
 import time
 import weakref
@@ -115,6 +117,23 @@ def _error_code(exc: Exception) -> str:
     if isinstance(response, dict):
         return str(response.get("Error", {}).get("Code") or type(exc).__name__)
     return type(exc).__name__
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks signing secret: `whsec_` and the base64 of 32 random bytes (the spec asks 24-64)."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def put_ssm_secret(backend: Backend, name: str, value: str) -> str:
+    """Store `value` as the SSM SecureString `name` (replacing the one there); its reference `ssm:<name>`.
+    On the embedded backend the store process keeps it (docs/storage.md)."""
+    ref = f"ssm:{name}"
+    try:
+        backend.client("ssm").put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
+    except Exception as exc:  # botocore's ClientError and connection errors
+        raise UpstreamError(f"could not store the secret {ref} ({_error_code(exc)})") from exc
+    resolver_for(backend).invalidate(ref)
+    return ref
 
 
 _resolvers: weakref.WeakKeyDictionary[Backend, SecretResolver] = weakref.WeakKeyDictionary()

@@ -1,19 +1,23 @@
 """The embedded store's process: moto on 127.0.0.1, every DynamoDB write on disk before it is answered.
 
-`python -m openbrain.aws.store_server STORE` serves DynamoDB, EventBridge and SQS (moto's WSGI app) on a free
+`python -m openbrain.aws.store_server STORE` serves DynamoDB, SSM, EventBridge and SQS (moto's WSGI app) on a free
 loopback port for every OpenBrain process of this user on the machine. `openbrain.aws.embedded_store`
 starts it on first use and finds it through the state file; nobody needs to start it by hand.
 
 Files next to the store file `STORE` (all mode 0600, in a 0700 directory):
 
-- `STORE`: the snapshot, `{"format": 2, "journal": ID, "tables": [{"region", "name", "create", "ttl", "items"}]}`
-  (`create` and `ttl` are the CreateTable and UpdateTimeToLive requests that made the table, `items` its items in
-  DynamoDB's JSON, binary values base64 as on the wire). A format-1 file (`{"format": 1, "tables": {name: [items]}}`,
-  written until issue 11) is read too: its items wait for their table to be created, then go into it.
-- `STORE.journal`: a line `{"journal": ID}`, then one line per answered DynamoDB write, in the order moto applied
-  them: `{"region", "op", "body"}`. Each line is written and fsync'd before the write is answered. On start the
-  journal is replayed over the snapshot if their ids agree (a compaction that died between writing the snapshot and
-  the new journal leaves an old journal the snapshot already holds); a torn last line was never answered.
+- `STORE`: the snapshot, `{"format": 2, "journal": ID, "tables": [{"region", "name", "create", "ttl", "items"}],
+  "parameters": [{"region", "put"}]}` (`create` and `ttl` are the CreateTable and UpdateTimeToLive requests that
+  made the table, `items` its items in DynamoDB's JSON, binary values base64 as on the wire; `put` the last
+  PutParameter request of each SSM parameter: the embedded backend's secret store, e.g. the webhook signing secrets
+  `ob-admin` makes, in clear text in this file of yours alone, as `~/.aws/credentials` keeps keys). A format-1
+  file (`{"format": 1, "tables": {name: [items]}}`, written until issue 11) is read too: its items wait for their
+  table to be created, then go into it.
+- `STORE.journal`: a line `{"journal": ID}`, then one line per answered DynamoDB or SSM parameter write, in the
+  order moto applied them: `{"region", "op", "body"}` (`"service": "ssm"` on a parameter's). Each line is written
+  and fsync'd before the write is answered. On start the journal is replayed over the snapshot if their ids agree
+  (a compaction that died between writing the snapshot and the new journal leaves an old journal the snapshot
+  already holds); a torn last line was never answered.
 - `STORE.server`: `{"pid", "port", "token"}` while the process serves. Every request must carry the token in the
   `x-openbrain-store-token` header, so another local user cannot read or write the store through the port.
 - `STORE.clients`: each OpenBrain process using the store holds a shared lock on it while its backend is open.
@@ -49,10 +53,13 @@ COMPACT_AT_BYTES = 8 * 1024 * 1024
 DEFAULT_IDLE_SECONDS = 300.0
 HEALTH_PATH = "/openbrain-store"  # answered by the store itself (with the token): is this the store, alive
 UNREADABLE_EXIT = 3  # the exit status when the store file cannot be read (its message is the last line)
-_TARGET_PREFIX = "DynamoDB_20120810."
-# DynamoDB operations that change something: journaled when moto answered them 200.
-WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems",
-                    "CreateTable", "DeleteTable", "UpdateTable", "UpdateTimeToLive"})
+# What each journaled service's requests are sent as: X-Amz-Target prefix, JSON content type.
+SERVICES = {"dynamodb": ("DynamoDB_20120810.", "application/x-amz-json-1.0"),
+            "ssm": ("AmazonSSM.", "application/x-amz-json-1.1")}
+# The operations that change something, by service: journaled when moto answered them 200.
+WRITES = {"dynamodb": frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems",
+                                 "CreateTable", "DeleteTable", "UpdateTable", "UpdateTimeToLive"}),
+          "ssm": frozenset({"PutParameter", "DeleteParameter", "DeleteParameters"})}
 
 
 def sibling(store: Path, suffix: str) -> Path:
@@ -93,21 +100,23 @@ class Store:
         self.write_lock = threading.Lock()  # one write at a time: the journal's order is moto's order
         self._journal: IO[str] | None = None
         self._tables: dict[tuple[str, str], dict[str, Any]] = {}  # (region, name) -> {"create", "ttl"}
+        self._parameters: dict[tuple[str, str], dict[str, Any]] = {}  # (region, name) -> its last PutParameter
         self._pending: dict[str, list[Any]] = {}  # name -> items of a format-1 file, waiting for their table
 
     # --- calling moto in-process ---------------------------------------------------------------------------------
 
-    def call(self, region: str, op: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """One DynamoDB request straight to moto's app (no HTTP): status and JSON answer."""
+    def call(self, region: str, op: str, body: dict[str, Any], service: str = "dynamodb") -> tuple[int, dict[str, Any]]:
+        """One request straight to moto's app (no HTTP): status and JSON answer."""
+        prefix, content_type = SERVICES[service]
         data = json.dumps(body).encode()
         environ = {
             "REQUEST_METHOD": "POST", "PATH_INFO": "/", "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
             "SERVER_PORT": "0", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http", "wsgi.version": (1, 0),
             "wsgi.input": BytesIO(data), "wsgi.errors": sys.stderr, "wsgi.multithread": True,
             "wsgi.multiprocess": False, "wsgi.run_once": False, "CONTENT_LENGTH": str(len(data)),
-            "CONTENT_TYPE": "application/x-amz-json-1.0", "HTTP_HOST": f"dynamodb.{region}.amazonaws.com",
-            "HTTP_X_AMZ_TARGET": _TARGET_PREFIX + op,
-            "HTTP_AUTHORIZATION": f"AWS4-HMAC-SHA256 Credential=openbrain/20260101/{region}/dynamodb/aws4_request, "
+            "CONTENT_TYPE": content_type, "HTTP_HOST": f"{service}.{region}.amazonaws.com",
+            "HTTP_X_AMZ_TARGET": prefix + op,
+            "HTTP_AUTHORIZATION": f"AWS4-HMAC-SHA256 Credential=openbrain/20260101/{region}/{service}/aws4_request, "
                                   "SignedHeaders=host, Signature=0",
         }
         status: list[str] = []
@@ -115,10 +124,11 @@ class Store:
         answer = b"".join(chunks)
         return int(status[0].split()[0]), json.loads(answer or b"{}")
 
-    def _must(self, region: str, op: str, body: dict[str, Any]) -> dict[str, Any]:
-        status, answer = self.call(region, op, body)
+    def _must(self, region: str, op: str, body: dict[str, Any], service: str = "dynamodb") -> dict[str, Any]:
+        status, answer = self.call(region, op, body, service)
         if status != 200:
-            raise ValueError(f"{op} on {body.get('TableName', '?')}: {answer.get('message') or answer}")
+            what = body.get("TableName") or body.get("Name") or "?"
+            raise ValueError(f"{op} on {what}: {answer.get('message') or answer}")
         return answer
 
     # --- loading ---------------------------------------------------------------------------------------------------
@@ -162,6 +172,9 @@ class Store:
             self._tables[(region, name)] = {"create": table["create"], "ttl": table.get("ttl")}
             self._put_items(region, name, table["items"])
             count += len(table["items"])
+        for parameter in document.get("parameters", []):
+            self._must(parameter["region"], "PutParameter", parameter["put"], "ssm")
+            self._parameters[(parameter["region"], parameter["put"]["Name"])] = parameter["put"]
         return document["journal"], count
 
     def _put_items(self, region: str, name: str, items: list[Any]) -> None:
@@ -181,12 +194,21 @@ class Store:
                 entry = json.loads(line)
             except ValueError:
                 break  # torn by a crash while it was written: that write was never answered
-            status, _ = self.call(entry["region"], entry["op"], entry["body"])
-            self._applied(entry["region"], entry["op"], entry["body"], status)
+            service = entry.get("service", "dynamodb")
+            status, _ = self.call(entry["region"], entry["op"], entry["body"], service)
+            self._applied(entry["region"], entry["op"], entry["body"], status, service)
 
-    def _applied(self, region: str, op: str, body: dict[str, Any], status: int) -> None:
-        """Track the table definitions a write changed, and fill a new table with its format-1 items."""
+    def _applied(self, region: str, op: str, body: dict[str, Any], status: int, service: str = "dynamodb") -> None:
+        """Track the table definitions and parameters a write changed, and fill a new table with its format-1
+        items."""
         if status != 200:
+            return
+        if service == "ssm":
+            names = body.get("Names", []) if op == "DeleteParameters" else [body.get("Name", "")]
+            for name in names:
+                self._parameters.pop((region, name), None)
+            if op == "PutParameter":
+                self._parameters[(region, body["Name"])] = {**body, "Overwrite": True}
             return
         name = body.get("TableName", "")
         if op == "CreateTable":
@@ -209,17 +231,21 @@ class Store:
 
     # --- writing ---------------------------------------------------------------------------------------------------
 
-    def applied_write(self, region: str, op: str, body: dict[str, Any], status: int) -> None:
+    def applied_write(self, region: str, op: str, body: dict[str, Any], status: int,
+                      service: str = "dynamodb") -> None:
         """After moto answered a write (under `write_lock`): put it in the journal, on disk before this returns,
         if it changed something (and the journal is open: not while loading)."""
         if status != 200:
             return
         journal = self._journal
         if journal is not None:
-            journal.write(json.dumps({"region": region, "op": op, "body": body}, separators=(",", ":")) + "\n")
+            entry = {"region": region, "op": op, "body": body}
+            if service != "dynamodb":
+                entry["service"] = service
+            journal.write(json.dumps(entry, separators=(",", ":")) + "\n")
             journal.flush()
             os.fsync(journal.fileno())
-        self._applied(region, op, body, status)
+        self._applied(region, op, body, status, service)
         if self._journal is not None and self._journal.tell() > COMPACT_AT_BYTES:
             self.compact()
 
@@ -238,7 +264,9 @@ class Store:
                 request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
             tables.append({"region": region, "name": name, **definition, "items": items})
         # a format-1 file's items whose table no backend has created yet keep waiting for it
-        document: dict[str, Any] = {"format": SNAPSHOT_FORMAT, "journal": journal_id, "tables": tables}
+        document: dict[str, Any] = {"format": SNAPSHOT_FORMAT, "journal": journal_id, "tables": tables,
+                                    "parameters": [{"region": region, "put": put}
+                                                   for (region, _), put in sorted(self._parameters.items())]}
         if self._pending:
             document["pending"] = self._pending
         write_private(self.path, json.dumps(document, separators=(",", ":")))
@@ -254,7 +282,8 @@ class Store:
 
 
 class JournalingApp:
-    """WSGI middleware around moto: refuses requests without the token, journals answered DynamoDB writes."""
+    """WSGI middleware around moto: refuses requests without the token, journals answered DynamoDB and SSM
+    parameter writes."""
 
     def __init__(self, store: Store, token: str) -> None:
         self.store = store
@@ -269,8 +298,9 @@ class JournalingApp:
         if environ.get("PATH_INFO") == HEALTH_PATH:
             return _answer(start_response, "200 OK", {"pid": os.getpid()})
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        op = target.removeprefix(_TARGET_PREFIX)
-        if not target.startswith(_TARGET_PREFIX) or op not in WRITES:
+        service, op = next(((name, target.removeprefix(prefix)) for name, (prefix, _) in SERVICES.items()
+                            if target.startswith(prefix)), ("", ""))
+        if op not in WRITES.get(service, ()):
             return self.store.app(environ, start_response)
         data = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         environ["wsgi.input"] = BytesIO(data)
@@ -280,7 +310,7 @@ class JournalingApp:
             chunks = b"".join(self.store.app(environ, lambda *args: answered.append(args)))
             status = int(answered[0][0].split()[0])
             try:
-                self.store.applied_write(region, op, json.loads(data), status)
+                self.store.applied_write(region, op, json.loads(data), status, service)
             except StoredDataError as exc:
                 return _answer(start_response, "500 Internal Server Error",
                                {"__type": "InternalFailure", "message": exc.message})

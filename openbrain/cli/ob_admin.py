@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from openbrain.cli.common import dumps, run
+from openbrain.core.errors import OpenBrainError
 
 if TYPE_CHECKING:
     from openbrain.aws.backend import Backend
@@ -24,6 +25,8 @@ PROG = "ob-admin"
 KEY_NOTICE = ("(keys are shown only this once: store them now; `ob-admin client rotate-key [--widget]` makes "
               "new ones. The server key (ob.…) may do everything: keep it secret. The widget key (obw.…) may "
               "only chat: it is the one to put in a web page.)")
+SIGNING_NOTICE = ("(the webhook secret too is shown only this once: give it to the receiver, which verifies each "
+                  "delivery with it (docs/targets.md); `ob-admin client rotate-webhook-secret` makes a new one)")
 
 
 @contextmanager
@@ -44,17 +47,30 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
 # --- client ----------------------------------------------------------------------------------------
 
 def _client_create(args: argparse.Namespace) -> int:
-    from openbrain.services.clients import create_client
+    from openbrain.services.clients import create_client, rotate_webhook_secret
 
+    secret = None
     with _opened() as backend:
         client, api_key, widget_key = create_client(
             backend.stores, args.name, client_id=args.client_id, origins=args.origin or (), webhook_url=args.webhook,
             webhook_secret_ref=args.webhook_secret_ref,
         )
-    _emit(args, {"client_id": client.client_id, "api_key": api_key, "widget_key": widget_key},
-          f"client_id  {client.client_id}\napi_key    {api_key}\nwidget_key {widget_key}")
+        if args.webhook and not args.webhook_secret_ref:
+            try:
+                client, secret = rotate_webhook_secret(backend, client.client_id)
+            except OpenBrainError:
+                backend.stores.clients.delete(client)  # nothing half-made: no client whose leads cannot be signed
+                raise
+    created = {"client_id": client.client_id, "api_key": api_key, "widget_key": widget_key}
+    text = f"client_id  {client.client_id}\napi_key    {api_key}\nwidget_key {widget_key}"
+    if secret:
+        created |= {"webhook_secret": secret, "webhook_secret_ref": client.webhook_secret_ref}
+        text += f"\nwebhook_secret {secret}"
+    _emit(args, created, text)
     if not args.json:
         print(KEY_NOTICE, file=sys.stderr)
+        if secret:
+            print(SIGNING_NOTICE, file=sys.stderr)
     return 0
 
 
@@ -97,6 +113,19 @@ def _client_rotate_key(args: argparse.Namespace) -> int:
     if not args.json:
         kept = f"{keys - 1} older key(s) still work" if args.keep_old else "every older key is revoked"
         print(f"({kept}) {KEY_NOTICE}", file=sys.stderr)
+    return 0
+
+
+def _client_rotate_webhook_secret(args: argparse.Namespace) -> int:
+    from openbrain.services.clients import rotate_webhook_secret
+
+    with _opened() as backend:
+        client, secret = rotate_webhook_secret(backend, args.client_id, args.webhook)
+    _emit(args, {"client_id": client.client_id, "webhook_url": client.webhook_url, "webhook_secret": secret,
+                 "webhook_secret_ref": client.webhook_secret_ref},
+          f"client_id      {client.client_id}\nwebhook_url    {client.webhook_url}\nwebhook_secret {secret}")
+    if not args.json:
+        print(f"(the old secret no longer signs new deliveries) {SIGNING_NOTICE}", file=sys.stderr)
     return 0
 
 
@@ -253,7 +282,8 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--webhook", metavar="URL",
                         help="lead webhook, https:// (http:// only to 127.0.0.1/localhost)")
     create.add_argument("--webhook-secret-ref", metavar="REF",
-                        help="SSM parameter or Secrets Manager secret holding the webhook signing secret")
+                        help="SSM parameter or Secrets Manager secret holding the webhook signing secret "
+                             "[with --webhook: a new secret, stored in SSM and printed once]")
     command(clients, "list", _client_list, "list clients (never keys or their hashes)")
     show = command(clients, "show", _client_show, "show one client and its profiles")
     show.add_argument("client_id", metavar="CLIENT_ID")
@@ -263,6 +293,10 @@ def parser() -> argparse.ArgumentParser:
     rotate.add_argument("--keep-old", action="store_true", help="keep the old keys working too")
     rotate.add_argument("--widget", dest="kind", action="store_const", const="widget", default="server",
                         help="rotate the widget key (obw.…, chat only) instead of the server key (ob.…)")
+    rotate_secret = command(clients, "rotate-webhook-secret", _client_rotate_webhook_secret,
+                            "make a new webhook signing secret (printed once), stored in SSM")
+    rotate_secret.add_argument("client_id", metavar="CLIENT_ID")
+    rotate_secret.add_argument("--webhook", metavar="URL", help="also set the lead webhook URL")
 
     config = commands.add_parser("config", help="export or import a client's AgentConfigs (YAML/JSON)")
     configs = config.add_subparsers(dest="config_command", required=True, metavar="COMMAND")

@@ -70,6 +70,12 @@ class Settings(BaseSettings):
         5.0, gt=0, le=60, validation_alias=AliasChoices("webhook_timeout_seconds", "OB_WEBHOOK_TIMEOUT_SECONDS"),
         description="how long a target waits for a client's webhook to answer",
     )
+    webhook_secrets_path: str = Field(
+        "/openbrain/dev/webhooks", pattern=r"^(/[A-Za-z0-9_.-]+)+$",
+        validation_alias=AliasChoices("webhook_secrets_path", "OB_WEBHOOK_SECRETS_PATH"),
+        description="the SSM path under which `ob-admin` stores the webhook signing secrets it makes "
+                    "(template.yaml lets the targets read /<SecretsPrefix>/<Stage>/webhooks/*)",
+    )
     max_body_bytes: int = Field(
         65_536, ge=1_024, le=10_485_760, validation_alias=AliasChoices("max_body_bytes", "OB_MAX_BODY_BYTES"),
         description="largest request body the HTTPS chat API accepts (bytes); larger is 413",

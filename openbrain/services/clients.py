@@ -20,6 +20,7 @@ from openbrain.storage.orm.client import SERVER, WIDGET, validate_client_id
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from openbrain.aws.backend import Backend
     from openbrain.storage.stores import Stores
 
 
@@ -136,3 +137,23 @@ def rotate_key(stores: Stores, client_id: str, keep_old: bool = False, kind: str
     stores.clients.save(client)
     log.info("rotated the API key of client %s (old keys %s)", client_id, "kept" if keep_old else "revoked")
     return client, api_key
+
+
+def rotate_webhook_secret(backend: Backend, client_id: str, webhook_url: str | None = None) -> tuple[Client, str]:
+    """A new signing secret for the client's webhook (and its URL, if given): stored as the SSM SecureString
+    `<OB_WEBHOOK_SECRETS_PATH>/<client_id>` (replacing the one there) and the client pointed at it. Returns the
+    client and the secret (shown once). The targets read secrets through a cache of `SECRET_CACHE_SECONDS`, so
+    a running one signs with the old secret for up to that long."""
+    from openbrain.aws.secrets import new_webhook_secret, put_ssm_secret
+
+    client = get_client(backend.stores, client_id)
+    url = validate_webhook_url(webhook_url) if webhook_url else client.webhook_url
+    if not url:
+        raise InvalidInputError(f"client {client_id!r} has no webhook URL; give one with --webhook URL")
+    secret = new_webhook_secret()
+    ref = put_ssm_secret(backend, f"{backend.settings.webhook_secrets_path}/{client.client_id}", secret)
+    if (client.webhook_url, client.webhook_secret_ref) != (url, ref):
+        client.webhook_url, client.webhook_secret_ref = url, ref
+        backend.stores.clients.save(client)
+    log.info("made a new webhook signing secret for client %s (%s)", client_id, ref)
+    return client, secret

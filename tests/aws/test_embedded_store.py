@@ -127,6 +127,35 @@ def test_a_write_is_on_disk_before_it_is_answered(store: Path) -> None:
     assert base64.b64decode(item["memory"]["B"]) == blob
 
 
+def test_ssm_parameters_are_kept_from_the_journal_and_in_the_snapshot(store: Path) -> None:
+    # given: parameters put, overwritten and deleted (the embedded backend's secret store), backend open
+    with opened(store) as backend:
+        ssm = backend.client("ssm")
+        ssm.put_parameter(Name="/openbrain/dev/webhooks/acme", Value="whsec_one", Type="SecureString")
+        ssm.put_parameter(Name="/openbrain/dev/webhooks/acme", Value="whsec_two", Type="SecureString", Overwrite=True)
+        for name in ("/gone/a", "/gone/b", "/gone/c"):
+            ssm.put_parameter(Name=name, Value="x", Type="String")
+        ssm.delete_parameter(Name="/gone/a")
+        ssm.delete_parameters(Names=["/gone/b", "/gone/c"])
+
+        # when: the store's process is killed at once (nothing compacted)
+        stop_store(store, signal.SIGKILL)
+
+    # then: a new store process has them as they were, from the journal
+    def parameters(backend: Backend) -> dict[str, str]:
+        found = backend.client("ssm").get_parameters_by_path(Path="/", Recursive=True, WithDecryption=True)
+        return {p["Name"]: p["Value"] for p in found["Parameters"]}
+
+    with opened(store) as backend:
+        assert parameters(backend) == {"/openbrain/dev/webhooks/acme": "whsec_two"}
+
+    # and stopping writes them into the store file, from which the next one loads them
+    stop_store(store)
+    assert [p["put"]["Name"] for p in json.loads(store.read_text())["parameters"]] == ["/openbrain/dev/webhooks/acme"]
+    with opened(store) as backend:
+        assert parameters(backend) == {"/openbrain/dev/webhooks/acme": "whsec_two"}
+
+
 def test_the_store_files_are_private_to_their_owner(tmp_path: Path) -> None:
     # given: a store in a directory that does not exist yet
     store = tmp_path / "private" / "store.json"
