@@ -50,7 +50,11 @@ class ChatMessage(BaseModel):
     """One request to the chat turn. camelCase (the API's) and snake_case names are both accepted;
     keys that are not fields become tool context (seen by tools, never by the model)."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, json_schema_extra={
+        # what `chat` checks: a turn of an existing session (not a reset) needs a message that is not blank
+        "if": {"required": ["session_id"], "properties": {"session_id": {"type": "string"}, "reset": {"const": False}}},
+        "then": {"required": ["message"], "properties": {"message": {"pattern": r"\S"}}},
+    })
 
     client_id: str = Field(DEFAULT_CLIENT_ID, json_schema_extra=_NAME_SCHEMA,
                            validation_alias=AliasChoices("client_id", "clientId"))

@@ -10,19 +10,18 @@ keys nor another client's):
   `secretsmanager:openbrain/clients/<client_id>/<name>` (the client's own key, under its own prefix);
 - a profile's `base_url` is only ever sent the profile's own `ssm:`/`secretsmanager:` credentials, or no key at
   all (a keyless server): never the process-wide key, never an `env:` key;
-- a `base_url` is `https://`, or `http://` to `localhost` or a loopback/private IP literal (an Ollama or vLLM
-  beside the service); never a link-local address (the instance metadata service), never user info, a query or
-  a fragment (a key must not hide in the URL).
+- a `base_url` is `https://` to a host name, or `http(s)://` to `localhost`, a loopback/private IPv4 literal or
+  `[::1]` (an Ollama or vLLM beside the service); never another IP literal (not the instance metadata service's
+  link-local address), never user info, a query or a fragment (a key must not hide in the URL).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
-import ipaddress
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import Any
 
 from openbrain.core.errors import ForbiddenError, InvalidInputError
 
@@ -57,8 +56,21 @@ ENV_KEY_PREFIX = "OB_MODEL_KEY_"
 _ENV_REF = re.compile(r"^env:(OB_MODEL_KEY_[A-Z0-9_]{1,64})$")
 _STORE_REF = re.compile(r"^(ssm:/|secretsmanager:)openbrain/clients/([A-Za-z0-9_-]{1,64})/[A-Za-z0-9_./-]{1,256}$")
 MAX_BASE_URL_CHARS = 2048
-CREDENTIALS_PATTERN = f"^({_ENV_REF.pattern.strip('^$')}|{_STORE_REF.pattern.strip('^$')})$"
-"""Every reference `check_credentials` accepts (the OpenAPI document's pattern of `credentials`)."""
+# One regular expression is the whole rule, so the OpenAPI document states exactly what is accepted: https to a
+# host name (its last label starts with a letter, so no IP literal: not 169.254.169.254, not 0.0.0.0), or http(s)
+# to localhost, a loopback or private IPv4 address or [::1]; a port 1-65535; a path without query or fragment.
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = rf"({_LABEL}\.)*[A-Za-z]([A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?"
+_LOCAL_HOST = (rf"(localhost|127\.{_OCTET}\.{_OCTET}\.{_OCTET}|10\.{_OCTET}\.{_OCTET}\.{_OCTET}"
+               rf"|192\.168\.{_OCTET}\.{_OCTET}|172\.(1[6-9]|2[0-9]|3[01])\.{_OCTET}\.{_OCTET}|\[::1\])")
+_PORT = r"(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+BASE_URL_PATTERN = rf"^((https://{_HOST_NAME}|https?://{_LOCAL_HOST}){_PORT}(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?)?$"
+"""Every `base_url` `check_base_url` accepts, and "" for none (the OpenAPI document's pattern of `base_url`)."""
+_BASE_URL = re.compile(BASE_URL_PATTERN)
+CREDENTIALS_PATTERN = f"^({_ENV_REF.pattern.strip('^$')}|{_STORE_REF.pattern.strip('^$')})?$"
+"""Every reference `check_credentials` accepts, and "" for none (the OpenAPI document's pattern of `credentials`)."""
+_CREDENTIALS = re.compile(CREDENTIALS_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -102,37 +114,47 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def check_base_url(url: str) -> str:
-    """`url` if a profile may name it as its model server (module docstring); else `InvalidInputError`."""
-    parts = urlsplit(url)
-    try:
-        host, port = parts.hostname or "", parts.port  # .port raises on a bad port
-    except ValueError:
-        host, port = "", None
-    rule = "base_url must be an https:// URL, or http:// to localhost or a private address, without a key in it"
-    if (len(url) > MAX_BASE_URL_CHARS or parts.scheme not in ("https", "http") or not host or port == 0
-            or parts.username is not None or parts.password is not None or parts.query or parts.fragment):
-        raise InvalidInputError(f"{rule}, got {url!r}")
-    try:
-        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
-    if address is not None and (address.is_link_local or address.is_unspecified or address.is_multicast):
-        raise InvalidInputError(f"base_url must not name a link-local, unspecified or multicast address, got {url!r}")
-    local = host == "localhost" or (address is not None and (address.is_loopback or address.is_private))
-    if parts.scheme == "http" and not local:
-        raise InvalidInputError(f"{rule}, got {url!r}")
-    return url
+def check_base_url(url: str) -> str | None:
+    """`url` if a profile may name it as its model server (`BASE_URL_PATTERN`), None for ""; else
+    `InvalidInputError`. Python's `$` also matches before a last newline, as in the OpenAPI document's pattern
+    (which schemathesis checks with Python's `re`): that newline is dropped."""
+    if len(url) > MAX_BASE_URL_CHARS or not _BASE_URL.match(url):
+        raise InvalidInputError("base_url must be an https:// URL to a host name, or http(s):// to localhost or a "
+                                f"loopback or private IPv4 address, with no key, query or fragment in it; got {url!r}")
+    return url.removesuffix("\n") or None
 
 
-def check_credentials(ref: str) -> str:
-    """`ref` if it is a credentials reference a profile may name (module docstring); else `InvalidInputError`."""
-    if _ENV_REF.match(ref) or _STORE_REF.match(ref):
-        return ref
+def check_credentials(ref: str) -> str | None:
+    """`ref` if it is a credentials reference a profile may name (module docstring), None for ""; else
+    `InvalidInputError`."""
+    if _CREDENTIALS.match(ref):
+        return ref.removesuffix("\n") or None
     raise InvalidInputError(
         f"credentials must be 'env:{ENV_KEY_PREFIX}<NAME>', 'ssm:/openbrain/clients/<client_id>/<name>' or "
         f"'secretsmanager:openbrain/clients/<client_id>/<name>', got {ref!r}"
     )
+
+
+def connection_rules() -> list[Any]:
+    """What `check_connection` refuses, as JSON Schema `if`/`then` rules over a profile's `model`, `base_url` and
+    `credentials` (the OpenAPI document's `allOf`). "Given" is a string with a character other than a newline:
+    null, "" and "\n" are no value."""
+    given: dict[str, Any] = {"type": "string", "pattern": "."}
+    absent = {"not": given}
+    rules: list[Any] = [
+        {"if": {"required": ["model"], "properties": {"model": {"pattern": r"^\s*offline\s*$"}}},
+         "then": {"properties": {"base_url": absent, "credentials": absent}}},
+        {"if": {"required": ["base_url", "credentials"], "properties": {"base_url": given, "credentials": given}},
+         "then": {"properties": {"credentials": {"not": {"pattern": "^env:"}}}}},
+    ]
+    for name, provider in PROVIDERS.items():
+        takes_none = {"base_url": absent} if not provider.base_url else {}
+        if provider.key_env is None:
+            takes_none["credentials"] = absent
+        if takes_none:
+            rules.append({"if": {"required": ["model"], "properties": {"model": {"pattern": rf"^\s*{name}:"}}},
+                          "then": {"properties": takes_none}})
+    return rules
 
 
 def check_connection(spec: ModelSpec, base_url: str | None, credentials: str | None) -> None:

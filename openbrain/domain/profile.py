@@ -35,10 +35,13 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from openbrain.core.errors import InvalidInputError
 from openbrain.domain.model_spec import (
+    BASE_URL_PATTERN,
     CREDENTIALS_PATTERN,
+    MAX_BASE_URL_CHARS,
     check_base_url,
     check_connection,
     check_credentials,
+    connection_rules,
     parse_model_spec,
     spec_pattern,
 )
@@ -143,6 +146,8 @@ class MemoryPolicy(_Schema):
 class AgentProfile(_Schema):
     """One named set of agent parameters: prompt, icebreaker, model, tools, limits and memory policy."""
 
+    model_config = ConfigDict(json_schema_extra={"allOf": connection_rules()})  # `_connection_fits_model`
+
     system_message: str = Field(DEFAULT_SYSTEM_MESSAGE, max_length=MAX_TEXT_CHARS)
     icebreaker: str = Field(
         DEFAULT_ICEBREAKER, max_length=MAX_TEXT_CHARS,
@@ -161,8 +166,10 @@ class AgentProfile(_Schema):
         30.0, ge=1, le=900, description="seconds per turn; API Gateway gives up at 29 s, Lambda at 15 min"
     )
     base_url: str | None = Field(
-        None, description="the model server's URL, instead of the provider's (https, or http to a local/private "
-                          "host); it is sent only this profile's own credentials"
+        None, description="the model server's URL, instead of the provider's (https to a host name, or http(s) to "
+                          "localhost or a loopback/private IPv4 address); it is sent only this profile's own "
+                          "credentials",
+        json_schema_extra={"pattern": BASE_URL_PATTERN, "maxLength": MAX_BASE_URL_CHARS},
     )
     credentials: str | None = Field(
         None, description="where the model's API key lives: env:OB_MODEL_KEY_<NAME>, "
@@ -199,7 +206,7 @@ class AgentProfile(_Schema):
     @field_validator("base_url", "credentials", mode="before")
     @classmethod
     def _connection(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is None or value == "":  # a form's empty box is no value
+        if value is None:
             return None
         if not isinstance(value, str):
             raise _invalid(f"{info.field_name} must be text")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from openbrain.core.errors import InvalidInputError
+from openbrain.domain.model_spec import BASE_URL_PATTERN
 from openbrain.domain.profile import (
     CONFIG_FIELDS,
     DEFAULT_ICEBREAKER,
@@ -119,10 +124,30 @@ def test_a_base_url_may_be_https_or_http_to_a_local_or_private_host(url: str) ->
 
 @pytest.mark.parametrize("url", ["http://llm.example.com/v1", "ftp://127.0.0.1/", "https://user:sk-1@host/v1",
                                  "https://host/v1?key=sk-1", "https://host/v1#k", "http://169.254.169.254/latest",
-                                 "https://[fe80::1]/", "https://0.0.0.0/", "not a url"])
+                                 "https://[fe80::1]/", "https://0.0.0.0/", "https://8.8.8.8/", "http://[fd00::1]/",
+                                 "https://host:0/", "https://host:65536/", "HTTPS://host/", "not a url"])
 def test_a_base_url_elsewhere_or_carrying_a_key_is_refused(url: str) -> None:
     with pytest.raises(InvalidInputError, match="base_url"):
         AgentProfile.parse({"model": "openai:gpt-test", "base_url": url})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(BASE_URL_PATTERN))
+def test_every_base_url_the_openapi_pattern_admits_is_accepted_and_reaches_no_public_ip_or_metadata(url: str) -> None:
+    accepted = AgentProfile.parse({"model": "openai:gpt-test", "base_url": url}).base_url
+    assert accepted == (url.removesuffix("\n") or None)
+    if accepted is None:  # "" (or "\n"): no base_url
+        return
+    parts = urlsplit(accepted)
+    assert parts.scheme in ("https", "http") and not (parts.username or parts.password or parts.query or parts.fragment)
+    assert parts.hostname and 1 <= (parts.port or 443) <= 65535
+    try:
+        address = ipaddress.ip_address(parts.hostname)
+    except ValueError:  # a host name: only over https, or localhost
+        assert parts.scheme == "https" or parts.hostname == "localhost"
+    else:
+        assert address.is_loopback or address.is_private
+        assert not (address.is_link_local or address.is_unspecified or address.is_multicast)
 
 
 @pytest.mark.parametrize("ref", ["env:OB_MODEL_KEY_ANTHROPIC", "ssm:/openbrain/clients/acme/anthropic-key",
@@ -157,3 +182,4 @@ def test_a_provider_whose_package_is_missing_names_the_extra_to_install() -> Non
     assert caught.value.message == (
         "model 'groq:llama-3.3-70b' needs the package langchain-groq: pip install 'openbrain[groq]'"
     )
+

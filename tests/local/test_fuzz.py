@@ -1,0 +1,81 @@
+"""schemathesis against a real `ob-serve` over HTTP: every route of the OpenAPI document, every check
+(no 5xx, documented statuses and bodies, schema-valid requests accepted, schema-violating ones refused), the
+stateful phase included (links between operations), once with a server key and once with a widget key.
+
+The default run is bounded (`FUZZ_EXAMPLES` per operation and phase, a fixed seed: the same cases every run);
+`pytest -m fuzz` runs a long one with a fresh seed (docs/api.md "Fuzzing the API")."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from support.cli import BIN, serving
+
+pytestmark = pytest.mark.e2e
+
+TESTS = Path(__file__).resolve().parents[1]
+CONFIG = TESTS / "support" / "schemathesis.toml"
+FUZZ_EXAMPLES = 15
+LONG_EXAMPLES = 300
+SEED = "20261203"
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    keys: dict[str, str]  # kind -> key
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    home = tmp_path_factory.mktemp("fuzz-home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OB_", "OPENAI_", "AWS_"))}
+    env.update(HOME=str(home), OB_MEMORY_STORE="none")
+    api_key = f"ob.local.{secrets.token_hex(20)}"
+    log = home / "ob-serve.log"
+    with serving("ob-serve", "--port", "0", "--api-key", api_key, env=env, log=log) as url:
+        widget_key = re.search(r"widget key: (\S+)", log.read_text())
+        assert widget_key, log.read_text()
+        yield Server(url, {"server": api_key, "widget": widget_key.group(1)})
+    assert "Traceback" not in log.read_text()
+
+
+def fuzz(server: Server, kind: str, examples: int, workdir: Path, seed: str | None) -> str:
+    """Run schemathesis; its output. Fails the test (with the end of the output) on any failure."""
+    env = {**os.environ, "PYTHONPATH": str(TESTS), "SCHEMATHESIS_HOOKS": "support.schemathesis_hooks",
+           "NO_COLOR": "1"}
+    command = [str(BIN / "schemathesis"), "--config-file", str(CONFIG), "run", f"{server.url}/openapi.json",
+               "-H", f"x-api-key: {server.keys[kind]}", "--checks", "all", "--max-examples", str(examples),
+               *(["--seed", seed] if seed else [])]
+    done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=1200, check=False)
+    summary = done.stdout[-3000:]
+    assert done.returncode == 0, summary
+    assert re.search(r"Stateful", done.stdout), summary  # the stateful phase ran
+    return done.stdout
+
+
+def generated(output: str) -> int:
+    found = re.search(r"(\d+) generated", output)
+    assert found, output[-3000:]
+    return int(found.group(1))
+
+
+@pytest.mark.parametrize("kind", ["server", "widget"])
+def test_generated_requests_get_documented_answers_and_never_a_server_error(
+        server: Server, kind: str, tmp_path: Path) -> None:
+    output = fuzz(server, kind, FUZZ_EXAMPLES, tmp_path, SEED)
+    assert generated(output) >= 300, output[-3000:]
+
+
+@pytest.mark.fuzz
+@pytest.mark.parametrize("kind", ["server", "widget"])
+def test_a_long_fuzz_run_finds_nothing(server: Server, kind: str, tmp_path: Path) -> None:
+    output = fuzz(server, kind, LONG_EXAMPLES, tmp_path, None)
+    assert generated(output) >= 5000, output[-3000:]
