@@ -51,7 +51,8 @@ class ToolCall:
 class Reply:
     """What the server answers to one request.
 
-    `status` other than 200 makes it an OpenAI-style error body with `error_message`. `delay` seconds
+    `status` other than 200 makes it an OpenAI-style error body with `error_message`; `raw` is sent as it is
+    instead (with `status`, as `text/html`: what a proxy in front of the provider answers). `delay` seconds
     pass before anything is sent. `chunk_size` is how many characters of content or arguments each
     streamed delta carries.
     """
@@ -65,6 +66,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     chunk_size: int = 4
+    raw: bytes | None = None
 
 
 def error(status: int, message: str | None = None, **kwargs: Any) -> Reply:
@@ -365,7 +367,9 @@ class _Handler(BaseHTTPRequestHandler):
         if reply is None:
             return
         try:
-            if reply.status != 200:
+            if reply.raw is not None:
+                self._send(reply.status, reply.raw, "text/html", reply.headers)
+            elif reply.status != 200:
                 kind, code = _ERROR_KINDS.get(reply.status, ("server_error", None))
                 self._json(reply.status, _error_body(reply.error_message, kind, code), reply.headers)
             elif request.stream:
@@ -383,9 +387,11 @@ class _Handler(BaseHTTPRequestHandler):
         return request
 
     def _json(self, status: int, document: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(document).encode()
+        self._send(status, json.dumps(document).encode(), "application/json", headers)
+
+    def _send(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
-        self.send_header("content-type", "application/json")
+        self.send_header("content-type", content_type)
         self.send_header("content-length", str(len(data)))
         self.send_header("x-request-id", f"req_fake_{len(self.fake.requests)}")
         self.send_header("connection", "close")  # no idle keep-alive threads outlive a test

@@ -22,6 +22,7 @@ third of a turn's own time, docs/benchmarks.md).
 from __future__ import annotations
 
 import contextvars
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -35,7 +36,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from openbrain.conversation.agents.models import endpoint_source, key_source
 from openbrain.conversation.tools.registry import build_tools
-from openbrain.core.errors import UpstreamError, UpstreamTimeoutError
+from openbrain.core.errors import OpenBrainError, UpstreamError, UpstreamTimeoutError
 
 if TYPE_CHECKING:
     from langchain_core.language_models.chat_models import BaseChatModel
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from openbrain.conversation.tools.context import ToolContext
     from openbrain.storage.orm.agent_config import AgentConfig
 
+log = logging.getLogger(__name__)
 STOP_MAX_ITERATIONS = "max_iterations"
 STOP_MAX_EXECUTION_TIME = "max_execution_time"
 
@@ -80,10 +82,10 @@ class TurnLimits(AgentMiddleware):
                 return _call_by(deadline, handler, request)
             except _DeadlineReached:
                 return _out_of_time(request.runtime.context)
+            except OpenBrainError:
+                raise
             except Exception as exc:
-                failure = ProviderFailure.of(exc)
-                if failure is None:
-                    raise
+                failure = ProviderFailure.of(exc) or ProviderFailure.unreadable(exc)
                 pause = failure.retry_pause()
                 if retried or pause is None or time.monotonic() + pause >= deadline:
                     raise failure from exc
@@ -141,7 +143,8 @@ _RETRYABLE_STATUS = frozenset({408, 409, 429})
 
 class ProviderFailure(Exception):
     """A model provider's failure, classified by its shape whatever the provider: `timeout`, `auth` (401/403),
-    `status` (any other HTTP error) or `connection`. `run_turn` words it as an `UpstreamError`."""
+    `status` (any other HTTP error), `connection`, or `unreadable` (an answer the integration could not read:
+    a web page where JSON should be, ...). `run_turn` words it as an `UpstreamError`."""
 
     def __init__(self, kind: str, status: int | None = None, headers: Any = None) -> None:
         super().__init__(kind if status is None else f"{kind} {status}")
@@ -161,6 +164,15 @@ class ProviderFailure(Exception):
         if names & _CONNECTION:
             return cls("connection")
         return None
+
+    @classmethod
+    def unreadable(cls, exc: BaseException) -> ProviderFailure:
+        """Whatever else the model call raised. Only the provider's answer and its langchain integration run
+        there, and an integration says "not an answer" with a bare exception (langchain-openai: `ValueError`
+        for a web page where JSON should be), so it is a 502, never a 500; the traceback goes to the log, where
+        a bug in an integration shows as what it is."""
+        log.error("the model provider's answer could not be read", exc_info=exc)
+        return cls("unreadable")
 
     def retry_pause(self) -> float | None:
         """Seconds to wait before the one retry, or None when retrying cannot help."""
@@ -186,6 +198,8 @@ class ProviderFailure(Exception):
             return UpstreamError(f"the model provider refused the API key (check {key_source(config)})")
         if self.kind == "status":
             return UpstreamError(f"the model provider answered with an error (HTTP {self.status})")
+        if self.kind == "unreadable":
+            return UpstreamError("the model provider's answer could not be read (not what its API sends)")
         return UpstreamError(f"the model provider could not be reached (check {endpoint_source(config)})")
 
 

@@ -71,6 +71,24 @@ def test_server_error_is_upstream_error_and_session_is_unchanged(
     assert len(openai_server.completion_requests) == 1 + 2  # the first turn, then one try and one retry
 
 
+@pytest.mark.parametrize("status", [200, 502])
+def test_a_provider_answering_html_is_upstream_error_and_session_is_unchanged(
+    openai_server: FakeOpenAI, openai_backend: Backend, started: ChatResponse, status: int
+) -> None:
+    # given: something in front of the provider answers a web page (a captive portal: 200; a proxy: 502)
+    before = stored(started)
+    openai_server.always(Reply(status=status, raw=b"<html><body>Service unavailable</body></html>"))
+
+    # when
+    with pytest.raises(UpstreamError) as raised:
+        ask(openai_backend, "second question", session_id=started.session_id)
+
+    # then: the provider is blamed (502 at the API), not our code (500), and nothing changed
+    assert type(raised.value) is UpstreamError
+    assert "model provider" in raised.value.message
+    assert stored(started) == before
+
+
 def test_server_error_on_the_first_message_stores_no_session(
     openai_server: FakeOpenAI, openai_backend: Backend
 ) -> None:

@@ -20,6 +20,7 @@ from openbrain.conversation.agents.runner import (
 )
 from openbrain.conversation.chat import ChatMessage, ChatResponse, chat
 from openbrain.conversation.tools.context import ToolContext
+from openbrain.core.errors import UpstreamError
 from openbrain.storage import memory_codec
 from openbrain.storage.orm.agent_config import AgentConfig
 from openbrain.storage.orm.chat_session import ChatSession
@@ -137,11 +138,18 @@ def test_max_execution_time_ends_the_turn_before_the_next_model_call() -> None:
     assert_every_tool_call_has_its_result(outcome.new_messages)
 
 
-def test_errors_that_are_not_the_providers_pass_through_unchanged() -> None:
-    model = ScriptedChatModel(error=ValueError("a bug in a model wrapper"))
+def test_any_other_error_of_the_model_call_is_an_unreadable_answer_with_its_traceback_logged(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # langchain-openai raises a bare ValueError for a web page where JSON should be: the provider's fault (502)
+    model = ScriptedChatModel(error=ValueError("Unexpected response type from OpenAI-compatible endpoint"))
 
-    with pytest.raises(ValueError, match="a bug in a model wrapper"):
+    with pytest.raises(UpstreamError, match="answer could not be read") as raised:
         turn(model, agent_config())
+
+    assert type(raised.value) is UpstreamError
+    assert model.calls == 1  # not retried: the same answer would come again
+    [record] = [r for r in caplog.records if r.name == "openbrain.conversation.agents.runner"]
+    assert record.exc_info is not None and record.exc_info[0] is ValueError
 
 
 # -- the chat turn against the fake OpenAI server ------------------------------------------------
