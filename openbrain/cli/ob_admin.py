@@ -15,15 +15,18 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from openbrain.cli.common import dumps, run
+from openbrain.cli.common import add_version, command, dumps, run
 
 if TYPE_CHECKING:
     from openbrain.aws.backend import Backend
 
 PROG = "ob-admin"
-KEY_NOTICE = ("(keys are shown only this once: store them now; `ob-admin client rotate-key [--widget]` makes "
-              "new ones. The server key (ob.…) may do everything: keep it secret. The widget key (obw.…) may "
-              "only chat: it is the one to put in a web page.)")
+
+
+def _key_notice() -> str:
+    return (f"(keys are shown only this once: store them now; `{command(PROG)} client rotate-key [--widget]` makes "
+            "new ones. The server key (ob.…) may do everything: keep it secret. The widget key (obw.…) may "
+            "only chat: it is the one to put in a web page.)")
 
 
 @contextmanager
@@ -54,7 +57,7 @@ def _client_create(args: argparse.Namespace) -> int:
     _emit(args, {"client_id": client.client_id, "api_key": api_key, "widget_key": widget_key},
           f"client_id  {client.client_id}\napi_key    {api_key}\nwidget_key {widget_key}")
     if not args.json:
-        print(KEY_NOTICE, file=sys.stderr)
+        print(_key_notice(), file=sys.stderr)
     return 0
 
 
@@ -71,7 +74,7 @@ def _client_list(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     table = "\n".join("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[4]])
                       for row in rows)
-    _emit(args, clients, table if clients else "no clients yet; create one with: ob-admin client create NAME")
+    _emit(args, clients, table if clients else f"no clients yet; create one with: {command(PROG)} client create NAME")
     return 0
 
 
@@ -96,7 +99,7 @@ def _client_rotate_key(args: argparse.Namespace) -> int:
           f"client_id  {client.client_id}\napi_key    {api_key}")
     if not args.json:
         kept = f"{keys - 1} older key(s) still work" if args.keep_old else "every older key is revoked"
-        print(f"({kept}) {KEY_NOTICE}", file=sys.stderr)
+        print(f"({kept}) {_key_notice()}", file=sys.stderr)
     return 0
 
 
@@ -235,6 +238,7 @@ def parser() -> argparse.ArgumentParser:
         description="Manage OpenBrain clients, API keys and agent configs, and create the AWS resources on "
         "an endpoint. Uses the backend of OB_BACKEND (the embedded store by default).",
     )
+    add_version(p)
     p.add_argument("--json", action="store_true", default=False, help="machine-readable output")
     commands = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
