@@ -9,7 +9,13 @@ unless `--skip-tests`, before anything is published or deployed. `-P` builds fir
 
 Stages: `dev` publishes to TestPyPI and deploys the stack `openbrain-dev`; `prod` publishes to PyPI and
 deploys `openbrain-prod`. Credentials are never arguments here: twine reads TWINE_USERNAME /
-TWINE_PASSWORD (or ~/.pypirc), sam and aws the usual AWS profile or environment.
+TWINE_PASSWORD (or ~/.pypirc; TWINE_REPOSITORY_URL sends the upload elsewhere), sam and aws the usual AWS
+profile or environment.
+
+The Python tools come from the `dev` extra (ruff, mypy, import-linter, pytest) and the `devops` extra it
+includes (cfn-lint, build, twine): run this with the interpreter of the venv they are in (`.venv/bin/python
+ci_cd.py ...`); console scripts are taken from beside that interpreter, so the venv need not be on PATH.
+sam and aws come from PATH (docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -63,14 +69,24 @@ class Runner:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def tool(name: str) -> str:
+    """The console script `name` beside this interpreter (the venv's bin/), else `name` for PATH to find."""
+    folder = Path(sys.executable).parent
+    script = next((folder / f"{name}{suffix}" for suffix in ("", ".exe") if (folder / f"{name}{suffix}").is_file()),
+                  None)
+    return str(script) if script else name
+
+
 def stack_name(args: argparse.Namespace) -> str:
     return args.stack_name or f"openbrain-{args.stage}"
 
 
 def lint(runner: Runner) -> None:
-    runner.run([sys.executable, "-m", "ruff", "check", "openbrain", "tests", "ci_cd.py"])
+    # what scripts/test lints, plus this file and the template (cfn-lint has no `python -m` entry point)
+    runner.run([sys.executable, "-m", "ruff", "check", "openbrain", "lambdas", "tests", "bench", "scripts", "ci_cd.py"])
     runner.run([sys.executable, "-m", "mypy", "openbrain"])
-    runner.run([sys.executable, "-m", "cfnlint", "template.yaml"])
+    runner.run([tool("lint-imports"), "--no-cache"])
+    runner.run([tool("cfn-lint"), "template.yaml"])
 
 
 def run_tests(runner: Runner, args: argparse.Namespace) -> None:
@@ -129,7 +145,7 @@ def parser() -> argparse.ArgumentParser:
                    help="Prints the central infrastructure outputs as they currently exist.")
     p.add_argument("--stage", "-s", choices=sorted(REPOSITORIES), default="dev",
                    help="If 'dev', publish to pypi-test, if 'prod', publish to pypi (and deploy openbrain-<stage>).")
-    p.add_argument("--lint", "-L", action="store_true", help="Run ruff, mypy and cfn-lint")
+    p.add_argument("--lint", "-L", action="store_true", help="Run ruff, mypy, lint-imports and cfn-lint")
     p.add_argument("--test-python", "-t", action="store_true", help="Run pytest tests")
     p.add_argument("--skip-tests", action="store_true", help="Skip pytest tests")
     p.add_argument("--skip-build", action="store_true", help="Skip python build commands")

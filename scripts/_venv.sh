@@ -24,7 +24,7 @@ fi
 CKSUM="$(cksum < "$ROOT/pyproject.toml" | cut -d' ' -f1)"
 STAMP="$VENV/.openbrain-installed-$CKSUM-$OB_EXTRAS"
 if [ ! -f "$STAMP" ]; then
-  echo "setting up $VENV (openbrain[$OB_EXTRAS]) ..." >&2
+  echo "setting up $VENV (openbrain-agents[$OB_EXTRAS]) ..." >&2
   "$VENV/bin/python" -m pip install -q --upgrade pip >&2
   "$VENV/bin/python" -m pip install -q -e "$ROOT[$OB_EXTRAS]" >&2
   find "$VENV" -maxdepth 1 -name '.openbrain-installed-*' ! -name ".openbrain-installed-$CKSUM-*" -delete

@@ -1,11 +1,19 @@
-"""ci_cd.py: the original's flags, the plan each combination prints, and that a dry run runs nothing."""
+"""ci_cd.py: the original's flags, the plan each combination prints, that a dry run runs nothing, and lint, build
+and publish for real (the upload to a package index on loopback)."""
 
 from __future__ import annotations
 
+import http.server
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
+import tarfile
+import threading
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -161,4 +169,101 @@ def test_a_failing_command_stops_the_run_with_its_exit_code(tmp_path: Path) -> N
 
 def test_lint_runs_ruff_mypy_and_cfn_lint_before_tests() -> None:
     lines = plan("-L", "-t")
-    assert [line.split(" -m ")[1].split()[0] for line in lines] == ["ruff", "mypy", "cfnlint", "pytest"]
+    assert [Path(shlex.split(line)[0]).name if " -m " not in line else line.split(" -m ")[1].split()[0]
+            for line in lines] == ["ruff", "mypy", "lint-imports", "cfn-lint", "pytest"]
+    assert lines[3].endswith("cfn-lint template.yaml")
+
+
+def test_nothing_in_the_repository_installs_the_unrelated_openbrain_distribution() -> None:
+    # `openbrain` on PyPI is another project: every install names `openbrain-agents` or the checkout (`.[cli]`)
+    wrong = re.compile(r"openbrain\[|pip install ['\"]?openbrain(?![\w-])")
+    offenders = []
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and not d.endswith(".egg-info")
+                   and d not in {"dist", "build", "__pycache__", "node_modules"}]
+        for name in files:
+            path = Path(folder, name)
+            if path.suffix in {".png", ".jpg", ".gz", ".whl", ".zip", ".pyc"}:
+                continue
+            text = path.read_text(errors="replace")
+            offenders += [f"{path.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}"
+                          for m in wrong.finditer(text)]
+    assert offenders == []
+
+
+def test_lint_for_real_passes_on_this_repository() -> None:
+    # cfn-lint 1.58 has no `python -m cfnlint`: the console script beside this interpreter (or on PATH) runs
+    result = ci_cd("-L")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    echoed = [line for line in result.stdout.splitlines() if line.startswith("$ ")]
+    assert len(echoed) == 4 and echoed[-1].endswith("cfn-lint template.yaml"), result.stdout
+    assert "error:" not in result.stderr
+
+
+@pytest.fixture
+def package_index() -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """A package index's upload endpoint on loopback: its URL, and the (file, distribution) pairs posted to it."""
+    uploads: list[tuple[str, str]] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            filename = re.search(rb'name="content"; filename="([^"]+)"', body)
+            name = re.search(rb'name="name"\r\n\r\n([^\r]+)\r\n', body)
+            assert filename and name, body[:2000]
+            uploads.append((filename.group(1).decode(), name.group(1).decode()))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/legacy/", uploads
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_publish_for_real_builds_checks_and_uploads_exactly_that_build(
+    tmp_path: Path, package_index: tuple[str, list[tuple[str, str]]]
+) -> None:
+    # given what a build reads, copied out of the repository (dist/ and build/ stay out of the checkout)
+    for name in ("ci_cd.py", "pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "openbrain", tmp_path / "openbrain", ignore=shutil.ignore_patterns("__pycache__"))
+    url, uploads = package_index
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINE_")}
+    env.update(HOME=str(tmp_path), TWINE_REPOSITORY_URL=url, TWINE_USERNAME="__token__",
+               TWINE_PASSWORD="pypi-not-a-real-token")  # HOME: no ~/.pypirc of the machine's
+
+    # when publishing (the build first), the tests skipped
+    result = ci_cd("-P", "--skip-tests", cwd=tmp_path, env=env)
+
+    # then a wheel and an sdist were built, twine check passed on both, and exactly those were uploaded
+    assert result.returncode == 0, result.stdout + result.stderr
+    built = sorted(p.name for p in (tmp_path / "dist").iterdir())
+    assert sorted(Path(f).suffix for f in built) == [".gz", ".whl"], built
+    assert all(f.startswith("openbrain_agents-") for f in built), built
+    assert result.stdout.count("PASSED") == 2, result.stdout
+    assert sorted(uploads) == [(f, "openbrain-agents") for f in built]
+    # the wheel carries the type marker and the license, and says what it is
+    [wheel] = (tmp_path / "dist").glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        [metadata_file] = [n for n in names if n.endswith(".dist-info/METADATA")]
+        wheel_metadata = archive.read(metadata_file).decode()
+    assert "openbrain/py.typed" in names
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), names
+    assert "Name: openbrain-agents\n" in wheel_metadata
+    assert "License-Expression: AGPL-3.0-or-later\n" in wheel_metadata
+    assert "Classifier: Typing :: Typed\n" in wheel_metadata
+    [sdist] = (tmp_path / "dist").glob("*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        members = {Path(m).relative_to(Path(m).parts[0]).as_posix() for m in archive.getnames() if "/" in m}
+    assert {"LICENSE", "openbrain/py.typed", "pyproject.toml"} <= members
+

@@ -92,7 +92,7 @@ class Backend:
             )
         if importlib.util.find_spec("moto") is None:  # the store's process needs it too: say so here, in one line
             raise ConfigurationError(
-                "the memory backend needs moto: pip install 'openbrain[local]' (or set OB_BACKEND=aws)"
+                "the memory backend needs moto: pip install 'openbrain-agents[local]' (or set OB_BACKEND=aws)"
             )
         if self.settings.memory_store is not None:
             self._store = EmbeddedStore(self.settings.memory_store, self.settings.memory_store_idle_seconds)

@@ -1,19 +1,59 @@
-"""What the CLIs share: turning errors into one line and an exit code, and waiting for a server to be stopped."""
+"""What the CLIs share: `--version`, hints that name a command the user can run, turning errors into one line
+and an exit code, and waiting for a server to be stopped."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import shlex
+import shutil
 import signal
 import sys
 import threading
 import traceback
 from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
+import openbrain
 from openbrain.core.errors import OpenBrainError
 
+# pyproject's [project] name: the import package is `openbrain`, but `openbrain` on PyPI is another project.
+DISTRIBUTION = "openbrain-agents"
 EXIT_ERROR = 1
 EXIT_INTERNAL = 70  # EX_SOFTWARE
+
+
+def add_version(parser: argparse.ArgumentParser) -> None:
+    """`--version`: print `<prog> <version>` and exit 0."""
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
+
+
+def installed_version() -> str:
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed (PYTHONPATH=.)
+        return f"{openbrain.__version__} (from source: {DISTRIBUTION} is not installed)"
+
+
+def command(prog: str) -> str:
+    """What to type to run the console script `prog` of this installation: its name when PATH finds this very
+    script, else its path (relative to the working directory when it lies below it), e.g. `.venv/bin/ob` after
+    `scripts/ob`, which runs the venv's script without putting the venv on PATH."""
+    script = next((folder / prog for folder in (Path(sys.argv[0]).absolute().parent, Path(sys.executable).parent)
+                   if (folder / prog).is_file()), None)
+    if script is None:  # not a console script (python -m ..., Windows' ob.exe): the name is the best guess
+        return prog
+    found = shutil.which(prog)
+    if found and Path(found).resolve() == script.resolve():
+        return prog
+    try:
+        path = script.relative_to(Path.cwd()).as_posix()
+        path = path if "/" in path else f"./{path}"
+    except ValueError:
+        path = str(script)
+    return shlex.quote(path)
 
 
 def fail(prog: str, message: str) -> None:

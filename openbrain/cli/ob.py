@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from openbrain.cli.common import dumps, run
+from openbrain.cli.common import add_version, command, dumps, run
 from openbrain.domain.profile import DEFAULT_CLIENT_ID, DEFAULT_PROFILE
 
 
@@ -15,6 +15,7 @@ def parser() -> argparse.ArgumentParser:
         description="Send one message to an OpenBrain agent and print its reply. Without --session a new "
         "session starts from the profile; its id is printed on stderr so you can continue it.",
     )
+    add_version(p)
     p.add_argument("message", help="what to say to the agent")
     p.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help=f"client (tenant) id [{DEFAULT_CLIENT_ID}]")
     p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"AgentConfig profile name [{DEFAULT_PROFILE}]")
@@ -53,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(response.message)
             if not args.session:
-                print(f"(session {response.session_id}; continue with: ob --session {response.session_id} "
-                      "MESSAGE)", file=sys.stderr)
+                print(f"(session {response.session_id}; continue with: {command('ob')} --session "
+                      f"{response.session_id} MESSAGE)", file=sys.stderr)
         return 0
 
     return run("ob", turn)

@@ -15,18 +15,24 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from openbrain.cli.common import dumps, run
+from openbrain.cli.common import add_version, command, dumps, run
 from openbrain.core.errors import OpenBrainError
 
 if TYPE_CHECKING:
     from openbrain.aws.backend import Backend
 
 PROG = "ob-admin"
-KEY_NOTICE = ("(keys are shown only this once: store them now; `ob-admin client rotate-key [--widget]` makes "
-              "new ones. The server key (ob.…) may do everything: keep it secret. The widget key (obw.…) may "
-              "only chat: it is the one to put in a web page.)")
-SIGNING_NOTICE = ("(the webhook secret too is shown only this once: give it to the receiver, which verifies each "
-                  "delivery with it (docs/targets.md); `ob-admin client rotate-webhook-secret` makes a new one)")
+
+
+def _key_notice() -> str:
+    return (f"(keys are shown only this once: store them now; `{command(PROG)} client rotate-key [--widget]` makes "
+            "new ones. The server key (ob.…) may do everything: keep it secret. The widget key (obw.…) may "
+            "only chat: it is the one to put in a web page.)")
+
+
+def _signing_notice() -> str:
+    return ("(the webhook secret too is shown only this once: give it to the receiver, which verifies each delivery "
+            f"with it (docs/targets.md); `{command(PROG)} client rotate-webhook-secret` makes a new one)")
 
 
 @contextmanager
@@ -68,9 +74,9 @@ def _client_create(args: argparse.Namespace) -> int:
         text += f"\nwebhook_secret {secret}"
     _emit(args, created, text)
     if not args.json:
-        print(KEY_NOTICE, file=sys.stderr)
+        print(_key_notice(), file=sys.stderr)
         if secret:
-            print(SIGNING_NOTICE, file=sys.stderr)
+            print(_signing_notice(), file=sys.stderr)
     return 0
 
 
@@ -87,7 +93,7 @@ def _client_list(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     table = "\n".join("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[4]])
                       for row in rows)
-    _emit(args, clients, table if clients else "no clients yet; create one with: ob-admin client create NAME")
+    _emit(args, clients, table if clients else f"no clients yet; create one with: {command(PROG)} client create NAME")
     return 0
 
 
@@ -112,7 +118,7 @@ def _client_rotate_key(args: argparse.Namespace) -> int:
           f"client_id  {client.client_id}\napi_key    {api_key}")
     if not args.json:
         kept = f"{keys - 1} older key(s) still work" if args.keep_old else "every older key is revoked"
-        print(f"({kept}) {KEY_NOTICE}", file=sys.stderr)
+        print(f"({kept}) {_key_notice()}", file=sys.stderr)
     return 0
 
 
@@ -125,7 +131,8 @@ def _client_rotate_webhook_secret(args: argparse.Namespace) -> int:
                  "webhook_secret_ref": client.webhook_secret_ref},
           f"client_id      {client.client_id}\nwebhook_url    {client.webhook_url}\nwebhook_secret {secret}")
     if not args.json:
-        print(f"(the old secret no longer signs new deliveries) {SIGNING_NOTICE}", file=sys.stderr)
+        print(f"(running targets sign with it within 5 minutes, or at once after a refusal of the old signature) "
+              f"{_signing_notice()}", file=sys.stderr)
     return 0
 
 
@@ -264,6 +271,7 @@ def parser() -> argparse.ArgumentParser:
         description="Manage OpenBrain clients, API keys and agent configs, and create the AWS resources on "
         "an endpoint. Uses the backend of OB_BACKEND (the embedded store by default).",
     )
+    add_version(p)
     p.add_argument("--json", action="store_true", default=False, help="machine-readable output")
     commands = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from openbrain.cli.common import run, wait_for_stop
+from openbrain.cli.common import add_version, run, wait_for_stop
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ob-serve", description=__doc__.splitlines()[0] if __doc__ else None)
+    add_version(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on [127.0.0.1]")
     p.add_argument("--port", type=int, default=8080, help="port [8080]; 0 picks a free one")
     p.add_argument("--workers", type=int, default=1, metavar="N",

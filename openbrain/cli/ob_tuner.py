@@ -1,6 +1,6 @@
 """`ob-tuner`: the gradio workbench for agent profiles, sessions, leads and events (see docs/tuner.md).
 
-Needs the `tuner` extra (`pip install 'openbrain[tuner]'`). The access rule is in `openbrain.tuner.access`:
+Needs the `tuner` extra (`pip install 'openbrain-agents[tuner]'`). The access rule is in `openbrain.tuner.access`:
 open on loopback (to requests addressed to loopback), a login anywhere else.
 """
 
@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from openbrain.cli.common import run, wait_for_stop
+from openbrain.cli.common import add_version, run, wait_for_stop
 from openbrain.core.errors import ConfigurationError
 from openbrain.tuner.access import access, is_loopback
 
@@ -19,6 +19,7 @@ PROG = "ob-tuner"
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0] if __doc__ else None)
+    add_version(p)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on [127.0.0.1]; anything else requires OB_TUNER_PASSWORD")
     p.add_argument("--port", type=int, default=7860, help="port [7860]; 0 takes the first free one from 7860")
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             from openbrain.tuner.ui import build
         except ImportError as exc:
             raise ConfigurationError(
-                f"ob-tuner needs the tuner extra ({exc.name} is missing): pip install 'openbrain[tuner]'"
+                f"ob-tuner needs the tuner extra ({exc.name} is missing): pip install 'openbrain-agents[tuner]'"
             ) from exc
         from starlette.middleware import Middleware
 

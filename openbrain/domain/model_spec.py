@@ -96,7 +96,7 @@ def parse_model_spec(spec: str) -> ModelSpec:
     package = PROVIDERS[provider]
     if not _installed(package.module):
         raise InvalidInputError(
-            f"model {text!r} needs the package {package.distribution}: pip install 'openbrain[{package.extra}]'"
+            f"model {text!r} needs the package {package.distribution}: pip install 'openbrain-agents[{package.extra}]'"
         )
     return ModelSpec(provider, name)
 

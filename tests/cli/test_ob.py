@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import pytest
-from support.cli import Cli, assert_one_line_error
+from support.cli import BIN, Cli, assert_one_line_error
 from support.store import stop_store
 
 pytestmark = pytest.mark.e2e
@@ -16,7 +17,8 @@ ULID = r"[0-9A-HJKMNP-TV-Z]{26}"
 
 
 def test_ob_answers_one_message(cli: Cli) -> None:
-    result = cli.run("ob", "what is 6*7")
+    # the venv's bin/ on PATH, as in an activated venv (tests/cli/test_common.py: the hint off PATH)
+    result = cli.run("ob", "what is 6*7", PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
 
     assert result.returncode == 0, result.stderr
     assert result.stdout == "6*7 = 42\n"

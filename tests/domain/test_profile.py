@@ -180,6 +180,6 @@ def test_a_provider_whose_package_is_missing_names_the_extra_to_install() -> Non
         AgentProfile.parse({"model": "groq:llama-3.3-70b"})
 
     assert caught.value.message == (
-        "model 'groq:llama-3.3-70b' needs the package langchain-groq: pip install 'openbrain[groq]'"
+        "model 'groq:llama-3.3-70b' needs the package langchain-groq: pip install 'openbrain-agents[groq]'"
     )
 

@@ -1,0 +1,96 @@
+"""What every console script shares (openbrain/cli/common.py): `--version`, and hints that name a command the user
+can run from where they are, whether or not the venv's bin/ is on PATH (`scripts/ob` runs `.venv/bin/ob` without
+putting it there)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from support.cli import BIN, TIMEOUT, Cli
+
+pytestmark = pytest.mark.e2e
+
+PROGRAMS = ("ob", "ob-chat", "ob-admin", "ob-serve", "ob-tuner")
+ULID = r"[0-9A-HJKMNP-TV-Z]{26}"
+WITHOUT_BIN = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p).resolve() != BIN.resolve())
+
+
+def run(cli: Cli, argv: list[str], cwd: Path, path: str) -> subprocess.CompletedProcess[str]:
+    """Run `argv` as a user would type it in `cwd` with `PATH=path` (a bare name is looked up on that PATH)."""
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, input="", env={**cli.env, "PATH": path},
+                          timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_every_console_script_prints_its_name_and_the_installed_version(cli: Cli, program: str) -> None:
+    result = cli.run(program, "--version")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{program} {metadata.version('openbrain-agents')}\n"
+    assert result.stderr == ""
+
+
+def test_the_import_package_openbrain_comes_from_the_openbrain_agents_distribution() -> None:
+    # `openbrain` on PyPI (5.9.0) is an unrelated project: ours is installed under its own name
+    assert "openbrain-agents" in metadata.packages_distributions()["openbrain"]
+    assert metadata.metadata("openbrain-agents")["License-Expression"] == "AGPL-3.0-or-later"
+
+
+def _continue_hint(stderr: str) -> str:
+    match = re.search(rf"^\(session ({ULID}); continue with: (.+) --session \1 MESSAGE\)$", stderr, re.M)
+    assert match, stderr
+    return match.group(2)
+
+
+def test_ob_names_itself_when_path_finds_it(cli: Cli, tmp_path: Path) -> None:
+    result = run(cli, ["ob", "what is 6*7"], cwd=tmp_path, path=f"{BIN}{os.pathsep}{WITHOUT_BIN}")
+
+    assert result.returncode == 0, result.stderr
+    assert _continue_hint(result.stderr) == "ob"
+
+
+def test_ob_off_path_names_the_script_below_the_working_directory_relative_and_the_hint_runs(cli: Cli) -> None:
+    # given the venv's bin/ is not on PATH and the user is in the folder holding the venv (as after scripts/ob)
+    here = BIN.parent.parent
+    first = run(cli, [str(BIN / "ob"), "my name is Ada Lovelace"], cwd=here, path=WITHOUT_BIN)
+    assert first.returncode == 0, first.stderr
+
+    # then the hint is the script's path from there, and running it continues the session
+    hint = _continue_hint(first.stderr)
+    assert hint == shlex.quote(f"{BIN.parent.name}/bin/ob")
+    session = re.search(rf"--session ({ULID})", first.stderr)
+    assert session
+    second = run(cli, [*shlex.split(hint), "--session", session.group(1), "do you remember me?"], cwd=here,
+                 path=WITHOUT_BIN)
+    assert second.returncode == 0, second.stderr
+    assert "Ada" in second.stdout
+
+
+def test_ob_off_path_elsewhere_names_the_scripts_absolute_path(cli: Cli, tmp_path: Path) -> None:
+    result = run(cli, [str(BIN / "ob"), "what is 6*7"], cwd=tmp_path, path=WITHOUT_BIN)
+
+    assert result.returncode == 0, result.stderr
+    assert _continue_hint(result.stderr) == shlex.quote(str(BIN / "ob"))
+
+
+def test_ob_admin_hints_name_a_runnable_ob_admin(cli: Cli, tmp_path: Path) -> None:
+    # given no clients and ob-admin run by its path, off PATH
+    empty = run(cli, [str(BIN / "ob-admin"), "client", "list"], cwd=tmp_path, path=WITHOUT_BIN)
+    assert empty.returncode == 0, empty.stderr
+    prefix = "no clients yet; create one with: "
+    assert empty.stdout.startswith(prefix), empty.stdout
+    hint = empty.stdout.removeprefix(prefix).strip()
+    assert hint == f"{shlex.quote(str(BIN / 'ob-admin'))} client create NAME"
+
+    # when the user runs the hint
+    created = run(cli, shlex.split(hint.replace("NAME", "Acme")), cwd=tmp_path, path=WITHOUT_BIN)
+
+    # then the client exists, and the key notice names the same runnable command
+    assert created.returncode == 0, created.stderr
+    assert f"`{shlex.quote(str(BIN / 'ob-admin'))} client rotate-key [--widget]`" in created.stderr
