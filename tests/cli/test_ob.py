@@ -226,3 +226,17 @@ def test_ob_publishes_to_the_eventbridge_endpoint_of_its_own_variable(
     other = boto3.client("events", endpoint_url=tables, region_name="us-east-1", aws_access_key_id="x",
                          aws_secret_access_key="x")
     assert [bus["Name"] for bus in other.list_event_buses()["EventBuses"]] == ["default"]
+
+
+def test_ob_prints_the_offline_fallback_notice_on_a_sessions_first_turn_only(cli: Cli) -> None:
+    # given: a session of the default profile (openai:gpt-4o-mini, no key), whose first turn gave the notice
+    first = cli.run("ob", "--json", "hi")
+    assert OFFLINE_NOTICE in first.stderr.splitlines()
+
+    # when: another process continues it
+    second = cli.run("ob", "--session", json.loads(first.stdout)["session_id"], "what is 2^10")
+
+    # then: the same model, without the notice
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == "2^10 = 1024\n"
+    assert "notice:" not in second.stderr
