@@ -11,15 +11,16 @@ from support.backend import installed_backend
 from openbrain.aws.backend import Backend
 from openbrain.core.settings import Settings
 
-# Variables that would make a test talk to something other than the in-process AWS or the offline model.
-_HOSTILE_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB",
-                "AWS_ENDPOINT_URL_EVENTS", "AWS_ENDPOINT_URL_SQS", "AWS_LAMBDA_FUNCTION_NAME", "AWS_PROFILE")
+# Variables that would make a test talk to something other than the in-process AWS or the offline model: these,
+# and every `AWS_ENDPOINT_URL*` (boto3 reads `AWS_ENDPOINT_URL_<SERVICE ID>`: ..._EVENTBRIDGE, ..._SECRETS_MANAGER).
+_HOSTILE_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AWS_LAMBDA_FUNCTION_NAME", "AWS_PROFILE")
+_HOSTILE_PREFIXES = ("OB_", "AWS_ENDPOINT_URL")
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     for name in list(os.environ):
-        if name.startswith("OB_") or name in _HOSTILE_ENV:
+        if name.startswith(_HOSTILE_PREFIXES) or name in _HOSTILE_ENV:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")

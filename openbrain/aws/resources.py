@@ -63,12 +63,14 @@ TARGETS: tuple[QueueTarget, ...] = (
 )
 
 
-def create_tables(settings: Settings) -> None:
+def create_tables(settings: Settings) -> bool:
     """Create every model's table and the idempotency table (PAY_PER_REQUEST) where missing; turn on TTL
-    for sessions and idempotency records."""
+    for sessions and idempotency records. Returns whether TTL is on: False where the endpoint does not
+    implement DynamoDB's TTL API (dynalite), which is no error: reads ignore expired items themselves, they
+    are only never deleted."""
     for model in MODELS:
-        if not model.exists():
-            model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+        if not model.exists():  # TTL is turned on below, where an endpoint without it is no error
+            model.create_table(billing_mode="PAY_PER_REQUEST", wait=True, ignore_update_ttl_errors=True)
     client = ChatSession._get_connection().connection.client
     name = settings.idempotency_table
     if not table_exists(client, name):
@@ -77,11 +79,20 @@ def create_tables(settings: Settings) -> None:
                             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
                             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
         client.get_waiter("table_exists").wait(TableName=name)
-    for table, attribute in ((ChatSession.Meta.table_name, SESSION_TTL_ATTRIBUTE), (name, IDEMPOTENCY_TTL_ATTRIBUTE)):
-        ttl = client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
-        if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):  # DynamoDB refuses enabling it twice
-            client.update_time_to_live(TableName=table,
-                                       TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute})
+    try:
+        for table, attribute in ((ChatSession.Meta.table_name, SESSION_TTL_ATTRIBUTE),
+                                 (name, IDEMPOTENCY_TTL_ATTRIBUTE)):
+            ttl = client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+            if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):  # DynamoDB refuses enabling it twice
+                client.update_time_to_live(TableName=table,
+                                           TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute})
+    except client.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "UnknownOperationException":
+            raise
+        log.info("%s does not implement DynamoDB's TTL API (%s): expired items are never deleted",
+                    client.meta.endpoint_url, exc.operation_name)
+        return False
+    return True
 
 
 def table_exists(client: Any, name: str) -> bool:
@@ -144,6 +155,7 @@ class InitReport:
     tables: dict[str, str] = field(default_factory=dict)  # table name -> "created" | "exists"
     event_bus: str = ""
     queues: dict[str, str] = field(default_factory=dict)  # queue name -> URL
+    ttl: bool = True  # TTL is on for sessions and idempotency records (False: the endpoint has no TTL API)
     message: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -153,6 +165,7 @@ class InitReport:
             "tables": self.tables,
             "event_bus": self.event_bus,
             "queues": self.queues,
+            "ttl": "enabled" if self.ttl else "unsupported",
             "message": self.message,
         }
 
@@ -189,7 +202,7 @@ def init_resources(backend: Backend) -> InitReport:
     try:
         client = backend.client("dynamodb")
         existed = {name: table_exists(client, name) for name in _table_names(settings)}
-        create_tables(settings)
+        report.ttl = create_tables(settings)
         report.tables = {name: "exists" if before else "created" for name, before in existed.items()}
         report.queues = create_event_resources(backend.client("events"), backend.client("sqs"), settings)
     except (BotoCoreError, ClientError, PynamoDBException) as exc:

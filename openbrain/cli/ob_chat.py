@@ -91,7 +91,7 @@ class ChatLoop:
         if name == "/reset":
             self.reset()
         elif name == "/config":
-            self.show(dumps(self.backend.stores.sessions.get(self.args.client_id, self.session_id).config_snapshot))
+            self.show(dumps(self._config()))
         elif name == "/events":
             self.show(dumps(self.events) if self.events else "(no events yet)")
         elif name == "/help":
@@ -99,6 +99,15 @@ class ChatLoop:
         else:
             raise OpenBrainError(f"unknown command {name}; {HELP}")
         return True
+
+    def _config(self) -> dict[str, Any]:
+        """The session's config, its model as it really runs (`openai:gpt-4o-mini → offline (no OPENAI_API_KEY)`)."""
+        from openbrain.conversation.agents.models import effective_model_label
+        from openbrain.storage.orm.agent_config import AgentConfig
+
+        snapshot = dict(self.backend.stores.sessions.get(self.args.client_id, self.session_id).config_snapshot)
+        snapshot["model"] = effective_model_label(AgentConfig.from_snapshot(snapshot), self.backend.settings)
+        return snapshot
 
     def say(self, line: str) -> None:
         from openbrain.conversation.chat import ChatMessage, chat

@@ -218,7 +218,7 @@ def continue_session(
         raise SessionEndedError("this conversation has ended; start a new one with reset")
     started = time.perf_counter()
     config = config or AgentConfig.from_snapshot(session.config_snapshot)
-    spec = effective_model_spec(config, settings)
+    spec = effective_model_spec(config, settings, notice=not session.turn_count)  # the fallback's notice: once
     history = memory_codec.load(session.memory)
     context = ToolContext(
         client_id=session.client_id, session_id=session.session_id, leads=backend.stores.leads,

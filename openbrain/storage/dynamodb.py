@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from openbrain.core.clock import utcnow
 from openbrain.core.errors import ConflictError, ItemTooLargeError, UpstreamError
 from openbrain.storage.orm import AgentConfig, ChatSession, Client, Lead
-from openbrain.storage.orm.base import TOO_LARGE_MESSAGE, OpenBrainModel
+from openbrain.storage.orm.base import TOO_LARGE_MESSAGE, OpenBrainModel, failure
 from openbrain.storage.stores import Stores
 
 if TYPE_CHECKING:
@@ -100,10 +100,7 @@ class DynamoDBProfileStore(ItemStore[AgentConfig]):
                         f"profile(s) {', '.join(conflicts)} of client {client_id!r} changed while importing"
                         f"{written}; run the import again"
                     ) from exc
-                code = exc.cause_response_code or type(exc).__name__
-                raise UpstreamError(
-                    f"DynamoDB could not write the profiles of {client_id!r} ({code}){written}"
-                ) from exc
+                raise UpstreamError(failure(exc, f"write the profiles of {client_id!r}") + written) from exc
 
 
 class DynamoDBSessionStore(ItemStore[ChatSession]):
@@ -139,8 +136,7 @@ class DynamoDBSessionStore(ItemStore[ChatSession]):
                 raise ConflictError(f"Lead {lead.client_id}/{lead.lead_id} was deleted during the turn") from exc
             if TOO_LARGE_MESSAGE in (exc.cause_response_message or ""):
                 raise ItemTooLargeError(f"{what} is larger than DynamoDB's 400 KB item limit") from exc
-            code = exc.cause_response_code or type(exc).__name__
-            raise UpstreamError(f"DynamoDB could not save {what} ({code})") from exc
+            raise UpstreamError(failure(exc, f"save {what}")) from exc
 
     def clear_outbox(self, session: ChatSession) -> bool:
         from pynamodb.exceptions import UpdateError
@@ -155,8 +151,7 @@ class DynamoDBSessionStore(ItemStore[ChatSession]):
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False
-            code = exc.cause_response_code or type(exc).__name__
-            raise UpstreamError(f"DynamoDB could not clear the outbox of {session.session_id} ({code})") from exc
+            raise UpstreamError(failure(exc, f"clear the outbox of {session.session_id}")) from exc
         session.outbox = None
         return True
 
@@ -168,8 +163,7 @@ class DynamoDBSessionStore(ItemStore[ChatSession]):
             yield from model.scan(model.outbox.exists() & (model.updated_at < committed_before),
                                   attributes_to_get=["client_id", "session_id", "outbox", "version", "updated_at"])
         except PynamoDBException as exc:
-            code = exc.cause_response_code or type(exc).__name__
-            raise UpstreamError(f"DynamoDB could not list the sessions with an outbox ({code})") from exc
+            raise UpstreamError(failure(exc, "list the sessions with an outbox")) from exc
 
 
 class DynamoDBClientStore:

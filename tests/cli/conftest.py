@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from support.cli import Cli
+from support.endpoints import moto_server as running_moto_server
 from support.store import stop_store
 
 
@@ -22,3 +26,20 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
     yield Cli(home=home, store=store, env=env)
     stop_store(store)  # the store's process the CLIs started
 
+
+
+@pytest.fixture
+def start_moto(tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """Starts moto servers for the test, each in a process of its own (so they share nothing), returning
+    each one's URL; all are stopped after the test. Skips without moto[server] (flask, flask-cors)."""
+    if importlib.util.find_spec("flask") is None or importlib.util.find_spec("flask_cors") is None:
+        pytest.skip("moto[server] is not installed (flask, flask-cors)")
+    numbers = itertools.count()
+    with contextlib.ExitStack() as servers:
+        yield lambda: servers.enter_context(running_moto_server(tmp_path / f"moto-{next(numbers)}.log"))
+
+
+@pytest.fixture
+def moto_server(start_moto: Callable[[], str]) -> str:
+    """One moto server (`python -m moto.server`) on a loopback port: its URL."""
+    return start_moto()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 
 import pytest
-from support.cli import BIN, Cli, assert_one_line_error
+from support.cli import BIN, Cli, assert_one_line_error, free_port
+from support.endpoints import CREDENTIALS
 from support.store import stop_store
 
 pytestmark = pytest.mark.e2e
@@ -179,3 +181,64 @@ def test_ob_keeps_the_store_private(cli: Cli) -> None:
 
     assert cli.store.stat().st_mode & 0o777 == 0o600
     assert "ada@example.com" in cli.store.read_text()
+
+
+# --- on the aws backend: a real endpoint, or none ----------------------------------------------------------------
+
+def test_ob_names_the_endpoint_it_cannot_connect_to(cli: Cli) -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+
+    result = cli.run("ob", "hi", OB_BACKEND="aws", AWS_ENDPOINT_URL=endpoint, **CREDENTIALS)
+
+    assert_one_line_error(result, "ob", f"DynamoDB could not read AgentConfig public/default: could not connect to "
+                          f"{endpoint}/ (set by AWS_ENDPOINT_URL_DYNAMODB or AWS_ENDPOINT_URL, else AWS itself")
+
+
+def test_ob_without_tables_suggests_ob_admin_init(cli: Cli, moto_server: str) -> None:
+    result = cli.run("ob", "hi", OB_BACKEND="aws", AWS_ENDPOINT_URL=moto_server, **CREDENTIALS)
+
+    assert_one_line_error(result, "ob", "DynamoDB could not read AgentConfig public/default "
+                          "(ResourceNotFoundException): the table does not exist; "
+                          "create the tables with `ob-admin init`")
+
+
+def test_ob_publishes_to_the_eventbridge_endpoint_of_its_own_variable(
+        cli: Cli, start_moto: Callable[[], str]) -> None:
+    # given: tables on one endpoint; EventBridge and SQS on another, named by their own variables
+    tables, events = start_moto(), start_moto()
+    env = {"OB_BACKEND": "aws", "AWS_ENDPOINT_URL": tables, "AWS_ENDPOINT_URL_EVENTBRIDGE": events,
+           "AWS_ENDPOINT_URL_SQS": events, **CREDENTIALS}
+    assert cli.run("ob-admin", "init", **env).returncode == 0
+
+    # when: a turn captures a lead
+    result = cli.run("ob", "--json", "--model", "offline", "my name is Ada Lovelace, email ada@example.com", **env)
+
+    # then: its event went through the EventBridge of AWS_ENDPOINT_URL_EVENTBRIDGE to that endpoint's queue
+    assert result.returncode == 0, result.stderr
+    [event] = json.loads(result.stdout)["events"]
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=events, region_name="us-east-1", aws_access_key_id="x",
+                       aws_secret_access_key="x")
+    queue = sqs.get_queue_url(QueueName="openbrain-lead-webhook")["QueueUrl"]
+    [message] = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)["Messages"]
+    delivered = json.loads(message["Body"])
+    assert (delivered["detail-type"], delivered["detail"]["lead_id"]) == ("lead.captured.v1", event["object_id"])
+    # and the tables' endpoint has no bus of OpenBrain's at all
+    other = boto3.client("events", endpoint_url=tables, region_name="us-east-1", aws_access_key_id="x",
+                         aws_secret_access_key="x")
+    assert [bus["Name"] for bus in other.list_event_buses()["EventBuses"]] == ["default"]
+
+
+def test_ob_prints_the_offline_fallback_notice_on_a_sessions_first_turn_only(cli: Cli) -> None:
+    # given: a session of the default profile (openai:gpt-4o-mini, no key), whose first turn gave the notice
+    first = cli.run("ob", "--json", "hi")
+    assert OFFLINE_NOTICE in first.stderr.splitlines()
+
+    # when: another process continues it
+    second = cli.run("ob", "--session", json.loads(first.stdout)["session_id"], "what is 2^10")
+
+    # then: the same model, without the notice
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == "2^10 = 1024\n"
+    assert "notice:" not in second.stderr

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import json
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.cli import Cli, assert_one_line_error, free_port
+from support.endpoints import CREDENTIALS, lacking
 
 pytestmark = pytest.mark.e2e
 
@@ -243,30 +238,6 @@ def test_dlq_of_an_unknown_target_is_one_line(cli: Cli) -> None:
 
 # --- against a real endpoint: moto's own server ----------------------------------------------------
 
-@pytest.fixture
-def moto_server(tmp_path: Path) -> Iterator[str]:
-    """`python -m moto.server` on a loopback port (needs moto[server]: flask, flask-cors)."""
-    if importlib.util.find_spec("flask") is None or importlib.util.find_spec("flask_cors") is None:
-        pytest.skip("moto[server] is not installed (flask, flask-cors); init is tested in-process instead")
-    port = free_port()
-    log = (tmp_path / "moto.log").open("w")
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"moto server did not start: {(tmp_path / 'moto.log').read_text()}")
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
-
-
 def test_init_prepares_a_moto_server_and_is_idempotent(cli: Cli, moto_server: str) -> None:
     # given
     env = {"OB_BACKEND": "aws", "AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "x",
@@ -304,6 +275,49 @@ def test_init_prepares_a_moto_server_and_is_idempotent(cli: Cli, moto_server: st
     assert _json(cli.run(PROG, "dlq", "list", "--json", **env)) == []
     queue_url = sqs.get_queue_url(QueueName="openbrain-lead-webhook")["QueueUrl"]
     assert [m["Body"] for m in sqs.receive_message(QueueUrl=queue_url)["Messages"]] == ["not an event"]
+
+
+def test_init_on_an_endpoint_without_ttl_creates_everything_and_says_ttl_is_unsupported(
+        cli: Cli, moto_server: str) -> None:
+    # given: DynamoDB through an endpoint that answers UpdateTimeToLive and TransactWriteItems as dynalite does
+    with lacking(moto_server, "UpdateTimeToLive", "TransactWriteItems") as dynamodb_url:
+        env = {"OB_BACKEND": "aws", "AWS_ENDPOINT_URL": moto_server, "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_url,
+               **CREDENTIALS}
+
+        # when
+        text = cli.run(PROG, "init", **env)
+        report = _json(cli.run(PROG, "init", "--json", **env))
+
+    # then: every table, the bus and the queues, and one line about TTL
+    assert text.returncode == 0, text.stderr
+    assert text.stderr == ""
+    lines = text.stdout.splitlines()
+    assert lines[0].startswith("created 5 of 5 tables; bus openbrain-events, 2 queues and their rules are in place")
+    [ttl] = [line for line in lines if "TTL" in line or "ttl" in line]
+    assert ttl == (f"ttl    unsupported: {dynamodb_url} has no UpdateTimeToLive, so expired sessions and "
+                   "idempotency records are never deleted (reads ignore them all the same)")
+    assert (report["ttl"], set(report["tables"].values()), len(report["queues"])) == ("unsupported", {"exists"}, 2)
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=moto_server, region_name="us-east-1", aws_access_key_id="x",
+                       aws_secret_access_key="x")
+    assert sorted(url.rsplit("/", 1)[1] for url in sqs.list_queues()["QueueUrls"]) == [
+        "openbrain-lead-webhook", "openbrain-lead-webhook-dlq"]
+
+
+def test_config_import_on_an_endpoint_without_transactions_names_the_operation(cli: Cli, moto_server: str) -> None:
+    # given: tables made on the moto server, then DynamoDB through an endpoint without TransactWriteItems
+    env = {"OB_BACKEND": "aws", "AWS_ENDPOINT_URL": moto_server, **CREDENTIALS}
+    assert cli.run(PROG, "init", **env).returncode == 0
+    with lacking(moto_server, "UpdateTimeToLive", "TransactWriteItems") as dynamodb_url:
+        # when
+        result = cli.run(PROG, "config", "import", "-", stdin=CONFIGS, **env, AWS_ENDPOINT_URL_DYNAMODB=dynamodb_url)
+
+    # then: what is missing and what to do, and nothing written
+    assert_one_line_error(result, PROG, "DynamoDB could not write the profiles of 'acme' (UnknownOperationException): "
+                          "the endpoint does not implement TransactWriteItems; use one that does (DynamoDB, "
+                          "DynamoDB Local, LocalStack, a moto server); nothing was written")
+    assert _json(cli.run(PROG, "config", "export", "acme", "--json", **env))["profiles"] == {}
 
 
 def test_outbox_flush_publishes_what_a_crashed_turn_left_and_clears_it(cli: Cli) -> None:

@@ -71,6 +71,15 @@ def test_ob_chat_config_prints_the_sessions_profile(cli: Cli) -> None:
     assert config["icebreaker"] == ICEBREAKER
 
 
+def test_ob_chat_config_shows_the_model_that_really_runs(cli: Cli) -> None:
+    # the default profile names openai:gpt-4o-mini; without OPENAI_API_KEY the offline model answers
+    result = cli.run("ob-chat", stdin="/config\n")
+
+    assert result.returncode == 0, result.stderr
+    config = json.loads("\n".join(result.stdout.splitlines()[1:]))
+    assert config["model"] == "openai:gpt-4o-mini → offline (no OPENAI_API_KEY)"
+
+
 def test_ob_chat_reset_starts_a_new_session(cli: Cli) -> None:
     result = cli.run("ob-chat", stdin="hello\n/reset\nhello again\n")
 

@@ -46,27 +46,40 @@ _CLIENT_OPTIONS = frozenset({"openai", "anthropic", "google_genai", "mistralai",
 _noticed: set[str] = set()
 
 
-def effective_model_spec(config: AgentConfig, settings: Settings) -> ModelSpec:
+def _has_openai_key(config: AgentConfig, settings: Settings) -> bool:
+    return bool(settings.openai_api_key or settings.openai_api_key_ref or settings.openai_base_url
+                or config.base_url or config.credentials)
+
+
+def effective_model_spec(config: AgentConfig, settings: Settings, *, notice: bool = True) -> ModelSpec:
     """The model a turn really uses.
 
     `openai:*` with neither OPENAI_API_KEY nor OPENAI_BASE_URL (nor the profile's own base_url or credentials)
-    falls back to `offline` on the memory backend (with a one-line notice on stderr, once per process) and is a
-    `ConfigurationError` on aws.
+    falls back to `offline` on the memory backend and is a `ConfigurationError` on aws. The fallback prints a
+    one-line notice on stderr, at most once per process and only if `notice` (a turn asks on a session's first
+    turn only, so `ob --session ...` does not repeat it).
     """
     spec = parse_model_spec(config.model)
-    has_key = (settings.openai_api_key or settings.openai_api_key_ref or settings.openai_base_url
-               or config.base_url or config.credentials)
-    if spec.provider != "openai" or has_key:
+    if spec.provider != "openai" or _has_openai_key(config, settings):
         return spec
     if settings.resolved_backend == "aws":
         raise ConfigurationError(
             f"model {spec} needs OPENAI_API_KEY (or OPENAI_BASE_URL for an OpenAI-compatible server); "
             "set it, or use the model 'offline'"
         )
-    if str(spec) not in _noticed:
+    if notice and str(spec) not in _noticed:
         _noticed.add(str(spec))
         print(f"notice: OPENAI_API_KEY is not set; using the offline model instead of {spec}", file=sys.stderr)
     return OFFLINE
+
+
+def effective_model_label(config: AgentConfig, settings: Settings) -> str:
+    """The model `config` names, and what runs instead where `effective_model_spec` falls back, for showing a
+    config: `openai:gpt-4o-mini → offline (no OPENAI_API_KEY)`. Never raises (on aws the spec as named)."""
+    spec = parse_model_spec(config.model)
+    if spec.provider != "openai" or _has_openai_key(config, settings) or settings.resolved_backend == "aws":
+        return str(spec)
+    return f"{spec} → {OFFLINE} (no OPENAI_API_KEY)"
 
 
 def build_chat_model(spec: ModelSpec, config: AgentConfig, settings: Settings) -> BaseChatModel:

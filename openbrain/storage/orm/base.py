@@ -5,7 +5,7 @@ Every OpenBrain model keeps PynamoDB's API (`save`, `refresh`, `get`, `delete`, 
 every item of one client, and `scan_all()`, which pages through the whole table. PynamoDB's exceptions
 (which wrap botocore's) never leave this module: a missing item is `NotFoundError`, a lost
 optimistic-locking race is `ConflictError`, an item over DynamoDB's 400 KB limit is `ItemTooLargeError`,
-anything else from DynamoDB is `UpstreamError`.
+anything else from DynamoDB is `UpstreamError`, its message saying what to do where we know (`failure`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, Self
 
+from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
 from pynamodb.attributes import UTCDateTimeAttribute, VersionAttribute
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, PynamoDBException
 from pynamodb.models import Model
@@ -25,9 +26,29 @@ _CONDITION_FAILED = "ConditionalCheckFailedException"
 TOO_LARGE_MESSAGE = "maximum allowed size"
 
 
-def _upstream(exc: PynamoDBException, action: str, what: str) -> UpstreamError:
+# What a user can do about a DynamoDB error code, where the code alone does not say.
+_ADVICE = {
+    "ResourceNotFoundException": "the table does not exist; create the tables with `ob-admin init`",
+    "UnknownOperationException": "the endpoint does not implement {operation}; use one that does (DynamoDB, "
+                                 "DynamoDB Local, LocalStack, a moto server)",
+}
+
+
+def failure(exc: PynamoDBException, doing: str) -> str:
+    """`DynamoDB could not <doing> (<error code>)`, with what to do where we know: an endpoint that cannot be
+    reached is named with the settings it comes from, a missing table and an operation the endpoint lacks say
+    how to get them."""
+    cause = exc.cause
+    if isinstance(cause, EndpointConnectionError | ConnectTimeoutError):
+        return (f"DynamoDB could not {doing}: could not connect to {cause.kwargs.get('endpoint_url')} (set by "
+                "AWS_ENDPOINT_URL_DYNAMODB or AWS_ENDPOINT_URL, else AWS itself in AWS_REGION)")
     code = exc.cause_response_code or type(exc).__name__
-    return UpstreamError(f"DynamoDB could not {action} {what} ({code})")
+    advice = _ADVICE.get(code, "").format(operation=getattr(cause, "operation_name", None) or "this operation")
+    return f"DynamoDB could not {doing} ({code})" + (f": {advice}" if advice else "")
+
+
+def _upstream(exc: PynamoDBException, action: str, what: str) -> UpstreamError:
+    return UpstreamError(failure(exc, f"{action} {what}"))
 
 
 class OpenBrainModel(Model):

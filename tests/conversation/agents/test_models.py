@@ -13,7 +13,13 @@ from support.fake_openai import TEST_KEY, FakeOpenAI, Reply, ToolCall
 
 from openbrain.aws.backend import Backend
 from openbrain.conversation.agents import models
-from openbrain.conversation.agents.models import OFFLINE, UNUSED_KEY, build_chat_model, effective_model_spec
+from openbrain.conversation.agents.models import (
+    OFFLINE,
+    UNUSED_KEY,
+    build_chat_model,
+    effective_model_label,
+    effective_model_spec,
+)
 from openbrain.conversation.agents.offline import OfflineChatModel
 from openbrain.conversation.tools.registry import build_tools
 from openbrain.core.errors import ConfigurationError, InvalidInputError
@@ -313,3 +319,36 @@ def test_the_openai_key_can_come_from_an_ssm_reference(backend: Backend) -> None
     # then: the aws backend accepts the model, and the client carries the key read from SSM
     assert str(spec) == "openai:gpt-test"
     assert model.openai_api_key.get_secret_value() == "sk-from-ssm"  # type: ignore[attr-defined]
+
+
+# -- effective_model_label and the notice once per session -----------------------------------------
+
+
+def test_a_fallback_is_labelled_with_what_runs_and_why() -> None:
+    assert effective_model_label(config("openai:gpt-4o-mini"), memory_settings()) == (
+        "openai:gpt-4o-mini → offline (no OPENAI_API_KEY)")
+
+
+@pytest.mark.parametrize(
+    ("model", "settings", "label"),
+    [
+        ("openai:gpt-4o-mini", memory_settings(openai_api_key="sk-test"), "openai:gpt-4o-mini"),
+        ("openai:llama3", memory_settings(openai_base_url="http://127.0.0.1:9/v1"), "openai:llama3"),
+        ("offline", memory_settings(), "offline"),
+        ("openai:gpt-4o-mini", Settings(backend="aws"), "openai:gpt-4o-mini"),  # refused at the turn, not here
+    ],
+    ids=["key", "base url", "offline", "aws"],
+)
+def test_a_model_that_runs_as_named_is_labelled_as_named(model: str, settings: Settings, label: str) -> None:
+    assert effective_model_label(config(model), settings) == label
+
+
+def test_the_fallback_notice_is_not_printed_when_not_asked_for(
+    fresh_notices: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # when: a later turn of a session (a new process: nothing noticed yet)
+    spec = effective_model_spec(config("openai:gpt-4o-mini"), memory_settings(), notice=False)
+
+    # then: the same fallback, silently
+    assert spec == OFFLINE
+    assert capsys.readouterr().err == ""

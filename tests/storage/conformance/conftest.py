@@ -83,9 +83,6 @@ def _on_moto_server(url: str, monkeypatch: pytest.MonkeyPatch) -> Target:
 
 
 def _on_endpoint(url: str, monkeypatch: pytest.MonkeyPatch) -> Target:
-    from botocore.exceptions import ClientError
-    from pynamodb.exceptions import PynamoDBException
-
     from openbrain.aws.resources import create_tables
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", url)
@@ -94,14 +91,8 @@ def _on_endpoint(url: str, monkeypatch: pytest.MonkeyPatch) -> Target:
                         lead_table="openbrain-conformance-leads", client_table="openbrain-conformance-clients",
                         idempotency_table="openbrain-conformance-idempotency")
     backend = Backend(settings).start()
-    try:
-        create_tables(settings)
-    except (ClientError, PynamoDBException) as exc:  # each table is made before TTL is turned on
-        code = exc.cause_response_code if isinstance(exc, PynamoDBException) else exc.response["Error"].get("Code")
-        if code != "UnknownOperationException":
-            raise
-        return Target("endpoint", backend, ttl=False, transactions=_has_transactions(backend))
-    return Target("endpoint", backend, transactions=_has_transactions(backend))
+    ttl = create_tables(settings)  # False on an endpoint without DynamoDB's TTL API
+    return Target("endpoint", backend, ttl=ttl, transactions=_has_transactions(backend))
 
 
 def _has_transactions(backend: Backend) -> bool:
