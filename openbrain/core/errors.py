@@ -77,6 +77,11 @@ class UpstreamError(OpenBrainError):
     code = "upstream_error"
 
 
+class DatabaseError(UpstreamError):
+    """DynamoDB failed. Its message is for operators (it may name the endpoint and the settings behind it): the
+    API answers a generic 502 and logs it."""
+
+
 class UpstreamTimeoutError(UpstreamError):
     """A dependency did not answer in time."""
 

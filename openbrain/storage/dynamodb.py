@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from openbrain.core.clock import utcnow
-from openbrain.core.errors import ConflictError, ItemTooLargeError, UpstreamError
+from openbrain.core.errors import ConflictError, DatabaseError, ItemTooLargeError
 from openbrain.storage.orm import AgentConfig, ChatSession, Client, Lead
 from openbrain.storage.orm.base import TOO_LARGE_MESSAGE, OpenBrainModel, failure
 from openbrain.storage.stores import Stores
@@ -100,7 +100,7 @@ class DynamoDBProfileStore(ItemStore[AgentConfig]):
                         f"profile(s) {', '.join(conflicts)} of client {client_id!r} changed while importing"
                         f"{written}; run the import again"
                     ) from exc
-                raise UpstreamError(failure(exc, f"write the profiles of {client_id!r}") + written) from exc
+                raise DatabaseError(failure(exc, f"write the profiles of {client_id!r}") + written) from exc
 
 
 class DynamoDBSessionStore(ItemStore[ChatSession]):
@@ -136,7 +136,7 @@ class DynamoDBSessionStore(ItemStore[ChatSession]):
                 raise ConflictError(f"Lead {lead.client_id}/{lead.lead_id} was deleted during the turn") from exc
             if TOO_LARGE_MESSAGE in (exc.cause_response_message or ""):
                 raise ItemTooLargeError(f"{what} is larger than DynamoDB's 400 KB item limit") from exc
-            raise UpstreamError(failure(exc, f"save {what}")) from exc
+            raise DatabaseError(failure(exc, f"save {what}")) from exc
 
     def clear_outbox(self, session: ChatSession) -> bool:
         from pynamodb.exceptions import UpdateError
@@ -151,7 +151,7 @@ class DynamoDBSessionStore(ItemStore[ChatSession]):
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False
-            raise UpstreamError(failure(exc, f"clear the outbox of {session.session_id}")) from exc
+            raise DatabaseError(failure(exc, f"clear the outbox of {session.session_id}")) from exc
         session.outbox = None
         return True
 
@@ -163,7 +163,7 @@ class DynamoDBSessionStore(ItemStore[ChatSession]):
             yield from model.scan(model.outbox.exists() & (model.updated_at < committed_before),
                                   attributes_to_get=["client_id", "session_id", "outbox", "version", "updated_at"])
         except PynamoDBException as exc:
-            raise UpstreamError(failure(exc, "list the sessions with an outbox")) from exc
+            raise DatabaseError(failure(exc, "list the sessions with an outbox")) from exc
 
 
 class DynamoDBClientStore:

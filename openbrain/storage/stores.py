@@ -9,7 +9,7 @@ our errors (`openbrain.core.errors`):
   `ConflictError`; an item over DynamoDB's 400 KB limit is `ItemTooLargeError` (an `InvalidInputError`);
 - `delete` is against the version that was read: a changed or vanished item is `ConflictError`;
 - listings follow DynamoDB's pages (1 MB each) to the end;
-- anything else the database says is `UpstreamError`.
+- anything else the database says is `DatabaseError` (an `UpstreamError`; the API answers it with a generic 502).
 
 `tests/storage/conformance/` proves every implementation keeps this contract (docs/storage.md).
 """

@@ -311,6 +311,21 @@ def _provider_tenant(max_execution_time: float = 1) -> tuple[Api, str]:
     return api, session_id
 
 
+def test_a_database_failure_is_a_generic_502_that_names_no_table_endpoint_or_setting(
+        backend: Backend, caplog: pytest.LogCaptureFixture) -> None:
+    # given: the sessions table is gone (an operator's mistake); the clients table answers the key
+    _, api_key = make_client("acme", [])
+    backend.client("dynamodb").delete_table(TableName=backend.settings.chat_session_table)
+
+    response = Api(api_key).post("/chat", {"message": "hello"})
+
+    # then: the caller learns the database failed, the operator reads what to do in the log
+    assert response.status == 502
+    assert response.error == {"code": "upstream_error",
+                              "message": "the database failed; please try again (its operators have been told)"}
+    assert any("ob-admin init" in str(getattr(r, "detail", "")) for r in caplog.records), caplog.records
+
+
 @pytest.mark.parametrize("provider_backend", [f"http://127.0.0.1:{_unused_port()}/v1"], indirect=True,
                          ids=["unused-loopback-port"])  # the same test id in every xdist worker
 def test_an_unreachable_provider_is_502_and_the_session_is_unchanged(provider_backend: Backend) -> None:

@@ -37,6 +37,7 @@ from pydantic import BaseModel, Field
 from openbrain.core.errors import (
     ConfigurationError,
     ConflictError,
+    DatabaseError,
     ForbiddenError,
     InvalidInputError,
     NotFoundError,
@@ -70,6 +71,7 @@ STATUS: dict[type[OpenBrainError], HTTPStatus] = {
 }
 _GENERIC = {
     ConfigurationError: "the service is not configured correctly; its operators have been told",
+    DatabaseError: "the database failed; please try again (its operators have been told)",
 }
 INTERNAL_MESSAGE = "something went wrong on our side; please try again"
 

@@ -5,7 +5,8 @@ Every OpenBrain model keeps PynamoDB's API (`save`, `refresh`, `get`, `delete`, 
 every item of one client, and `scan_all()`, which pages through the whole table. PynamoDB's exceptions
 (which wrap botocore's) never leave this module: a missing item is `NotFoundError`, a lost
 optimistic-locking race is `ConflictError`, an item over DynamoDB's 400 KB limit is `ItemTooLargeError`,
-anything else from DynamoDB is `UpstreamError`, its message saying what to do where we know (`failure`).
+anything else from DynamoDB is `DatabaseError` (an `UpstreamError`), its message saying what to do where we
+know (`failure`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, PynamoDBExc
 from pynamodb.models import Model
 
 from openbrain.core.clock import utcnow
-from openbrain.core.errors import ConflictError, ItemTooLargeError, NotFoundError, UpstreamError
+from openbrain.core.errors import ConflictError, DatabaseError, ItemTooLargeError, NotFoundError
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 # DynamoDB's (and moto's, DynamoDB Local's, dynalite's) ValidationException text for an item over 400 KB
@@ -47,8 +48,8 @@ def failure(exc: PynamoDBException, doing: str) -> str:
     return f"DynamoDB could not {doing} ({code})" + (f": {advice}" if advice else "")
 
 
-def _upstream(exc: PynamoDBException, action: str, what: str) -> UpstreamError:
-    return UpstreamError(failure(exc, f"{action} {what}"))
+def _upstream(exc: PynamoDBException, action: str, what: str) -> DatabaseError:
+    return DatabaseError(failure(exc, f"{action} {what}"))
 
 
 class OpenBrainModel(Model):
