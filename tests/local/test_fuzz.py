@@ -56,6 +56,7 @@ def fuzz(server: Server, kind: str, examples: int, workdir: Path, seed: str | No
                *(["--seed", seed] if seed else [])]
     done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=1200, check=False)
     summary = done.stdout[-3000:]
+    print(summary[summary.rfind("SUMMARY"):])  # pytest -rA shows it: the cases, phases and checks of the run
     assert done.returncode == 0, summary
     assert re.search(r"Stateful", done.stdout), summary  # the stateful phase ran
     return done.stdout
