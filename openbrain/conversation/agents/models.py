@@ -54,9 +54,7 @@ def effective_model_spec(config: AgentConfig, settings: Settings) -> ModelSpec:
     `ConfigurationError` on aws.
     """
     spec = parse_model_spec(config.model)
-    has_key = (settings.openai_api_key or settings.openai_api_key_ref or settings.openai_base_url
-               or config.base_url or config.credentials)
-    if spec.provider != "openai" or has_key:
+    if not _lacks_openai_key(spec, config, settings):
         return spec
     if settings.resolved_backend == "aws":
         raise ConfigurationError(
@@ -67,6 +65,25 @@ def effective_model_spec(config: AgentConfig, settings: Settings) -> ModelSpec:
         _noticed.add(str(spec))
         print(f"notice: OPENAI_API_KEY is not set; using the offline model instead of {spec}", file=sys.stderr)
     return OFFLINE
+
+
+def effective_model_label(config: AgentConfig, settings: Settings) -> str:
+    """`config`'s model as a turn would run it now, for a page or a `/config` that shows a config (the rule is
+    `effective_model_spec`'s; this one prints nothing and raises nothing): `openai:gpt-4o` when it runs as
+    asked, `openai:gpt-4o-mini → offline (no OPENAI_API_KEY)` when it falls back, and
+    `openai:gpt-4o-mini → error (no OPENAI_API_KEY)` where a turn would be refused (aws)."""
+    spec = parse_model_spec(config.model)
+    if not _lacks_openai_key(spec, config, settings):
+        return str(spec)
+    outcome = "error" if settings.resolved_backend == "aws" else OFFLINE
+    return f"{spec} → {outcome} (no OPENAI_API_KEY)"
+
+
+def _lacks_openai_key(spec: ModelSpec, config: AgentConfig, settings: Settings) -> bool:
+    """Whether `spec` is an `openai:` model with no key and no server to take one from (the fallback's rule)."""
+    has_key = (settings.openai_api_key or settings.openai_api_key_ref or settings.openai_base_url
+               or config.base_url or config.credentials)
+    return spec.provider == "openai" and not has_key
 
 
 def build_chat_model(spec: ModelSpec, config: AgentConfig, settings: Settings) -> BaseChatModel:

@@ -13,7 +13,13 @@ from support.fake_openai import TEST_KEY, FakeOpenAI, Reply, ToolCall
 
 from openbrain.aws.backend import Backend
 from openbrain.conversation.agents import models
-from openbrain.conversation.agents.models import OFFLINE, UNUSED_KEY, build_chat_model, effective_model_spec
+from openbrain.conversation.agents.models import (
+    OFFLINE,
+    UNUSED_KEY,
+    build_chat_model,
+    effective_model_label,
+    effective_model_spec,
+)
 from openbrain.conversation.agents.offline import OfflineChatModel
 from openbrain.conversation.tools.registry import build_tools
 from openbrain.core.errors import ConfigurationError, InvalidInputError
@@ -121,6 +127,35 @@ def test_offline_needs_no_key_even_on_aws(capsys: pytest.CaptureFixture[str]) ->
 def test_invalid_model_spec_is_invalid_input(model: str) -> None:
     with pytest.raises(InvalidInputError, match="openai:<model>"):
         effective_model_spec(config(model), memory_settings(openai_api_key="sk-test"))
+
+
+# -- effective_model_label -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("model", "settings", "label"), [
+    ("openai:gpt-4o-mini", {}, "openai:gpt-4o-mini → offline (no OPENAI_API_KEY)"),
+    ("openai:gpt-4o-mini", {"backend": "aws"}, "openai:gpt-4o-mini → error (no OPENAI_API_KEY)"),
+    ("openai:gpt-4o-mini", {"openai_api_key": "sk-test"}, "openai:gpt-4o-mini"),
+    ("openai:llama3", {"openai_base_url": "http://127.0.0.1:9/v1"}, "openai:llama3"),
+    ("offline", {"backend": "aws"}, "offline"),
+])
+def test_the_label_names_the_model_a_turn_would_run(
+    model: str, settings: dict[str, str], label: str, fresh_notices: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given the settings (the memory backend unless they say aws)
+    current = Settings(**{"backend": "memory", "memory_store": None, **settings})
+
+    # then the label names the model, and prints no notice (the turn does)
+    assert effective_model_label(config(model), current) == label
+    assert capsys.readouterr().err == ""
+    if "→ error" not in label:  # and it is the model the turn's rule picks
+        assert str(effective_model_spec(config(model), current)) == label.split(" → ")[-1].split(" (")[0]
+
+
+def test_the_profiles_own_connection_counts_as_a_key_in_the_label() -> None:
+    connected = config("openai:llama3", base_url="http://127.0.0.1:9/v1")
+
+    assert effective_model_label(connected, memory_settings()) == "openai:llama3"
 
 
 # -- build_chat_model ----------------------------------------------------------------------------
