@@ -14,9 +14,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # tests/tuner/browser.py: the page steps the browser test uses
+sys.path.insert(0, str(ROOT / "tests"))  # tests/support/browser.py: the page steps the browser test uses
 
-from tuner.browser import VIEWPORT, TunerPage, chromium, tuner, unavailable  # noqa: E402
+from support.browser import VIEWPORT, TunerPage, chromium, tuner, unavailable  # noqa: E402
 
 QUESTION = "what is (17 + 5) * 3"
 

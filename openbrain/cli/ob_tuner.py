@@ -23,7 +23,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on [127.0.0.1]; anything else requires OB_TUNER_PASSWORD")
     p.add_argument("--port", type=int, default=7860, help="port [7860]; 0 takes the first free one from 7860")
-    p.add_argument("--client-id", help="client to open first [the first one listed]")
+    p.add_argument("--client-id", help="client to open first [public, the client `ob` uses]")
     return p
 
 

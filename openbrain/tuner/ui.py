@@ -25,7 +25,7 @@ from typing import Any
 import gradio as gr
 
 from openbrain.core.errors import InvalidInputError, OpenBrainError
-from openbrain.domain.profile import DEFAULT_PROFILE, AgentProfile, MemoryPolicy
+from openbrain.domain.profile import DEFAULT_CLIENT_ID, DEFAULT_PROFILE, AgentProfile, MemoryPolicy
 from openbrain.tuner.workbench import (
     FORM_FIELDS,
     Pair,
@@ -70,6 +70,14 @@ def _type_of(spec: dict[str, Any]) -> str:
     if spec.get("type") == "array":
         return _type_of(spec.get("items", {})) + "[]"
     return str(spec.get("type", "any"))
+
+
+def between(schema: type[AgentProfile] | type[MemoryPolicy], name: str) -> str:
+    """A number field's bounds for the hint under its box, low and high joined by an en dash. The boxes carry no
+    bounds of their own: gradio would refuse an out-of-range value with its own toast before the listener
+    runs, and the profile schema's message ("temperature must be between 0 and 2, got 3") would never show."""
+    low, high = schema.bounds(name)
+    return f"{low}–{high}"
 
 
 def tools_markdown() -> str:
@@ -129,7 +137,7 @@ def transcript_messages(detail: SessionDetail) -> Chat:
 
 def loaded_line(loaded: Profile) -> str:
     where = f"version {loaded.version}" if loaded.stored else "not stored yet (built-in defaults)"
-    return f"**{plain(loaded.client_id)} / {plain(loaded.name)}** — {where}"
+    return f"**{plain(loaded.client_id)} / {plain(loaded.name)}** — {where} · model {plain(loaded.model_label)}"
 
 
 @dataclass(frozen=True)
@@ -217,17 +225,22 @@ View = EditorView | NoteView | DocumentView | PlaygroundView | TableView | Sessi
 
 def listener(handler: Callable[..., View], failed: Callable[[str], View]) -> Callable[..., list[Any]]:
     """`handler` as a gradio listener: its view's outputs, or `failed(message)`'s when it raises. A library
-    error shows its message; anything else is logged with its traceback and named on the page."""
+    error shows its message; anything else is logged with its traceback and named on the page. As gradio
+    wants it, a view of one output is that value, not a list of one (gradio would show "Error")."""
+
+    def value(view: View) -> Any:
+        outputs = view.outputs()
+        return outputs[0] if len(outputs) == 1 else outputs
 
     @functools.wraps(handler)
-    def run(*args: Any) -> list[Any]:
+    def run(*args: Any) -> Any:
         try:
-            return handler(*args).outputs()
+            return value(handler(*args))
         except OpenBrainError as exc:
-            return failed(problem(exc.message)).outputs()
+            return value(failed(problem(exc.message)))
         except Exception as exc:
             log.exception("ob-tuner: %s failed", getattr(handler, "__name__", "a listener"))
-            return failed(problem(f"unexpected {type(exc).__name__}; see ob-tuner's output")).outputs()
+            return value(failed(problem(f"unexpected {type(exc).__name__}; see ob-tuner's output")))
 
     return run
 
@@ -265,8 +278,8 @@ class Handlers:
 
     def validate(self, loaded: Profile | None, *form: Any) -> NoteView:
         holding = self._holding(loaded)
-        config_from_values(holding.client_id, holding.name, self.values(*form))
-        return NoteView(ok("valid"))
+        config = config_from_values(holding.client_id, holding.name, self.values(*form))
+        return NoteView(ok(f"valid · model {self.workbench.model_label(config)}"))
 
     def save(self, loaded: Profile | None, client_id: str, name: str, *form: Any) -> EditorView:
         holding = self._holding(loaded, client_id, name)
@@ -338,8 +351,8 @@ class Handlers:
         summary = detail.summary
         trimmed = summary["trimmed_messages"]
         return SessionView(ok(f"session {summary['session_id']}: {summary['turns']} turn(s), profile "
-                              f"{summary['profile']}" + (f", {trimmed} older message(s) trimmed" if trimmed else "")),
-                           detail)
+                              f"{summary['profile']}, model {detail.model_label}"
+                              + (f", {trimmed} older message(s) trimmed" if trimmed else "")), detail)
 
     def dead_letters(self) -> TableView:
         letters = self.workbench.dead_letters()
@@ -353,8 +366,9 @@ class Handlers:
 
 
 def build(workbench: Workbench, client_id: str | None = None, title: str = "OpenBrain tuner") -> gr.Blocks:
-    """The tuner's page on `workbench`; `client_id` is picked first."""
-    first_client = client_id or workbench.clients()[0]
+    """The tuner's page on `workbench`, open on `client_id` or else the default client `public` (where `ob`'s
+    sessions are)."""
+    first_client = client_id or DEFAULT_CLIENT_ID
     on = Handlers(workbench)
     with gr.Blocks(title=title, analytics_enabled=False) as page:
         gr.Markdown(f"# {title}\nBackend: **{workbench.backend.kind}** · edit a profile, try it beside the saved "
@@ -375,16 +389,15 @@ def build(workbench: Workbench, client_id: str | None = None, title: str = "Open
                         with gr.Row():
                             model = gr.Textbox(label="Model", elem_id="model",
                                                info="offline, or <provider>:<model> (e.g. openai:gpt-4o-mini)")
-                            temperature = gr.Slider(*AgentProfile.bounds("temperature"), step=0.05,
-                                                    label="Temperature")
+                            temperature = gr.Number(label="Temperature", step=0.05, elem_id="temperature",
+                                                    info=between(AgentProfile, "temperature"))
                         with gr.Row():
-                            iterations = gr.Number(label="Max iterations", precision=0,
-                                                   minimum=AgentProfile.bounds("max_iterations")[0],
-                                                   maximum=AgentProfile.bounds("max_iterations")[1],
-                                                   info="model calls per turn before it stops")
-                            seconds = gr.Number(label="Max execution time (s)", info="API Gateway gives up at 29 s",
-                                                minimum=AgentProfile.bounds("max_execution_time")[0],
-                                                maximum=AgentProfile.bounds("max_execution_time")[1])
+                            iterations = gr.Number(
+                                label="Max iterations", precision=0, elem_id="max-iterations",
+                                info=f"{between(AgentProfile, 'max_iterations')}: model calls per turn before it stops")
+                            seconds = gr.Number(
+                                label="Max execution time (s)", elem_id="max-execution-time",
+                                info=f"{between(AgentProfile, 'max_execution_time')}: API Gateway gives up at 29 s")
                         with gr.Accordion("Model connection (optional)", open=False):
                             base_url = gr.Textbox(label="Base URL", elem_id="base-url",
                                                   info="the model server instead of the provider's (docs/models.md)")
@@ -394,11 +407,10 @@ def build(workbench: Workbench, client_id: str | None = None, title: str = "Open
                         system_message = gr.Textbox(label="System message", lines=6, elem_id="system-message")
                         icebreaker = gr.Textbox(label="Icebreaker", lines=2, elem_id="icebreaker")
                         with gr.Accordion("Memory policy", open=False):
-                            limits = {name: MemoryPolicy.bounds(name) for name in MemoryPolicy.model_fields}
                             memory = [
                                 gr.Number(label=name.replace("_", " ").capitalize(), precision=0,
-                                          minimum=low, maximum=high, info=f"{low}–{high}")
-                                for name, (low, high) in limits.items()
+                                          info=between(MemoryPolicy, name), elem_id=f"memory-{name}")
+                                for name in MemoryPolicy.model_fields
                             ]
                     with gr.Column(scale=2):
                         tools = gr.CheckboxGroup([t["name"] for t in tool_catalogue()], label="Tools", elem_id="tools")
@@ -467,15 +479,15 @@ def build(workbench: Workbench, client_id: str | None = None, title: str = "Open
         private: dict[str, Any] = {"api_visibility": "private"}  # the page's listeners are not an API
 
         def wire(event: Any, handler: Callable[..., View], failed: Callable[[str], View], inputs: list[Any],
-                 outputs: list[Any]) -> None:
-            event(listener(handler, failed), inputs, outputs, **private)
+                 outputs: list[Any], **options: Any) -> None:
+            event(listener(handler, failed), inputs, outputs, **private, **options)
 
         for event in (reload.click, page.load):
             wire(event, on.load, EditorView, [client, profile], editor)
         wire(profile.input, on.load, EditorView, [client, profile], editor)
         wire(client.input, on.pick_client, EditorView, [client], editor)
-        for component in form:
-            wire(component.input, on.validate, NoteView, [loaded, *form], [validation])
+        for component in form:  # typed on while a check runs: the last keystroke's check runs after it
+            wire(component.input, on.validate, NoteView, [loaded, *form], [validation], trigger_mode="always_last")
         wire(save.click, on.save, EditorView, [loaded, client, profile, *form], editor)
         wire(save_as.click, on.save_as, EditorView, [loaded, new_name, *form], editor)
         wire(delete.click, on.delete, EditorView, [loaded, client, profile], editor)
@@ -487,7 +499,8 @@ def build(workbench: Workbench, client_id: str | None = None, title: str = "Open
             wire(event, on.send, PlaygroundView, chat_inputs, playground)
         wire(reset.click, on.reset, PlaygroundView, [loaded, context, *form], playground)
 
-        wire(refresh.click, on.sessions, TableView, [client], [session_table, inspect_status])
+        for event in (refresh.click, page.load, client.input):  # the picked client's sessions, from the start
+            wire(event, on.sessions, TableView, [client], [session_table, inspect_status])
         session_table.select(on.pick_session, [session_table], [session_id], **private)
         wire(show.click, on.show, SessionView, [client, session_id], inspector)
         wire(dlq_refresh.click, on.dead_letters, TableView, [], [dlq_table, dlq_status])

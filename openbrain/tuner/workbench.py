@@ -21,6 +21,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from openbrain.conversation.agents.models import effective_model_label
 from openbrain.conversation.chat import ChatMessage, ChatResponse, chat
 from openbrain.conversation.tools.registry import TOOLS
 from openbrain.core.errors import ConflictError, InvalidInputError, NotFoundError, OpenBrainError
@@ -45,13 +46,15 @@ RECENT_SESSIONS = 50
 
 @dataclass(frozen=True)
 class Profile:
-    """A profile as the editor shows it: `values` by `FORM_FIELDS`, and the stored version (None when the
-    profile is not stored yet, e.g. a client's built-in `default`)."""
+    """A profile as the editor shows it: `values` by `FORM_FIELDS`, the stored version (None when the
+    profile is not stored yet, e.g. a client's built-in `default`), and the model its turns run
+    (`Workbench.model_label`)."""
 
     client_id: str
     name: str
     values: dict[str, Any]
     version: int | None
+    model_label: str
 
     @property
     def stored(self) -> bool:
@@ -97,6 +100,7 @@ class SessionDetail:
     summary: dict[str, Any]
     transcript: list[Message]  # as GET /sessions/{id} renders it (openbrain.services.sessions)
     config_snapshot: dict[str, Any]
+    model_label: str  # the model the snapshot's next turn runs (`Workbench.model_label`)
     context: dict[str, Any]
     lead: dict[str, Any] | None
     events: list[dict[str, Any]]
@@ -183,7 +187,13 @@ class Workbench:
         with self._lock:
             config = profile_service.get(self.backend.stores.profiles, client_id, name)
         stored = config.version
-        return Profile(client_id, name, form_values(config.profile()), int(stored) if stored is not None else None)
+        return Profile(client_id, name, form_values(config.profile()), int(stored) if stored is not None else None,
+                       self.model_label(config))
+
+    def model_label(self, config: AgentConfig) -> str:
+        """The model `config`'s turns run here, by the turn's own rule: `openai:gpt-4o-mini → offline (no
+        OPENAI_API_KEY)` when the key is missing."""
+        return effective_model_label(config, self.backend.settings)
 
     def save(self, client_id: str, name: str, values: dict[str, Any], version: int | None) -> Profile:
         """Save the editor's values over the profile loaded at `version` (None: it was not stored).
@@ -310,6 +320,7 @@ class Workbench:
             summary=_session_summary(stored),
             transcript=transcript(stored),
             config_snapshot=dict(stored.config_snapshot or {}),
+            model_label=self.model_label(AgentConfig.from_snapshot(stored.config_snapshot)),
             context=dict(stored.context or {}),
             lead=lead,
             events=list(stored.recent_events or []),

@@ -2,6 +2,10 @@
 driven by Playwright (never a browser Playwright downloads). Shared by `test_browser.py` and
 `scripts/screenshot_tuner.py`.
 
+What goes wrong is collected, not just what a test looks for: `TunerPage.errors` gathers uncaught JavaScript
+errors, console errors, every gradio error toast and every component gradio marks "Error" (the tuner shows its
+messages in the page, never so), and `tuner()` fails when ob-tuner's output holds a traceback.
+
 Playwright is imported only when a browser starts, so a machine without it can still collect the tests
 and skip them with `unavailable()`'s reason.
 """
@@ -44,11 +48,15 @@ def unavailable() -> str | None:
 @contextmanager
 def tuner(home: Path, *args: str, **settings: str) -> Iterator[str]:
     """`ob-tuner` on a free loopback port, embedded backend without a store file, in a clean environment
-    (no OB_* settings but `settings`, no model key): yields its URL; stops it on the way out."""
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home), "OB_MEMORY_STORE": "none",
-           "GRADIO_ANALYTICS_ENABLED": "False", **settings}
-    with serving("ob-tuner", "--port", str(free_port()), *args, env=env, log=home / "ob-tuner.log") as url:
+    (no OB_* settings but `settings`, no model key; PYTHONPATH kept, so a worktree's code runs): yields its
+    URL; stops it on the way out, and then fails if its output holds a traceback."""
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.environ.get("PYTHONPATH", ""), "HOME": str(home),
+           "OB_MEMORY_STORE": "none", "GRADIO_ANALYTICS_ENABLED": "False", **settings}
+    log = home / "ob-tuner.log"
+    with serving("ob-tuner", "--port", str(free_port()), *args, env=env, log=log) as url:
         yield url
+    output = log.read_text()
+    assert "Traceback" not in output, f"ob-tuner printed a traceback:\n{output}"
 
 
 @contextmanager
@@ -64,13 +72,32 @@ def chromium() -> Iterator[Browser]:
             browser.close()
 
 
+# Reports each gradio error toast and each component's "Error" badge (gradio's status tracker) as it appears:
+# a toast leaves after a few seconds, and a test's last look must still know it was there.
+_WATCH_GRADIO_ERRORS = """
+new MutationObserver(() => {
+  for (const shown of document.querySelectorAll(
+      '[data-testid="toast-body"], [data-testid="status-tracker"] .error')) {
+    if (shown.dataset.obReported) continue;
+    shown.dataset.obReported = "1";
+    window.obGradioError(shown.innerText.replace(/\\s+/g, " ").trim());
+  }
+}).observe(document, {childList: true, subtree: true});
+"""
+
+
 class TunerPage:
-    """The tuner's page by what a person does on it. `errors` collects uncaught JavaScript errors."""
+    """The tuner's page by what a person does on it. `errors` collects what must never happen on it: uncaught
+    JavaScript errors, console errors, gradio's error toasts and "Error" badges."""
 
     def __init__(self, page: Page) -> None:
         self.page = page
         self.errors: list[str] = []
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
+        page.on("console", lambda message: message.type == "error"
+                and self.errors.append(f"console error: {message.text}"))
+        page.expose_function("obGradioError", lambda text: self.errors.append(f"gradio error: {text}"))
+        page.add_init_script(_WATCH_GRADIO_ERRORS)
 
     def open(self, url: str) -> None:
         """Go to the tuner and wait until the editor shows the first profile (the page's load event)."""
@@ -82,6 +109,13 @@ class TunerPage:
     def field(self, elem_id: str) -> Locator:
         """The text box of the field with `elem_id` (model, system-message, icebreaker, message)."""
         return self.page.locator(f"#{elem_id} textarea")
+
+    def retype(self, elem_id: str, text: str) -> None:
+        """Replace the text of field `elem_id` key by key, as a person does (Playwright's `fill` sets the value
+        without the key events gradio's `input` listeners wait for)."""
+        box = self.field(elem_id)
+        box.press("ControlOrMeta+a")
+        box.press_sequentially(text)
 
     def tab(self, name: str) -> None:
         self.page.get_by_role("tab", name=name).click()
@@ -117,6 +151,11 @@ class TunerPage:
         """Refresh the inspector's session list; the rows that name a session (a 26-character ULID)."""
         self.tab("Inspector")
         self.page.get_by_role("button", name="Refresh sessions").click()
+        return self.session_rows()
+
+    def session_rows(self) -> Locator:
+        """The inspector's session list as it is (no refresh): the rows that name a session."""
+        self.tab("Inspector")
         return self.page.get_by_role("row").filter(has_text=SESSION_ID)
 
     def show(self, row: Locator) -> Locator:

@@ -1,19 +1,26 @@
 """`ob-tuner` in Debian's chromium: the installed console script serves the page, a headless browser
 edits, tries and saves a profile the way a person would, and reads what the page shows.
 
-Each test gets its own `ob-tuner` (embedded backend, no store file), so none sees another's saves or
-sessions. Skipped only where Playwright or /usr/bin/chromium is missing; `.ci/run` installs chromium.
+Each test gets its own `ob-tuner` (embedded backend, no store file unless it shares one with `ob`), so none
+sees another's saves or sessions. Every test also fails on what nobody should see (support/browser.py): a
+gradio error toast or "Error" badge, a console or page error, a traceback in ob-tuner's output. Skipped only
+where Playwright or /usr/bin/chromium is missing; `.ci/run` installs chromium.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from support.browser import LOAD_MS, TURN_MS, VIEWPORT, TunerPage, chromium, tuner, unavailable
+from support.cli import BIN, TIMEOUT
+from support.store import stop_store
 
 from openbrain.conversation.tools.registry import TOOLS
 from openbrain.domain.profile import DEFAULT_CLIENT_ID, DEFAULT_PROFILE
@@ -25,6 +32,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.e2e
 
 QUESTION = "what is (17 + 5) * 3"
+FALLBACK = "openai:gpt-4o-mini → offline (no OPENAI_API_KEY)"  # the default profile's model without a key
 
 
 @pytest.fixture(scope="module")
@@ -36,18 +44,24 @@ def browser() -> Iterator[Browser]:
         yield launched
 
 
+@contextmanager
+def page_on(browser: Browser, url: str) -> Iterator[TunerPage]:
+    """A fresh browser context on the tuner at `url`, opened; fails if anything went wrong on the page."""
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        opened = TunerPage(context.new_page())
+        opened.open(url)
+        yield opened
+        assert opened.errors == [], f"errors on the page: {opened.errors}"
+    finally:
+        context.close()
+
+
 @pytest.fixture
 def ui(browser: Browser, tmp_path: Path) -> Iterator[TunerPage]:
-    """A fresh `ob-tuner` and a fresh browser context on it, opened at the first client's default profile."""
-    with tuner(tmp_path) as url:
-        context = browser.new_context(viewport=VIEWPORT)
-        try:
-            opened = TunerPage(context.new_page())
-            opened.open(url)
-            yield opened
-            assert opened.errors == [], f"JavaScript errors on the page: {opened.errors}"
-        finally:
-            context.close()
+    """A fresh `ob-tuner` and a fresh browser context on it, opened at the default client's default profile."""
+    with tuner(tmp_path) as url, page_on(browser, url) as opened:
+        yield opened
 
 
 def test_the_profile_editor_shows_the_loaded_profile(ui: TunerPage) -> None:
@@ -125,3 +139,82 @@ def test_an_unsaved_edit_changes_only_the_edited_sides_reply(ui: TunerPage) -> N
     expect(ui.replies("edited")).to_have_count(1, timeout=TURN_MS)
     expect(ui.replies("edited")).not_to_contain_text("66")
     expect(ui.replies("edited")).to_contain_text(QUESTION)
+
+
+def test_each_edit_is_validated_as_typed_and_names_the_model_that_runs(ui: TunerPage) -> None:
+    from playwright.sync_api import expect
+
+    # given the default profile, whose model runs offline here (no OPENAI_API_KEY)
+    expect(ui.page.locator("#status")).to_contain_text(f"model {FALLBACK}")
+
+    # when a person types in the system message
+    ui.field("system-message").press_sequentially(" Be brief.")
+
+    # then the line under the form says the edit is valid and which model it runs
+    expect(ui.page.locator("#validation")).to_have_text(f"✓ valid · model {FALLBACK}")
+
+    # and typing another model says so at once
+    ui.retype("model", "offline")
+    expect(ui.page.locator("#validation")).to_have_text("✓ valid · model offline")
+
+
+@pytest.mark.parametrize(("box", "value", "message"), [
+    ("temperature", "3", "temperature must be between 0 and 2, got 3"),
+    ("max-iterations", "0", "max_iterations must be between 1 and 50 (a whole number), got 0"),
+    ("max-execution-time", "1000", "max_execution_time must be between 1 and 900, got 1000"),
+    ("memory-window_messages", "1001", "memory.window_messages must be between 1 and 1000 (a whole number), got 1001"),
+])
+def test_an_out_of_range_number_is_the_schemas_message_in_the_page(ui: TunerPage, box: str, value: str,
+                                                                    message: str) -> None:
+    from playwright.sync_api import expect
+
+    # when a person types a number out of the field's range (its bounds are in the hint under it)
+    if box.startswith("memory-"):
+        ui.page.get_by_text("Memory policy").click()
+    number = ui.page.locator(f"#{box} input[type=number]")
+    low_high = re.search(r"\d+(\.\d+)?–\d+", ui.page.locator(f"#{box}").inner_text())
+    assert low_high, f"#{box} shows no bounds"
+    number.fill(value)
+
+    # then the page says what the profile schema says, where it shows its other messages (the fixture
+    # fails on gradio's own toast or a traceback)
+    expect(ui.page.locator("#validation")).to_have_text(f"⚠ {message}")
+
+    # and Save refuses it the same way, writing nothing
+    ui.save()
+    expect(ui.page.locator("#validation")).to_have_text(f"⚠ {message}")
+    expect(ui.page.locator("#status")).to_contain_text("not stored yet")
+
+
+def test_the_tuner_opens_on_public_with_the_sessions_ob_made_listed(browser: Browser, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    # given a store shared with `ob` and `ob-admin`: a client listed before `public`, and a turn of `ob`
+    store = tmp_path / "store.json"
+    env = {"PATH": str(BIN), "PYTHONPATH": os.environ.get("PYTHONPATH", ""), "HOME": str(tmp_path),
+           "OB_MEMORY_STORE": str(store)}
+    try:
+        for command in (["ob-admin", "client", "create", "Acme"], ["ob", "what is 6 * 7"]):
+            done = subprocess.run([str(BIN / command[0]), *command[1:]], capture_output=True, text=True, env=env,
+                                  timeout=TIMEOUT)
+            assert done.returncode == 0, done
+        with tuner(tmp_path, OB_MEMORY_STORE=str(store)) as url, page_on(browser, url) as ui:
+            # then it opens on `public`, where `ob`'s sessions are, and offers the other client too
+            expect(ui.page.locator("#client input")).to_have_value(DEFAULT_CLIENT_ID)
+            expect(ui.page.locator("#status")).to_contain_text(f"{DEFAULT_CLIENT_ID} / {DEFAULT_PROFILE}")
+            ui.page.locator("#client input").click()
+            expect(ui.page.get_by_role("option")).to_have_text([re.compile(r"\bacme$"),
+                                                                re.compile(rf"\b{DEFAULT_CLIENT_ID}$")])
+            ui.page.keyboard.press("Escape")
+
+            # and the inspector already lists `ob`'s session, without a click on Refresh
+            rows = ui.session_rows()
+            expect(rows).to_have_count(1, timeout=LOAD_MS)
+            expect(ui.page.locator("#inspect-status")).to_have_text("✓ 1 recent session(s)")
+
+            # and shows it with the model its turns run
+            transcript = ui.show(rows.first)
+            expect(ui.page.locator("#inspect-status")).to_contain_text(f"1 turn(s), profile default, model {FALLBACK}")
+            expect(transcript).to_contain_text("42")
+    finally:
+        stop_store(store)

@@ -3,9 +3,13 @@ page builds, and every listener (`Handlers`) called as the page calls it, errors
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import gradio as gr
 import pytest
+from gradio.state_holder import SessionState
+from support.targets import make_client
 
 from openbrain.aws.backend import Backend
 from openbrain.storage.orm import AgentConfig
@@ -99,7 +103,8 @@ def test_a_load_fills_the_form_the_state_the_status_and_the_profile_picker(on: H
     outputs = view.outputs()
     assert len(outputs) == len(FORM_FIELDS) + 4
     assert outputs[len(FORM_FIELDS)] == view.loaded
-    assert outputs[len(FORM_FIELDS) + 1] == "**acme / default** — not stored yet (built-in defaults)"
+    assert outputs[len(FORM_FIELDS) + 1] == ("**acme / default** — not stored yet (built-in defaults) · model "
+                                            "openai:gpt-4o-mini → offline (no OPENAI\\_API\\_KEY)")
     assert outputs[-1]["choices"] == ["default"] and outputs[-1]["value"] == "default"
 
 
@@ -138,7 +143,7 @@ def test_an_unexpected_error_is_logged_and_named_not_shown_as_a_traceback(caplog
 
     outputs = listener(broken, NoteView)()
 
-    assert outputs == ["⚠ unexpected RuntimeError; see ob-tuner's output"]
+    assert outputs == "⚠ unexpected RuntimeError; see ob-tuner's output"  # one output: its value, as gradio wants
     assert "boom" in caplog.text
 
 
@@ -190,3 +195,74 @@ def test_the_inspector_lists_shows_and_finds_no_dead_letters(on: Handlers) -> No
 def test_messages_are_text_not_markdown() -> None:
     assert problem("profile '*x*' <img src=y> [a](b)") == "⚠ profile '\\*x\\*' &lt;img src=y&gt; \\[a\\](b)"
     assert plain("a_b") == "a\\_b"
+
+
+# --- the page as gradio runs it: preprocess, the listener, postprocess --------------------------------------
+
+def as_gradio_runs(page: gr.Blocks, name: str, state: dict[str, Any], *inputs: Any) -> list[Any]:
+    """The outputs the browser gets from the page's first listener called `name`, given what the browser
+    sends for its inputs (`state`: a State component's index among the inputs -> its value)."""
+    [fn, *_] = [fn for fn in page.fns.values() if fn.name == name]
+    session = SessionState(page)
+    for index, value in state.items():
+        session[fn.inputs[index]._id] = value
+    return list(asyncio.run(page.process_api(fn, list(inputs), state=session))["data"])
+
+
+def test_validate_as_you_type_answers_one_line_for_its_one_output(backend: Backend) -> None:
+    # given the page and the profile it holds
+    bench = Workbench(backend)
+    loaded = bench.load("public", "default")
+    form = [loaded.values[name] for name in FORM_FIELDS]
+
+    # when gradio runs the validation of an edit
+    outputs = as_gradio_runs(build(bench), "validate", {0: loaded}, None, *form)
+
+    # then the one Markdown gets the line (not gradio's "Error": a list for one output is refused)
+    assert outputs == ["✓ valid · model openai:gpt-4o-mini → offline (no OPENAI\\_API\\_KEY)"]
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("temperature", 3, "⚠ temperature must be between 0 and 2, got 3"),
+    ("max_iterations", 51, "⚠ max\\_iterations must be between 1 and 50 (a whole number), got 51"),
+    ("max_execution_time", 0, "⚠ max\\_execution\\_time must be between 1 and 900, got 0"),
+    ("memory.max_stored_bytes", 5, "⚠ memory.max\\_stored\\_bytes must be between"),
+])
+def test_an_out_of_range_number_reaches_the_listener_and_gets_the_schemas_message(
+    backend: Backend, field: str, value: float, message: str
+) -> None:
+    # given an edit out of the field's range, as the browser sends it
+    bench = Workbench(backend)
+    loaded = bench.load("public", "default")
+    form = [value if name == field else loaded.values[name] for name in FORM_FIELDS]
+
+    # when gradio runs the validation (gradio's own bounds check would raise its toast here instead)
+    [line] = as_gradio_runs(build(bench), "validate", {0: loaded}, None, *form)
+
+    # then the line under the form has the profile schema's message
+    assert line.startswith(message)
+
+
+def labelled(page: gr.Blocks, prefix: str) -> Any:
+    """The one component of `page` whose label starts with `prefix`."""
+    [block] = [block for block in page.blocks.values() if (getattr(block, "label", None) or "").startswith(prefix)]
+    return block
+
+
+def test_the_page_opens_on_public_where_obs_sessions_are(backend: Backend) -> None:
+    # given a client whose id sorts before `public`
+    make_client(None, None, "acme")
+
+    # then the page opens on `public` and offers both; `--client-id` opens on the one it names
+    picker = labelled(build(Workbench(backend)), "Client")
+    assert picker.value == "public"
+    assert [choice[0] for choice in picker.choices] == ["acme", "public"]
+    assert labelled(build(Workbench(backend), client_id="acme"), "Client").value == "acme"
+
+
+def test_the_page_fills_the_inspector_when_it_opens_and_when_the_client_changes(backend: Backend) -> None:
+    page = build(Workbench(backend))
+
+    listing = [fn for fn in page.fns.values() if fn.name == "sessions"]
+    assert {trigger for fn in listing for _, trigger in fn.targets} == {"click", "load", "input"}
+    assert all(fn.outputs[0] is labelled(page, "Recent sessions") for fn in listing)

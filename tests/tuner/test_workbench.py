@@ -70,6 +70,19 @@ def test_the_form_is_the_profile_schema_flattened(bench: Workbench) -> None:
     assert profile_from_values(values) == AgentProfile()  # the built-in profile, through the form and back
 
 
+def test_a_loaded_profile_and_a_session_name_the_model_their_turns_run(bench: Workbench) -> None:
+    # given no model key: the built-in profile's openai:gpt-4o-mini runs offline
+    assert bench.load(CLIENT, DEFAULT_PROFILE).model_label == "openai:gpt-4o-mini → offline (no OPENAI_API_KEY)"
+
+    # when a session starts on it, and the profile is then saved on the offline model
+    _, _, pair = bench.compare(CLIENT, DEFAULT_PROFILE, offline_values(bench), {}, None, Pair(), "hi")
+    saved_profile(bench)
+
+    # then the session's snapshot still runs the fallback, the saved profile runs offline as asked
+    assert bench.session(CLIENT, pair.saved or "").model_label == "openai:gpt-4o-mini → offline (no OPENAI_API_KEY)"
+    assert bench.load(CLIENT, DEFAULT_PROFILE).model_label == "offline"
+
+
 def test_save_creates_then_updates_with_the_version_it_loaded(bench: Workbench) -> None:
     values = offline_values(bench, system_message="You sell bicycles.", temperature=0.2)
 

@@ -46,11 +46,6 @@ _CLIENT_OPTIONS = frozenset({"openai", "anthropic", "google_genai", "mistralai",
 _noticed: set[str] = set()
 
 
-def _has_openai_key(config: AgentConfig, settings: Settings) -> bool:
-    return bool(settings.openai_api_key or settings.openai_api_key_ref or settings.openai_base_url
-                or config.base_url or config.credentials)
-
-
 def effective_model_spec(config: AgentConfig, settings: Settings, *, notice: bool = True) -> ModelSpec:
     """The model a turn really uses.
 
@@ -60,7 +55,7 @@ def effective_model_spec(config: AgentConfig, settings: Settings, *, notice: boo
     turn only, so `ob --session ...` does not repeat it).
     """
     spec = parse_model_spec(config.model)
-    if spec.provider != "openai" or _has_openai_key(config, settings):
+    if not _lacks_openai_key(spec, config, settings):
         return spec
     if settings.resolved_backend == "aws":
         raise ConfigurationError(
@@ -74,12 +69,22 @@ def effective_model_spec(config: AgentConfig, settings: Settings, *, notice: boo
 
 
 def effective_model_label(config: AgentConfig, settings: Settings) -> str:
-    """The model `config` names, and what runs instead where `effective_model_spec` falls back, for showing a
-    config: `openai:gpt-4o-mini → offline (no OPENAI_API_KEY)`. Never raises (on aws the spec as named)."""
+    """`config`'s model as a turn would run it now, for a page or a `/config` that shows a config (the rule is
+    `effective_model_spec`'s; this one prints nothing and raises nothing): `openai:gpt-4o` when it runs as
+    asked, `openai:gpt-4o-mini → offline (no OPENAI_API_KEY)` when it falls back, and
+    `openai:gpt-4o-mini → error (no OPENAI_API_KEY)` where a turn would be refused (aws)."""
     spec = parse_model_spec(config.model)
-    if spec.provider != "openai" or _has_openai_key(config, settings) or settings.resolved_backend == "aws":
+    if not _lacks_openai_key(spec, config, settings):
         return str(spec)
-    return f"{spec} → {OFFLINE} (no OPENAI_API_KEY)"
+    outcome = "error" if settings.resolved_backend == "aws" else OFFLINE
+    return f"{spec} → {outcome} (no OPENAI_API_KEY)"
+
+
+def _lacks_openai_key(spec: ModelSpec, config: AgentConfig, settings: Settings) -> bool:
+    """Whether `spec` is an `openai:` model with no key and no server to take one from (the fallback's rule)."""
+    has_key = (settings.openai_api_key or settings.openai_api_key_ref or settings.openai_base_url
+               or config.base_url or config.credentials)
+    return spec.provider == "openai" and not has_key
 
 
 def build_chat_model(spec: ModelSpec, config: AgentConfig, settings: Settings) -> BaseChatModel:

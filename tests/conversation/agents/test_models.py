@@ -129,6 +129,35 @@ def test_invalid_model_spec_is_invalid_input(model: str) -> None:
         effective_model_spec(config(model), memory_settings(openai_api_key="sk-test"))
 
 
+# -- effective_model_label -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("model", "settings", "label"), [
+    ("openai:gpt-4o-mini", {}, "openai:gpt-4o-mini → offline (no OPENAI_API_KEY)"),
+    ("openai:gpt-4o-mini", {"backend": "aws"}, "openai:gpt-4o-mini → error (no OPENAI_API_KEY)"),
+    ("openai:gpt-4o-mini", {"openai_api_key": "sk-test"}, "openai:gpt-4o-mini"),
+    ("openai:llama3", {"openai_base_url": "http://127.0.0.1:9/v1"}, "openai:llama3"),
+    ("offline", {"backend": "aws"}, "offline"),
+])
+def test_the_label_names_the_model_a_turn_would_run(
+    model: str, settings: dict[str, str], label: str, fresh_notices: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given the settings (the memory backend unless they say aws)
+    current = Settings(**{"backend": "memory", "memory_store": None, **settings})
+
+    # then the label names the model, and prints no notice (the turn does)
+    assert effective_model_label(config(model), current) == label
+    assert capsys.readouterr().err == ""
+    if "→ error" not in label:  # and it is the model the turn's rule picks
+        assert str(effective_model_spec(config(model), current)) == label.split(" → ")[-1].split(" (")[0]
+
+
+def test_the_profiles_own_connection_counts_as_a_key_in_the_label() -> None:
+    connected = config("openai:llama3", base_url="http://127.0.0.1:9/v1")
+
+    assert effective_model_label(connected, memory_settings()) == "openai:llama3"
+
+
 # -- build_chat_model ----------------------------------------------------------------------------
 
 
@@ -321,26 +350,7 @@ def test_the_openai_key_can_come_from_an_ssm_reference(backend: Backend) -> None
     assert model.openai_api_key.get_secret_value() == "sk-from-ssm"  # type: ignore[attr-defined]
 
 
-# -- effective_model_label and the notice once per session -----------------------------------------
-
-
-def test_a_fallback_is_labelled_with_what_runs_and_why() -> None:
-    assert effective_model_label(config("openai:gpt-4o-mini"), memory_settings()) == (
-        "openai:gpt-4o-mini → offline (no OPENAI_API_KEY)")
-
-
-@pytest.mark.parametrize(
-    ("model", "settings", "label"),
-    [
-        ("openai:gpt-4o-mini", memory_settings(openai_api_key="sk-test"), "openai:gpt-4o-mini"),
-        ("openai:llama3", memory_settings(openai_base_url="http://127.0.0.1:9/v1"), "openai:llama3"),
-        ("offline", memory_settings(), "offline"),
-        ("openai:gpt-4o-mini", Settings(backend="aws"), "openai:gpt-4o-mini"),  # refused at the turn, not here
-    ],
-    ids=["key", "base url", "offline", "aws"],
-)
-def test_a_model_that_runs_as_named_is_labelled_as_named(model: str, settings: Settings, label: str) -> None:
-    assert effective_model_label(config(model), settings) == label
+# -- the notice once per session -------------------------------------------------------------------
 
 
 def test_the_fallback_notice_is_not_printed_when_not_asked_for(
