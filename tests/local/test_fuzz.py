@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 TESTS = Path(__file__).resolve().parents[1]
 CONFIG = TESTS / "support" / "schemathesis.toml"
 FUZZ_EXAMPLES = 15
-LONG_EXAMPLES = 300
+LONG_EXAMPLES = 500
 SEED = "20261203"
 
 
