@@ -105,6 +105,13 @@ def test_openapi_json_documents_every_route_and_the_api_key(anonymous: Api) -> N
     assert spec["components"]["securitySchemes"]["apiKey"] == {"type": "apiKey", "in": "header", "name": "x-api-key"}
     assert paths["/chat"]["post"]["security"] == [{"apiKey": []}]
     assert "security" not in paths["/"]["get"]
+    # what any request may get before a route runs (a URL or headers too long: ob-serve and API Gateway refuse
+    # them) is documented on every operation, with the error envelope
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            for status in ("414", "431"):
+                assert operation["responses"][status]["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
 
 
 def test_openapi_document_is_valid_openapi(anonymous: Api) -> None:

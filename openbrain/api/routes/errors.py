@@ -94,18 +94,20 @@ _MEANING = {
     403: "the key may not do this (a widget key, another client's id)", 404: "no such item for the key's client",
     405: "the path has no route for this method (see Allow)",
     409: "a version conflict, a concurrent turn, an ended conversation or a request in flight",
-    413: "the body is over OB_MAX_BODY_BYTES", 415: "the body is not application/json",
-    422: "the body, a path or a query value is invalid (the message names it)", 500: "a bug on our side",
+    413: "the body is over OB_MAX_BODY_BYTES", 414: "the URL is over 8 KiB", 415: "the body is not application/json",
+    422: "the body, a path or a query value is invalid (the message names it)",
+    431: "the request headers are over 16 KiB", 500: "a bug on our side",
     502: "the model provider or the database failed", 504: "the model provider did not answer in time",
 }
 
 
 def error_responses(*statuses: int, ok: int | None = 200) -> dict[int, Any]:
-    """A route's OpenAPI `responses`: `ok` (its return type's schema), and each error status (with 500, which
-    any route may answer) with the error envelope, so the document lists every status a route answers
-    (schemathesis checks it). Powertools documents only what is given here once `responses` is set."""
+    """A route's OpenAPI `responses`: `ok` (its return type's schema), and each error status (with those any
+    route may answer: 414 and 431, a URL or headers too long, and 500) with the error envelope, so the document
+    lists every status a route answers (schemathesis checks it). Powertools documents only what is given here
+    once `responses` is set."""
     documented: dict[int, Any] = {ok: {"description": "OK"}} if ok else {}
-    for status in sorted({*statuses, 422, 500}):  # 422: Powertools documents its own shape of it otherwise
+    for status in sorted({*statuses, 414, 422, 431, 500}):  # 422: Powertools documents its own shape otherwise
         documented[status] = {"description": _MEANING[status], "content": {"application/json": {"model": ErrorBody}}}
     return documented
 
