@@ -237,7 +237,7 @@ class OfflineChatModel(BaseChatModel):
                                  ls_model_type="chat")
         if self.max_tokens is not None:
             params["ls_max_tokens"] = self.max_tokens
-        if stop := stop or self.stop:
+        if stop := self._stop(stop):
             params["ls_stop"] = stop
         return params
 
@@ -290,9 +290,12 @@ class OfflineChatModel(BaseChatModel):
     ) -> ChatResult:
         return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
 
+    def _stop(self, stop: list[str] | None) -> list[str]:
+        return (stop if stop is not None else self.stop) or []
+
     def _cut(self, text: str, stop: list[str] | None) -> list[str]:
         """The tokens of `text` up to the first stop string and at most `max_tokens` of them."""
-        ends = [text.find(marker) for marker in (stop if stop is not None else self.stop or []) if marker]
+        ends = [text.find(marker) for marker in self._stop(stop) if marker]
         if found := [end for end in ends if end >= 0]:
             text = text[: min(found)]
         pieces = tokens(text)
