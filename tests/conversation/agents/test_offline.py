@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.runnables import Runnable
 
 from openbrain.aws.backend import Backend
 from openbrain.conversation.agents.offline import OFFLINE_METADATA, OfflineChatModel
@@ -17,7 +19,7 @@ from openbrain.storage.orm.chat_session import ChatSession
 from openbrain.storage.orm.lead import Lead
 
 
-def offline(tools: tuple[str, ...] | list[str] = DEFAULT_TOOLS) -> OfflineChatModel:
+def offline(tools: tuple[str, ...] | list[str] = DEFAULT_TOOLS) -> Runnable[LanguageModelInput, AIMessage]:
     return OfflineChatModel().bind_tools(build_tools(tools))
 
 
