@@ -26,13 +26,7 @@ class TestOfflineChatModelUnit(ChatModelUnitTests):
 
 
 class TestOfflineChatModelIntegration(ChatModelIntegrationTests):
-    # langchain-tests leaves its async tests unmarked, for providers whose pytest runs `asyncio_mode = "auto"`; this
-    # suite keeps pytest-asyncio's strict mode, so the class marks them all (its sync tests ignore the mark).
-    pytestmark = [
-        pytest.mark.asyncio,
-        pytest.mark.filterwarnings("ignore:The test .* is marked with '@pytest.mark.asyncio' but it is not an async"),
-    ]
-
+    # its async tests are unmarked: they run under pytest-asyncio's auto mode (pyproject.toml)
     @property
     def chat_model_class(self) -> type[BaseChatModel]:
         return OfflineChatModel
