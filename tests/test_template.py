@@ -42,6 +42,7 @@ NOT_NEEDED_IN_AWS = {
     "OB_DEBUG": "CLI tracebacks only",
     "OB_TUNER_USER": "ob-tuner runs on an operator's machine, not in Lambda",
     "OB_TUNER_PASSWORD": "ob-tuner runs on an operator's machine, not in Lambda",
+    "OB_WEBHOOK_SECRETS_PATH": "where ob-admin stores the secrets it makes; a function reads a client's by its ref",
 }
 NOT_NEEDED_BY = {
     "LeadWebhookFunction": {"OB_MAX_MESSAGE_CHARS": "chat turns only", "OB_MAX_BODY_BYTES": "the HTTPS API only",

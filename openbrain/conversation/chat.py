@@ -207,6 +207,8 @@ def continue_session(
     checked and logged): the seam through which `bench/` drives this real turn with a scripted model.
     `config`: the session's config when the caller has it at hand (a session it just started), instead of
     reading it back from the session's snapshot."""
+    from langchain_core.messages import AIMessage
+
     from openbrain.conversation import memory, outbox
     from openbrain.conversation.agents.models import build_chat_model, effective_model_spec
     from openbrain.conversation.agents.runner import run_turn
@@ -227,6 +229,12 @@ def continue_session(
     )
     chat_model = model if model is not None else build_chat_model(spec, config, settings)
     outcome = run_turn(config, chat_model, memory.window(history, config.memory), message, context)
+    # The tool calls of one model reply run side by side (langgraph's ToolNode), so their events are put back
+    # in the order the model made the calls: the same turn always publishes the same sequence.
+    calls = [call["id"] for reply in outcome.new_messages if isinstance(reply, AIMessage)
+             for call in reply.tool_calls]
+    context.events.sort(key=lambda event: calls.index(event.tool_call_id) if event.tool_call_id in calls
+                        else len(calls))
     event_summaries = [event.summary() for event in context.events]
     session.record_events(event_summaries)
     # Events an earlier turn committed but could not publish ride along (published with this turn's).

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 import pytest
+from langchain_core.messages import AIMessage
+from support.scripted_chat import ScriptedChatModel
 
 from openbrain.aws.backend import Backend
 from openbrain.conversation.chat import ChatMessage, chat
@@ -156,6 +158,20 @@ def test_a_lead_captured_in_a_turn_is_linked_to_the_session_and_its_event_return
     assert [e["type"] for e in response.events] == ["lead.captured.v1"]
     assert response.events[0]["object_id"] == lead.lead_id
     assert [e["type"] for e in session.recent_events] == ["lead.captured.v1"]
+
+
+@pytest.mark.parametrize("order", [("end_conversation", "capture_lead"), ("capture_lead", "end_conversation")])
+def test_the_turns_events_follow_the_order_of_the_models_tool_calls(backend: Backend, order: tuple[str, str]) -> None:
+    # given: a model that makes two calls in one reply (langgraph runs them side by side), then answers
+    args = {"capture_lead": {"full_name": "Ada Lovelace", "email": "ada@example.com"}, "end_conversation": {}}
+    calls = [{"name": name, "args": args[name], "id": f"call_{i}", "type": "tool_call"} for i, name in enumerate(order)]
+    kinds = {"capture_lead": "lead.captured.v1", "end_conversation": "conversation.ended.v1"}
+    for _ in range(10):  # side by side, either may finish first: the order must not depend on which
+        model = ScriptedChatModel(replies=[AIMessage("", tool_calls=calls), AIMessage("Thanks, goodbye!")])
+
+        response = chat(ChatMessage(message="I'm Ada Lovelace, ada@example.com; goodbye"), model=model)
+
+        assert [e["type"] for e in response.events] == [kinds[name] for name in order]
 
 
 def test_an_ended_conversation_refuses_more_turns(backend: Backend) -> None:
