@@ -158,32 +158,36 @@ def test_each_edit_is_validated_as_typed_and_names_the_model_that_runs(ui: Tuner
     expect(ui.page.locator("#validation")).to_have_text("✓ valid · model offline")
 
 
-@pytest.mark.parametrize(("box", "value", "message"), [
+OUT_OF_RANGE = [
     ("temperature", "3", "temperature must be between 0 and 2, got 3"),
     ("max-iterations", "0", "max_iterations must be between 1 and 50 (a whole number), got 0"),
     ("max-execution-time", "1000", "max_execution_time must be between 1 and 900, got 1000"),
     ("memory-window_messages", "1001", "memory.window_messages must be between 1 and 1000 (a whole number), got 1001"),
-])
-def test_an_out_of_range_number_is_the_schemas_message_in_the_page(ui: TunerPage, box: str, value: str,
-                                                                    message: str) -> None:
+]
+
+
+def test_an_out_of_range_number_is_the_schemas_message_in_the_page(browser: Browser, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    # when a person types a number out of the field's range (its bounds are in the hint under it)
-    if box.startswith("memory-"):
-        ui.page.get_by_text("Memory policy").click()
-    number = ui.page.locator(f"#{box} input[type=number]")
-    low_high = re.search(r"\d+(\.\d+)?–\d+", ui.page.locator(f"#{box}").inner_text())
-    assert low_high, f"#{box} shows no bounds"
-    number.fill(value)
+    with tuner(tmp_path) as url:  # one tuner (nothing gets stored), a fresh page per field
+        for box, value, message in OUT_OF_RANGE:
+            with page_on(browser, url) as ui:
+                # when a person types a number out of the field's range (its bounds are in the hint under it)
+                if box.startswith("memory-"):
+                    ui.page.get_by_text("Memory policy").click()
+                number = ui.page.locator(f"#{box} input[type=number]")
+                low_high = re.search(r"\d+(\.\d+)?–\d+", ui.page.locator(f"#{box}").inner_text())
+                assert low_high, f"#{box} shows no bounds"
+                number.fill(value)
 
-    # then the page says what the profile schema says, where it shows its other messages (the fixture
-    # fails on gradio's own toast or a traceback)
-    expect(ui.page.locator("#validation")).to_have_text(f"⚠ {message}")
+                # then the page says what the profile schema says, where it shows its other messages (page_on
+                # fails on gradio's own toast, `tuner` on a traceback)
+                expect(ui.page.locator("#validation")).to_have_text(f"⚠ {message}")
 
-    # and Save refuses it the same way, writing nothing
-    ui.save()
-    expect(ui.page.locator("#validation")).to_have_text(f"⚠ {message}")
-    expect(ui.page.locator("#status")).to_contain_text("not stored yet")
+                # and Save refuses it the same way, writing nothing
+                ui.save()
+                expect(ui.page.locator("#validation")).to_have_text(f"⚠ {message}")
+                expect(ui.page.locator("#status")).to_contain_text("not stored yet")
 
 
 def test_the_tuner_opens_on_public_with_the_sessions_ob_made_listed(browser: Browser, tmp_path: Path) -> None:
