@@ -11,7 +11,7 @@ import openai
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_openai import ChatOpenAI
-from support.fake_openai import TEST_KEY, FakeOpenAI, Reply
+from support.fake_openai import TEST_KEY, FakeOpenAI, Reply, ToolCall
 
 
 def client(server: FakeOpenAI) -> ChatOpenAI:
@@ -102,3 +102,34 @@ def test_unknown_path_is_404(openai_server: FakeOpenAI) -> None:
         urllib.request.urlopen(request, timeout=5)  # loopback only
 
     assert raised.value.code == 404
+
+
+CALCULATOR = {"type": "function", "function": {"name": "calculator", "description": "evaluate arithmetic",
+              "parameters": {"type": "object", "properties": {"expression": {"type": "string"}},
+                             "required": ["expression"]}}}
+
+
+def test_the_real_chat_openai_streams_text_deltas_over_sse(openai_server: FakeOpenAI) -> None:
+    openai_server.script(Reply("The answer is forty-two, exactly.", chunk_size=4))
+
+    chunks = list(client(openai_server).stream("what is 6*7"))
+
+    # then: a streamed request, answered in many pieces that join into the reply
+    assert openai_server.completion_requests[-1].stream
+    assert len([chunk for chunk in chunks if chunk.content]) >= 8
+    assert "".join(str(chunk.content) for chunk in chunks) == "The answer is forty-two, exactly."
+
+
+def test_the_real_chat_openai_streams_tool_call_argument_deltas(openai_server: FakeOpenAI) -> None:
+    openai_server.script(Reply(tool_calls=[ToolCall("calculator", {"expression": "(17 + 5) * 3"}, id="call_1")],
+                               chunk_size=4))
+
+    chunks = list(client(openai_server).bind_tools([CALCULATOR]).stream("what is (17 + 5) * 3"))
+
+    # then: the arguments arrive in several deltas, and the chunks add up to the one tool call
+    assert len([piece for chunk in chunks for piece in chunk.tool_call_chunks if piece.get("args")]) >= 3
+    whole = chunks[0]
+    for chunk in chunks[1:]:
+        whole += chunk
+    assert whole.tool_calls == [{"name": "calculator", "args": {"expression": "(17 + 5) * 3"}, "id": "call_1",
+                                 "type": "tool_call"}]
