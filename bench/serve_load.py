@@ -146,6 +146,7 @@ def hung_webhook(server: Server) -> Iterator[list[int]]:
     every second: each lead's delivery hangs until the webhook timeout. Yields a one-item list: the
     deliveries that reached the webhook so far."""
     from openbrain.aws.backend import Backend
+    from openbrain.aws.secrets import new_webhook_secret, put_ssm_secret
     from openbrain.core.settings import Settings
     from openbrain.storage.orm import AgentConfig, Client
 
@@ -175,10 +176,8 @@ def hung_webhook(server: Server) -> Iterator[list[int]]:
             post(server.url, key, {"message": LEAD})  # a new session each time: a new lead
 
     try:
-        backend.client("ssm").put_parameter(Name="/bench/acme-webhook", Value="whsec_" + "a" * 32,
-                                            Type="SecureString", Overwrite=True)
         acme = Client("acme", display_name="Acme", webhook_url=f"http://127.0.0.1:{hung.getsockname()[1]}/leads",
-                      webhook_secret_ref="ssm:/bench/acme-webhook")  # noqa: S106 - a reference, not a secret
+                      webhook_secret_ref=put_ssm_secret(backend, "/bench/acme-webhook", new_webhook_secret()))
         key = acme.add_api_key()
         acme.save()
         AgentConfig("acme", "default", model="offline").save()

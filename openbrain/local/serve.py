@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 DEMO_CLIENT_ID = "local"
 SHUTDOWN_GRACE_SECONDS = 30  # a turn ends within API Gateway's 29 s
+WORKER_START_SECONDS = 60  # a spawned worker imports the API and attaches to the store before it serves
 _SPAWN = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or locks copied by fork
 
 
@@ -172,10 +173,14 @@ class LocalStack:
         process = _SPAWN.Process(target=_worker, args=(self.socket, self.limits, ready), name="ob-serve-worker",
                                  daemon=True)
         process.start()
+        deadline = time.monotonic() + WORKER_START_SECONDS
         while not ready.wait(0.1):
             if not process.is_alive():
                 raise ConfigurationError(f"an ob-serve worker exited with {process.exitcode} while starting "
                                          "(its error is above)")
+            if time.monotonic() > deadline:
+                process.kill()
+                raise ConfigurationError(f"an ob-serve worker did not start serving within {WORKER_START_SECONDS} s")
         return process
 
     def _supervise(self) -> None:

@@ -99,8 +99,10 @@ class WebhookServer:
 
 
 def put_ssm_secret(backend: Backend, name: str = SECRET_PARAMETER, value: str = SECRET) -> str:
-    backend.client("ssm").put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
-    return f"ssm:{name}"
+    """The library's `put_ssm_secret` with the targets tests' secret by default; its reference."""
+    from openbrain.aws.secrets import put_ssm_secret as put
+
+    return put(backend, name, value)
 
 
 def make_client(webhook_url: str | None, secret_ref: str | None, client_id: str = CLIENT_ID) -> Client:
