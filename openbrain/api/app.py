@@ -36,7 +36,7 @@ MAX_DEPTH = 32  # objects and arrays nested in a body; ours nest 3 deep, tool co
 MAX_NUMBER_CHARS = 1_000  # characters of one JSON number (Python refuses integers of over 4,300 digits)
 
 
-def _bounded_json(body: str) -> Any:
+def bounded_json(body: str) -> Any:
     """json.loads, refusing bodies over `OB_MAX_BODY_BYTES` before parsing them, and anything a store or a
     model cannot take after: nesting deeper than `MAX_DEPTH`, numbers too long to parse, NaN/Infinity, and
     strings that are not Unicode text (lone surrogates, which `\\ud800` escapes make). Each is
@@ -174,7 +174,7 @@ class PerRequestRestResolver(APIGatewayRestResolver):
 app = PerRequestRestResolver(
     enable_validation=True,
     response_validation_error_http_code=500,  # a response that fails its schema is our bug, not the caller's
-    json_body_deserializer=_bounded_json,
+    json_body_deserializer=bounded_json,
 )
 app.configure_openapi(
     title=TITLE,

@@ -1,7 +1,20 @@
 """The chat turn: load the session, rebuild the agent from its config and memory, run, save.
 
-`chat(ChatMessage(...))` is the one entry point the CLIs, the API and the tuner call. A turn is linear:
-load → run → commit → publish (`continue_session`).
+`chat(ChatMessage(...))` is the one entry point the CLIs, the API and the tuner call; `chat_events` is the
+same request as the stream of what happens (what the streaming transports send, docs/api.md), and `chat`
+is that stream collected. A turn is linear: load → run → commit → publish (`session_events`).
+
+The events, in order (each a dict with a `type`):
+
+- `turn.started`: `session_id`, `client_id`, `profile_name`, `turn` (0 for a reset: no turn runs);
+- while the agent runs (`agents/runner.turn_events`): `token` (`text`, `step`), `tool.started` (`id`,
+  `name`), `tool.finished` (`id`, `name`, `ok`), never what a tool returned to the model;
+- after the commit and the publishing of the turn's events: `message` (`text`: the reply, as stored), then
+  `turn.finished` with the rest of the `ChatResponse` (`model`, `events`, `tool_calls`, `stopped`, `ended`)
+  and `usage` (`input_tokens`, `output_tokens`, `total_tokens` the model reported for the turn).
+
+A request that fails raises its error when the stream is read (after `turn.started` for a failure in the
+turn); the transports word it as an `error` event with the HTTP API's code (api/routes/errors.py).
 
 - `reset=True`: start a new session from the stored profile (plus `agent_config_overrides`) and return
   its icebreaker; `message` is ignored.
@@ -22,6 +35,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +53,8 @@ from openbrain.storage.orm.chat_session import ChatSession
 
 if TYPE_CHECKING:
     from langchain_core.language_models.chat_models import BaseChatModel
+
+    from openbrain.conversation.agents.runner import TurnEvent
 
 log = logging.getLogger(__name__)
 MAX_CONTEXT_BYTES = 8_000
@@ -116,8 +132,22 @@ def chat(
     model: BaseChatModel | None = None,
     deadline: float = math.inf,
 ) -> ChatResponse:
-    """Run one request (see the module docstring) and return the reply. `model`, `deadline`: see
-    `continue_session`."""
+    """Run one request (see the module docstring) and return the reply: `chat_events` without tokens,
+    collected. `model`, `deadline`: see `session_events`."""
+    return collect(chat_events(request, backend, config=config, model=model, deadline=deadline, tokens=False))
+
+
+def chat_events(
+    request: ChatMessage,
+    backend: Backend | None = None,
+    *,
+    config: AgentConfig | None = None,
+    model: BaseChatModel | None = None,
+    deadline: float = math.inf,
+    tokens: bool = True,
+) -> Iterator[TurnEvent]:
+    """Run one request, yielding its events (module docstring). The session is read (`NotFoundError`,
+    ...) when the first event is asked for."""
     backend = backend or get_backend()
     answers = not request.reset and bool(request.message.strip())
     if answers:
@@ -126,10 +156,13 @@ def chat(
         # Answered at once, the new session is written once, by its first turn (one round trip fewer).
         session, config = start_session(request, backend, config, save=not answers)
         if not answers:
-            return ChatResponse(
+            yield _started(session, 0)
+            yield {"type": "message", "text": config.icebreaker}
+            yield _finished(ChatResponse(
                 message=config.icebreaker, session_id=session.session_id, client_id=session.client_id,
                 profile_name=session.profile_name, model=config.model,
-            )
+            ), {})
+            return
     else:
         try:
             session = backend.stores.sessions.get(request.client_id, request.session_id)
@@ -138,7 +171,29 @@ def chat(
                 f"session {request.session_id!r} not found for client {request.client_id!r} (or it expired)"
             ) from exc
         config = None  # a session in flight runs on its snapshot
-    return continue_session(session, request.message, backend, model=model, deadline=deadline, config=config)
+    yield from session_events(session, request.message, backend, model=model, deadline=deadline, config=config,
+                              tokens=tokens)
+
+
+def collect(events: Iterable[TurnEvent]) -> ChatResponse:
+    """The reply a stream of events adds up to: its `message` and its `turn.finished`."""
+    reply, finished = "", {}
+    for event in events:
+        if event["type"] == "message":
+            reply = event["text"]
+        elif event["type"] == "turn.finished":
+            finished = event
+    fields = {name: value for name, value in finished.items() if name in ChatResponse.model_fields}
+    return ChatResponse(message=reply, **fields)
+
+
+def _started(session: ChatSession, turn: int) -> TurnEvent:
+    return {"type": "turn.started", "session_id": session.session_id, "client_id": session.client_id,
+            "profile_name": session.profile_name, "turn": turn}
+
+
+def _finished(response: ChatResponse, usage: dict[str, int]) -> TurnEvent:
+    return {"type": "turn.finished", **response.model_dump(exclude={"message"}), "usage": usage}
 
 
 def start_session(
@@ -195,7 +250,17 @@ def continue_session(
     session: ChatSession, message: str, backend: Backend, *, model: BaseChatModel | None = None,
     deadline: float = math.inf, config: AgentConfig | None = None,
 ) -> ChatResponse:
-    """Answer `message` in `session`: load → run → commit → publish (docs/events.md).
+    """`session_events` without tokens, collected."""
+    return collect(session_events(session, message, backend, model=model, deadline=deadline, config=config,
+                                  tokens=False))
+
+
+def session_events(
+    session: ChatSession, message: str, backend: Backend, *, model: BaseChatModel | None = None,
+    deadline: float = math.inf, config: AgentConfig | None = None, tokens: bool = True,
+) -> Iterator[TurnEvent]:
+    """Answer `message` in `session`, yielding the turn's events: load → run → commit → publish
+    (docs/events.md), then `message` and `turn.finished`.
 
     The tools only record what should happen; the commit writes the session (optimistic locking:
     `ConflictError` if another turn saved it first) and the lead they produced in one transaction, with
@@ -206,12 +271,12 @@ def continue_session(
     `model`, if given, answers instead of the chat model the config's spec names (the spec is still
     checked and logged): the seam through which `bench/` drives this real turn with a scripted model.
     `config`: the session's config when the caller has it at hand (a session it just started), instead of
-    reading it back from the session's snapshot."""
+    reading it back from the session's snapshot. `tokens`: stream the model's reply as `token` events."""
     from langchain_core.messages import AIMessage
 
     from openbrain.conversation import memory, outbox
     from openbrain.conversation.agents.models import build_chat_model, effective_model_spec
-    from openbrain.conversation.agents.runner import run_turn
+    from openbrain.conversation.agents.runner import turn_events
     from openbrain.storage import memory_codec
 
     settings = backend.settings
@@ -228,7 +293,9 @@ def continue_session(
         deadline=deadline,
     )
     chat_model = model if model is not None else build_chat_model(spec, config, settings)
-    outcome = run_turn(config, chat_model, memory.window(history, config.memory), message, context)
+    yield _started(session, context.turn)
+    outcome = yield from turn_events(config, chat_model, memory.window(history, config.memory), message, context,
+                                     tokens=tokens)
     # The tool calls of one model reply run side by side (langgraph's ToolNode), so their events are put back
     # in the order the model made the calls: the same turn always publishes the same sequence.
     calls = [call["id"] for reply in outcome.new_messages if isinstance(reply, AIMessage)
@@ -262,11 +329,13 @@ def continue_session(
             "stopped": outcome.stopped,
         },
     )
-    return ChatResponse(
+    yield {"type": "message", "text": outcome.reply}
+    yield _finished(ChatResponse(
         message=outcome.reply, session_id=session.session_id, client_id=session.client_id,
         profile_name=session.profile_name, model=str(spec), events=event_summaries,
         tool_calls=context.tool_calls, stopped=outcome.stopped, ended=session.ended,
-    )
+    ), outcome.usage)
 
 
-__all__ = ["ChatMessage", "ChatResponse", "chat", "continue_session", "start_session"]
+__all__ = ["ChatMessage", "ChatResponse", "chat", "chat_events", "collect", "continue_session", "session_events",
+           "start_session"]

@@ -6,21 +6,25 @@
 - without `sessionId` (and without `reset`), the session the caller's cookie remembers continues; if that
   session expired, ended or is not the client's, the cookie is stale, which is not the caller's mistake:
   a new session starts;
-- with an `Idempotency-Key`, a request sent again gets the stored reply (services/idempotency.py).
+- with an `Idempotency-Key`, a request sent again gets the stored reply (services/idempotency.py);
+- `chat_events_as_client` is the same request as its stream of events (conversation/chat.py), for the
+  streaming transports; a stream is not idempotent (a request sent again runs again).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from openbrain.conversation.chat import ChatMessage, ChatResponse, chat
+from openbrain.conversation.chat import ChatMessage, ChatResponse, chat_events, collect
 from openbrain.core.errors import ForbiddenError, NotFoundError, SessionEndedError
 from openbrain.core.ids import existing_id, is_id
 
 if TYPE_CHECKING:
     from openbrain.aws.backend import Backend
+    from openbrain.conversation.agents.runner import TurnEvent
     from openbrain.storage.orm import Client
 
 API_OVERRIDABLE = frozenset({"icebreaker", "temperature"})
@@ -52,6 +56,13 @@ def chat_as_client(client: Client, request: ChatMessage, call: ChatCall, backend
 
 
 def _chat_as_client(client: Client, request: ChatMessage, call: ChatCall, backend: Backend) -> ChatResponse:
+    return collect(chat_events_as_client(client, request, call, backend, tokens=False))
+
+
+def chat_events_as_client(client: Client, request: ChatMessage, call: ChatCall, backend: Backend, *,
+                          tokens: bool = True) -> Iterator[TurnEvent]:
+    """Run `request` for `client` (see the module docstring), yielding its events. The rules are checked and
+    the session read when the first event is asked for."""
     if "client_id" in request.model_fields_set and request.client_id != client.client_id:
         raise ForbiddenError("clientId does not match the API key's client")
     request.client_id = client.client_id
@@ -68,10 +79,14 @@ def _chat_as_client(client: Client, request: ChatMessage, call: ChatCall, backen
             f"agentConfigOverrides may set only {', '.join(sorted(API_OVERRIDABLE))} through the API "
             f"(not {', '.join(sorted(unknown))}): the key is public; store a profile for the rest"
         )
+    events = chat_events(request, backend, deadline=call.deadline, tokens=tokens)
     try:
-        return chat(request, backend, deadline=call.deadline)
+        first = next(events)
     except (NotFoundError, SessionEndedError):
         if not from_cookie:
             raise
         request.session_id = None
-        return chat(request, backend, deadline=call.deadline)
+        events = chat_events(request, backend, deadline=call.deadline, tokens=tokens)
+        first = next(events)
+    yield first
+    yield from events

@@ -58,12 +58,19 @@ class PayloadTooLargeError(InvalidInputError):
     code = "payload_too_large"
 
 
+class InvalidJsonError(InvalidInputError):
+    """The request body is not JSON (what Powertools' request validation says over HTTP)."""
+
+    code = "invalid_json"
+
+
 STATUS: dict[type[OpenBrainError], HTTPStatus] = {
     UnauthorizedError: HTTPStatus.UNAUTHORIZED,
     ForbiddenError: HTTPStatus.FORBIDDEN,
     NotFoundError: HTTPStatus.NOT_FOUND,
     ConflictError: HTTPStatus.CONFLICT,
     PayloadTooLargeError: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    InvalidJsonError: HTTPStatus.BAD_REQUEST,
     InvalidInputError: HTTPStatus.UNPROCESSABLE_ENTITY,
     UpstreamTimeoutError: HTTPStatus.GATEWAY_TIMEOUT,
     UpstreamError: HTTPStatus.BAD_GATEWAY,
@@ -74,6 +81,7 @@ _GENERIC = {
     DatabaseError: "the database failed; please try again (its operators have been told)",
 }
 INTERNAL_MESSAGE = "something went wrong on our side; please try again"
+INVALID_JSON_MESSAGE = "the request body is not valid JSON"
 
 router = Router()
 
@@ -134,17 +142,31 @@ def status_of(exc: OpenBrainError) -> HTTPStatus | None:
     return None
 
 
-@router.exception_handler(OpenBrainError)
-def library_error(exc: OpenBrainError) -> Response[Any]:
-    status = status_of(exc)
-    if status is None:
-        return internal_error(exc)
+def public_error(exc: Exception) -> tuple[HTTPStatus, str, str]:
+    """The status, code and message the caller gets for `exc`, logged as the API logs it: the one mapping for
+    HTTP responses and the streams' `error` events. Anything but a library error is a 500 with its traceback
+    in the log."""
+    status = status_of(exc) if isinstance(exc, OpenBrainError) else None
+    if status is None or not isinstance(exc, OpenBrainError):
+        logger.exception("unexpected error", extra={"error_type": type(exc).__name__})
+        return HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", INTERNAL_MESSAGE
     if status >= 500:
         logger.error("request failed", extra={"error_code": exc.code, "status": int(status), "detail": exc.message})
     else:
         logger.info("request refused", extra={"error_code": exc.code, "status": int(status)})
     generic = next((text for cls, text in _GENERIC.items() if isinstance(exc, cls)), None)
-    return error_response(router, status, exc.code, generic or exc.message)
+    return status, exc.code, generic or exc.message
+
+
+def error_event(exc: Exception) -> dict[str, str]:
+    """`{"type": "error", "code", "message"}`: how a stream ends on `exc` (docs/api.md, Streaming)."""
+    _, code, message = public_error(exc)
+    return {"type": "error", "code": code, "message": message}
+
+
+@router.exception_handler(OpenBrainError)
+def library_error(exc: OpenBrainError) -> Response[Any]:
+    return error_response(router, *public_error(exc))
 
 
 @router.exception_handler(RequestValidationError)
@@ -152,7 +174,7 @@ def invalid_request(exc: RequestValidationError) -> Response[Any]:
     errors = exc.errors()
     first: dict[str, Any] = errors[0] if errors else {}
     if first.get("type") == "json_invalid":
-        return error_response(router, HTTPStatus.BAD_REQUEST, "invalid_json", "the request body is not valid JSON")
+        return library_error(InvalidJsonError(INVALID_JSON_MESSAGE))
     where = ".".join(str(part) for part in first.get("loc", ())) or "body"
     message = str(first.get("msg") or "invalid value")
     if first.get("type") != PROFILE_ERROR:  # the profile schema's own messages name the field already
@@ -187,5 +209,4 @@ def route_not_found(exc: RouteNotFoundError) -> Response[Any]:
 
 @router.exception_handler([ResponseValidationError, Exception])
 def internal_error(exc: Exception) -> Response[Any]:
-    logger.exception("unexpected error", extra={"error_type": type(exc).__name__})
-    return error_response(router, HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", INTERNAL_MESSAGE)
+    return error_response(router, *public_error(exc))

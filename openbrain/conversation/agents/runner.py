@@ -26,13 +26,13 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from langchain.agents import create_agent
 from langchain.agents.middleware import AgentMiddleware
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
 from openbrain.conversation.agents.models import endpoint_source, key_source
 from openbrain.conversation.tools.registry import build_tools
@@ -249,6 +249,10 @@ class TurnOutcome:
     new_messages: list[BaseMessage]
     reply: str
     stopped: str | None
+    usage: dict[str, int]
+
+
+TurnEvent = dict[str, Any]  # {"type": "token" | "tool.started" | "tool.finished", ...}: conversation/chat.py
 
 
 def _reply_text(message: BaseMessage) -> str:
@@ -259,6 +263,83 @@ def _reply_text(message: BaseMessage) -> str:
     )
 
 
+def turn_events(
+    config: AgentConfig,
+    model: BaseChatModel,
+    history: Sequence[BaseMessage],
+    user_message: str,
+    context: ToolContext,
+    *,
+    tokens: bool = True,
+) -> Generator[TurnEvent, None, TurnOutcome]:
+    """Run one turn on `history` (the window the model sees), yielding what happens as it happens, and return
+    the messages it added (`outcome = yield from turn_events(...)`).
+
+    - `{"type": "token", "text", "step"}`: a piece of a model reply as the model streams it (only when `tokens`;
+      without, the model is not asked to stream). `step` counts the model replies of the turn, from 1: the reply
+      of the turn is the text of its last step. A reply the turn's limits wrote instead of the model (the
+      deadline, `max_iterations`) is a step of its own, so the text of a model call the deadline cut stays in
+      its step; a cut call's late tokens are dropped.
+    - `{"type": "tool.started", "id", "name"}` once the model has asked for a tool, and
+      `{"type": "tool.finished", "id", "name", "ok"}` once it ran (`ok` false: it answered with an error).
+      What a tool returns to the model is not in the event: it may hold the session's tool context."""
+    context.start_clock(float(config.max_execution_time))
+    agent = compiled_agent(model, tuple(str(name) for name in config.tools or []), config.system_message or None,
+                           int(config.max_iterations), float(config.max_execution_time))
+    inputs = [*history, HumanMessage(user_message)]
+    state: dict[str, Any] = {}
+    steps: list[str | None] = []  # the id of each step's message
+    try:
+        for mode, item in agent.stream(
+            {"messages": inputs},
+            context=context,  # type: ignore[call-overload]  # the compiled graph is typed for context=None
+            config={"recursion_limit": 4 * int(config.max_iterations) + 10},
+            stream_mode=["updates", "values", "messages"] if tokens else ["updates", "values"],
+        ):
+            if mode == "values":
+                state = item
+            elif mode == "messages":
+                yield from _tokens(item[0], steps)
+            else:
+                yield from _tool_events(item)
+    except ProviderFailure as failure:
+        raise failure.error(config) from failure
+    new_messages = list(state["messages"][len(inputs) - 1 :])
+    last = new_messages[-1]
+    stopped = last.response_metadata.get("openbrain_stop") if isinstance(last, AIMessage) else None
+    usage: dict[str, int] = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+    for message in new_messages:
+        for name, count in ((getattr(message, "usage_metadata", None) or {}).items()):
+            if name in usage and isinstance(count, int):
+                usage[name] += count
+    return TurnOutcome(new_messages, _reply_text(last), stopped, usage)
+
+
+def _tokens(message: BaseMessage, steps: list[str | None]) -> Iterator[TurnEvent]:
+    """The token events of one item of langgraph's `messages` stream: a chunk of the streaming model, or a
+    whole message a node returned (the limits' own reply; tool results, which are not tokens)."""
+    if not isinstance(message, AIMessage):  # AIMessageChunk is one too
+        return
+    if message.id not in steps[-1:]:
+        if message.id is not None and message.id in steps:
+            return  # a late chunk of a call the deadline cut: its step is over
+        steps.append(message.id)
+    text = _reply_text(message)
+    if text:
+        yield {"type": "token", "text": text, "step": len(steps)}
+
+
+def _tool_events(update: dict[str, Any]) -> Iterator[TurnEvent]:
+    for node, output in update.items():
+        for message in (output or {}).get("messages", []) if isinstance(output, dict) else []:
+            if node == "model" and isinstance(message, AIMessage):
+                for call in message.tool_calls:
+                    yield {"type": "tool.started", "id": call["id"], "name": call["name"]}
+            elif isinstance(message, ToolMessage):
+                yield {"type": "tool.finished", "id": message.tool_call_id, "name": message.name,
+                       "ok": message.status != "error"}
+
+
 def run_turn(
     config: AgentConfig,
     model: BaseChatModel,
@@ -266,20 +347,10 @@ def run_turn(
     user_message: str,
     context: ToolContext,
 ) -> TurnOutcome:
-    """Run one turn on `history` (the window the model sees) and return the messages it added."""
-    context.start_clock(float(config.max_execution_time))
-    agent = compiled_agent(model, tuple(str(name) for name in config.tools or []), config.system_message or None,
-                           int(config.max_iterations), float(config.max_execution_time))
-    inputs = [*history, HumanMessage(user_message)]
-    try:
-        state = agent.invoke(
-            {"messages": inputs},
-            context=context,  # type: ignore[call-overload]  # the compiled graph is typed for context=None
-            config={"recursion_limit": 4 * int(config.max_iterations) + 10},
-        )
-    except ProviderFailure as failure:
-        raise failure.error(config) from failure
-    new_messages = list(state["messages"][len(inputs) - 1 :])
-    last = new_messages[-1]
-    stopped = last.response_metadata.get("openbrain_stop") if isinstance(last, AIMessage) else None
-    return TurnOutcome(new_messages, _reply_text(last), stopped)
+    """`turn_events` run to its end without tokens: the outcome alone."""
+    events = turn_events(config, model, history, user_message, context, tokens=False)
+    while True:
+        try:
+            next(events)
+        except StopIteration as finished:
+            return finished.value  # type: ignore[no-any-return]
