@@ -1,0 +1,131 @@
+"""Result 5: streaming on `ob-serve`: the time to the first token we add, at turn 1 and at turn 500.
+
+Starts `ob-serve` (the default setup: embedded backend, offline model) and, for each transport (SSE on
+`POST /chat/stream`, the WebSocket on `/ws`), times turns from the moment the request is sent until the first
+`token` event is read, on fresh sessions (turn 1) and on a session with 499 turns behind it (turn 500). The
+offline model streams with no delay of its own before its first chunk, so all of that time is ours (and the
+loopback's). Beside it, in the same run, the peer: the same turns over `POST /chat`, which answers only with
+the whole reply (the time a person waited before streaming). Part of `python -m bench`; alone:
+
+    python -m bench.stream_latency --turns 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import sys
+import time
+import urllib.parse
+from collections.abc import Callable, Sequence
+
+from bench import report
+from bench.serve_load import MESSAGES, SETUPS, Server, ob_serve, post
+
+Turn = Callable[[str, str], float]  # (session id, message) -> seconds to the first token (or the reply)
+HISTORY = 500
+
+
+def sse_first_token(server: Server) -> Turn:
+    parts = urllib.parse.urlsplit(server.url)
+
+    def turn(session: str, message: str) -> float:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        body = json.dumps({"sessionId": session, "message": message})
+        began = time.perf_counter()
+        connection.request("POST", "/chat/stream", body=body,
+                           headers={"content-type": "application/json", "x-api-key": server.key})
+        response = connection.getresponse()
+        first = None
+        try:
+            for line in response:
+                if first is None and line.startswith(b"event: token"):
+                    first = time.perf_counter() - began
+                if line.startswith(b"event: turn.finished") or line.startswith(b"event: error"):
+                    break
+        finally:
+            connection.close()
+        if first is None:
+            raise RuntimeError(f"no token over SSE for {message!r}")
+        return first
+
+    return turn
+
+
+def ws_first_token(server: Server) -> tuple[Turn, Callable[[], None]]:
+    from websockets.sync.client import connect
+
+    url = server.url.replace("http://", "ws://") + "/ws?" + urllib.parse.urlencode({"key": server.key})
+    socket = connect(url, open_timeout=30)
+    socket.send(json.dumps({"action": "ack"}))
+
+    def turn(session: str, message: str) -> float:
+        began = time.perf_counter()
+        socket.send(json.dumps({"action": "chat", "sessionId": session, "message": message}))
+        first = None
+        while True:
+            frame = json.loads(socket.recv(timeout=60))
+            if first is None and frame.get("type") == "token":
+                first = time.perf_counter() - began
+            if frame.get("type") in ("turn.finished", "error"):
+                break
+        if first is None:
+            raise RuntimeError(f"no token over the WebSocket for {message!r}: {frame}")
+        return first
+
+    return turn, socket.close
+
+
+def http_reply(server: Server) -> Turn:
+    def turn(session: str, message: str) -> float:
+        began = time.perf_counter()
+        post(server.url, server.key, {"sessionId": session, "message": message})
+        return time.perf_counter() - began
+
+    return turn
+
+
+def timings(server: Server, turn: Turn, turns: int, history: int) -> list[float]:
+    """`turns` timed turns, each on a fresh session (history 0) or all on one session after `history` turns."""
+    samples = []
+    session = ""
+    for n in range(turns):
+        if not session or not history:
+            session = str(post(server.url, server.key, {"reset": True})["session_id"])
+            for h in range(history):
+                post(server.url, server.key, {"sessionId": session, "message": MESSAGES[h % len(MESSAGES)]})
+        samples.append(turn(session, "what is 12 * 7" if n % 2 else "tell me more"))
+    return samples
+
+
+def measure(turns: int, histories: Sequence[int] = (0, HISTORY - 1)) -> str:
+    rows = []
+    with ob_serve(SETUPS[1]) as server:
+        ws_turn, close = ws_first_token(server)
+        try:
+            for history in histories:
+                peer = timings(server, http_reply(server), turns, history)
+                for label, turn in (("SSE `POST /chat/stream`", sse_first_token(server)), ("WebSocket `/ws`", ws_turn)):
+                    first = timings(server, turn, turns, history)
+                    rows.append([history + 1, label, report.ms(report.median(first)),
+                                 report.ms(report.percentile(first, 0.9)), report.ms(report.median(peer)),
+                                 report.ratio(report.median(peer), report.median(first)), len(first)])
+        finally:
+            close()
+    return report.table(
+        f"Time to the first token on ob-serve (default setup, offline model: no delay of its own), {turns} turns each",
+        ["turn", "transport", "first token p50 ms", "p90 ms", "whole reply over POST /chat p50 ms",
+         "POST /chat ÷ first token", "turns"], rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--turns", type=int, default=20)
+    args = parser.parse_args(argv)
+    measure(args.turns)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
