@@ -55,7 +55,7 @@ def test_an_error_takes_the_place_of_the_reply() -> None:
 def test_a_stored_transcript_shows_tool_calls_and_results_as_notes(backend: Backend) -> None:
     bench = Workbench(backend)
     values = {**bench.load("acme", "default").values, "model": "offline"}
-    _, _, pair = bench.compare("acme", "default", values, {}, None, Pair(), "what is 6 * 7")
+    *_, (_, _, pair) = bench.compare("acme", "default", values, {}, None, Pair(), "what is 6 * 7")
 
     bubbles = transcript_messages(bench.session("acme", pair.edited or ""))
 
@@ -130,7 +130,7 @@ def test_a_conflict_or_a_bad_value_is_a_message_on_the_page(on: Handlers) -> Non
 
     conflict = save(loaded.loaded, CLIENT, "default", *form_of(loaded))[len(FORM_FIELDS) + 2]
     invalid = save(loaded.loaded, CLIENT, "default", *form_of(loaded, temperature=5))[len(FORM_FIELDS) + 2]
-    unloaded = listener(on.send, PlaygroundView)(None, "{}", Pair(), [], [], "hi", *form_of(loaded))[-1]
+    *_, unloaded = [*listener(on.send, PlaygroundView)(None, "{}", Pair(), [], [], "hi", *form_of(loaded))][-1]
 
     assert conflict.startswith("⚠ ") and "reload" in conflict
     assert invalid.startswith("⚠ temperature must be between 0 and 2")
@@ -167,22 +167,24 @@ def test_delete_export_and_import_through_the_page(on: Handlers) -> None:
 
 def test_the_playground_marks_new_sessions_when_the_form_changes(on: Handlers) -> None:
     loaded = on.load(CLIENT, "default")
-    first = on.send(loaded.loaded, "{}", Pair(), [], [], "what is 6 * 7", *form_of(loaded))
-    again = on.send(loaded.loaded, "{}", first.pair, first.edited, first.saved, "and again", *form_of(loaded))
-    changed = on.send(loaded.loaded, "{}", again.pair, again.edited, again.saved, "hi",
-                      *form_of(loaded, temperature=0.1))
+    sending, *_, first = on.send(loaded.loaded, "{}", Pair(), [], [], "what is 6 * 7", *form_of(loaded))
+    *_, again = on.send(loaded.loaded, "{}", first.pair, first.edited, first.saved, "and again", *form_of(loaded))
+    *_, changed = on.send(loaded.loaded, "{}", again.pair, again.edited, again.saved, "hi",
+                          *form_of(loaded, temperature=0.1))
 
-    assert first.outputs()[3] == "" and first.edited and "42" in first.edited[1]["content"]
+    # the message box empties as the message is sent (the first view), and the last view leaves it alone
+    assert sending.outputs()[3] == "" and first.edited and "42" in first.edited[1]["content"]
+    assert first.outputs()[3] == gr.update()
     assert again.edited and RESTARTED not in [b["content"] for b in again.edited]
     assert changed.edited and [b["content"] for b in changed.edited].count(RESTARTED) == 1
     assert changed.pair and again.pair and changed.pair.edited != again.pair.edited
-    bad_context = listener(on.send, PlaygroundView)(loaded.loaded, "{oops", Pair(), [], [], "hi", *form_of(loaded))
+    [bad_context] = listener(on.send, PlaygroundView)(loaded.loaded, "{oops", Pair(), [], [], "hi", *form_of(loaded))
     assert bad_context[-1].startswith("⚠ tool context is not valid JSON")
 
 
 def test_the_inspector_lists_shows_and_finds_no_dead_letters(on: Handlers) -> None:
     loaded = on.load(CLIENT, "default")
-    sent = on.send(loaded.loaded, "{}", Pair(), [], [], "what is 6 * 7", *form_of(loaded))
+    *_, sent = on.send(loaded.loaded, "{}", Pair(), [], [], "what is 6 * 7", *form_of(loaded))
 
     table = on.sessions(CLIENT)
     assert table.rows and len(table.rows) == 2 and table.message == "✓ 2 recent session(s)"
