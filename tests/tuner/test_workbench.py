@@ -210,6 +210,23 @@ def test_compare_sends_the_same_message_to_the_edited_and_the_saved_profile(benc
     assert AgentConfig.get(CLIENT, DEFAULT_PROFILE).tools == list(DEFAULT_TOOLS)  # nothing saved
 
 
+def test_compare_yields_both_sides_as_they_stream_the_edited_side_first(bench: Workbench) -> None:
+    values = saved_profile(bench)
+
+    states = list(bench.compare(CLIENT, DEFAULT_PROFILE, values, {}, 1, Pair(), ARITHMETIC))
+
+    # first neither side has answered; the saved side starts only once the edited one is done
+    (edited, saved, _), *_, (last_edited, last_saved, pair) = states
+    assert not edited.done and not saved.done and edited.reply == saved.reply == ""
+    assert all(e.done or (not s.done and s.session_id is None and not s.tools) for e, s, _ in states)
+    # each side's reply only grows within a step, and ends as the reply stored in its session
+    for side, last in ((0, last_edited), (1, last_saved)):
+        assert last.done and last.tool_calls == ["calculator"] and "66" in last.reply
+        assert bench.session(CLIENT, last.session_id or "").transcript[-1].content == last.reply
+        assert all(state[side].step < 2 or last.reply.startswith(state[side].reply) for state in states)
+    assert (pair.edited, pair.saved) == (last_edited.session_id, last_saved.session_id)
+
+
 def test_the_playground_continues_its_sessions_until_the_config_changes(bench: Workbench) -> None:
     values = saved_profile(bench)
     *_, (_, _, pair) = bench.compare(CLIENT, DEFAULT_PROFILE, values, {}, 1, Pair(), "My name is Ada Lovelace")
