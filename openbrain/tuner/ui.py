@@ -5,6 +5,10 @@
 `outputs()` are the components' new values. `build` lays the page out and wires each listener through
 `listener`, which turns any error into a ⚠ line on the page, never a traceback.
 
+The playground streams: `Handlers.send` is a generator whose first view shows the person's message in both
+panes (and empties the message box) before either side answers, then each reply growing as the model writes
+it, with the tool calls it runs, and last the reply as stored with the notes under it (`turn_messages`).
+
 The editor remembers the profile it loaded (client, name, version) in a State that only a load or a save
 sets; Save, Delete, Import and the playground act on that profile, and refuse when the pickers show
 another one (a failed load, or a switch still loading), so one profile's values never land on another.
@@ -15,10 +19,11 @@ from __future__ import annotations
 
 import functools
 import html
+import inspect
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +49,7 @@ SESSION_COLUMNS = ["session_id", "profile", "turns", "created_at", "updated_at",
 DLQ_COLUMNS = ["target", "message_id", "event_type", "client_id", "receive_count", "redrive_count", "sent_at", "error"]
 Chat = list[dict[str, Any]]
 RESTARTED = "— new sessions: the profile, its edits or the tool context changed —"
+ANSWERING = "answering"
 
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]#|~])")
@@ -95,10 +101,17 @@ def tools_markdown() -> str:
 
 def turn_messages(message: str, turn: Turn) -> Chat:
     """The chat bubbles of one playground turn: the user's message, the reply, and a line under the
-    reply naming the tool calls and events of the turn."""
+    reply naming the tool calls and events of the turn. While the turn streams (not `done`): the user's
+    message, each tool call started so far as a titled note (a spinner while it runs), and the reply so far."""
     bubbles: Chat = [{"role": "user", "content": message}] if message else []
     if turn.error:
         return [*bubbles, {"role": "assistant", "content": problem(turn.error)}]
+    if not turn.done:
+        for run in turn.tools:
+            outcome = "running…" if run.ok is None else "done" if run.ok else "failed (the tool answered with an error)"
+            bubbles.append({"role": "assistant", "content": outcome, "metadata": {
+                "title": f"calls {run.name}", "status": "pending" if run.ok is None else "done"}})
+        return [*bubbles, {"role": "assistant", "content": turn.reply}] if turn.reply else bubbles
     bubbles.append({"role": "assistant", "content": turn.reply or "(no reply)"})
     notes = []
     if turn.tool_calls:
@@ -112,6 +125,13 @@ def turn_messages(message: str, turn: Turn) -> Chat:
     if notes:
         bubbles.append({"role": "assistant", "content": " · ".join(notes)})
     return bubbles
+
+
+def answering(edited: Turn, saved: Turn) -> str:
+    """The playground's line while a turn streams: which side is answering; empty once both have."""
+    if not edited.done:
+        return f"… the edited profile is {ANSWERING}"
+    return "" if saved.done else f"… the saved profile is {ANSWERING}"
 
 
 def transcript_messages(detail: SessionDetail) -> Chat:
@@ -179,7 +199,8 @@ class DocumentView:
 
 @dataclass(frozen=True)
 class PlaygroundView:
-    """Both chat panes (None: unchanged), the session pair, and a message line."""
+    """Both chat panes (None: unchanged), the session pair, and a message line; `sent` empties the message
+    box (only the first view of a send does: the person may type the next message while the reply streams)."""
 
     message: str
     edited: Chat | None = None
@@ -223,24 +244,40 @@ class SessionView:
 View = EditorView | NoteView | DocumentView | PlaygroundView | TableView | SessionView
 
 
-def listener(handler: Callable[..., View], failed: Callable[[str], View]) -> Callable[..., list[Any]]:
+def listener(handler: Callable[..., View | Iterator[View]], failed: Callable[[str], View]) -> Callable[..., Any]:
     """`handler` as a gradio listener: its view's outputs, or `failed(message)`'s when it raises. A library
     error shows its message; anything else is logged with its traceback and named on the page. As gradio
-    wants it, a view of one output is that value, not a list of one (gradio would show "Error")."""
+    wants it, a view of one output is that value, not a list of one (gradio would show "Error"). A
+    generator handler makes a generator listener: each view's outputs as it comes, and `failed`'s last
+    if it raises on the way (what it showed so far stays)."""
 
     def value(view: View) -> Any:
         outputs = view.outputs()
         return outputs[0] if len(outputs) == 1 else outputs
 
+    def caught(exc: Exception) -> Any:  # called in the `except` block: the traceback is still at hand
+        if isinstance(exc, OpenBrainError):
+            return value(failed(problem(exc.message)))
+        log.exception("ob-tuner: %s failed", getattr(handler, "__name__", "a listener"))
+        return value(failed(problem(f"unexpected {type(exc).__name__}; see ob-tuner's output")))
+
+    if inspect.isgeneratorfunction(handler):
+        @functools.wraps(handler)
+        def stream(*args: Any) -> Iterator[Any]:
+            try:
+                for view in handler(*args):
+                    yield value(view)
+            except Exception as exc:
+                yield caught(exc)
+
+        return stream
+
     @functools.wraps(handler)
     def run(*args: Any) -> Any:
         try:
-            return value(handler(*args))
-        except OpenBrainError as exc:
-            return value(failed(problem(exc.message)))
+            return value(handler(*args))  # type: ignore[arg-type]  # not a generator: one view
         except Exception as exc:
-            log.exception("ob-tuner: %s failed", getattr(handler, "__name__", "a listener"))
-            return value(failed(problem(f"unexpected {type(exc).__name__}; see ob-tuner's output")))
+            return caught(exc)
 
     return run
 
@@ -312,18 +349,21 @@ class Handlers:
     # --- playground ------------------------------------------------------------------------------------
 
     def send(self, loaded: Profile | None, context_text: str, pair: Pair, edited_history: Chat | None,
-             saved_history: Chat | None, text: str, *form: Any) -> PlaygroundView:
+             saved_history: Chat | None, text: str, *form: Any) -> Iterator[PlaygroundView]:
+        """The message in both panes at once, then both replies as they stream (`Workbench.compare`)."""
         holding = self._holding(loaded)
         if not (text or "").strip():
-            return PlaygroundView(problem("type a message first"))
-        edited, saved, pair = self.workbench.compare(holding.client_id, holding.name, self.values(*form),
-                                                     parse_context(context_text), holding.version, pair, text)
+            yield PlaygroundView(problem("type a message first"))
+            return
+        turns = self.workbench.compare(holding.client_id, holding.name, self.values(*form),
+                                       parse_context(context_text), holding.version, pair, text)
         before_edited, before_saved = list(edited_history or []), list(saved_history or [])
-        if pair.restarted and before_edited:
-            divider = {"role": "assistant", "content": RESTARTED}
-            before_edited, before_saved = [*before_edited, divider], [*before_saved, divider]
-        return PlaygroundView("", [*before_edited, *turn_messages(text, edited)],
-                              [*before_saved, *turn_messages(text, saved)], pair, sent=True)
+        for index, (edited, saved, now) in enumerate(turns):
+            if not index and now.restarted and before_edited:
+                divider = {"role": "assistant", "content": RESTARTED}
+                before_edited, before_saved = [*before_edited, divider], [*before_saved, divider]
+            yield PlaygroundView(answering(edited, saved), [*before_edited, *turn_messages(text, edited)],
+                                 [*before_saved, *turn_messages(text, saved)], now, sent=not index)
 
     def reset(self, loaded: Profile | None, context_text: str, *form: Any) -> PlaygroundView:
         holding = self._holding(loaded)
@@ -478,8 +518,8 @@ def build(workbench: Workbench, client_id: str | None = None, title: str = "Open
         inspector = [transcript, snapshot, lead, events, session_context, inspect_status]
         private: dict[str, Any] = {"api_visibility": "private"}  # the page's listeners are not an API
 
-        def wire(event: Any, handler: Callable[..., View], failed: Callable[[str], View], inputs: list[Any],
-                 outputs: list[Any], **options: Any) -> None:
+        def wire(event: Any, handler: Callable[..., View | Iterator[View]], failed: Callable[[str], View],
+                 inputs: list[Any], outputs: list[Any], **options: Any) -> None:
             event(listener(handler, failed), inputs, outputs, **private, **options)
 
         for event in (reload.click, page.load):

@@ -4,25 +4,31 @@ The workbench has no data path of its own: profiles are saved and deleted throug
 `openbrain.services.profiles` (optimistic locking included) as the API's are, the editor's fields are the
 profile schema's (`openbrain.domain.profile.AgentProfile`, its memory policy flattened), YAML goes through
 `openbrain.services.configs_io` as `ob-admin config` does, chat turns go through
-`openbrain.conversation.chat.chat` as `ob` and the API do, and the dead-letter queue through
+`openbrain.conversation.chat.chat_events` as `ob`, the API and the streaming transports do (the playground
+shows a turn as it streams: `Turn.after`), and the dead-letter queue through
 `openbrain.targets.dlq` as `ob-admin dlq` does. Errors are the library's `OpenBrainError`s; the UI shows
 their message.
 
 On the embedded backend one lock serialises calls: gradio runs event handlers on a thread pool, and the
 backend is one in-process AWS. On AWS nothing is serialised (boto3 clients are thread-safe), so a slow
-model call never holds up another operator's click.
+model call never holds up another operator's click. A streamed turn runs start to end on a thread of its own
+(`compare`): gradio resumes a generator on whichever worker thread is free, and neither the lock nor the
+agent's run (langchain keeps its run state in context variables) may change threads halfway.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import queue
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from openbrain.conversation.agents.models import effective_model_label
-from openbrain.conversation.chat import ChatMessage, ChatResponse, chat
+from openbrain.conversation.chat import ChatMessage, chat_events
 from openbrain.conversation.tools.registry import TOOLS
 from openbrain.core.errors import ConflictError, InvalidInputError, NotFoundError, OpenBrainError
 from openbrain.domain.profile import CONFIG_FIELDS, DEFAULT_CLIENT_ID, DEFAULT_PROFILE, AgentProfile, MemoryPolicy
@@ -34,6 +40,7 @@ from openbrain.storage.orm.client import validate_client_id
 
 if TYPE_CHECKING:
     from openbrain.aws.backend import Backend
+    from openbrain.conversation.agents.runner import TurnEvent
     from openbrain.targets.dlq import RedriveResult
 
 # The editor's fields, in form order: the profile's fields, with the memory policy flattened.
@@ -62,8 +69,19 @@ class Profile:
 
 
 @dataclass(frozen=True)
+class ToolRun:
+    """A tool call of a turn in progress: `ok` is None while it runs, then whether it answered without an error."""
+
+    id: str
+    name: str
+    ok: bool | None = None
+
+
+@dataclass(frozen=True)
 class Turn:
-    """One side's answer in the playground (or the error that took its place)."""
+    """One side's answer in the playground (or the error that took its place), finished or (`done` false) as
+    far as it has streamed: `reply` is then the text of the model's latest step so far, `tools` the tool calls
+    started so far. A finished turn's `reply` is the stored one."""
 
     reply: str = ""
     session_id: str | None = None
@@ -72,11 +90,30 @@ class Turn:
     stopped: str | None = None
     ended: bool = False
     error: str | None = None
+    done: bool = True
+    tools: tuple[ToolRun, ...] = ()
+    step: int = 0  # the model step `reply` is the text of, while streaming
 
-    @classmethod
-    def of(cls, response: ChatResponse) -> Turn:
-        return cls(reply=response.message, session_id=response.session_id, tool_calls=list(response.tool_calls),
-                   events=list(response.events), stopped=response.stopped, ended=response.ended)
+    def after(self, event: TurnEvent) -> Turn:
+        """This turn once `event` (of `chat_events`) has happened."""
+        kind = event["type"]
+        if kind == "turn.started":
+            return dataclasses.replace(self, session_id=event["session_id"])
+        if kind == "token":  # the reply is the last step's text: a new step starts it again
+            same = event["step"] == self.step
+            return dataclasses.replace(self, reply=(self.reply if same else "") + event["text"], step=event["step"])
+        if kind == "tool.started":
+            return dataclasses.replace(self, tools=(*self.tools, ToolRun(event["id"], event["name"])))
+        if kind == "tool.finished":
+            return dataclasses.replace(self, tools=tuple(
+                ToolRun(run.id, run.name, bool(event["ok"])) if run.id == event["id"] else run for run in self.tools))
+        if kind == "message":
+            return dataclasses.replace(self, reply=event["text"])
+        if kind == "turn.finished":
+            return dataclasses.replace(self, session_id=event["session_id"], tool_calls=list(event["tool_calls"]),
+                                       events=list(event["events"]), stopped=event["stopped"],
+                                       ended=event["ended"], done=True)
+        return self
 
 
 @dataclass(frozen=True)
@@ -260,14 +297,17 @@ class Workbench:
     def reset(self, client_id: str, name: str, values: dict[str, Any], context: dict[str, Any],
               version: int | None) -> tuple[Turn, Turn, Pair]:
         """New sessions on both sides (edited values, saved profile); the turns carry their icebreakers."""
-        edited = self._turn(client_id, name, values, context, None, "")
-        saved = self._turn(client_id, name, None, context, None, "")
+        edited = _last(self._turns(client_id, name, values, context, None, ""))
+        saved = _last(self._turns(client_id, name, None, context, None, ""))
         key = Pair.key_of(client_id, name, values, context, version)
         return edited, saved, Pair(edited=edited.session_id, saved=saved.session_id, key=key, restarted=True)
 
     def compare(self, client_id: str, name: str, values: dict[str, Any], context: dict[str, Any], version: int | None,
-                pair: Pair, message: str) -> tuple[Turn, Turn, Pair]:
-        """The same message to the edited config and to the saved profile, each in its own session.
+                pair: Pair, message: str) -> Iterator[tuple[Turn, Turn, Pair]]:
+        """The same message to the edited config and to the saved profile, each in its own session: both sides
+        as they stream, first before either has answered (neither `done`), last both finished. The edited side
+        runs first, then the saved one. What has streamed meanwhile is taken in one step, so a slow reader
+        gets the latest state, never a backlog.
 
         A session keeps the config it started with, so when the editor's values, the profile, its stored
         `version` or the tool context differ from those `pair`'s sessions started with, both sides start
@@ -275,23 +315,58 @@ class Workbench:
         a new session with the next message."""
         key = Pair.key_of(client_id, name, values, context, version)
         pair = Pair(edited=pair.edited, saved=pair.saved, key=key) if pair.key == key else Pair(key=key, restarted=True)
-        edited = self._turn(client_id, name, values, context, pair.edited, message)
-        saved = self._turn(client_id, name, None, context, pair.saved, message)
-        return edited, saved, Pair(edited=_next(edited, pair.edited), saved=_next(saved, pair.saved), key=key,
-                                   restarted=pair.restarted)
+        sides = [(values, pair.edited), (None, pair.saved)]
+        updates: queue.SimpleQueue[tuple[int, Turn] | BaseException | None] = queue.SimpleQueue()
 
-    def _turn(self, client_id: str, name: str, values: dict[str, Any] | None, context: dict[str, Any],
-              session_id: str | None, message: str) -> Turn:
+        def run() -> None:  # the turns, start to end on this one thread (module docstring)
+            try:
+                for side, (side_values, session_id) in enumerate(sides):
+                    for turn in self._turns(client_id, name, side_values, context, session_id, message):
+                        updates.put((side, turn))
+            except BaseException as exc:  # handed to the reader, which raises it
+                updates.put(exc)
+            else:
+                updates.put(None)
+
+        turns = [Turn(session_id=pair.edited, done=False), Turn(session_id=pair.saved, done=False)]
+
+        def state() -> tuple[Turn, Turn, Pair]:
+            return turns[0], turns[1], Pair(edited=_next(turns[0], pair.edited), saved=_next(turns[1], pair.saved),
+                                            key=key, restarted=pair.restarted)
+
+        threading.Thread(target=run, name="ob-tuner turn", daemon=True).start()
+        yield state()
+        while True:
+            update, fresh = updates.get(), False
+            while update is not None:  # every update already waiting, then the state they make
+                if isinstance(update, BaseException):
+                    raise update
+                turns[update[0]], fresh = update[1], True
+                try:
+                    update = updates.get_nowait()
+                except queue.Empty:
+                    break
+            if fresh:
+                yield state()
+            if update is None:
+                return
+
+    def _turns(self, client_id: str, name: str, values: dict[str, Any] | None, context: dict[str, Any],
+               session_id: str | None, message: str) -> Iterator[Turn]:
+        """One side's turn as it streams (`Turn.after` each event), or the error that ended it: the last is
+        `done`. Holds the embedded backend's lock throughout: read on one thread."""
+        turn = Turn(session_id=session_id, done=False)
         try:
             validate_client_id(client_id)
             config = config_from_values(client_id, name, values) if values is not None else None
             request = ChatMessage.parse({"client_id": client_id, "agent_config": name, "session_id": session_id,
                                          "message": message, "context": context})
             with self._lock:
-                response = chat(request, self.backend, config=config)
+                for event in chat_events(request, self.backend, config=config):
+                    turn = turn.after(event)
+                    yield turn
         except OpenBrainError as exc:
-            return Turn(session_id=session_id, error=exc.message)
-        return Turn.of(response)
+            yield Turn(session_id=session_id, error=exc.message)
 
     # --- inspector -----------------------------------------------------------------------------
 
@@ -344,6 +419,12 @@ class Workbench:
         embedded = self.backend.kind == "memory"
         with self._lock:
             return [redrive(self.backend, t.name, t.load_handler() if embedded else None) for t in TARGETS]
+
+
+def _last(turns: Iterator[Turn]) -> Turn:
+    """A turn read to its end."""
+    *_, turn = turns
+    return turn
 
 
 def _next(turn: Turn, session_id: str | None) -> str | None:

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from openbrain.tuner.ui import ANSWERING
 from support.cli import free_port, serving
 
 if TYPE_CHECKING:
@@ -130,14 +131,25 @@ class TunerPage:
         self.page.locator("#tools").get_by_role("checkbox", name=tool).uncheck()
 
     def send(self, message: str) -> None:
-        """Send `message` from the playground to both profiles and wait until the turn is back (the page
-        empties the message box when it shows the replies)."""
+        """Send `message` from the playground to both profiles and wait until both replies are back."""
+        self.start_sending(message)
+        self.wait_for_replies()
+
+    def start_sending(self, message: str) -> None:
+        """Send `message` from the playground and wait until the page took it (it empties the message box and
+        says a side is answering as it shows the message), not for the replies."""
         from playwright.sync_api import expect
 
         self.tab("Playground")
         self.field("message").fill(message)
         self.page.locator("#send").click()
         expect(self.field("message")).to_have_value("", timeout=TURN_MS)
+
+    def wait_for_replies(self) -> None:
+        """Wait until neither side is answering any more (the line under the panes stops saying so)."""
+        from playwright.sync_api import expect
+
+        expect(self.page.locator("#play-status")).not_to_contain_text(ANSWERING, timeout=TURN_MS)
 
     def replies(self, side: str) -> Locator:
         """The assistant's bubbles in the `edited` or `saved` chat pane."""

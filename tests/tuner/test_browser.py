@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 import pytest
 from support.browser import LOAD_MS, TURN_MS, VIEWPORT, TunerPage, chromium, tuner, unavailable
 from support.cli import BIN, TIMEOUT
+from support.fake_openai import FakeOpenAI, Reply
 from support.store import stop_store
 
 from openbrain.conversation.tools.registry import TOOLS
@@ -104,6 +106,53 @@ def test_a_playground_message_gets_a_reply_from_the_edited_and_the_saved_profile
     expect(ui.page.locator("#inspect-status")).to_contain_text("1 turn(s)")
     expect(transcript).to_contain_text(QUESTION)
     expect(transcript).to_contain_text("= 66")
+
+
+STREAMED = "Streaming works: this reply arrives a few characters at a time, while you watch it grow."
+
+
+def test_the_playground_shows_the_message_at_once_and_the_reply_as_it_streams(browser: Browser,
+                                                                              tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    # given a model that waits a second, then writes its reply four characters every 50 ms (the default
+    # profile's openai:gpt-4o-mini, served by a local OpenAI-compatible server)
+    with FakeOpenAI() as server, tuner(tmp_path, OPENAI_BASE_URL=server.base_url) as url, \
+            page_on(browser, url) as ui:
+        server.always(Reply(STREAMED, delay=1.0, pace=0.05))
+
+        # when a person sends a message
+        ui.start_sending("tell me something")
+
+        # then it is in both panes at once, before either reply starts, and the page says who is answering
+        for side in ("edited", "saved"):
+            expect(ui.page.locator(f"#{side}-chat").get_by_test_id("user")).to_have_text("tell me something")
+        expect(ui.page.locator("#play-status")).to_contain_text("the edited profile is answering")
+        expect(ui.replies("edited")).to_have_count(0)
+
+        # and the edited side's reply grows on the page, each time a longer beginning of the reply
+        seen: list[str] = []
+        deadline = time.monotonic() + TURN_MS / 1000
+        while STREAMED not in seen and time.monotonic() < deadline:
+            texts = ui.replies("edited").all_inner_texts()
+            if texts and texts[0].strip() and texts[0] not in seen:
+                seen.append(texts[0])
+            time.sleep(0.02)
+        partial = [text for text in seen if text != STREAMED]
+        assert len(partial) >= 2, f"the reply did not visibly grow: {seen}"
+        assert all(STREAMED.startswith(text) for text in partial), seen
+        assert [len(text) for text in partial] == sorted({len(text) for text in partial}), seen
+
+        # and once both sides are done, each shows the reply as stored: the transcript the inspector reads back
+        ui.wait_for_replies()
+        for side in ("edited", "saved"):
+            expect(ui.replies(side)).to_have_text([STREAMED])
+        rows = ui.sessions()
+        expect(rows).to_have_count(2)
+        for row in rows.all():
+            transcript = ui.show(row)
+            expect(transcript.get_by_test_id("bot").last).to_have_text(STREAMED)
+        assert len(server.requests) == 2 and all(request.stream for request in server.requests)
 
 
 def test_saving_the_edited_profile_stores_version_1(ui: TunerPage) -> None:

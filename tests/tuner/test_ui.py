@@ -12,8 +12,9 @@ from gradio.state_holder import SessionState
 from support.targets import make_client
 
 from openbrain.aws.backend import Backend
-from openbrain.storage.orm import AgentConfig
+from openbrain.storage.orm import AgentConfig, ChatSession
 from openbrain.tuner.ui import (
+    ANSWERING,
     RESTARTED,
     EditorView,
     Handlers,
@@ -52,10 +53,61 @@ def test_an_error_takes_the_place_of_the_reply() -> None:
     assert turn_messages("", Turn(reply="Hello!")) == [{"role": "assistant", "content": "Hello!"}]
 
 
+def test_a_streaming_turn_shows_the_message_then_the_tool_calls_and_the_reply_as_they_come() -> None:
+    # given the events of a turn: a first step's words, a tool call, then the reply streamed in pieces
+    events: list[dict[str, Any]] = [
+        {"type": "turn.started", "session_id": "s1", "client_id": "acme", "profile_name": "default", "turn": 1},
+        {"type": "token", "text": "Let me", "step": 1},
+        {"type": "tool.started", "id": "c1", "name": "calculator"},
+        {"type": "tool.finished", "id": "c1", "name": "calculator", "ok": True},
+        {"type": "token", "text": "(17 + 5)", "step": 2},
+        {"type": "token", "text": " * 3 = 66", "step": 2},
+        {"type": "message", "text": "(17 + 5) * 3 = 66"},
+        {"type": "turn.finished", "session_id": "s1", "client_id": "acme", "profile_name": "default",
+         "model": "offline", "events": [], "tool_calls": ["calculator"], "stopped": None, "ended": False,
+         "usage": {}},
+    ]
+    question = {"role": "user", "content": "what is (17 + 5) * 3"}
+
+    # when the playground folds them into the pane, one after the other
+    turn, histories = Turn(done=False), [turn_messages(question["content"], Turn(done=False))]
+    for event in events:
+        turn = turn.after(event)
+        histories.append(turn_messages(question["content"], turn))
+
+    # then the question shows before anything else, the tool call as a note while it runs and once it ran,
+    # the reply as the text of the latest step so far, and last the stored reply with the notes under it
+    def calls(status: str, outcome: str) -> dict[str, Any]:
+        return {"role": "assistant", "content": outcome, "metadata": {"title": "calls calculator", "status": status}}
+
+    assert histories == [
+        [question],
+        [question],
+        [question, {"role": "assistant", "content": "Let me"}],
+        [question, calls("pending", "running…"), {"role": "assistant", "content": "Let me"}],
+        [question, calls("done", "done"), {"role": "assistant", "content": "Let me"}],
+        [question, calls("done", "done"), {"role": "assistant", "content": "(17 + 5)"}],
+        [question, calls("done", "done"), {"role": "assistant", "content": "(17 + 5) * 3 = 66"}],
+        [question, calls("done", "done"), {"role": "assistant", "content": "(17 + 5) * 3 = 66"}],
+        [question, {"role": "assistant", "content": "(17 + 5) * 3 = 66"},
+         {"role": "assistant", "content": "tools: calculator"}],
+    ]
+    assert turn.session_id == "s1" and turn.done
+
+
+def test_a_tool_that_fails_is_marked_so_while_the_turn_streams() -> None:
+    turn = Turn(done=False).after({"type": "tool.started", "id": "c1", "name": "capture_lead"})
+    turn = turn.after({"type": "tool.finished", "id": "c1", "name": "capture_lead", "ok": False})
+
+    [_, note] = turn_messages("hi", turn)
+
+    assert note["content"] == "failed (the tool answered with an error)" and note["metadata"]["status"] == "done"
+
+
 def test_a_stored_transcript_shows_tool_calls_and_results_as_notes(backend: Backend) -> None:
     bench = Workbench(backend)
     values = {**bench.load("acme", "default").values, "model": "offline"}
-    _, _, pair = bench.compare("acme", "default", values, {}, None, Pair(), "what is 6 * 7")
+    *_, (_, _, pair) = bench.compare("acme", "default", values, {}, None, Pair(), "what is 6 * 7")
 
     bubbles = transcript_messages(bench.session("acme", pair.edited or ""))
 
@@ -130,7 +182,7 @@ def test_a_conflict_or_a_bad_value_is_a_message_on_the_page(on: Handlers) -> Non
 
     conflict = save(loaded.loaded, CLIENT, "default", *form_of(loaded))[len(FORM_FIELDS) + 2]
     invalid = save(loaded.loaded, CLIENT, "default", *form_of(loaded, temperature=5))[len(FORM_FIELDS) + 2]
-    unloaded = listener(on.send, PlaygroundView)(None, "{}", Pair(), [], [], "hi", *form_of(loaded))[-1]
+    *_, unloaded = [*listener(on.send, PlaygroundView)(None, "{}", Pair(), [], [], "hi", *form_of(loaded))][-1]
 
     assert conflict.startswith("⚠ ") and "reload" in conflict
     assert invalid.startswith("⚠ temperature must be between 0 and 2")
@@ -167,22 +219,42 @@ def test_delete_export_and_import_through_the_page(on: Handlers) -> None:
 
 def test_the_playground_marks_new_sessions_when_the_form_changes(on: Handlers) -> None:
     loaded = on.load(CLIENT, "default")
-    first = on.send(loaded.loaded, "{}", Pair(), [], [], "what is 6 * 7", *form_of(loaded))
-    again = on.send(loaded.loaded, "{}", first.pair, first.edited, first.saved, "and again", *form_of(loaded))
-    changed = on.send(loaded.loaded, "{}", again.pair, again.edited, again.saved, "hi",
-                      *form_of(loaded, temperature=0.1))
+    sending, *_, first = on.send(loaded.loaded, "{}", Pair(), [], [], "what is 6 * 7", *form_of(loaded))
+    *_, again = on.send(loaded.loaded, "{}", first.pair, first.edited, first.saved, "and again", *form_of(loaded))
+    *_, changed = on.send(loaded.loaded, "{}", again.pair, again.edited, again.saved, "hi",
+                          *form_of(loaded, temperature=0.1))
 
-    assert first.outputs()[3] == "" and first.edited and "42" in first.edited[1]["content"]
+    # the message box empties as the message is sent (the first view), and the last view leaves it alone
+    assert sending.outputs()[3] == "" and first.edited and "42" in first.edited[1]["content"]
+    assert first.outputs()[3] == gr.update()
     assert again.edited and RESTARTED not in [b["content"] for b in again.edited]
     assert changed.edited and [b["content"] for b in changed.edited].count(RESTARTED) == 1
     assert changed.pair and again.pair and changed.pair.edited != again.pair.edited
-    bad_context = listener(on.send, PlaygroundView)(loaded.loaded, "{oops", Pair(), [], [], "hi", *form_of(loaded))
+    [bad_context] = listener(on.send, PlaygroundView)(loaded.loaded, "{oops", Pair(), [], [], "hi", *form_of(loaded))
     assert bad_context[-1].startswith("⚠ tool context is not valid JSON")
+
+
+def test_send_shows_the_message_at_once_then_the_replies_and_says_who_is_answering(on: Handlers) -> None:
+    loaded = on.load(CLIENT, "default")
+
+    first, *streaming, last = on.send(loaded.loaded, "{}", Pair(), [], [], "what is 6 * 7", *form_of(loaded))
+
+    # the first view: the message in both panes, no reply yet, the box emptied, the edited side answering
+    question = {"role": "user", "content": "what is 6 * 7"}
+    assert (first.edited, first.saved) == ([question], [question])
+    assert first.outputs()[3] == "" and first.message == f"… the edited profile is {ANSWERING}"
+    # then views while they answer (the saved side only once the edited one is done), and the message box
+    # is left to the person: they may type the next message meanwhile
+    assert streaming and all(view.outputs()[3] == gr.update() and ANSWERING in view.message for view in streaming)
+    # last: both replies as stored, nothing answering any more
+    assert last.message == "" and last.edited and last.saved
+    assert last.edited[1]["content"] == last.saved[1]["content"] == "6 * 7 = 42"
+    assert last.pair and ChatSession.get(CLIENT, last.pair.saved).turn_count == 1
 
 
 def test_the_inspector_lists_shows_and_finds_no_dead_letters(on: Handlers) -> None:
     loaded = on.load(CLIENT, "default")
-    sent = on.send(loaded.loaded, "{}", Pair(), [], [], "what is 6 * 7", *form_of(loaded))
+    *_, sent = on.send(loaded.loaded, "{}", Pair(), [], [], "what is 6 * 7", *form_of(loaded))
 
     table = on.sessions(CLIENT)
     assert table.rows and len(table.rows) == 2 and table.message == "✓ 2 recent session(s)"

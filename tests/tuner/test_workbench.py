@@ -75,7 +75,7 @@ def test_a_loaded_profile_and_a_session_name_the_model_their_turns_run(bench: Wo
     assert bench.load(CLIENT, DEFAULT_PROFILE).model_label == "openai:gpt-4o-mini → offline (no OPENAI_API_KEY)"
 
     # when a session starts on it, and the profile is then saved on the offline model
-    _, _, pair = bench.compare(CLIENT, DEFAULT_PROFILE, offline_values(bench), {}, None, Pair(), "hi")
+    *_, (_, _, pair) = bench.compare(CLIENT, DEFAULT_PROFILE, offline_values(bench), {}, None, Pair(), "hi")
     saved_profile(bench)
 
     # then the session's snapshot still runs the fallback, the saved profile runs offline as asked
@@ -201,7 +201,7 @@ def test_compare_sends_the_same_message_to_the_edited_and_the_saved_profile(benc
     values = saved_profile(bench)
     edited = {**values, "tools": ["get_current_time"]}  # the edit: no calculator
 
-    with_edit, as_saved, pair = bench.compare(CLIENT, DEFAULT_PROFILE, edited, {}, 1, Pair(), ARITHMETIC)
+    *_, (with_edit, as_saved, pair) = bench.compare(CLIENT, DEFAULT_PROFILE, edited, {}, 1, Pair(), ARITHMETIC)
 
     assert as_saved.tool_calls == ["calculator"] and "66" in as_saved.reply
     assert with_edit.tool_calls == [] and "66" not in with_edit.reply
@@ -210,12 +210,29 @@ def test_compare_sends_the_same_message_to_the_edited_and_the_saved_profile(benc
     assert AgentConfig.get(CLIENT, DEFAULT_PROFILE).tools == list(DEFAULT_TOOLS)  # nothing saved
 
 
+def test_compare_yields_both_sides_as_they_stream_the_edited_side_first(bench: Workbench) -> None:
+    values = saved_profile(bench)
+
+    states = list(bench.compare(CLIENT, DEFAULT_PROFILE, values, {}, 1, Pair(), ARITHMETIC))
+
+    # first neither side has answered; the saved side starts only once the edited one is done
+    (edited, saved, _), *_, (last_edited, last_saved, pair) = states
+    assert not edited.done and not saved.done and edited.reply == saved.reply == ""
+    assert all(e.done or (not s.done and s.session_id is None and not s.tools) for e, s, _ in states)
+    # each side's reply only grows within a step, and ends as the reply stored in its session
+    for side, last in ((0, last_edited), (1, last_saved)):
+        assert last.done and last.tool_calls == ["calculator"] and "66" in last.reply
+        assert bench.session(CLIENT, last.session_id or "").transcript[-1].content == last.reply
+        assert all(state[side].step < 2 or last.reply.startswith(state[side].reply) for state in states)
+    assert (pair.edited, pair.saved) == (last_edited.session_id, last_saved.session_id)
+
+
 def test_the_playground_continues_its_sessions_until_the_config_changes(bench: Workbench) -> None:
     values = saved_profile(bench)
-    _, _, pair = bench.compare(CLIENT, DEFAULT_PROFILE, values, {}, 1, Pair(), "My name is Ada Lovelace")
+    *_, (_, _, pair) = bench.compare(CLIENT, DEFAULT_PROFILE, values, {}, 1, Pair(), "My name is Ada Lovelace")
 
-    edited, saved, same = bench.compare(CLIENT, DEFAULT_PROFILE, values, {}, 1, pair, "hello again")
-    _, _, fresh = bench.compare(CLIENT, DEFAULT_PROFILE, {**values, "temperature": 0.1}, {}, 1, same, "hi")
+    *_, (edited, saved, same) = bench.compare(CLIENT, DEFAULT_PROFILE, values, {}, 1, pair, "hello again")
+    *_, (_, _, fresh) = bench.compare(CLIENT, DEFAULT_PROFILE, {**values, "temperature": 0.1}, {}, 1, same, "hi")
 
     assert (same.edited, same.saved, same.restarted) == (pair.edited, pair.saved, False)
     assert "Ada Lovelace" in edited.reply and "Ada Lovelace" in saved.reply  # the offline model sees history
@@ -234,7 +251,7 @@ def test_reset_starts_both_sides_with_their_own_icebreakers(bench: Workbench) ->
 
 
 def test_an_unsaved_profile_can_be_tried_and_the_saved_side_says_it_is_not_stored(bench: Workbench) -> None:
-    edited, saved, _ = bench.compare(CLIENT, "draft", offline_values(bench), {}, None, Pair(), ARITHMETIC)
+    *_, (edited, saved, _) = bench.compare(CLIENT, "draft", offline_values(bench), {}, None, Pair(), ARITHMETIC)
 
     assert "66" in edited.reply and edited.error is None
     assert saved.error and "'draft' not found" in saved.error and saved.session_id is None
@@ -243,7 +260,8 @@ def test_an_unsaved_profile_can_be_tried_and_the_saved_side_says_it_is_not_store
 def test_a_bad_edit_is_an_error_on_the_edited_side_only(bench: Workbench) -> None:
     values = saved_profile(bench)
 
-    edited, saved, _ = bench.compare(CLIENT, DEFAULT_PROFILE, {**values, "temperature": 7}, {}, 1, Pair(), ARITHMETIC)
+    *_, (edited, saved, _) = bench.compare(CLIENT, DEFAULT_PROFILE, {**values, "temperature": 7}, {}, 1, Pair(),
+                                           ARITHMETIC)
 
     assert edited.error and "temperature" in edited.error
     assert "66" in saved.reply
@@ -252,7 +270,8 @@ def test_a_bad_edit_is_an_error_on_the_edited_side_only(bench: Workbench) -> Non
 def test_tool_context_reaches_the_session_and_bad_context_is_refused(bench: Workbench) -> None:
     values = saved_profile(bench)
 
-    _, _, pair = bench.compare(CLIENT, DEFAULT_PROFILE, values, parse_context('{"page": "pricing"}'), 1, Pair(), "hi")
+    *_, (_, _, pair) = bench.compare(CLIENT, DEFAULT_PROFILE, values, parse_context('{"page": "pricing"}'), 1,
+                                     Pair(), "hi")
 
     assert ChatSession.get(CLIENT, pair.edited).context == {"page": "pricing"}
     assert parse_context("  ") == {}
@@ -266,8 +285,8 @@ def test_tool_context_reaches_the_session_and_bad_context_is_refused(bench: Work
 
 def test_the_inspector_shows_a_session_its_transcript_lead_and_events(bench: Workbench) -> None:
     values = saved_profile(bench, system_message="Collect leads.")
-    _, _, pair = bench.compare(CLIENT, DEFAULT_PROFILE, values, {"page": "pricing"}, 1, Pair(),
-                               "My name is Ada Lovelace, email ada@example.com")
+    *_, (_, _, pair) = bench.compare(CLIENT, DEFAULT_PROFILE, values, {"page": "pricing"}, 1, Pair(),
+                                     "My name is Ada Lovelace, email ada@example.com")
 
     detail = bench.session(CLIENT, pair.saved or "")
 
@@ -307,8 +326,8 @@ def test_a_dead_letter_is_listed_and_redrive_delivers_it(bench: Workbench, backe
         make_client(webhook.url, put_ssm_secret(backend))
         saved_profile(bench)
         webhook.status = 500
-        bench.compare(CLIENT, DEFAULT_PROFILE, offline_values(bench), {}, 1, Pair(),
-                      "I'm Ada Lovelace, email ada@example.com")
+        list(bench.compare(CLIENT, DEFAULT_PROFILE, offline_values(bench), {}, 1, Pair(),
+                           "I'm Ada Lovelace, email ada@example.com"))
         fail_until_dead_lettered(backend, handler)  # what the target's Lambda would do, until SQS gives up
 
         letters = bench.dead_letters()
@@ -328,8 +347,8 @@ def test_a_dead_letter_is_listed_and_redrive_delivers_it(bench: Workbench, backe
 def test_a_side_whose_conversation_ended_starts_a_new_session_with_the_next_message(bench: Workbench) -> None:
     values = saved_profile(bench)
 
-    edited, saved, pair = bench.compare(CLIENT, DEFAULT_PROFILE, values, {}, 1, Pair(), "goodbye")
-    after, _, _ = bench.compare(CLIENT, DEFAULT_PROFILE, values, {}, 1, pair, ARITHMETIC)
+    *_, (edited, saved, pair) = bench.compare(CLIENT, DEFAULT_PROFILE, values, {}, 1, Pair(), "goodbye")
+    *_, (after, _, _) = bench.compare(CLIENT, DEFAULT_PROFILE, values, {}, 1, pair, ARITHMETIC)
 
     assert edited.ended and saved.ended and (pair.edited, pair.saved) == (None, None)
     assert after.error is None and "66" in after.reply and after.session_id != edited.session_id
