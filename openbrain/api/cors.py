@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
@@ -20,6 +20,9 @@ from openbrain.core.errors import ForbiddenError
 from openbrain.services.auth import origin_allowed_by_any_client
 
 from .context import authenticated_client, backend
+
+if TYPE_CHECKING:
+    from openbrain.storage.orm import Client
 
 ALLOW_METHODS = "DELETE,GET,OPTIONS,POST,PUT"
 ALLOW_HEADERS = "Content-Type,X-Api-Key"
@@ -32,9 +35,13 @@ def request_origin(router: BaseRouter) -> str | None:
 
 def cors_headers(router: BaseRouter) -> dict[str, str]:
     """The CORS headers of an actual (non-preflight) response to the current request."""
+    return response_cors_headers(request_origin(router), authenticated_client(router))
+
+
+def response_cors_headers(origin: str | None, client: Client | None) -> dict[str, str]:
+    """The CORS headers of an actual response to a request from `origin` authenticated as `client` (None: not
+    authenticated), here or in `ob-serve`'s SSE route."""
     headers = {"Vary": "Origin"}
-    origin = request_origin(router)
-    client = authenticated_client(router)
     if origin and client is not None and client.allows_origin(origin):
         headers["Access-Control-Allow-Origin"] = origin
         headers["Access-Control-Allow-Credentials"] = "true"

@@ -1,5 +1,5 @@
 """What the CLIs share: `--version`, hints that name a command the user can run, turning errors into one line
-and an exit code, and waiting for a server to be stopped."""
+and an exit code, printing a reply as it streams, and waiting for a server to be stopped."""
 
 from __future__ import annotations
 
@@ -11,13 +11,17 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 import openbrain
 from openbrain.core.errors import OpenBrainError
+
+if TYPE_CHECKING:
+    from openbrain.conversation.agents.runner import TurnEvent
+    from openbrain.conversation.chat import ChatResponse
 
 # pyproject's [project] name: the import package is `openbrain`, but `openbrain` on PyPI is another project.
 DISTRIBUTION = "openbrain-agents"
@@ -76,6 +80,51 @@ def run(prog: str, main: Callable[[], int]) -> int:
             traceback.print_exc()
         fail(prog, f"unexpected {type(exc).__name__}: {exc} (set OB_DEBUG=1 to see the traceback)")
         return EXIT_INTERNAL
+
+
+def add_no_stream(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-stream", action="store_true",
+                        help="on a terminal, print each reply when it is complete instead of as it arrives")
+
+
+def streams(args: argparse.Namespace) -> bool:
+    """Whether replies print as they arrive: on a terminal, unless --no-stream (piped output stays one reply
+    per line, printed whole)."""
+    return sys.stdout.isatty() and not args.no_stream
+
+
+def print_streaming(events: Iterable[TurnEvent], prefix: str = "", out: IO[str] | None = None) -> ChatResponse:
+    """Print a turn's reply as its `events` arrive, and return the reply they add up to (`collect`).
+
+    Each step's tokens go on a line of their own after `prefix`: a step after a tool starts its line afresh
+    (the tools are not shown here; the callers list them after the reply). If the stored reply (`message`) is
+    not what the last step streamed (a reply the turn's limits wrote), it is printed on a line of its own."""
+    from openbrain.conversation.chat import collect
+
+    out = out or sys.stdout
+    seen: list[TurnEvent] = []
+    step, line = None, None  # the step on the current line, and its text so far (None: no line open)
+    try:
+        for event in events:
+            seen.append(event)
+            if event["type"] == "token":
+                if event["step"] != step:
+                    out.write(("\n" if line is not None else "") + prefix)
+                    step, line = event["step"], ""
+                out.write(event["text"])
+                out.flush()
+                line = (line or "") + event["text"]
+            elif event["type"] == "message":
+                if line != event["text"]:
+                    out.write(("\n" if line is not None else "") + prefix + event["text"])
+                out.write("\n")
+                out.flush()
+                line = None
+    finally:
+        if line is not None:  # a failure mid-reply: its message starts on a line of its own
+            out.write("\n")
+            out.flush()
+    return collect(seen)
 
 
 def wait_for_stop() -> None:

@@ -1,11 +1,12 @@
-"""`ob MESSAGE`: one chat turn with a stored profile; prints the reply (or JSON with --json)."""
+"""`ob MESSAGE`: one chat turn with a stored profile; prints the reply (or JSON with --json), on a terminal as
+it arrives (`--no-stream`: when it is complete)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from openbrain.cli.common import add_version, command, dumps, run
+from openbrain.cli.common import add_no_stream, add_version, command, dumps, print_streaming, run, streams
 from openbrain.domain.profile import DEFAULT_CLIENT_ID, DEFAULT_PROFILE
 
 
@@ -22,6 +23,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--session", help="continue this session instead of starting a new one")
     p.add_argument("--model", help="model spec for a new session, e.g. offline or openai:gpt-4o-mini")
     p.add_argument("--json", action="store_true", help="print reply, session_id and events as JSON")
+    add_no_stream(p)
     return p
 
 
@@ -30,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def turn() -> int:
         from openbrain.aws.backend import get_backend
-        from openbrain.conversation.chat import ChatMessage, chat
+        from openbrain.conversation.chat import ChatMessage, chat, chat_events
         from openbrain.core.errors import InvalidInputError
 
         if args.session and args.model:
@@ -45,17 +47,19 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
         backend = get_backend()
+        streaming = streams(args) and not args.json
         try:
-            response = chat(request, backend)
+            response = print_streaming(chat_events(request, backend)) if streaming else chat(request, backend)
         finally:
             backend.close()
         if args.json:
             print(dumps(response.model_dump()))
-        else:
+            return 0
+        if not streaming:
             print(response.message)
-            if not args.session:
-                print(f"(session {response.session_id}; continue with: {command('ob')} --session "
-                      f"{response.session_id} MESSAGE)", file=sys.stderr)
+        if not args.session:
+            print(f"(session {response.session_id}; continue with: {command('ob')} --session "
+                  f"{response.session_id} MESSAGE)", file=sys.stderr)
         return 0
 
     return run("ob", turn)

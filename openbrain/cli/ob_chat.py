@@ -2,7 +2,8 @@
 
 On a TTY it shows a prompt with history (prompt-toolkit, when installed); with piped stdin it reads one
 message per line, prints each reply on stdout and tool calls, events and errors on stderr, and exits
-non-zero if any turn failed. Commands: /reset, /config, /events, /help, /quit.
+non-zero if any turn failed. When stdout is a terminal, replies print as they arrive (`--no-stream`: when
+complete); piped, each is one line. Commands: /reset, /config, /events, /help, /quit.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from openbrain.cli.common import EXIT_ERROR, add_version, dumps, fail, run
+from openbrain.cli.common import EXIT_ERROR, add_no_stream, add_version, dumps, fail, print_streaming, run, streams
 from openbrain.core.errors import OpenBrainError
 from openbrain.domain.profile import DEFAULT_CLIENT_ID, DEFAULT_PROFILE
 
@@ -27,6 +28,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help=f"client (tenant) id [{DEFAULT_CLIENT_ID}]")
     p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"AgentConfig profile name [{DEFAULT_PROFILE}]")
     p.add_argument("--model", help="model spec for the session, e.g. offline or openai:gpt-4o-mini")
+    add_no_stream(p)
     return p
 
 
@@ -55,6 +57,7 @@ class ChatLoop:
 
         self.args = args
         self.interactive = interactive
+        self.streaming = streams(args)
         self.backend = get_backend()
         self.session_id = ""
         self.events: list[dict[str, Any]] = []
@@ -110,11 +113,14 @@ class ChatLoop:
         return snapshot
 
     def say(self, line: str) -> None:
-        from openbrain.conversation.chat import ChatMessage, chat
+        from openbrain.conversation.chat import ChatMessage, chat, chat_events
 
         request = ChatMessage.parse({"client_id": self.args.client_id, "session_id": self.session_id, "message": line})
-        response = chat(request, self.backend)
-        self.show(self._bot(response.message))
+        if self.streaming:
+            response = print_streaming(chat_events(request, self.backend), self._bot(""))
+        else:
+            response = chat(request, self.backend)
+            self.show(self._bot(response.message))
         if response.tool_calls:
             self.note(f"  [tools: {', '.join(response.tool_calls)}]")
         for event in response.events:

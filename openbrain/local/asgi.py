@@ -15,6 +15,8 @@ with the API's error shape `{"error": {"code", "message"}}` (docs/api.md):
 | more than `max_connections` open connections | 503 | too_many_connections |
 | a method the API has no route for (`TRACE`, `PROPFIND`, ...) | 405 (with `Allow`) | method_not_allowed |
 
+`POST /chat/stream` (Server-Sent Events) is answered by `openbrain.local.sse` after the same checks.
+
 The handler runs on Starlette's worker threads (anyio's default: 40 at a time), each request with its own
 resolver state (`openbrain.api.app.PerRequestRestResolver`), so turns run side by side.
 """
@@ -36,6 +38,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from openbrain.local import sse
 
 log = logging.getLogger(__name__)
 Invoke = Callable[[dict[str, Any]], dict[str, Any]]
@@ -147,6 +151,9 @@ class ApiGatewayApp:
             await self._send(send, request.method, *refused.args, close=True)
             return
         except ClientDisconnect:
+            return
+        if request.method == "POST" and scope["path"] == sse.CHAT_STREAM_PATH:  # served here, not by the handler
+            await sse.respond(request, body, send)
             return
         target = scope["raw_path"].decode("latin-1")
         if scope["query_string"]:

@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support.cli import Cli
+from support.cli import STREAMED, Cli
 from support.endpoints import moto_server as running_moto_server
+from support.fake_openai import TEST_KEY, FakeOpenAI, Reply
 from support.store import stop_store
 
 
@@ -26,6 +27,15 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
     yield Cli(home=home, store=store, env=env)
     stop_store(store)  # the store's process the CLIs started
 
+
+@pytest.fixture
+def streaming_model(cli: Cli) -> Iterator[dict[str, str]]:
+    """A real ChatOpenAI model (the fake OpenAI server) that streams `STREAMED` over about a second: the CLIs'
+    environment in which `--model openai:gpt-test` uses it."""
+    with FakeOpenAI() as model:
+        model.always(Reply(STREAMED, chunk_size=6, chunk_interval=0.08))
+        yield {**{name: value for name, value in cli.env.items() if "proxy" not in name.lower()},
+               "OPENAI_BASE_URL": model.base_url, "OPENAI_API_KEY": TEST_KEY}
 
 
 @pytest.fixture

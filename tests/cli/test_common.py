@@ -94,3 +94,61 @@ def test_ob_admin_hints_name_a_runnable_ob_admin(cli: Cli, tmp_path: Path) -> No
     # then the client exists, and the key notice names the same runnable command
     assert created.returncode == 0, created.stderr
     assert f"`{shlex.quote(str(BIN / 'ob-admin'))} client rotate-key [--widget]`" in created.stderr
+
+
+# --- printing a reply as it streams (print_streaming) -------------------------------------------------------
+
+
+def _turn(*middle: dict[str, object], reply: str) -> list[dict[str, object]]:
+    return [{"type": "turn.started", "session_id": "S", "client_id": "c", "profile_name": "p", "turn": 1}, *middle,
+            {"type": "message", "text": reply},
+            {"type": "turn.finished", "session_id": "S", "client_id": "c", "profile_name": "p", "model": "m",
+             "events": [], "tool_calls": [], "stopped": None, "ended": False, "usage": {}}]
+
+
+def test_a_step_after_a_tool_starts_its_line_afresh_and_the_reply_is_returned() -> None:
+    import io
+
+    from openbrain.cli.common import print_streaming
+
+    out = io.StringIO()
+    events = _turn({"type": "token", "text": "Let me ", "step": 1}, {"type": "token", "text": "check.", "step": 1},
+                   {"type": "tool.started", "id": "1", "name": "calculator"},
+                   {"type": "tool.finished", "id": "1", "name": "calculator", "ok": True},
+                   {"type": "token", "text": "It is ", "step": 2}, {"type": "token", "text": "42.", "step": 2},
+                   reply="It is 42.")
+
+    response = print_streaming(iter(events), "bot> ", out)  # type: ignore[arg-type]
+
+    assert out.getvalue() == "bot> Let me check.\nbot> It is 42.\n"
+    assert (response.message, response.session_id) == ("It is 42.", "S")
+
+
+def test_a_stored_reply_that_is_not_what_streamed_follows_on_its_own_line() -> None:
+    import io
+
+    from openbrain.cli.common import print_streaming
+
+    out = io.StringIO()
+    events = _turn({"type": "token", "text": "Thinking", "step": 1}, reply="I had to stop here: ...")
+
+    print_streaming(iter(events), "", out)  # type: ignore[arg-type]
+
+    assert out.getvalue() == "Thinking\nI had to stop here: ...\n"
+
+
+def test_a_failure_mid_reply_ends_the_line_before_the_error_is_told() -> None:
+    import io
+
+    from openbrain.cli.common import print_streaming
+    from openbrain.core.errors import UpstreamError
+
+    def failing() -> object:
+        yield {"type": "token", "text": "Half a", "step": 1}
+        raise UpstreamError("the model failed")
+
+    out = io.StringIO()
+    with pytest.raises(UpstreamError):
+        print_streaming(failing(), "bot> ", out)  # type: ignore[arg-type]
+
+    assert out.getvalue() == "bot> Half a\n"

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 
 import pytest
-from support.cli import BIN, Cli, assert_one_line_error, free_port
+from support.cli import BIN, STREAMED, Cli, assert_one_line_error, free_port, on_terminal, partial_reads
 from support.endpoints import CREDENTIALS
 from support.store import stop_store
 
@@ -242,3 +242,28 @@ def test_ob_prints_the_offline_fallback_notice_on_a_sessions_first_turn_only(cli
     assert second.returncode == 0, second.stderr
     assert second.stdout == "2^10 = 1024\n"
     assert "notice:" not in second.stderr
+
+
+# --- on a terminal: the reply as it arrives -----------------------------------------------------------------
+
+def test_ob_on_a_terminal_prints_the_reply_as_it_arrives(cli: Cli, streaming_model: dict[str, str]) -> None:
+    # when
+    reads = on_terminal("ob", "--model", "openai:gpt-test", "what time is it in Tokyo?", env=streaming_model)
+
+    # then: the reply came over several reads, and ends its line
+    assert partial_reads(reads, STREAMED) >= 2, reads
+    assert b"".join(reads) == STREAMED.encode() + b"\r\n"
+
+
+def test_ob_no_stream_on_a_terminal_prints_the_reply_when_complete(cli: Cli, streaming_model: dict[str, str]) -> None:
+    reads = on_terminal("ob", "--no-stream", "--model", "openai:gpt-test", "hi", env=streaming_model)
+
+    assert partial_reads(reads, STREAMED) == 0, reads
+    assert b"".join(reads) == STREAMED.encode() + b"\r\n"
+
+
+def test_ob_piped_prints_the_streaming_models_reply_as_one_line(cli: Cli, streaming_model: dict[str, str]) -> None:
+    result = cli.run("ob", "--model", "openai:gpt-test", "hi", **streaming_model)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == STREAMED + "\n"

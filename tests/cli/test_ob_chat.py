@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.cli import BIN, Cli, assert_one_line_error
+from support.cli import BIN, STREAMED, Cli, assert_one_line_error, on_terminal, partial_reads
 
 pytestmark = pytest.mark.e2e
 
@@ -269,3 +269,20 @@ def test_ctrl_c_on_a_terminal_exits_quietly_and_keeps_the_session(cli: Cli, term
     [session_id] = re.findall(rf"\[session ({ULID}) ", text)
     again = cli.run("ob", "--session", session_id, "who am I?")
     assert "I remember your name is Ada Lovelace." in again.stdout, again.stderr
+
+
+def test_ob_chat_prints_replies_as_they_arrive_when_stdout_is_a_terminal(cli: Cli,
+                                                                         streaming_model: dict[str, str]) -> None:
+    # when: messages piped in, the replies shown on a terminal
+    reads = on_terminal("ob-chat", "--model", "openai:gpt-test", env=streaming_model, stdin="hello\nand again\n")
+
+    # then: each reply came over several reads, each on its own line after the icebreaker
+    assert partial_reads(reads, STREAMED) >= 2, reads
+    assert b"".join(reads).decode().splitlines()[-2:] == [STREAMED, STREAMED]
+
+
+def test_ob_chat_no_stream_prints_each_reply_when_complete(cli: Cli, streaming_model: dict[str, str]) -> None:
+    reads = on_terminal("ob-chat", "--no-stream", "--model", "openai:gpt-test", env=streaming_model, stdin="hi\n")
+
+    assert partial_reads(reads, STREAMED) == 0, reads
+    assert b"".join(reads).decode().splitlines()[-1] == STREAMED

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import select
 import socket
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from typing import Any
 
 BIN = Path(sys.executable).parent
 TIMEOUT = 120
+STREAMED = "Tokyo is nine hours ahead of London, give or take daylight saving."  # tests/cli's `streaming_model`
 
 
 def free_port() -> int:
@@ -84,3 +87,41 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], program: str
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [result.stderr.strip()], result.stderr
     assert result.stderr.startswith(f"{program}: error: {message}"), result.stderr
+
+
+def on_terminal(program: str, *args: str, env: dict[str, str], stdin: str = "") -> list[bytes]:
+    """Run the console script `program` with its stdout on a pseudo-terminal (stdin and stderr piped) and
+    return what it wrote there, read by read as it came (a read returns what was written since the last)."""
+    controller, terminal = os.openpty()
+    with subprocess.Popen([str(BIN / program), *args], stdin=subprocess.PIPE, stdout=terminal,
+                          stderr=subprocess.PIPE, env=env) as process:
+        os.close(terminal)
+        assert process.stdin is not None and process.stderr is not None
+        process.stdin.write(stdin.encode())
+        process.stdin.close()
+        reads: list[bytes] = []
+        deadline = time.monotonic() + TIMEOUT
+        try:
+            while time.monotonic() < deadline:
+                if select.select([controller], [], [], 0.5)[0]:
+                    try:
+                        chunk = os.read(controller, 4096)
+                    except OSError:  # EIO: the program closed the terminal
+                        chunk = b""
+                    if not chunk:
+                        break
+                    reads.append(chunk)
+        finally:
+            os.close(controller)
+        errors = process.stderr.read().decode()
+        assert process.wait(timeout=30) == 0, errors
+    return reads
+
+
+def partial_reads(reads: list[bytes], reply: str) -> int:
+    """How many of `on_terminal`'s reads left the terminal showing part of `reply` but not all of it yet."""
+    shown, partial = b"", 0
+    for chunk in reads:
+        shown += chunk
+        partial += reply[:6].encode() in shown and reply.encode() not in shown
+    return partial

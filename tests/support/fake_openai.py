@@ -54,7 +54,8 @@ class Reply:
     `status` other than 200 makes it an OpenAI-style error body with `error_message`; `raw` is sent as it is
     instead (with `status`, as `text/html`: what a proxy in front of the provider answers). `delay` seconds
     pass before anything is sent. `chunk_size` is how many characters of content or arguments each
-    streamed delta carries; `pace` seconds pass between streamed chunks (a model that writes visibly slowly).
+    streamed delta carries, and `chunk_interval` how many seconds pass between two streamed chunks (a model
+    that streams over time).
     """
 
     content: str | None = None
@@ -66,7 +67,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     chunk_size: int = 4
-    pace: float = 0.0
+    chunk_interval: float = 0.0
     raw: bytes | None = None
 
 
@@ -374,7 +375,7 @@ class _Handler(BaseHTTPRequestHandler):
                 kind, code = _ERROR_KINDS.get(reply.status, ("server_error", None))
                 self._json(reply.status, _error_body(reply.error_message, kind, code), reply.headers)
             elif request.stream:
-                self._stream(self.fake.chunks(reply, body["model"], request), reply.headers, reply.pace)
+                self._stream(self.fake.chunks(reply, body["model"], request), reply.headers, reply.chunk_interval)
             else:
                 self._json(200, self.fake.completion(reply, body["model"], request), reply.headers)
         except (BrokenPipeError, ConnectionResetError):
@@ -402,7 +403,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.wfile.write(data)
 
-    def _stream(self, chunks: Iterator[dict[str, Any]], headers: dict[str, str], pace: float) -> None:
+    def _stream(self, chunks: Iterator[dict[str, Any]], headers: dict[str, str], interval: float = 0.0) -> None:
         self.send_response(200)
         self.send_header("content-type", "text/event-stream; charset=utf-8")
         self.send_header("cache-control", "no-cache")
@@ -412,8 +413,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
         for index, chunk in enumerate(chunks):
-            if index and pace and self.fake.stopping.wait(pace):
-                return  # the server is stopping: the stream breaks off
+            if index and interval and self.fake.stopping.wait(interval):
+                return  # the server stops: the stream is cut
             self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.wfile.flush()
         self.wfile.write(b"data: [DONE]\n\n")

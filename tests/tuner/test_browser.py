@@ -119,7 +119,7 @@ def test_the_playground_shows_the_message_at_once_and_the_reply_as_it_streams(br
     # profile's openai:gpt-4o-mini, served by a local OpenAI-compatible server)
     with FakeOpenAI() as server, tuner(tmp_path, OPENAI_BASE_URL=server.base_url) as url, \
             page_on(browser, url) as ui:
-        server.always(Reply(STREAMED, delay=1.0, pace=0.05))
+        server.always(Reply(STREAMED, delay=1.0, chunk_interval=0.05))
 
         # when a person sends a message
         ui.start_sending("tell me something")

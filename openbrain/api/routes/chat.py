@@ -49,12 +49,13 @@ def post_chat(body: Annotated[ChatMessage, Body()],
         content_type=content_types.APPLICATION_JSON,
         body=reply,
         headers={"Idempotent-Replayed": "true"} if replayed else None,
-        cookies=[_session_cookie(reply.session_id)],
+        cookies=[session_cookie(reply.session_id)],
     )
 
 
-def _session_cookie(session_id: str) -> Cookie:
-    """`Session=<id>; Path=/; HttpOnly; Secure; SameSite=None`: sent back by a widget on another site."""
+def session_cookie(session_id: str) -> Cookie:
+    """`Session=<id>; Path=/; HttpOnly; Secure; SameSite=None`: sent back by a widget on another site (also by
+    `ob-serve`'s SSE route, `openbrain/local/sse.py`)."""
     return Cookie(
         SESSION_COOKIE, session_id, path="/", secure=True, http_only=True, custom_attributes=["SameSite=None"]
     )

@@ -134,12 +134,25 @@ def error_response(router: BaseRouter, status: int, code: str, message: str) -> 
     )
 
 
-def status_of(exc: OpenBrainError) -> HTTPStatus | None:
+def status_of(exc: OpenBrainError | type[OpenBrainError]) -> HTTPStatus | None:
     """The status of the nearest class of `exc` in `STATUS` (None: not an error the API expects)."""
-    for cls in type(exc).__mro__:
+    for cls in (exc if isinstance(exc, type) else type(exc)).__mro__:
         if cls in STATUS:
             return STATUS[cls]
     return None
+
+
+def status_of_code(code: str) -> HTTPStatus:
+    """The status of the errors `public_error` words as `code`: how `ob-serve`'s SSE route answers a stream
+    that ends in `error` before it started (`openbrain/local/sse.py`)."""
+    pending: list[type[OpenBrainError]] = [OpenBrainError]
+    while pending:
+        cls = pending.pop()
+        status = status_of(cls)
+        if cls.code == code and status is not None:
+            return status
+        pending.extend(cls.__subclasses__())
+    return HTTPStatus.INTERNAL_SERVER_ERROR  # internal_error, and configuration_error (500 either way)
 
 
 def public_error(exc: Exception) -> tuple[HTTPStatus, str, str]:
