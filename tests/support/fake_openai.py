@@ -54,7 +54,7 @@ class Reply:
     `status` other than 200 makes it an OpenAI-style error body with `error_message`; `raw` is sent as it is
     instead (with `status`, as `text/html`: what a proxy in front of the provider answers). `delay` seconds
     pass before anything is sent. `chunk_size` is how many characters of content or arguments each
-    streamed delta carries.
+    streamed delta carries, `chunk_interval` the seconds between two streamed chunks (a model that takes its time).
     """
 
     content: str | None = None
@@ -66,6 +66,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     chunk_size: int = 4
+    chunk_interval: float = 0.0
     raw: bytes | None = None
 
 
@@ -373,7 +374,7 @@ class _Handler(BaseHTTPRequestHandler):
                 kind, code = _ERROR_KINDS.get(reply.status, ("server_error", None))
                 self._json(reply.status, _error_body(reply.error_message, kind, code), reply.headers)
             elif request.stream:
-                self._stream(self.fake.chunks(reply, body["model"], request), reply.headers)
+                self._stream(self.fake.chunks(reply, body["model"], request), reply.headers, reply.chunk_interval)
             else:
                 self._json(200, self.fake.completion(reply, body["model"], request), reply.headers)
         except (BrokenPipeError, ConnectionResetError):
@@ -401,7 +402,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.wfile.write(data)
 
-    def _stream(self, chunks: Iterator[dict[str, Any]], headers: dict[str, str]) -> None:
+    def _stream(self, chunks: Iterator[dict[str, Any]], headers: dict[str, str], interval: float = 0.0) -> None:
         self.send_response(200)
         self.send_header("content-type", "text/event-stream; charset=utf-8")
         self.send_header("cache-control", "no-cache")
@@ -410,7 +411,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.close_connection = True
-        for chunk in chunks:
+        for number, chunk in enumerate(chunks):
+            if number and interval and self.fake.stopping.wait(interval):
+                return
             self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.wfile.flush()
         self.wfile.write(b"data: [DONE]\n\n")
