@@ -150,16 +150,26 @@ def receive(event: dict[str, Any], backend: Backend, socket: Socket, *, deadline
         stores.connections.delete(connection_id)
 
 
+def expire(connection_id: str, backend: Backend, socket: Socket) -> bool:
+    """Close the connection if it has not acknowledged (its time is up: `ob-serve`'s timer, or the sweep);
+    whether it was closed."""
+    try:
+        connection = backend.stores.connections.get(connection_id)
+    except NotFoundError:
+        return False
+    if connection.acked:
+        return False
+    _refuse(connection, "ack_timeout", f"no ack within {backend.settings.ws_ack_seconds:g} s of connecting",
+            backend, socket)
+    return True
+
+
 def sweep(backend: Backend, socket_for: Callable[[Connection], Socket]) -> int:
-    """Close every connection not acknowledged within `OB_WS_ACK_SECONDS` of connecting (through the socket
-    `socket_for` gives it) and forget it; how many."""
+    """`expire` every connection not acknowledged within `OB_WS_ACK_SECONDS` of connecting (through the socket
+    `socket_for` gives it); how many were closed."""
     limit = timedelta(seconds=backend.settings.ws_ack_seconds)
-    closed = 0
-    for connection in backend.stores.connections.unacked_before(utcnow() - limit):
-        socket_for(connection).close(connection.connection_id, CLOSE_POLICY, "ack_timeout")
-        backend.stores.connections.delete(connection.connection_id)
-        closed += 1
-    return closed
+    return sum(expire(connection.connection_id, backend, socket_for(connection))
+               for connection in backend.stores.connections.unacked_before(utcnow() - limit))
 
 
 # ------------------------------------------------------------------------------------------------ frames
@@ -171,17 +181,19 @@ def _acknowledge(connection: Connection, event: dict[str, Any], backend: Backend
     except InvalidInputError:
         action = None
     if utcnow() - connection.connected_at > timedelta(seconds=limit):
-        refusal = {"type": "error", "code": "ack_timeout", "message": f"no ack within {limit:g} s of connecting"}
+        _refuse(connection, "ack_timeout", f"no ack within {limit:g} s of connecting", backend, socket)
     elif action != "ack":
-        refusal = {"type": "error", "code": "ack_required",
-                   "message": 'the first frame must be {"action": "ack"}'}
+        _refuse(connection, "ack_required", 'the first frame must be {"action": "ack"}', backend, socket)
     else:
         backend.stores.connections.acknowledge(connection)
         socket.post(connection.connection_id, {"type": "ack"})
-        return
+
+
+def _refuse(connection: Connection, code: str, message: str, backend: Backend, socket: Socket) -> None:
+    """The ack rule broken: an `error` frame, the connection closed (`CLOSE_POLICY`) and forgotten."""
     with contextlib.suppress(ConnectionGoneError):
-        socket.post(connection.connection_id, refusal)
-    socket.close(connection.connection_id, CLOSE_POLICY, str(refusal["code"]))
+        socket.post(connection.connection_id, {"type": "error", "code": code, "message": message})
+    socket.close(connection.connection_id, CLOSE_POLICY, code)
     backend.stores.connections.delete(connection.connection_id)
 
 
@@ -210,7 +222,7 @@ def _chat(connection: Connection, data: dict[str, Any], backend: Backend, socket
             "type": "error", "code": "conflict",
             "message": "a turn is running on this connection; send the next after its turn.finished"})
         return
-    session_id: str | None = None
+    finished = False
     try:
         client = stores.clients.get(connection.client_id)
         call = ChatCall(remembered_session=connection.session_id, deadline=deadline)
@@ -218,11 +230,13 @@ def _chat(connection: Connection, data: dict[str, Any], backend: Backend, socket
         events = cast("Generator[TurnEvent, None, None]", coalesce(chat_stream(client, data, call, backend)))
         with contextlib.closing(events):
             for event in events:
-                if event["type"] == "turn.finished":
-                    session_id = event["session_id"]
+                if event["type"] in {"turn.finished", "error"}:  # the last: free the connection before the
+                    stores.connections.finish_turn(connection, event.get("session_id"))  # client hears it
+                    finished = True
                 socket.post(connection.connection_id, event)
     finally:
-        stores.connections.finish_turn(connection, session_id)
+        if not finished:
+            stores.connections.finish_turn(connection, None)
 
 
 # ------------------------------------------------------------------------------------------------ on AWS
