@@ -15,8 +15,9 @@ The handlers take the event API Gateway's WebSocket API gives a Lambda (`request
   `error` frame and the connection is closed (`CLOSE_POLICY`). Then frames are JSON objects of at most
   `MAX_FRAME_BYTES` with an `action` (`ACTIONS`); a bad one gets an `error` frame and the connection stays.
 - `disconnect`: forgets the connection.
-- `sweep`: closes connections that never acknowledged within the limit (on AWS a scheduled function, every
-  minute: a silent client is closed 10 to ~70 s after connecting, or at its next frame after 10 s).
+- `expire`: closes a connection that has not acknowledged (`ack_timeout`): `ob-serve` calls it when the
+  connection's ack time is up; on AWS `sweep`, scheduled every minute, calls it for every connection older
+  than the limit (a silent client is closed 10 to ~70 s after connecting, or at its next frame after 10 s).
 
 A `Socket.post` to a connection that is gone (API Gateway's 410) raises `ConnectionGoneError`: the
 connection is forgotten and nothing more is posted (a turn in flight stops where it is: committed or not,

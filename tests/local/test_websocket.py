@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -232,3 +233,16 @@ def test_bad_frames_get_error_frames_and_the_connection_keeps_serving(served: Se
         assert codes == [("error", "invalid_json"), ("error", "invalid_input"), ("error", "payload_too_large"),
                          ("error", "invalid_input")]
         assert turn(ws, message="still there?")[-1][1]["type"] == "turn.finished"
+
+
+# ------------------------------------------------------------------------------------------------ the docs
+def test_the_python_snippet_in_docs_api_md_streams_a_turn(served: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    snippet = text.split("### WebSocket", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict[str, Any] = {"url": served.url, "key": served.widget_key}
+
+    exec(snippet, scope)  # the documentation's own example, from this repository
+
+    assert "".join(scope["tokens"]) == STORY
+    assert STORY in capsys.readouterr().out
+    assert memory_codec.loads(ChatSession.get("acme", scope["session_id"]).memory)[-1].content == STORY
