@@ -2,10 +2,11 @@
 
 Keys: hash `connection_id` (API Gateway's, or `ob-serve`'s). The client and key kind come from the key given
 on `$connect` and never from a frame; `origin` is the page's, `endpoint` the Management API URL that posts to
-it (`https://<domain>/<stage>`; under `ob-serve` its own address, unused: the socket is at hand). `acked` turns true with the client's ack;
-`turn_started_at` is set while a turn runs (one at a time: a conditional write), `session_id` is the session
-of the connection's last turn (a chat frame without `sessionId` continues it). `expires_at` is a DynamoDB TTL
-attribute: API Gateway closes any connection after 2 hours, so a record its `$disconnect` missed goes too.
+it (`https://<domain>/<stage>`; under `ob-serve` its own address, unused: the socket is at hand). `acked`
+turns true with the client's ack; `turn_started_at` is set while a turn runs (one at a time: a conditional
+write), `session_id` is the session of the connection's last turn (a chat frame without `sessionId`
+continues it). `expires_at` is a DynamoDB TTL attribute: API Gateway closes any connection after 2 hours, so
+a record its `$disconnect` missed goes too.
 """
 
 from __future__ import annotations
