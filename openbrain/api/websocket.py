@@ -265,9 +265,10 @@ class ManagementApi:
             self.client.delete_connection(ConnectionId=connection_id)
 
 
-def _deadline(context: Any) -> float:
-    """When a turn must end: before API Gateway stops waiting for the integration (29 s; it would then send
-    the client a frame of its own) and before the Lambda's time runs out, less a margin for the commit."""
+def frame_deadline(context: Any = None) -> float:
+    """When a turn of a frame received now must end: before API Gateway stops waiting for the integration (29 s;
+    it would then send the client a frame of its own) and before the Lambda's time (`context`, if any) runs
+    out, less a margin for the commit. `ob-serve` keeps the same limit."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     budget = min(API_GATEWAY_SECONDS, remaining() / 1000 if remaining else math.inf)
     return time.monotonic() + budget - DEADLINE_MARGIN_SECONDS
@@ -292,6 +293,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         disconnect(event, backend)
     else:
         socket = ManagementApi(f"https://{request['domainName']}/{request['stage']}", region)
-        receive(event, backend, socket, deadline=_deadline(context))
+        receive(event, backend, socket, deadline=frame_deadline(context))
     return {"statusCode": 200}
 

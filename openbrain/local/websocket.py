@@ -25,7 +25,15 @@ import anyio
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from openbrain.api.websocket import CLOSE_IDLE, ConnectionGoneError, connect, disconnect, expire, receive
+from openbrain.api.websocket import (
+    CLOSE_IDLE,
+    ConnectionGoneError,
+    connect,
+    disconnect,
+    expire,
+    frame_deadline,
+    receive,
+)
 from openbrain.aws.backend import get_backend
 from openbrain.core.ids import new_id
 
@@ -127,7 +135,7 @@ class WebSocketApp:
         def frame(text: str | None, data: bytes | None) -> None:
             body = text if text is not None else base64.b64encode(data or b"").decode()  # as API Gateway does
             receive(websocket_event("$default", connection_id, domain=domain, body=body, binary=text is None),
-                    backend, socket)
+                    backend, socket, deadline=frame_deadline())
 
         async def ack_deadline() -> None:
             await anyio.sleep(settings.ws_ack_seconds)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,3 +247,33 @@ def test_the_python_snippet_in_docs_api_md_streams_a_turn(served: Served, capsys
     assert "".join(scope["tokens"]) == STORY
     assert STORY in capsys.readouterr().out
     assert memory_codec.loads(ChatSession.get("acme", scope["session_id"]).memory)[-1].content == STORY
+
+
+def test_with_two_workers_each_connection_lives_in_one_and_every_turn_streams(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given: ob-serve --workers 2 on a store file the spawned workers attach to (they read the environment)
+    monkeypatch.setenv("OB_MEMORY_STORE", str(tmp_path / "store.json"))
+    with installed_backend(Settings()) as backend:
+        _, key = make_client("acme", [ORIGIN])
+        AgentConfig("acme", "default", model="offline").save()
+        stack = LocalStack(backend, port=0, workers=2).start()
+        try:
+            url = stack.url.replace("http://", "ws://") + f"/ws?key={key}"
+
+            def converse(n: int) -> tuple[str, str]:
+                with connect(url, open_timeout=30) as ws:
+                    acked(ws)
+                    frames = [frame for _, frame in turn(ws, message=f"what is {n} * 2")]
+                    tokens = "".join(f["text"] for f in frames if f["type"] == "token")
+                    assert frames[-1]["type"] == "turn.finished", frames
+                    second = turn(ws, message="and 1 + 1")[-1][1]
+                    assert second["session_id"] == frames[-1]["session_id"]  # the connection's session
+                    return tokens, frames[-2]["text"]
+
+            # when: six connections at once
+            with ThreadPoolExecutor(6) as pool:
+                replies = list(pool.map(converse, range(6)))
+        finally:
+            stack.stop()
+    # then: every one streamed its reply
+    assert [tokens == text == f"{n} * 2 = {n * 2}" for n, (tokens, text) in enumerate(replies)] == [True] * 6
