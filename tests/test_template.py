@@ -30,6 +30,7 @@ TEMPLATE_PATH = ROOT / "template.yaml"
 # The handler each function runs, as agreed with the handlers' authors (CodeUri, Handler).
 HANDLERS = {
     "ChatApiFunction": ("lambdas/chat_api/", "app.handler"),
+    "ChatWsFunction": ("lambdas/chat_ws/", "app.handler"),
     "LeadWebhookFunction": ("lambdas/targets/lead_webhook/", "app.handler"),
     "OutboxSweepFunction": ("lambdas/targets/outbox_sweep/", "app.handler"),
 }
@@ -43,22 +44,27 @@ NOT_NEEDED_IN_AWS = {
     "OB_TUNER_USER": "ob-tuner runs on an operator's machine, not in Lambda",
     "OB_TUNER_PASSWORD": "ob-tuner runs on an operator's machine, not in Lambda",
     "OB_WEBHOOK_SECRETS_PATH": "where ob-admin stores the secrets it makes; a function reads a client's by its ref",
+    "OB_WS_IDLE_SECONDS": "ob-serve's idle timeout; API Gateway closes an idle WebSocket itself after 10 minutes",
 }
 NOT_NEEDED_BY = {
     "LeadWebhookFunction": {"OB_MAX_MESSAGE_CHARS": "chat turns only", "OB_MAX_BODY_BYTES": "the HTTPS API only",
                             "OB_OPENAI_API_KEY_REF": "no model runs in a target",
-                            "OB_IDEMPOTENCY_TABLE": "POST /chat only"},
-    "ChatApiFunction": {"OB_WEBHOOK_TIMEOUT_SECONDS": "event targets only"},
+                            "OB_IDEMPOTENCY_TABLE": "POST /chat only", "OB_WS_ACK_SECONDS": "the WebSocket API only"},
+    "ChatApiFunction": {"OB_WEBHOOK_TIMEOUT_SECONDS": "event targets only",
+                        "OB_WS_ACK_SECONDS": "the WebSocket API only"},
+    "ChatWsFunction": {"OB_WEBHOOK_TIMEOUT_SECONDS": "event targets only",
+                       "OB_IDEMPOTENCY_TABLE": "POST /chat only: a stream is not idempotent"},
     "OutboxSweepFunction": {"OB_MAX_MESSAGE_CHARS": "chat turns only", "OB_MAX_BODY_BYTES": "the HTTPS API only",
                             "OB_OPENAI_API_KEY_REF": "no model runs in the sweep",
                             "OB_WEBHOOK_TIMEOUT_SECONDS": "the sweep posts to no webhook",
-                            "OB_IDEMPOTENCY_TABLE": "POST /chat only"},
+                            "OB_IDEMPOTENCY_TABLE": "POST /chat only", "OB_WS_ACK_SECONDS": "the WebSocket API only"},
 }
 # OB_* variables the template sets that Settings does not read yet, with who reads them.
 PENDING_SETTINGS: dict[str, str] = {}
 # Tables each function may write (Crud) and only read, by model name.
 TABLE_ACCESS = {
     "ChatApiFunction": ({"AgentConfig", "ChatSession", "Lead", "Idempotency"}, {"Client"}),
+    "ChatWsFunction": ({"ChatSession", "Lead", "Connection"}, {"AgentConfig", "Client"}),
     "LeadWebhookFunction": ({"Lead"}, {"Client", "ChatSession"}),
     "OutboxSweepFunction": ({"ChatSession"}, set()),
 }
@@ -171,6 +177,7 @@ def test_key_names_are_the_documented_ones(template: dict[str, Any]) -> None:
         "ChatSession": ("client_id", "session_id"),
         "Lead": ("client_id", "lead_id"),
         "Client": ("client_id", None),
+        "Connection": ("connection_id", None),
     }
     assert {m.__name__: (m._hash_keyname, m._range_keyname) for m in MODELS} == expected
 
@@ -180,7 +187,7 @@ def test_tables_are_on_demand_recoverable_and_encrypted(template: dict[str, Any]
         p = table["Properties"]
         assert p["BillingMode"] == "PAY_PER_REQUEST", name
         assert p["SSESpecification"]["SSEEnabled"] is True, name
-        if name == "IdempotencyTable":  # 24-hour records of replies, nothing to recover or keep
+        if name in {"IdempotencyTable", "ConnectionTable"}:  # records of hours at most: nothing to recover or keep
             continue
         assert p["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, name
         assert p["SSESpecification"]["SSEEnabled"] is True, name
@@ -193,11 +200,11 @@ def test_the_idempotency_table_has_the_schema_and_expiry_powertools_uses(templat
     assert table["TimeToLiveSpecification"] == {"AttributeName": IDEMPOTENCY_TTL_ATTRIBUTE, "Enabled": True}
 
 
-def test_only_sessions_expire_and_on_the_models_ttl_attribute(template: dict[str, Any]) -> None:
+def test_only_sessions_and_connections_expire_and_on_the_models_ttl_attribute(template: dict[str, Any]) -> None:
     tables = model_table_ids(template)
     for model in MODELS:
         ttl = props(template, tables[model.__name__]).get("TimeToLiveSpecification")
-        if model.__name__ == "ChatSession":
+        if model.__name__ in {"ChatSession", "Connection"}:
             assert ttl == {"AttributeName": SESSION_TTL_ATTRIBUTE, "Enabled": True}
             assert type(model.get_attributes()[SESSION_TTL_ATTRIBUTE]).__name__ == "TTLAttribute"
         else:
@@ -354,7 +361,7 @@ def test_functions_get_least_privilege_table_access(template: dict[str, Any]) ->
 
 def test_functions_use_only_scoped_policy_templates(template: dict[str, Any]) -> None:
     allowed = {"DynamoDBCrudPolicy", "DynamoDBReadPolicy", "EventBridgePutEventsPolicy",
-               "SSMParameterReadPolicy", "AWSSecretsManagerGetSecretValuePolicy"}
+               "SSMParameterReadPolicy", "AWSSecretsManagerGetSecretValuePolicy", "Statement"}
     for function in HANDLERS:
         for p in props(template, function)["Policies"]:
             assert isinstance(p, dict), f"{function}: managed policy {p!r} is not least privilege"
@@ -366,6 +373,10 @@ def test_functions_use_only_scoped_policy_templates(template: dict[str, Any]) ->
             text = str(arg)
             if kind in {"SSMParameterReadPolicy", "AWSSecretsManagerGetSecretValuePolicy"}:
                 assert "${SecretsPrefix}/${Stage}/" in text, f"{function}: {kind} not scoped to the stack's path"
+            if kind == "Statement":  # only the WebSocket function's: managing its own API's connections
+                assert function == "ChatWsFunction"
+                assert [(s["Effect"], s["Action"]) for s in arg] == [("Allow", "execute-api:ManageConnections")]
+                assert arg[0]["Resource"]["Fn::Sub"].endswith(":${ChatWsApi}/${Stage}/*/@connections/*")
 
 
 # -------------------------------------------------------------------------------------------- artifacts
@@ -376,6 +387,7 @@ def test_layers_are_built_by_a_makefile_target_and_used(template: dict[str, Any]
         makefile = ROOT / layer["Properties"]["ContentUri"] / "Makefile"
         assert re.search(rf"^build-{name}:", makefile.read_text(), re.M), f"{makefile} lacks build-{name}"
     assert [ref_id(x) for x in props(template, "ChatApiFunction")["Layers"]] == ["ChatLayer"]
+    assert [ref_id(x) for x in props(template, "ChatWsFunction")["Layers"]] == ["ChatLayer"]
     assert [ref_id(x) for x in props(template, "LeadWebhookFunction")["Layers"]] == ["CoreLayer"]
 
 
@@ -466,6 +478,35 @@ def test_api_stage_comes_from_the_stage_parameter(template: dict[str, Any]) -> N
     events = props(template, "ChatApiFunction")["Events"]
     assert {(e["Properties"]["Path"], e["Properties"]["Method"]) for e in events.values()} == {
         ("/", "ANY"), ("/{proxy+}", "ANY")}
+
+
+def test_the_websocket_api_routes_its_three_routes_to_the_function_on_the_stage(template: dict[str, Any]) -> None:
+    api = props(template, "ChatWsApi")
+    assert (api["ProtocolType"], api["RouteSelectionExpression"]) == ("WEBSOCKET", "$request.body.action")
+    routes = {r["Properties"]["RouteKey"]: r["Properties"]
+              for r in resources(template, "AWS::ApiGatewayV2::Route").values()}
+    assert set(routes) == {"$connect", "$default", "$disconnect"}
+    for route in routes.values():
+        assert ref_id(route["ApiId"]) == "ChatWsApi"
+        assert route["Target"] == {"Fn::Sub": "integrations/${ChatWsIntegration}"}
+    integration = props(template, "ChatWsIntegration")
+    assert integration["IntegrationType"] == "AWS_PROXY"
+    assert "${ChatWsFunction.Arn}" in integration["IntegrationUri"]["Fn::Sub"]
+    stage = props(template, "ChatWsStage")
+    assert (stage["StageName"], stage["AutoDeploy"]) == ({"Ref": "Stage"}, True)
+    permission = props(template, "ChatWsInvokePermission")
+    assert (ref_id(permission["FunctionName"]), permission["Principal"]) == (
+        "ChatWsFunction", "apigateway.amazonaws.com")
+    assert permission["SourceArn"]["Fn::Sub"].endswith(":${ChatWsApi}/*")
+    # the ack rule's sweep: every minute, an event without requestContext (api/websocket.handler)
+    sweep = props(template, "ChatWsFunction")["Events"]["SweepUnacknowledged"]
+    assert (sweep["Type"], sweep["Properties"]["ScheduleExpression"]) == ("ScheduleV2", "rate(1 minute)")
+    assert function_env(template, "ChatWsFunction")["OB_WS_ACK_SECONDS"] == {"Ref": "WsAckSeconds"}
+    assert template["Parameters"]["WsAckSeconds"]["Default"] == 10
+    alarms = [r["Properties"] for r in resources(template, "AWS::CloudWatch::Alarm").values()]
+    assert [a["MetricName"] for a in alarms if a["Dimensions"][0]["Value"] == {"Ref": "ChatWsFunction"}] == ["Errors"]
+    assert "${ChatWsApi}" in template["Outputs"]["ChatWsUrl"]["Value"]["Fn::Sub"]
+    assert template["Outputs"]["ChatWsUrl"]["Value"]["Fn::Sub"].startswith("wss://")
 
 
 def test_globals_pin_the_runtime(template: dict[str, Any]) -> None:

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     client_table: str = Field(
         "openbrain-clients", validation_alias=AliasChoices("client_table", "OB_CLIENT_TABLE")
     )
+    connection_table: str = Field(
+        "openbrain-connections", validation_alias=AliasChoices("connection_table", "OB_CONNECTION_TABLE"),
+        description="the WebSocket connections (api/websocket.py): who each is, its ack, its turn, its session",
+    )
     event_bus_name: str = Field(
         "openbrain-events", validation_alias=AliasChoices("event_bus_name", "OB_EVENT_BUS")
     )
@@ -79,6 +83,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         65_536, ge=1_024, le=10_485_760, validation_alias=AliasChoices("max_body_bytes", "OB_MAX_BODY_BYTES"),
         description="largest request body the HTTPS chat API accepts (bytes); larger is 413",
+    )
+    ws_ack_seconds: float = Field(
+        10.0, gt=0, le=3_600, validation_alias=AliasChoices("ws_ack_seconds", "OB_WS_ACK_SECONDS"),
+        description="a WebSocket client must send {\"action\": \"ack\"} within this many seconds of connecting",
+    )
+    ws_idle_seconds: float = Field(
+        600.0, gt=0, le=7_200, validation_alias=AliasChoices("ws_idle_seconds", "OB_WS_IDLE_SECONDS"),
+        description="ob-serve closes a WebSocket with no frame either way for this long (API Gateway: 10 minutes)",
     )
     memory_store: Path | None = Field(
         Path(DEFAULT_MEMORY_STORE),
@@ -132,6 +144,7 @@ class Settings(BaseSettings):
             "ChatSession": self.chat_session_table,
             "Lead": self.lead_table,
             "Client": self.client_table,
+            "Connection": self.connection_table,
         }
 
 

@@ -36,7 +36,7 @@ import anyio
 import h11
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from openbrain.local import sse
@@ -132,13 +132,17 @@ class ApiGatewayApp:
     """The ASGI app: checks what API Gateway would, reads the body within the limits, and answers with
     what `invoke(event)` (the Lambda handler) returned."""
 
-    def __init__(self, invoke: Invoke, event: EventBuilder, limits: Limits) -> None:
+    def __init__(self, invoke: Invoke, event: EventBuilder, limits: Limits, websocket: ASGIApp | None = None) -> None:
         self.invoke = invoke
         self.event = event
         self.limits = limits
+        self.websocket = websocket  # websocket scopes go there (openbrain.local.websocket)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":  # lifespan: nothing to start; websockets: not served
+        if scope["type"] == "websocket" and self.websocket is not None:
+            await self.websocket(scope, receive, send)
+            return
+        if scope["type"] != "http":  # lifespan: nothing to start
             return
         request = Request(scope, receive)
         refusal = self._refusal(request)

@@ -3,7 +3,8 @@
 `LocalStack` (no relation to the product of that name) does what API Gateway and Lambda's SQS event
 source do in a deployment, with the very same handler functions:
 - each HTTP request becomes an API Gateway REST (v1 proxy) event for `openbrain.api.app.handler`, and
-  its response goes back as HTTP;
+  its response goes back as HTTP; a WebSocket on `/ws` speaks the streaming protocol of API Gateway's
+  WebSocket API with its handlers (`openbrain.local.websocket`);
 - each target's queue is polled and its batches handed to the target's handler; what fails stays on
   the queue, is received again after the retry delay, and after `maxReceiveCount` receives SQS moves it
   to the target's dead-letter queue (`ob-admin dlq list|redrive`).
@@ -35,6 +36,7 @@ from openbrain.conversation.outbox import flush as flush_outboxes
 from openbrain.core.errors import ConfigurationError
 from openbrain.core.ids import new_id
 from openbrain.local.asgi import ApiGatewayApp, Limits, protocol_class
+from openbrain.local.websocket import MAX_MESSAGE_BYTES, WebSocketApp
 from openbrain.storage.orm.client import Client
 from openbrain.targets.poller import LocalContext, poll_once
 from openbrain.targets.queues import target_named
@@ -262,8 +264,8 @@ def invoke_api(event: dict[str, Any]) -> dict[str, Any]:
 
 def _http_server(limits: Limits) -> uvicorn.Server:
     return uvicorn.Server(uvicorn.Config(
-        ApiGatewayApp(invoke_api, api_gateway_event, limits),
-        http=protocol_class(limits), lifespan="off", log_config=None, access_log=False,
+        ApiGatewayApp(invoke_api, api_gateway_event, limits, WebSocketApp()),
+        http=protocol_class(limits), ws_max_size=MAX_MESSAGE_BYTES, lifespan="off", log_config=None, access_log=False,
         timeout_keep_alive=limits.keep_alive, timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
         h11_max_incomplete_event_size=limits.max_url_bytes + limits.max_header_bytes + 1024,
         server_header=False,

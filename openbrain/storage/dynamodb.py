@@ -1,6 +1,6 @@
 """The stores (`openbrain.storage.stores`) on DynamoDB, through the PynamoDB models.
 
-Each store is given its model class (the backend passes the four models it bound to its tables; a test
+Each store is given its model class (the backend passes the models it bound to its tables; a test
 may pass a subclass bound elsewhere). The models' methods (`openbrain.storage.orm.base`) map every
 PynamoDB and botocore error to ours, so nothing here catches anything but a transaction's refusal.
 """
@@ -11,11 +11,11 @@ import itertools
 import json
 from collections.abc import Collection, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from openbrain.core.clock import utcnow
-from openbrain.core.errors import ConflictError, DatabaseError, ItemTooLargeError
-from openbrain.storage.orm import AgentConfig, ChatSession, Client, Lead
+from openbrain.core.errors import ConflictError, DatabaseError, ItemTooLargeError, NotFoundError
+from openbrain.storage.orm import AgentConfig, ChatSession, Client, Connection, Lead
 from openbrain.storage.orm.base import TOO_LARGE_MESSAGE, OpenBrainModel, failure
 from openbrain.storage.stores import Stores
 
@@ -187,16 +187,91 @@ class DynamoDBClientStore:
         client.delete()
 
 
+class DynamoDBConnectionStore:
+    """Connections: every change after `save` is one UpdateItem of the attributes it is about (no version
+    bump: the turn, the ack and the session are independent), conditional on the item existing."""
+
+    def __init__(self, model: type[Connection] = Connection) -> None:
+        self.model = model
+
+    def get(self, connection_id: str) -> Connection:
+        connection = self.model.get(connection_id)
+        if connection.expired:
+            raise NotFoundError(f"Connection {connection_id} not found")
+        return connection
+
+    def save(self, connection: Connection) -> None:
+        connection.save()
+
+    def _update(self, connection: Connection, actions: list[Any], doing: str, condition: Any = None) -> bool:
+        """Whether the update was made (False: the connection is gone, or `condition` failed)."""
+        from pynamodb.exceptions import UpdateError
+
+        model = self.model
+        exists = model.connection_id.exists()
+        try:
+            model._get_connection().update_item(connection.connection_id, actions=actions,
+                                                condition=exists if condition is None else exists & condition)
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise DatabaseError(failure(exc, f"{doing} of connection {connection.connection_id}")) from exc
+        return True
+
+    def acknowledge(self, connection: Connection) -> None:
+        model = self.model
+        if not self._update(connection, [model.acked.set(True)], "record the ack"):
+            raise NotFoundError(f"Connection {connection.connection_id} not found")
+        connection.acked = True
+
+    def start_turn(self, connection: Connection, stale_before: datetime) -> bool:
+        model = self.model
+        now = utcnow()
+        free = model.turn_started_at.does_not_exist() | (model.turn_started_at < stale_before)
+        if not self._update(connection, [model.turn_started_at.set(now)], "start a turn", free):
+            return False
+        connection.turn_started_at = now
+        return True
+
+    def finish_turn(self, connection: Connection, session_id: str | None) -> None:
+        model = self.model
+        actions: list[Any] = [model.turn_started_at.remove()]
+        if session_id:
+            actions.append(model.session_id.set(session_id))
+            connection.session_id = session_id
+        self._update(connection, actions, "end the turn")  # a connection closed meanwhile: nothing to do
+        connection.turn_started_at = None
+
+    def delete(self, connection_id: str) -> None:
+        from pynamodb.exceptions import DeleteError
+
+        try:
+            self.model._get_connection().delete_item(connection_id)
+        except DeleteError as exc:
+            raise DatabaseError(failure(exc, f"delete connection {connection_id}")) from exc
+
+    def unacked_before(self, connected_before: datetime) -> Iterator[Connection]:
+        from pynamodb.exceptions import PynamoDBException
+
+        model = self.model
+        try:
+            yield from model.scan((model.acked == False) & (model.connected_at < connected_before))  # noqa: E712
+        except PynamoDBException as exc:
+            raise DatabaseError(failure(exc, "list the unacknowledged connections")) from exc
+
+
 def dynamodb_stores(
     profiles: type[AgentConfig] = AgentConfig,
     sessions: type[ChatSession] = ChatSession,
     leads: type[Lead] = Lead,
     clients: type[Client] = Client,
+    connections: type[Connection] = Connection,
 ) -> Stores:
-    """The four stores over the given (bound) models."""
+    """The stores over the given (bound) models."""
     return Stores(
         profiles=DynamoDBProfileStore(profiles),
         sessions=DynamoDBSessionStore(sessions),
         leads=ItemStore(leads),
         clients=DynamoDBClientStore(clients),
+        connections=DynamoDBConnectionStore(connections),
     )

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from openbrain.storage.orm import AgentConfig, ChatSession, Client, Lead
+from openbrain.storage.orm import AgentConfig, ChatSession, Client, Connection, Lead
 
 Item = TypeVar("Item")
 
@@ -107,6 +107,40 @@ class ClientStore(Protocol):
         ...
 
 
+class ConnectionStore(Protocol):
+    """The open WebSocket connections (api/websocket.py). Their writes are single conditional updates, so
+    Lambda invocations handling frames of one connection at once cannot both start a turn."""
+
+    def get(self, connection_id: str) -> Connection:
+        """The connection; `NotFoundError` if there is none (closed, swept, or expired)."""
+        ...
+
+    def save(self, connection: Connection) -> None:
+        """Store a new connection (`$connect`)."""
+        ...
+
+    def acknowledge(self, connection: Connection) -> None:
+        """Mark the connection acknowledged."""
+        ...
+
+    def start_turn(self, connection: Connection, stale_before: datetime) -> bool:
+        """Mark a turn in flight, unless one is (one started before `stale_before` counts as crashed, not in
+        flight); False if one is."""
+        ...
+
+    def finish_turn(self, connection: Connection, session_id: str | None) -> None:
+        """Clear the turn in flight and remember `session_id` (when given) as the connection's session."""
+        ...
+
+    def delete(self, connection_id: str) -> None:
+        """Forget the connection (gone already is no error)."""
+        ...
+
+    def unacked_before(self, connected_before: datetime) -> Iterator[Connection]:
+        """Every connection not acknowledged that connected before `connected_before` (a scan)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Stores:
     """One store per table, as a backend provides them."""
@@ -115,3 +149,4 @@ class Stores:
     sessions: SessionStore
     leads: LeadStore
     clients: ClientStore
+    connections: ConnectionStore

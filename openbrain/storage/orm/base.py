@@ -53,7 +53,7 @@ def _upstream(exc: PynamoDBException, action: str, what: str) -> DatabaseError:
 
 
 class OpenBrainModel(Model):
-    """Base of the four tables. Subclasses set `Meta` (table name and region are bound at run time by
+    """Base of the tables. Subclasses set `Meta` (table name and region are bound at run time by
     `openbrain.storage.orm.bind_models`) and their key attributes."""
 
     created_at = UTCDateTimeAttribute(default_for_new=utcnow)

@@ -1,0 +1,49 @@
+"""Connection: one open WebSocket of the streaming API (api/websocket.py), across Lambda invocations.
+
+Keys: hash `connection_id` (API Gateway's, or `ob-serve`'s). The client and key kind come from the key given
+on `$connect` and never from a frame; `origin` is the page's, `endpoint` the Management API URL that posts to
+it (`https://<domain>/<stage>`; under `ob-serve` its own address, unused: the socket is at hand). `acked`
+turns true with the client's ack; `turn_started_at` is set while a turn runs (one at a time: a conditional
+write), `session_id` is the session of the connection's last turn (a chat frame without `sessionId`
+continues it). `expires_at` is a DynamoDB TTL attribute: API Gateway closes any connection after 2 hours, so
+a record its `$disconnect` missed goes too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pynamodb.attributes import BooleanAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
+
+from openbrain.core.clock import utcnow
+from openbrain.storage.orm.base import OpenBrainModel
+
+CONNECTION_LIFETIME = timedelta(hours=2)  # API Gateway's longest WebSocket connection
+
+
+def _expiry() -> datetime:
+    return utcnow() + CONNECTION_LIFETIME
+
+
+class Connection(OpenBrainModel):
+    """An open WebSocket: its client, key kind, origin, ack, turn in flight, session and TTL."""
+
+    class Meta:
+        table_name = "openbrain-connections"
+        region = "us-east-1"
+        billing_mode = "PAY_PER_REQUEST"
+
+    connection_id = UnicodeAttribute(hash_key=True)
+    client_id = UnicodeAttribute()
+    key_kind = UnicodeAttribute()
+    origin = UnicodeAttribute(null=True)
+    endpoint = UnicodeAttribute(null=True)
+    acked = BooleanAttribute(default=False)
+    connected_at = UTCDateTimeAttribute(default_for_new=utcnow)
+    turn_started_at = UTCDateTimeAttribute(null=True)
+    session_id = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(default_for_new=_expiry)
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= utcnow()

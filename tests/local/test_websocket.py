@@ -1,0 +1,280 @@
+"""`ob-serve`'s `/ws` (openbrain/local/websocket.py) with a real `websockets` client against a real `LocalStack`:
+the streaming protocol of docs/api.md, served by the same handlers as API Gateway's WebSocket API."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.api import make_client
+from support.backend import installed_backend
+from support.fake_openai import TEST_KEY, FakeOpenAI, Reply
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from openbrain.api.websocket import MAX_FRAME_BYTES
+from openbrain.core.settings import Settings
+from openbrain.local.serve import LocalStack
+from openbrain.storage import memory_codec
+from openbrain.storage.orm import AgentConfig, ChatSession, Connection, Lead
+
+pytestmark = pytest.mark.integration
+ORIGIN = "https://www.acme.example"
+STORY = "once upon a time " * 12  # 204 characters
+
+
+@dataclass
+class Served:
+    url: str  # ws://127.0.0.1:<port>/ws
+    server_key: str
+    widget_key: str
+    globex_key: str
+
+    @contextmanager
+    def open(self, key: str | None = None, origin: str | None = ORIGIN, *,
+             ack: bool = True) -> Iterator[ClientConnection]:
+        """A connection with `key` (the widget key) from `origin`, acknowledged unless `ack` is False."""
+        url = f"{self.url}?key={key or self.widget_key}"
+        with connect(url, origin=origin, open_timeout=10) as ws:  # type: ignore[arg-type]
+            if ack:
+                acked(ws)
+            yield ws
+
+
+@contextmanager
+def serving(**settings: Any) -> Iterator[Served]:
+    """ob-serve with clients `acme` (server and widget keys; its profile streams STORY slowly from a fake
+    OpenAI server) and `globex`, with `settings`."""
+    with FakeOpenAI() as model:
+        model.always(Reply(STORY, chunk_size=4, chunk_interval=0.02))  # 51 chunks over ~1 s
+        with installed_backend(Settings(backend="memory", memory_store=None, openai_base_url=model.base_url,
+                                        openai_api_key=TEST_KEY, **settings)) as backend:
+            acme, server_key = make_client("acme", [ORIGIN])
+            widget_key = acme.add_api_key("widget")
+            acme.save()
+            AgentConfig("acme", "default", model="openai:gpt-test").save()
+            _, globex_key = make_client("globex", ["https://globex.example"])
+            AgentConfig("globex", "default", model="offline").save()
+            stack = LocalStack(backend, port=0, poll_interval=0.1).start()
+            try:
+                yield Served(stack.url.replace("http://", "ws://") + "/ws", server_key, widget_key, globex_key)
+            finally:
+                stack.stop()
+
+
+def acked(ws: ClientConnection) -> ClientConnection:
+    ws.send(json.dumps({"action": "ack"}))
+    assert json.loads(ws.recv(timeout=10)) == {"type": "ack"}
+    return ws
+
+
+def turn(ws: ClientConnection, **fields: Any) -> list[tuple[float, dict[str, Any]]]:
+    """Send a chat frame; the frames of the turn, each with when it arrived."""
+    ws.send(json.dumps({"action": "chat", **fields}))
+    frames: list[tuple[float, dict[str, Any]]] = []
+    while not frames or frames[-1][1]["type"] not in {"turn.finished", "error"}:
+        frames.append((time.monotonic(), json.loads(ws.recv(timeout=30))))
+    return frames
+
+
+def closed_with(ws: ClientConnection) -> tuple[list[dict[str, Any]], int | None, str | None]:
+    """The frames left before the server closed the connection, and its close code and reason."""
+    frames = []
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            frames.append(json.loads(ws.recv(timeout=10)))
+    received = closed.value.rcvd
+    return frames, received.code if received else None, received.reason if received else None
+
+
+@pytest.fixture
+def served() -> Iterator[Served]:
+    with serving() as started:
+        yield started
+
+
+# ------------------------------------------------------------------------------------------------ streaming
+def test_tokens_arrive_as_the_model_streams_and_add_up_to_the_stored_reply(served: Served) -> None:
+    with served.open() as ws:
+        frames = turn(ws, message="tell me a story")
+
+    types = [frame["type"] for _, frame in frames]
+    assert types[0] == "turn.started" and types[-2:] == ["message", "turn.finished"]
+    tokens = [(at, frame) for at, frame in frames if frame["type"] == "token"]
+    assert len(tokens) >= 5  # several frames, coalesced to one per 50 ms at most
+    message_at = frames[-2][0]
+    assert message_at - tokens[0][0] > 0.5  # the first words came long before the reply was done
+    text = "".join(frame["text"] for _, frame in tokens if frame["step"] == tokens[-1][1]["step"])
+    assert text == STORY == frames[-2][1]["text"]
+    session_id = frames[-1][1]["session_id"]
+    assert memory_codec.loads(ChatSession.get("acme", session_id).memory)[-1].content == STORY
+
+
+def test_a_chat_frame_without_session_id_continues_the_connections_session(served: Served) -> None:
+    with served.open() as ws:
+        first = turn(ws, message="hello")[-1][1]["session_id"]
+        assert turn(ws, message="go on")[-1][1]["session_id"] == first
+    assert ChatSession.get("acme", first).turn_count == 2
+
+
+def test_a_second_chat_while_a_turn_runs_is_a_conflict_and_the_first_goes_on(served: Served) -> None:
+    with served.open() as ws:
+        ws.send(json.dumps({"action": "chat", "message": "a long one"}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "turn.started"
+        ws.send(json.dumps({"action": "chat", "message": "me too"}))
+        frames = []
+        while not frames or frames[-1]["type"] != "turn.finished":
+            frames.append(json.loads(ws.recv(timeout=30)))
+    conflicts = [f for f in frames if f["type"] == "error"]
+    assert [f["code"] for f in conflicts] == ["conflict"]
+    assert frames[-2] == {"type": "message", "text": STORY}
+
+
+def test_a_mid_stream_disconnect_leaves_the_whole_turn_stored(served: Served) -> None:
+    with served.open() as ws:
+        session_id = turn(ws, message="hello")[-1][1]["session_id"]
+        ws.send(json.dumps({"action": "chat", "message": "another story"}))
+        while json.loads(ws.recv(timeout=10))["type"] != "token":
+            pass
+    # the client is gone mid-stream; the turn runs to its end unheard and is stored whole
+    deadline = time.monotonic() + 20
+    while ChatSession.get("acme", session_id).turn_count < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    session = ChatSession.get("acme", session_id)
+    messages = memory_codec.loads(session.memory)
+    assert (session.turn_count, [m.content for m in messages[-2:]]) == (2, ["another story", STORY])
+    assert list(Connection.scan()) == []  # $disconnect forgot it
+
+
+# ------------------------------------------------------------------------------------------------ the ack
+def test_a_silent_client_is_closed_when_its_ack_is_late() -> None:
+    with serving(ws_ack_seconds=0.5) as served, served.open(ack=False) as ws:
+        started = time.monotonic()
+        frames, code, reason = closed_with(ws)
+        elapsed = time.monotonic() - started
+    assert [(f["type"], f["code"]) for f in frames] == [("error", "ack_timeout")]
+    assert (code, reason) == (1008, "ack_timeout")
+    assert 0.4 < elapsed < 3
+
+
+def test_a_frame_other_than_the_ack_first_closes_the_connection(served: Served) -> None:
+    with served.open(ack=False) as ws:
+        ws.send(json.dumps({"action": "chat", "message": "hi"}))
+        frames, code, _ = closed_with(ws)
+    assert [(f["type"], f["code"]) for f in frames] == [("error", "ack_required")]
+    assert code == 1008
+    assert ChatSession.get_all("acme") == []
+
+
+def test_an_idle_connection_is_closed() -> None:
+    with serving(ws_idle_seconds=0.5) as served, served.open() as ws:
+        frames, code, reason = closed_with(ws)
+    assert (frames, code, reason) == ([], 1001, "idle_timeout")
+
+
+# ------------------------------------------------------------------------------------------------ who may connect
+def test_a_wrong_key_or_a_foreign_origin_fails_the_upgrade(served: Served) -> None:
+    with pytest.raises(InvalidStatus) as wrong_key, served.open("obw.acme.not-the-key-0123456789abcdef0123456789"):
+        pass
+    with pytest.raises(InvalidStatus) as foreign, served.open(origin="https://evil.example"):
+        pass
+    with pytest.raises(InvalidStatus) as elsewhere, connect(served.url.replace("/ws", "/chat"), open_timeout=10):
+        pass
+    assert (wrong_key.value.response.status_code, foreign.value.response.status_code) == (401, 403)
+    assert json.loads(foreign.value.response.body)["error"]["code"] == "forbidden"
+    assert elsewhere.value.response.status_code == 404
+
+
+def test_a_browser_gives_the_key_as_a_subprotocol(served: Served) -> None:
+    with connect(served.url, origin=ORIGIN, subprotocols=["openbrain", served.widget_key],  # type: ignore[arg-type,list-item]
+                 open_timeout=10) as ws:
+        assert ws.subprotocol == "openbrain"
+        assert turn(acked(ws), message="hi")[-1][1]["type"] == "turn.finished"
+
+
+def test_a_widget_key_may_chat_and_read_its_session_but_not_leads(served: Served) -> None:
+    lead = Lead("acme", session_id="s", email="ada@example.com")
+    lead.save()
+    with served.open() as ws:
+        session_id = turn(ws, message="hi")[-1][1]["session_id"]
+        ws.send(json.dumps({"action": "session"}))
+        assert json.loads(ws.recv(timeout=10))["session"]["session_id"] == session_id
+        ws.send(json.dumps({"action": "lead", "leadId": lead.lead_id}))
+        assert json.loads(ws.recv(timeout=10))["code"] == "forbidden"
+    with served.open(served.server_key) as ws:
+        ws.send(json.dumps({"action": "lead", "leadId": lead.lead_id}))
+        assert json.loads(ws.recv(timeout=10))["lead"]["email"] == "ada@example.com"
+
+
+def test_another_clients_session_is_not_found(served: Served) -> None:
+    with served.open(served.globex_key, origin=None) as ws:
+        theirs = turn(ws, message="hi")[-1][1]["session_id"]
+    with served.open(served.server_key) as ws:
+        assert turn(ws, sessionId=theirs, message="hi")[-1][1]["code"] == "not_found"
+        ws.send(json.dumps({"action": "session", "sessionId": theirs}))
+        assert json.loads(ws.recv(timeout=10))["code"] == "not_found"
+    assert ChatSession.get("globex", theirs).turn_count == 1
+
+
+# ------------------------------------------------------------------------------------------------ bad frames
+def test_bad_frames_get_error_frames_and_the_connection_keeps_serving(served: Served) -> None:
+    with served.open() as ws:
+        codes = []
+        too_big = json.dumps({"action": "chat", "message": "x" * MAX_FRAME_BYTES})
+        for frame in ("{not json", '{"action": "dance"}', too_big, b'{"action": "chat"}'):
+            ws.send(frame)
+            error = json.loads(ws.recv(timeout=10))
+            codes.append((error["type"], error["code"]))
+        assert codes == [("error", "invalid_json"), ("error", "invalid_input"), ("error", "payload_too_large"),
+                         ("error", "invalid_input")]
+        assert turn(ws, message="still there?")[-1][1]["type"] == "turn.finished"
+
+
+# ------------------------------------------------------------------------------------------------ the docs
+def test_the_python_snippet_in_docs_api_md_streams_a_turn(served: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    snippet = text.split("### WebSocket", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict[str, Any] = {"url": served.url, "key": served.widget_key}
+
+    exec(snippet, scope)  # the documentation's own example, from this repository
+
+    assert "".join(scope["tokens"]) == STORY
+    assert STORY in capsys.readouterr().out
+    assert memory_codec.loads(ChatSession.get("acme", scope["session_id"]).memory)[-1].content == STORY
+
+
+def test_with_two_workers_each_connection_lives_in_one_and_every_turn_streams(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given: ob-serve --workers 2 on a store file the spawned workers attach to (they read the environment)
+    monkeypatch.setenv("OB_MEMORY_STORE", str(tmp_path / "store.json"))
+    with installed_backend(Settings()) as backend:
+        _, key = make_client("acme", [ORIGIN])
+        AgentConfig("acme", "default", model="offline").save()
+        stack = LocalStack(backend, port=0, workers=2).start()
+        try:
+            url = stack.url.replace("http://", "ws://") + f"/ws?key={key}"
+
+            def converse(n: int) -> tuple[str, str]:
+                with connect(url, open_timeout=30) as ws:
+                    acked(ws)
+                    frames = [frame for _, frame in turn(ws, message=f"what is {n} * 2")]
+                    tokens = "".join(f["text"] for f in frames if f["type"] == "token")
+                    assert frames[-1]["type"] == "turn.finished", frames
+                    second = turn(ws, message="and 1 + 1")[-1][1]
+                    assert second["session_id"] == frames[-1]["session_id"]  # the connection's session
+                    return tokens, frames[-2]["text"]
+
+            # when: six connections at once
+            with ThreadPoolExecutor(6) as pool:
+                replies = list(pool.map(converse, range(6)))
+        finally:
+            stack.stop()
+    # then: every one streamed its reply
+    assert [tokens == text == f"{n} * 2 = {n * 2}" for n, (tokens, text) in enumerate(replies)] == [True] * 6
