@@ -1,11 +1,17 @@
-"""Result 5: streaming on `ob-serve`: the time to the first token we add, at turn 1 and at turn 500.
+"""Result 5: streaming: the time to the first token we add, at turn 1 and at turn 500, on `ob-serve`; and the
+`post_to_connection` calls a long reply costs on the AWS path.
 
 Starts `ob-serve` (the default setup: embedded backend, offline model) and, for each transport (SSE on
 `POST /chat/stream`, the WebSocket on `/ws`), times turns from the moment the request is sent until the first
 `token` event is read, on fresh sessions (turn 1) and on a session with 499 turns behind it (turn 500). The
 offline model streams with no delay of its own before its first chunk, so all of that time is ours (and the
 loopback's). Beside it, in the same run, the peer: the same turns over `POST /chat`, which answers only with
-the whole reply (the time a person waited before streaming). Part of `python -m bench`; alone:
+the whole reply (the time a person waited before streaming).
+
+The AWS path: the WebSocket Lambda's handler (`openbrain.api.websocket.handler`) fed the events API Gateway
+sends, under moto, with the real `ChatOpenAI` streaming a 500-token reply from the local fake OpenAI server
+(tests/support: the same fake the tests use) at a steady pace; each frame out is one `post_to_connection`
+call, counted. Part of `python -m bench`; alone:
 
     python -m bench.stream_latency --turns 20
 """
@@ -15,10 +21,13 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import sys
 import time
 import urllib.parse
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 from bench import report
 from bench.serve_load import MESSAGES, SETUPS, Server, ob_serve, post
@@ -119,11 +128,65 @@ def measure(turns: int, histories: Sequence[int] = (0, HISTORY - 1)) -> str:
          "POST /chat ÷ first token", "turns"], rows)
 
 
+def aws_posts(tokens: int = 500, intervals: Sequence[float] = (0.002, 0.01)) -> str:
+    """A table: `post_to_connection` calls for a reply of `tokens` tokens streamed one every `interval` s,
+    against the target of one per 50 ms of streaming plus the control frames."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the tests' fakes
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the handler's request logs are not the table
+    from support.api import LambdaContext, make_client
+    from support.apigw_ws import ENDPOINT, ws_event
+    from support.backend import installed_backend
+    from support.fake_openai import TEST_KEY, FakeOpenAI, Reply
+
+    from openbrain.api.websocket import ManagementApi, handler
+    from openbrain.core.settings import Settings
+    from openbrain.storage.orm import AgentConfig
+
+    rows = []
+    with FakeOpenAI() as server:
+        settings = Settings(backend="memory", memory_store=None, openai_base_url=server.base_url,
+                            openai_api_key=TEST_KEY)
+        with installed_backend(settings):
+            _, key = make_client("acme", ["https://acme.example"])
+            AgentConfig("acme", "default", model="openai:gpt-test").save()
+            client = ManagementApi(ENDPOINT, "us-east-1").client
+            for interval in intervals:
+                server.always(Reply("ab" * tokens, chunk_size=2, chunk_interval=interval))
+                connection = f"bench-{interval}="
+                handler(ws_event("$connect", connection, query={"key": key}), LambdaContext())
+                handler(ws_event("$default", connection, json.dumps({"action": "ack"})), LambdaContext())
+                posts: list[tuple[float, str]] = []
+
+                def count(params: dict[str, Any], posts: list[tuple[float, str]] = posts, **_: object) -> None:
+                    posts.append((time.monotonic(), json.loads(params["Data"])["type"]))
+
+                client.meta.events.register("provide-client-params.apigatewaymanagementapi.PostToConnection",
+                                            count, "bench")
+                try:
+                    handler(ws_event("$default", connection, json.dumps({"action": "chat", "message": "a story"})),
+                            LambdaContext())
+                finally:
+                    client.meta.events.unregister("provide-client-params.apigatewaymanagementapi.PostToConnection",
+                                                  unique_id="bench")
+                token_times = [at for at, kind in posts if kind == "token"]
+                streaming = token_times[-1] - token_times[0] if token_times else 0.0
+                control = len(posts) - len(token_times)
+                target = streaming / 0.05 + 1
+                rows.append([tokens, f"{interval * 1000:g}", f"{streaming:.2f}", len(token_times), control,
+                             f"{target:.0f}", "yes" if len(token_times) <= target else "no"])
+    return report.table(
+        "post_to_connection calls per reply on the AWS path (the WebSocket Lambda's handler under moto, the real "
+        "ChatOpenAI against the fake OpenAI server)",
+        ["reply tokens", "ms between tokens", "streaming s", "token posts", "control posts",
+         "target: streaming / 50 ms + 1", "within"], rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--turns", type=int, default=20)
     args = parser.parse_args(argv)
     measure(args.turns)
+    aws_posts()
     return 0
 
 
