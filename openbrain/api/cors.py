@@ -38,6 +38,7 @@ def cors_headers(router: BaseRouter) -> dict[str, str]:
     if origin and client is not None and client.allows_origin(origin):
         headers["Access-Control-Allow-Origin"] = origin
         headers["Access-Control-Allow-Credentials"] = "true"
+        headers["Access-Control-Expose-Headers"] = "Retry-After"  # a widget shows when it may send again
     return headers
 
 

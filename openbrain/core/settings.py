@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     client_table: str = Field(
         "openbrain-clients", validation_alias=AliasChoices("client_table", "OB_CLIENT_TABLE")
     )
+    limits_table: str = Field(
+        "openbrain-limits", validation_alias=AliasChoices("limits_table", "OB_LIMITS_TABLE"),
+        description="the counters of the clients' rate limits and quotas (services/limits.py)",
+    )
     event_bus_name: str = Field(
         "openbrain-events", validation_alias=AliasChoices("event_bus_name", "OB_EVENT_BUS")
     )
@@ -132,6 +136,7 @@ class Settings(BaseSettings):
             "ChatSession": self.chat_session_table,
             "Lead": self.lead_table,
             "Client": self.client_table,
+            "RateCounter": self.limits_table,
         }
 
 

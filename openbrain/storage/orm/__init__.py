@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from pynamodb.models import Model
+
 from openbrain.storage.orm.agent_config import AgentConfig
-from openbrain.storage.orm.base import OpenBrainModel
 from openbrain.storage.orm.chat_session import ChatSession
 from openbrain.storage.orm.client import Client
 from openbrain.storage.orm.lead import Lead
+from openbrain.storage.orm.rate_counter import RateCounter
 
 if TYPE_CHECKING:
     from openbrain.core.settings import Settings
 
-MODELS: tuple[type[OpenBrainModel], ...] = (AgentConfig, ChatSession, Lead, Client)
+MODELS: tuple[type[Model], ...] = (AgentConfig, ChatSession, Lead, Client, RateCounter)
 _kept: tuple[object, ...] | None = None  # the table names, region and endpoint of a connection kept for reuse
 
 
@@ -28,7 +30,7 @@ def bind_models(settings: Settings, *, keep_connection: bool = False, host: str 
 
     PynamoDB gives each model its own connection, and so its own botocore client, each parsing the
     DynamoDB service model (~70 ms a client, paid again on every cold start). A PynamoDB connection
-    serves any table it has the schema of, so the four models share the first one's. With
+    serves any table it has the schema of, so the models share the first one's. With
     `keep_connection` (the embedded backend, whose in-process DynamoDB answers any client of the process)
     a later bind to the same tables and region keeps that connection instead of building another.
     """
@@ -54,4 +56,4 @@ def bind_models(settings: Settings, *, keep_connection: bool = False, host: str 
             table.connection = shared
 
 
-__all__ = ["MODELS", "AgentConfig", "ChatSession", "Client", "Lead", "bind_models"]
+__all__ = ["MODELS", "AgentConfig", "ChatSession", "Client", "Lead", "RateCounter", "bind_models"]
