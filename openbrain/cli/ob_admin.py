@@ -267,8 +267,9 @@ def _init(args: argparse.Namespace) -> int:
         lines += [f"table  {name}  {state}" for name, state in report.tables.items()]
         lines += [f"bus    {report.event_bus}"] + [f"queue  {url}" for url in report.queues.values()]
         if not report.ttl:
-            lines.append(f"ttl    unsupported: {report.endpoint} has no UpdateTimeToLive, so expired sessions and "
-                         "idempotency records are never deleted (reads ignore them all the same)")
+            lines.append(f"ttl    unsupported: {report.endpoint} has no UpdateTimeToLive, so expired sessions, "
+                         "idempotency records and rate-limit windows are never deleted (reads ignore them all the "
+                         "same)")
     _emit(args, report.as_dict(), "\n".join(lines))
     return 0
 

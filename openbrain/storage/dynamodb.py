@@ -1,6 +1,6 @@
 """The stores (`openbrain.storage.stores`) on DynamoDB, through the PynamoDB models.
 
-Each store is given its model class (the backend passes the four models it bound to its tables; a test
+Each store is given its model class (the backend passes the models it bound to its tables; a test
 may pass a subclass bound elsewhere). The models' methods (`openbrain.storage.orm.base`) map every
 PynamoDB and botocore error to ours, so nothing here catches anything but a transaction's refusal.
 """

@@ -89,7 +89,8 @@ def _on_endpoint(url: str, monkeypatch: pytest.MonkeyPatch) -> Target:
     settings = Settings(backend="aws", memory_store=None, agent_config_table="openbrain-conformance-agent-configs",
                         chat_session_table="openbrain-conformance-chat-sessions",
                         lead_table="openbrain-conformance-leads", client_table="openbrain-conformance-clients",
-                        idempotency_table="openbrain-conformance-idempotency")
+                        idempotency_table="openbrain-conformance-idempotency",
+                        limits_table="openbrain-conformance-limits")
     backend = Backend(settings).start()
     ttl = create_tables(settings)  # False on an endpoint without DynamoDB's TTL API
     return Target("endpoint", backend, ttl=ttl, transactions=_has_transactions(backend))
