@@ -88,7 +88,8 @@ def chat_events_as_client(client: Client, request: ChatMessage, call: ChatCall, 
         )
     admission = None
     if call.key_kind == WIDGET:
-        admission = admit(client, call.end_user, request.session_id, backend.stores.counters)
+        continuing = None if request.reset else request.session_id  # a reset starts a new session
+        admission = admit(client, call.end_user, continuing, backend.stores.counters)
     usage = None
     try:
         events = chat_events(request, backend, deadline=call.deadline, tokens=tokens)

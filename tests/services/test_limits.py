@@ -188,3 +188,14 @@ def test_n_concurrent_turns_against_a_limit_of_l_admit_exactly_l(shared_store: B
         results = list(pool.map(one, range(24)))
 
     assert results.count(True) == 7
+
+
+def test_a_reset_naming_a_busy_session_starts_a_new_one_and_is_not_held_up_by_it(backend: Backend) -> None:
+    client = _client(backend, **{**OPEN, "session_concurrency": 1})
+    busy = admit(client, "u", "01KBUSYSESSION0000000000000", backend.stores.counters)  # now, as the turn
+
+    reply, _ = chat_as_client(client, ChatMessage(reset=True, session_id="01KBUSYSESSION0000000000000"),
+                              ChatCall(end_user="u"), backend)
+
+    assert reply.session_id != "01KBUSYSESSION0000000000000"
+    busy.settle(None)
