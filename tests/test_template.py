@@ -19,7 +19,13 @@ import yaml
 from packaging.requirements import Requirement
 from pydantic import AliasChoices
 
-from openbrain.aws.resources import DLQ_RETENTION_SECONDS, IDEMPOTENCY_TTL_ATTRIBUTE, SESSION_TTL_ATTRIBUTE, TARGETS
+from openbrain.aws.resources import (
+    DLQ_RETENTION_SECONDS,
+    IDEMPOTENCY_TTL_ATTRIBUTE,
+    LIMITS_TTL_ATTRIBUTE,
+    SESSION_TTL_ATTRIBUTE,
+    TARGETS,
+)
 from openbrain.core.settings import Settings
 from openbrain.domain.events import EVENT_TYPES
 from openbrain.storage.orm import MODELS
@@ -63,8 +69,8 @@ NOT_NEEDED_BY = {
 PENDING_SETTINGS: dict[str, str] = {}
 # Tables each function may write (Crud) and only read, by model name.
 TABLE_ACCESS = {
-    "ChatApiFunction": ({"AgentConfig", "ChatSession", "Lead", "Idempotency"}, {"Client"}),
-    "ChatWsFunction": ({"ChatSession", "Lead", "Connection"}, {"AgentConfig", "Client"}),
+    "ChatApiFunction": ({"AgentConfig", "ChatSession", "Lead", "Idempotency", "RateCounter"}, {"Client"}),
+    "ChatWsFunction": ({"ChatSession", "Lead", "Connection", "RateCounter"}, {"AgentConfig", "Client"}),
     "LeadWebhookFunction": ({"Lead"}, {"Client", "ChatSession"}),
     "OutboxSweepFunction": ({"ChatSession"}, set()),
 }
@@ -178,6 +184,7 @@ def test_key_names_are_the_documented_ones(template: dict[str, Any]) -> None:
         "Lead": ("client_id", "lead_id"),
         "Client": ("client_id", None),
         "Connection": ("connection_id", None),
+        "RateCounter": ("key", None),
     }
     assert {m.__name__: (m._hash_keyname, m._range_keyname) for m in MODELS} == expected
 
@@ -187,7 +194,8 @@ def test_tables_are_on_demand_recoverable_and_encrypted(template: dict[str, Any]
         p = table["Properties"]
         assert p["BillingMode"] == "PAY_PER_REQUEST", name
         assert p["SSESpecification"]["SSEEnabled"] is True, name
-        if name in {"IdempotencyTable", "ConnectionTable"}:  # records of hours at most: nothing to recover or keep
+        # records of hours at most and counters that expire: nothing to recover or keep
+        if name in {"IdempotencyTable", "ConnectionTable", "LimitsTable"}:
             continue
         assert p["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, name
         assert p["SSESpecification"]["SSEEnabled"] is True, name
@@ -200,13 +208,16 @@ def test_the_idempotency_table_has_the_schema_and_expiry_powertools_uses(templat
     assert table["TimeToLiveSpecification"] == {"AttributeName": IDEMPOTENCY_TTL_ATTRIBUTE, "Enabled": True}
 
 
-def test_only_sessions_and_connections_expire_and_on_the_models_ttl_attribute(template: dict[str, Any]) -> None:
+def test_only_sessions_connections_and_counters_expire_on_the_models_ttl_attribute(template: dict[str, Any]) -> None:
     tables = model_table_ids(template)
     for model in MODELS:
         ttl = props(template, tables[model.__name__]).get("TimeToLiveSpecification")
-        if model.__name__ in {"ChatSession", "Connection"}:
-            assert ttl == {"AttributeName": SESSION_TTL_ATTRIBUTE, "Enabled": True}
-            assert type(model.get_attributes()[SESSION_TTL_ATTRIBUTE]).__name__ == "TTLAttribute"
+        expiring = {"ChatSession": SESSION_TTL_ATTRIBUTE, "Connection": SESSION_TTL_ATTRIBUTE,
+                    "RateCounter": LIMITS_TTL_ATTRIBUTE}
+        if model.__name__ in expiring:
+            attribute = expiring[model.__name__]
+            assert ttl == {"AttributeName": attribute, "Enabled": True}
+            assert type(model.get_attributes()[attribute]).__name__ == "TTLAttribute"
         else:
             assert ttl is None, model.__name__
 
@@ -359,13 +370,27 @@ def test_functions_get_least_privilege_table_access(template: dict[str, Any]) ->
         assert granted == {"DynamoDBCrudPolicy": crud, "DynamoDBReadPolicy": read}, function
 
 
+def test_the_chat_apis_only_inline_statement_lets_it_update_a_clients_limits_and_nothing_else(
+        template: dict[str, Any]) -> None:
+    statements = {function: [arg for kind, arg in _policies(template, function) if kind == "Statement"]
+                  for function in HANDLERS}
+    # the other inline statement: the WebSocket function's ManageConnections on its own API (tested above)
+    assert {function: len(found) for function, found in statements.items() if found} == {
+        "ChatApiFunction": 1, "ChatWsFunction": 1}
+    [[statement]] = statements["ChatApiFunction"]
+    assert statement["Action"] == "dynamodb:UpdateItem"
+    assert ref_id(statement["Resource"]) == "ClientTable"
+    assert statement["Condition"] == {"ForAllValues:StringEquals": {
+        "dynamodb:Attributes": ["client_id", "limits", "updated_at", "version"]}}
+
+
 def test_functions_use_only_scoped_policy_templates(template: dict[str, Any]) -> None:
     allowed = {"DynamoDBCrudPolicy", "DynamoDBReadPolicy", "EventBridgePutEventsPolicy",
                "SSMParameterReadPolicy", "AWSSecretsManagerGetSecretValuePolicy", "Statement"}
     for function in HANDLERS:
         for p in props(template, function)["Policies"]:
             assert isinstance(p, dict), f"{function}: managed policy {p!r} is not least privilege"
-        policies = _policies(template, function)
+        policies = [(kind, arg) for kind, arg in _policies(template, function) if kind != "Statement"]
         assert {kind for kind, _ in policies} <= allowed, function
         bus = [arg for kind, arg in policies if kind == "EventBridgePutEventsPolicy"]
         assert [ref_id(b["EventBusName"]) for b in bus] == ["EventBus"], function

@@ -24,7 +24,7 @@ from openbrain.core.errors import InvalidInputError
 
 from .cors import cors_middleware
 from .observability import logger
-from .routes import agent_configs, chat, errors, leads, sessions, status
+from .routes import agent_configs, chat, errors, leads, limits, sessions, status
 from .routes.errors import PayloadTooLargeError
 from .routes.security import SECURITY_SCHEMES
 
@@ -183,7 +183,7 @@ app.configure_openapi(
     "Every route but `/`, `/openapi.json` and `/swagger` needs the client's API key in `x-api-key`.",
     security_schemes=SECURITY_SCHEMES,
 )
-for module in (errors, status, chat, sessions, leads, agent_configs):
+for module in (errors, status, chat, sessions, leads, agent_configs, limits):
     app.include_router(module.router)
 app.use(middlewares=[cors_middleware])
 app.enable_swagger(path="/swagger")

@@ -66,6 +66,13 @@ def turn_deadline(router: BaseRouter) -> float:
     return time.monotonic() + budget - DEADLINE_MARGIN_SECONDS
 
 
+def source_ip(router: BaseRouter) -> str | None:
+    """The caller's IP as API Gateway reports it (`requestContext.identity.sourceIp`; ob-serve fills it from
+    the socket)."""
+    identity = router.current_event.raw_event.get("requestContext", {}).get("identity") or {}
+    return identity.get("sourceIp") or None
+
+
 def cookie(router: BaseRouter, name: str) -> str | None:
     """The value of cookie `name` of the request, if any."""
     header = router.current_event.headers.get("cookie")

@@ -45,6 +45,7 @@ def response_cors_headers(origin: str | None, client: Client | None) -> dict[str
     if origin and client is not None and client.allows_origin(origin):
         headers["Access-Control-Allow-Origin"] = origin
         headers["Access-Control-Allow-Credentials"] = "true"
+        headers["Access-Control-Expose-Headers"] = "Retry-After"  # a widget shows when it may send again
     return headers
 
 

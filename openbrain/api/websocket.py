@@ -130,7 +130,8 @@ def receive(event: dict[str, Any], backend: Backend, socket: Socket, *, deadline
             if action == "ack":
                 socket.post(connection_id, {"type": "ack"})
             elif action == "chat":
-                _chat(connection, data, backend, socket, deadline)
+                _chat(connection, data, backend, socket, deadline,
+                      (event["requestContext"].get("identity") or {}).get("sourceIp"))
             elif action == "session":
                 session_id = existing_id(data.get("sessionId") or data.get("session_id") or connection.session_id,
                                          "session")
@@ -215,8 +216,10 @@ def _frame(event: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _chat(connection: Connection, data: dict[str, Any], backend: Backend, socket: Socket, deadline: float) -> None:
-    """One turn, its events posted as they come (tokens coalesced); its session becomes the connection's."""
+def _chat(connection: Connection, data: dict[str, Any], backend: Backend, socket: Socket, deadline: float,
+          source_ip: str | None) -> None:
+    """One turn, its events posted as they come (tokens coalesced); its session becomes the connection's. A widget
+    key's turns count against the client's rate limits, per caller by `source_ip` (services/limits.py)."""
     stores = backend.stores
     if not stores.connections.start_turn(connection, utcnow() - TURN_STALE):
         socket.post(connection.connection_id, {
@@ -226,7 +229,8 @@ def _chat(connection: Connection, data: dict[str, Any], backend: Backend, socket
     finished, gone = False, None
     try:
         client = stores.clients.get(connection.client_id)
-        call = ChatCall(remembered_session=connection.session_id, deadline=deadline)
+        call = ChatCall(remembered_session=connection.session_id, deadline=deadline, end_user=source_ip,
+                        key_kind=str(connection.key_kind))
         # coalesce is a generator: closed on the way out (an error), it closes the turn's stream where it stands
         events = cast("Generator[TurnEvent, None, None]", coalesce(chat_stream(client, data, call, backend)))
         with contextlib.closing(events):

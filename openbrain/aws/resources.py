@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from openbrain.core.errors import ConfigurationError, UpstreamError
 from openbrain.domain.events import EVENT_SOURCE, LeadCaptured, LeadUpdated
-from openbrain.storage.orm import MODELS, ChatSession, Connection
+from openbrain.storage.orm import MODELS, ChatSession, Connection, RateCounter
 
 if TYPE_CHECKING:
     from openbrain.aws.backend import Backend
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 SESSION_TTL_ATTRIBUTE = "expires_at"  # ChatSession's and Connection's
 IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"  # Powertools idempotency's expiry attribute
+LIMITS_TTL_ATTRIBUTE = "expires_at"  # RateCounter: a window's counter outlives it by an hour
 # SQS keeps a dead-lettered message's original enqueue time, so a DLQ needs a longer retention than its
 # source queue (4 days by default) or messages expire there soon after arriving: keep them the maximum.
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
@@ -65,9 +66,10 @@ TARGETS: tuple[QueueTarget, ...] = (
 
 def create_tables(settings: Settings) -> bool:
     """Create every model's table and the idempotency table (PAY_PER_REQUEST) where missing; turn on TTL
-    for sessions, WebSocket connections and idempotency records. Returns whether TTL is on: False where the
-    endpoint does not implement DynamoDB's TTL API (dynalite), which is no error: reads ignore expired items
-    themselves, they are only never deleted."""
+    for sessions, WebSocket connections, rate-limit counters and idempotency records. Returns whether TTL is
+    on: False where the endpoint does not implement DynamoDB's TTL API (dynalite), which is no error: reads
+    ignore expired items themselves (a counter's window is never read once it ends), they are only never
+    deleted."""
     for model in MODELS:
         if not model.exists():  # TTL is turned on below, where an endpoint without it is no error
             model.create_table(billing_mode="PAY_PER_REQUEST", wait=True, ignore_update_ttl_errors=True)
@@ -82,6 +84,7 @@ def create_tables(settings: Settings) -> bool:
     try:
         for table, attribute in ((ChatSession.Meta.table_name, SESSION_TTL_ATTRIBUTE),
                                  (Connection.Meta.table_name, SESSION_TTL_ATTRIBUTE),
+                                 (RateCounter.Meta.table_name, LIMITS_TTL_ATTRIBUTE),
                                  (name, IDEMPOTENCY_TTL_ATTRIBUTE)):
             ttl = client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
             if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):  # DynamoDB refuses enabling it twice
@@ -156,7 +159,7 @@ class InitReport:
     tables: dict[str, str] = field(default_factory=dict)  # table name -> "created" | "exists"
     event_bus: str = ""
     queues: dict[str, str] = field(default_factory=dict)  # queue name -> URL
-    ttl: bool = True  # TTL is on for sessions, connections and idempotency records (False: the endpoint has no TTL API)
+    ttl: bool = True  # TTL is on for the tables that expire items (False: the endpoint has no TTL API)
     message: str = ""
 
     def as_dict(self) -> dict[str, Any]:

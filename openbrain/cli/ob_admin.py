@@ -103,8 +103,30 @@ def _client_show(args: argparse.Namespace) -> int:
     with _opened() as backend:
         info = describe_client(get_client(backend.stores, args.client_id),
                                profile_names(backend.stores, args.client_id))
+    limits = info.pop("limits")
     lines = [f"{key:<19}{', '.join(value) if isinstance(value, list) else value}" for key, value in info.items()]
-    _emit(args, info, "\n".join(lines))
+    _emit(args, {**info, "limits": limits}, "\n".join([*lines, "limits", *_limit_lines(limits)]))
+    return 0
+
+
+def _limit_lines(limits: dict[str, int]) -> list[str]:
+    return [f"  {name:<21}{value:,}" for name, value in limits.items()]
+
+
+def _client_limits(args: argparse.Namespace) -> int:
+    from openbrain.domain.limits import RateLimits
+    from openbrain.services.clients import get_client, set_limits
+
+    changes = {name: getattr(args, name) for name in RateLimits.model_fields if getattr(args, name) is not None}
+    with _opened() as backend:
+        if changes or args.reset:
+            limits = set_limits(backend.stores, args.client_id, changes, reset=args.reset)
+        else:
+            limits = get_client(backend.stores, args.client_id).rate_limits
+    shown = limits.model_dump()
+    _emit(args, {"client_id": args.client_id, "limits": shown},
+          "\n".join([f"limits of {args.client_id} (widget-key turns; docs/api.md, Rate limits and quotas)",
+                     *_limit_lines(shown)]))
     return 0
 
 
@@ -245,8 +267,9 @@ def _init(args: argparse.Namespace) -> int:
         lines += [f"table  {name}  {state}" for name, state in report.tables.items()]
         lines += [f"bus    {report.event_bus}"] + [f"queue  {url}" for url in report.queues.values()]
         if not report.ttl:
-            lines.append(f"ttl    unsupported: {report.endpoint} has no UpdateTimeToLive, so expired sessions and "
-                         "idempotency records are never deleted (reads ignore them all the same)")
+            lines.append(f"ttl    unsupported: {report.endpoint} has no UpdateTimeToLive, so expired sessions, "
+                         "idempotency records and rate-limit windows are never deleted (reads ignore them all the "
+                         "same)")
     _emit(args, report.as_dict(), "\n".join(lines))
     return 0
 
@@ -277,6 +300,7 @@ def parser() -> argparse.ArgumentParser:
     add_version(p)
     p.add_argument("--json", action="store_true", default=False, help="machine-readable output")
     commands = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from openbrain.domain.limits import RateLimits  # its fields are `client limits`' options
 
     def command(group: Any, name: str, handler: Callable[[argparse.Namespace], int], text: str) -> Any:
         sub = group.add_parser(name, parents=[json_flag], help=text, description=text)
@@ -298,6 +322,13 @@ def parser() -> argparse.ArgumentParser:
     command(clients, "list", _client_list, "list clients (never keys or their hashes)")
     show = command(clients, "show", _client_show, "show one client and its profiles")
     show.add_argument("client_id", metavar="CLIENT_ID")
+    limits = command(clients, "limits", _client_limits,
+                     "show or set the client's rate limits and quotas (widget-key turns; 0 refuses every turn)")
+    limits.add_argument("client_id", metavar="CLIENT_ID")
+    for name, spec in RateLimits.model_fields.items():
+        limits.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, metavar="N",
+                            help=f"{spec.description} [{spec.default:,}]")
+    limits.add_argument("--reset", action="store_true", help="every limit not given goes back to its default")
     rotate = command(clients, "rotate-key", _client_rotate_key,
                      "make a new API key (printed once) and revoke the old ones")
     rotate.add_argument("client_id", metavar="CLIENT_ID")

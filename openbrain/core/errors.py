@@ -71,6 +71,17 @@ class ForbiddenError(OpenBrainError):
     code = "forbidden"
 
 
+class RateLimitedError(OpenBrainError):
+    """Over one of the client's rate limits or quotas (services/limits.py): nothing ran; retry after
+    `retry_after` seconds."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class UpstreamError(OpenBrainError):
     """A dependency (model provider, AWS service) failed."""
 

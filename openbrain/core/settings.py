@@ -47,6 +47,10 @@ class Settings(BaseSettings):
         "openbrain-connections", validation_alias=AliasChoices("connection_table", "OB_CONNECTION_TABLE"),
         description="the WebSocket connections (api/websocket.py): who each is, its ack, its turn, its session",
     )
+    limits_table: str = Field(
+        "openbrain-limits", validation_alias=AliasChoices("limits_table", "OB_LIMITS_TABLE"),
+        description="the counters of the clients' rate limits and quotas (services/limits.py)",
+    )
     event_bus_name: str = Field(
         "openbrain-events", validation_alias=AliasChoices("event_bus_name", "OB_EVENT_BUS")
     )
@@ -145,6 +149,7 @@ class Settings(BaseSettings):
             "Lead": self.lead_table,
             "Client": self.client_table,
             "Connection": self.connection_table,
+            "RateCounter": self.limits_table,
         }
 
 

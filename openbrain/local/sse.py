@@ -42,6 +42,7 @@ from openbrain.api.routes.chat import session_cookie
 from openbrain.api.routes.errors import INVALID_JSON_MESSAGE, InvalidJsonError, error_event, status_of_code
 from openbrain.api.streaming import authorize, chat_stream, coalesce
 from openbrain.services.chat import ChatCall
+from openbrain.storage.orm.client import WIDGET, parse_api_key
 
 if TYPE_CHECKING:
     from openbrain.aws.backend import Backend
@@ -98,8 +99,11 @@ class _Turn:
 async def respond(request: Request, body: bytes, send: Send) -> None:
     """Answer `POST /chat/stream`, whose `body` has been read."""
     headers = request.headers
+    parsed = parse_api_key(headers.get("x-api-key"))
     call = ChatCall(request.cookies.get(SESSION_COOKIE), None,
-                    time.monotonic() + API_GATEWAY_SECONDS - DEADLINE_MARGIN_SECONDS)  # as POST /chat's turn
+                    time.monotonic() + API_GATEWAY_SECONDS - DEADLINE_MARGIN_SECONDS,  # as POST /chat's turn
+                    end_user=request.client.host if request.client else None,  # as ob-serve's sourceIp
+                    key_kind=parsed[0] if parsed else WIDGET)
     turn = _Turn(headers.get("x-api-key"), headers.get("origin"), body, call)
     sender, events = anyio.create_memory_object_stream["TurnEvent"](math.inf)
     async with anyio.create_task_group() as tasks, events:
@@ -107,9 +111,10 @@ async def respond(request: Request, body: bytes, send: Send) -> None:
         first = await events.receive()  # chat_stream always yields one
         cors = response_cors_headers(turn.origin, turn.client)
         if first["type"] == "error":
+            retry = {"Retry-After": str(first["retry_after"])} if "retry_after" in first else {}
             response: JSONResponse | StreamingResponse = JSONResponse(
                 {"error": {"code": first["code"], "message": first["message"]}},
-                status_code=status_of_code(first["code"]), headers=cors)
+                status_code=status_of_code(first["code"]), headers={**cors, **retry})
         else:
             response = StreamingResponse(
                 _frames(first, events), media_type=MEDIA_TYPE,

@@ -7,6 +7,9 @@
   session expired, ended or is not the client's, the cookie is stale, which is not the caller's mistake:
   a new session starts;
 - with an `Idempotency-Key`, a request sent again gets the stored reply (services/idempotency.py);
+- a turn asked for with a widget key is counted against the client's rate limits and quotas before it runs
+  (services/limits.py: `RateLimitedError`, and nothing runs); a server key's turns are not (it is the client's
+  own secret, and its server speaks for many end users from one address);
 - `chat_events_as_client` is the same request as its stream of events (conversation/chat.py), for the
   streaming transports; a stream is not idempotent (a request sent again runs again).
 """
@@ -21,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from openbrain.conversation.chat import ChatMessage, ChatResponse, chat_events, collect
 from openbrain.core.errors import ForbiddenError, NotFoundError, SessionEndedError
 from openbrain.core.ids import existing_id, is_id
+from openbrain.services.limits import admit
+from openbrain.storage.orm.client import WIDGET
 
 if TYPE_CHECKING:
     from openbrain.aws.backend import Backend
@@ -38,6 +43,8 @@ class ChatCall:
     idempotency_key: str | None = None  # services/idempotency.py
     deadline: float = math.inf  # time.monotonic() by which the turn must end (conversation/chat.py)
     lambda_context: Any = None
+    end_user: str | None = None  # the verified user id, else the caller's IP (API Gateway's `sourceIp`)
+    key_kind: str = WIDGET  # the kind of the caller's API key: a widget key's turns are rate limited
 
 
 def chat_as_client(client: Client, request: ChatMessage, call: ChatCall, backend: Backend
@@ -79,14 +86,26 @@ def chat_events_as_client(client: Client, request: ChatMessage, call: ChatCall, 
             f"agentConfigOverrides may set only {', '.join(sorted(API_OVERRIDABLE))} through the API "
             f"(not {', '.join(sorted(unknown))}): the key is public; store a profile for the rest"
         )
-    events = chat_events(request, backend, deadline=call.deadline, tokens=tokens)
+    admission = None
+    if call.key_kind == WIDGET:
+        continuing = None if request.reset else request.session_id  # a reset starts a new session
+        admission = admit(client, call.end_user, continuing, backend.stores.counters)
+    usage = None
     try:
-        first = next(events)
-    except (NotFoundError, SessionEndedError):
-        if not from_cookie:
-            raise
-        request.session_id = None
         events = chat_events(request, backend, deadline=call.deadline, tokens=tokens)
-        first = next(events)
-    yield first
-    yield from events
+        try:
+            first = next(events)
+        except (NotFoundError, SessionEndedError):
+            if not from_cookie:
+                raise
+            request.session_id = None
+            events = chat_events(request, backend, deadline=call.deadline, tokens=tokens)
+            first = next(events)
+        yield first
+        for event in events:
+            if event["type"] == "turn.finished":
+                usage = event.get("usage")
+            yield event
+    finally:
+        if admission is not None:
+            admission.settle(usage)

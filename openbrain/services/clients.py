@@ -12,13 +12,16 @@ import re
 import unicodedata
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from openbrain.core.errors import ConflictError, InvalidInputError, NotFoundError
+from openbrain.domain.limits import RateLimits
 from openbrain.domain.urls import MAX_URL_CHARS, validate_origin, validate_webhook_url
 from openbrain.storage.orm import Client
 from openbrain.storage.orm.client import SERVER, WIDGET, validate_client_id
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from openbrain.aws.backend import Backend
     from openbrain.storage.stores import Stores
@@ -56,6 +59,7 @@ def describe_client(client: Client, profiles: Iterable[str] | None = None) -> di
         "allowed_origins": list(client.allowed_origins or []),
         "webhook_url": client.webhook_url,
         "webhook_secret_ref": client.webhook_secret_ref,
+        "limits": client.rate_limits.model_dump(),
         "created_at": client.created_at.isoformat() if client.created_at else None,
         "updated_at": client.updated_at.isoformat() if client.updated_at else None,
     }
@@ -157,3 +161,20 @@ def rotate_webhook_secret(backend: Backend, client_id: str, webhook_url: str | N
         backend.stores.clients.save(client)
     log.info("made a new webhook signing secret for client %s (%s)", client_id, ref)
     return client, secret
+
+
+# --- rate limits -----------------------------------------------------------------------------------
+
+def set_limits(stores: Stores, client: Client | str, changes: Mapping[str, int], *, reset: bool = False) -> RateLimits:
+    """Set the client's rate limits and quotas named in `changes` (the others stay; with `reset`, the others
+    go back to the defaults: domain/limits.py). Returns the limits now in force."""
+    if isinstance(client, str):
+        client = get_client(stores, client)
+    base = {} if reset else client.rate_limits.model_dump()
+    try:
+        limits = RateLimits(**{**base, **changes})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidInputError(f"{'.'.join(str(p) for p in first['loc']) or 'limits'}: {first['msg']}") from exc
+    stores.clients.set_limits(client, limits.changed())
+    return limits

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Collection, Iterator
-from datetime import datetime
+import random
+import time
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from openbrain.core.clock import utcnow
 from openbrain.core.errors import ConflictError, DatabaseError, ItemTooLargeError, NotFoundError
-from openbrain.storage.orm import AgentConfig, ChatSession, Client, Connection, Lead
+from openbrain.storage.orm import AgentConfig, ChatSession, Client, Connection, Lead, RateCounter
 from openbrain.storage.orm.base import TOO_LARGE_MESSAGE, OpenBrainModel, failure
-from openbrain.storage.stores import Stores
+from openbrain.storage.stores import Count, Stores
 
 if TYPE_CHECKING:
     from pynamodb.exceptions import TransactWriteError
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound=OpenBrainModel)
 TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
 TRANSACTION_BYTES = 3_000_000  # under DynamoDB's 4 MB per transaction, with room for attribute names
+# DynamoDB cancels a transaction that meets another one writing the same item (`TransactionConflict`): the
+# counters every turn of a client adds to meet often under load, so a conflict is tried again, shortly.
+CONFLICT_RETRIES = 8
 
 
 def _batches(items: list[AgentConfig], max_items: int) -> list[list[AgentConfig]]:
@@ -183,6 +188,18 @@ class DynamoDBClientStore:
     def save(self, client: Client) -> None:
         client.save()
 
+    def set_limits(self, client: Client, limits: Mapping[str, Any]) -> None:
+        from pynamodb.exceptions import UpdateError
+
+        model = type(client)
+        try:
+            stored = model.limits.set(dict(limits)) if limits else model.limits.remove()
+            client.update(actions=[stored, model.updated_at.set(utcnow())])
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise ConflictError(f"client {client.client_id} was changed by someone else; try again") from exc
+            raise DatabaseError(failure(exc, f"save the limits of {client.client_id}")) from exc
+
     def delete(self, client: Client) -> None:
         client.delete()
 
@@ -260,12 +277,49 @@ class DynamoDBConnectionStore:
             raise DatabaseError(failure(exc, "list the unacknowledged connections")) from exc
 
 
+class DynamoDBCounterStore:
+    """The counters: each count an UpdateItem (ADD, with its bound as the condition), a turn's in one
+    TransactWriteItems."""
+
+    def __init__(self, model: type[RateCounter] = RateCounter) -> None:
+        self.model = model
+
+    def count(self, counts: Sequence[Count]) -> list[int]:
+        from pynamodb.exceptions import TransactWriteError
+        from pynamodb.transactions import TransactWrite
+
+        model = self.model
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                with TransactWrite(connection=model._get_connection().connection) as transaction:
+                    for count in counts:
+                        actions: list[Any] = [getattr(model, name).add(amount) for name, amount in count.add.items()]
+                        actions.append(model.expires_at.set(datetime.fromtimestamp(count.expires_at, UTC)))
+                        condition = None
+                        for name, bound in count.below.items():
+                            attribute = getattr(model, name)
+                            under = attribute.does_not_exist() | (attribute < bound)
+                            condition = under if condition is None else condition & under
+                        transaction.update(model(count.key), actions, condition=condition)
+                return []
+            except TransactWriteError as exc:
+                refused = _refused(exc)
+                if any(refused):
+                    return [index for index, failed in enumerate(refused) if failed]
+                codes = {reason.code for reason in exc.cancellation_reasons or [] if reason is not None}
+                if "TransactionConflict" not in codes or attempt == CONFLICT_RETRIES:
+                    raise DatabaseError(failure(exc, "count the turn against the rate limits")) from exc
+                time.sleep(random.uniform(0, 0.01 * 2 ** attempt))  # noqa: S311 (jitter, not a secret)
+        raise AssertionError("unreachable")
+
+
 def dynamodb_stores(
     profiles: type[AgentConfig] = AgentConfig,
     sessions: type[ChatSession] = ChatSession,
     leads: type[Lead] = Lead,
     clients: type[Client] = Client,
     connections: type[Connection] = Connection,
+    counters: type[RateCounter] = RateCounter,
 ) -> Stores:
     """The stores over the given (bound) models."""
     return Stores(
@@ -274,4 +328,5 @@ def dynamodb_stores(
         leads=ItemStore(leads),
         clients=DynamoDBClientStore(clients),
         connections=DynamoDBConnectionStore(connections),
+        counters=DynamoDBCounterStore(counters),
     )

@@ -16,10 +16,10 @@ our errors (`openbrain.core.errors`):
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from openbrain.storage.orm import AgentConfig, ChatSession, Client, Connection, Lead
 
@@ -103,6 +103,11 @@ class ClientStore(Protocol):
     def save(self, client: Client) -> None:
         ...
 
+    def set_limits(self, client: Client, limits: Mapping[str, Any]) -> None:
+        """Store `limits` as the client's `limits` (only that attribute), if the client is still the version
+        that was read (`ConflictError`)."""
+        ...
+
     def delete(self, client: Client) -> None:
         ...
 
@@ -142,6 +147,26 @@ class ConnectionStore(Protocol):
 
 
 @dataclass(frozen=True)
+class Count:
+    """Add `add` (attribute -> amount) to the counters of `key`, if each attribute of `below` is under its
+    bound first (a missing counter is 0); keep the item until `expires_at` (epoch seconds)."""
+
+    key: str
+    add: Mapping[str, int]
+    expires_at: int
+    below: Mapping[str, int] = field(default_factory=dict)
+
+
+class CounterStore(Protocol):
+    """The counters of the rate limits and quotas (services/limits.py)."""
+
+    def count(self, counts: Sequence[Count]) -> list[int]:
+        """Apply every count, all or nothing, in one request: [] when all were applied, else the indexes of
+        the counts whose bound was reached (then nothing was written)."""
+        ...
+
+
+@dataclass(frozen=True)
 class Stores:
     """One store per table, as a backend provides them."""
 
@@ -150,3 +175,4 @@ class Stores:
     leads: LeadStore
     clients: ClientStore
     connections: ConnectionStore
+    counters: CounterStore

@@ -198,6 +198,20 @@ def test_a_turn_streams_its_events_and_the_connection_remembers_its_session(keys
     assert ChatSession.get("acme", session_id).turn_count == 2
 
 
+def test_a_widget_keys_turns_count_against_the_rate_limit_and_a_refusal_is_an_error_frame(
+        keys: dict[str, str], backend: Backend) -> None:
+    from openbrain.services.clients import set_limits
+
+    set_limits(backend.stores, "acme", {"user_burst": 1})
+    widget, server = acked(keys["widget"]), acked(keys["server"])
+    assert widget.chat(reset=True)[-1]["type"] == "turn.finished"
+
+    refused = widget.chat(reset=True)
+
+    assert len(refused) == 1 and refused[0]["code"] == "rate_limited" and 1 <= refused[0]["retry_after"] <= 10
+    assert server.chat(reset=True)[-1]["type"] == "turn.finished"  # the client's own server is not limited
+
+
 def test_a_long_reply_makes_at_most_one_post_per_50_ms_of_streaming_plus_the_control_frames() -> None:
     with FakeOpenAI() as server:
         # given: a model streaming 500 tokens over about 2 s

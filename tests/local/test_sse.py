@@ -220,6 +220,22 @@ def test_a_refusal_before_the_stream_is_a_json_error_with_the_http_apis_status(
     assert stream(served.url, acme.key, {"message": "still there?"}).status == 200
 
 
+def test_a_widget_key_over_its_rate_limit_gets_429_with_retry_after_and_a_server_key_streams_on(
+        served: Served) -> None:
+    from openbrain.aws.backend import get_backend
+    from openbrain.services.clients import set_limits
+
+    set_limits(get_backend().stores, "acme", {"user_burst": 1})
+    assert stream(served.url, served.widget_key, {"reset": True}).status == 200
+
+    refused = stream(served.url, served.widget_key, {"reset": True}, origin=served.acme.origin)
+
+    assert (refused.status, refused.error["error"]["code"]) == (429, "rate_limited")
+    assert 1 <= int(refused.headers["retry-after"]) <= 10
+    assert refused.headers["access-control-allow-origin"] == served.acme.origin
+    assert stream(served.url, served.acme.key, {"reset": True}).status == 200  # the client's own server is not
+
+
 def test_a_failure_once_streaming_is_the_streams_last_event(served: Served) -> None:
     # given: the model provider refuses the turn
     served.model.always(Reply(status=400, error_message="the provider says no"))

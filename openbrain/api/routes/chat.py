@@ -13,7 +13,7 @@ from openbrain.conversation.chat import ChatMessage, ChatResponse
 from openbrain.services.chat import ChatCall, chat_as_client
 from openbrain.services.idempotency import KEY_PATTERN
 
-from ..context import SESSION_COOKIE, backend, cookie, current_client, turn_deadline
+from ..context import KEY_KIND, SESSION_COOKIE, backend, cookie, current_client, source_ip, turn_deadline
 from .errors import BODY_ERRORS, KEY_ERRORS, error_responses
 from .security import API_KEY
 
@@ -36,14 +36,16 @@ IDEMPOTENCY = (
     ),
     tags=["chat"],
     security=API_KEY,
-    responses=error_responses(*BODY_ERRORS, *KEY_ERRORS, 404, 409, 504),
+    responses=error_responses(*BODY_ERRORS, *KEY_ERRORS, 404, 409, 429, 504),
 )
 def post_chat(body: Annotated[ChatMessage, Body()],
               idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", description=IDEMPOTENCY,
                                                             pattern=KEY_PATTERN.pattern)] = None,
               ) -> Response[ChatResponse]:
-    call = ChatCall(cookie(router, SESSION_COOKIE), idempotency_key, turn_deadline(router), router.lambda_context)
-    reply, replayed = chat_as_client(current_client(router), body, call, backend())
+    client = current_client(router)
+    call = ChatCall(cookie(router, SESSION_COOKIE), idempotency_key, turn_deadline(router), router.lambda_context,
+                    end_user=source_ip(router), key_kind=router.context[KEY_KIND])
+    reply, replayed = chat_as_client(client, body, call, backend())
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,

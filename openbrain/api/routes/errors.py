@@ -11,6 +11,7 @@
 | `PayloadTooLargeError` (body over `OB_MAX_BODY_BYTES`) | 413 | payload_too_large |
 | body in another media type than JSON | 415 | unsupported_media_type |
 | `InvalidInputError`, request validation (types, missing fields) | 422 | invalid_input |
+| `RateLimitedError` (over a rate limit or quota: services/limits.py) | 429 (with `Retry-After`) | rate_limited |
 | `ItemTooLargeError` (an `InvalidInputError`: over DynamoDB's 400 KB item limit) | 422 | item_too_large |
 | `IdempotencyKeyReusedError` (an `InvalidInputError`) | 422 | idempotency_key_reused |
 | `ConfigurationError` | 500 | configuration_error (generic message; the detail is logged) |
@@ -42,6 +43,7 @@ from openbrain.core.errors import (
     InvalidInputError,
     NotFoundError,
     OpenBrainError,
+    RateLimitedError,
     UnauthorizedError,
     UpstreamError,
     UpstreamTimeoutError,
@@ -72,6 +74,7 @@ STATUS: dict[type[OpenBrainError], HTTPStatus] = {
     PayloadTooLargeError: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
     InvalidJsonError: HTTPStatus.BAD_REQUEST,
     InvalidInputError: HTTPStatus.UNPROCESSABLE_ENTITY,
+    RateLimitedError: HTTPStatus.TOO_MANY_REQUESTS,
     UpstreamTimeoutError: HTTPStatus.GATEWAY_TIMEOUT,
     UpstreamError: HTTPStatus.BAD_GATEWAY,
     ConfigurationError: HTTPStatus.INTERNAL_SERVER_ERROR,
@@ -104,6 +107,7 @@ _MEANING = {
     409: "a version conflict, a concurrent turn, an ended conversation or a request in flight",
     413: "the body is over OB_MAX_BODY_BYTES", 414: "the URL is over 8 KiB", 415: "the body is not application/json",
     422: "the body, a path or a query value is invalid (the message names it)",
+    429: "over a rate limit or quota of the client (see Retry-After, in seconds)",
     431: "the request headers are over 16 KiB", 500: "a bug on our side",
     502: "the model provider or the database failed", 504: "the model provider did not answer in time",
 }
@@ -171,15 +175,22 @@ def public_error(exc: Exception) -> tuple[HTTPStatus, str, str]:
     return status, exc.code, generic or exc.message
 
 
-def error_event(exc: Exception) -> dict[str, str]:
-    """`{"type": "error", "code", "message"}`: how a stream ends on `exc` (docs/api.md, Streaming)."""
+def error_event(exc: Exception) -> dict[str, Any]:
+    """`{"type": "error", "code", "message"}`: how a stream ends on `exc` (docs/api.md, Streaming); with
+    `retry_after` (seconds) when rate limited."""
     _, code, message = public_error(exc)
-    return {"type": "error", "code": code, "message": message}
+    event: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if isinstance(exc, RateLimitedError):
+        event["retry_after"] = exc.retry_after
+    return event
 
 
 @router.exception_handler(OpenBrainError)
 def library_error(exc: OpenBrainError) -> Response[Any]:
-    return error_response(router, *public_error(exc))
+    response = error_response(router, *public_error(exc))
+    if isinstance(exc, RateLimitedError):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @router.exception_handler(RequestValidationError)

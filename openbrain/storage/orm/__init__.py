@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from pynamodb.models import Model
+
 from openbrain.storage.orm.agent_config import AgentConfig
-from openbrain.storage.orm.base import OpenBrainModel
 from openbrain.storage.orm.chat_session import ChatSession
 from openbrain.storage.orm.client import Client
 from openbrain.storage.orm.connection import Connection
 from openbrain.storage.orm.lead import Lead
+from openbrain.storage.orm.rate_counter import RateCounter
 
 if TYPE_CHECKING:
     from openbrain.core.settings import Settings
 
-MODELS: tuple[type[OpenBrainModel], ...] = (AgentConfig, ChatSession, Lead, Client, Connection)
+MODELS: tuple[type[Model], ...] = (AgentConfig, ChatSession, Lead, Client, Connection, RateCounter)
 _kept: tuple[object, ...] | None = None  # the table names, region and endpoint of a connection kept for reuse
 
 
@@ -55,4 +57,4 @@ def bind_models(settings: Settings, *, keep_connection: bool = False, host: str 
             table.connection = shared
 
 
-__all__ = ["MODELS", "AgentConfig", "ChatSession", "Client", "Connection", "Lead", "bind_models"]
+__all__ = ["MODELS", "AgentConfig", "ChatSession", "Client", "Connection", "Lead", "RateCounter", "bind_models"]

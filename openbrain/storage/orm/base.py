@@ -53,8 +53,9 @@ def _upstream(exc: PynamoDBException, action: str, what: str) -> DatabaseError:
 
 
 class OpenBrainModel(Model):
-    """Base of the tables. Subclasses set `Meta` (table name and region are bound at run time by
-    `openbrain.storage.orm.bind_models`) and their key attributes."""
+    """Base of the tables of versioned items (every model but RateCounter's counters). Subclasses set `Meta`
+    (table name and region are bound at run time by `openbrain.storage.orm.bind_models`) and their key
+    attributes."""
 
     created_at = UTCDateTimeAttribute(default_for_new=utcnow)
     updated_at = UTCDateTimeAttribute(default_for_new=utcnow)

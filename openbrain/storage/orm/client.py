@@ -6,7 +6,8 @@ API keys are self-locating: `ob.<client_id>.<secret>`, so checking one costs a s
 client it names. The secret is 32 random bytes (URL-safe base64, which has no '.'); only the SHA-256 of
 the whole key is stored (a random 256-bit secret needs no slow hash: there is nothing to brute-force).
 The webhook signing secret is not stored here either: `webhook_secret_ref` names where it lives (an
-SSM parameter or Secrets Manager secret).
+SSM parameter or Secrets Manager secret). `limits` holds the rate limits and quotas that differ from the
+defaults (domain/limits.py).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import re
 import secrets
 from typing import Any
 
-from pynamodb.attributes import ListAttribute, UnicodeAttribute
+from pynamodb.attributes import ListAttribute, MapAttribute, UnicodeAttribute
 
 from openbrain.core.errors import InvalidInputError
 from openbrain.core.ids import NAME_PATTERN
+from openbrain.domain.limits import RateLimits
 from openbrain.storage.orm.base import OpenBrainModel
 
 SERVER = "server"
@@ -77,6 +79,7 @@ class Client(OpenBrainModel):
     allowed_origins = ListAttribute(of=UnicodeAttribute, default=list)
     webhook_url = UnicodeAttribute(null=True)
     webhook_secret_ref = UnicodeAttribute(null=True)
+    limits: MapAttribute[str, Any] = MapAttribute(null=True)
 
     def save(self, condition: Any = None, *, add_version_condition: bool = True) -> dict[str, Any]:
         validate_client_id(self.client_id)
@@ -119,3 +122,9 @@ class Client(OpenBrainModel):
     def allows_origin(self, origin: str | None) -> bool:
         """Whether a browser page served from `origin` (scheme://host[:port]) may call the API."""
         return bool(origin) and origin in (self.allowed_origins or [])
+
+    @property
+    def rate_limits(self) -> RateLimits:
+        """The client's rate limits and quotas: the stored ones over the defaults."""
+        stored = self.limits.as_dict() if isinstance(self.limits, MapAttribute) else self.limits
+        return RateLimits(**{name: int(value) for name, value in (stored or {}).items()})

@@ -90,7 +90,8 @@ def _on_endpoint(url: str, monkeypatch: pytest.MonkeyPatch) -> Target:
                         chat_session_table="openbrain-conformance-chat-sessions",
                         lead_table="openbrain-conformance-leads", client_table="openbrain-conformance-clients",
                         connection_table="openbrain-conformance-connections",
-                        idempotency_table="openbrain-conformance-idempotency")
+                        idempotency_table="openbrain-conformance-idempotency",
+                        limits_table="openbrain-conformance-limits")
     backend = Backend(settings).start()
     ttl = create_tables(settings)  # False on an endpoint without DynamoDB's TTL API
     return Target("endpoint", backend, ttl=ttl, transactions=_has_transactions(backend))

@@ -1,0 +1,61 @@
+"""Rate limits as an operator sets them (`ob-admin client limits`), held exactly across two `ob-serve` workers."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from support.cli import Cli, assert_one_line_error, serving
+
+from openbrain.domain.limits import RateLimits
+
+pytestmark = pytest.mark.e2e
+
+
+def test_client_limits_sets_what_is_given_refuses_a_negative_one_and_client_show_shows_them(cli: Cli) -> None:
+    assert cli.run("ob-admin", "client", "create", "Acme", "--client-id", "acme").returncode == 0
+
+    set_ = cli.run("ob-admin", "client", "limits", "acme", "--user-per-minute", "30", "--tokens-per-month", "0",
+                   "--json")
+    again = cli.run("ob-admin", "client", "limits", "acme", "--user-burst", "7", "--json")
+    shown = cli.run("ob-admin", "client", "show", "acme")
+
+    assert set_.returncode == 0, set_.stderr
+    expected = {**RateLimits().model_dump(), "user_per_minute": 30, "tokens_per_month": 0, "user_burst": 7}
+    assert json.loads(again.stdout) == {"client_id": "acme", "limits": expected}
+    assert re.search(r"^  user_per_minute +30$", shown.stdout, re.M), shown.stdout
+    assert re.search(r"^  turns_per_day +2,000$", shown.stdout, re.M), shown.stdout
+    reset = json.loads(cli.run("ob-admin", "client", "limits", "acme", "--reset", "--json").stdout)
+    assert reset["limits"] == RateLimits().model_dump()
+    negative = cli.run("ob-admin", "client", "limits", "acme", "--turns-per-day", "-1")
+    assert_one_line_error(negative, "ob-admin", "turns_per_day: Input should be greater than or equal to 0")
+
+
+def _chat(url: str, key: str) -> tuple[int, str | None]:
+    request = urllib.request.Request(url + "/chat", data=b'{"reset": true}', method="POST",
+                                     headers={"Content-Type": "application/json", "x-api-key": key})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, None
+    except urllib.error.HTTPError as exc:
+        assert json.loads(exc.read())["error"]["code"] == "rate_limited"
+        return exc.code, exc.headers.get("Retry-After")
+
+
+def test_n_concurrent_turns_across_two_ob_serve_workers_admit_exactly_the_limit(cli: Cli, tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    with serving("ob-serve", "--port", "0", "--workers", "2", env=cli.env, log=log) as url:
+        widget_key = re.search(r"widget key: (\S+)", log.read_text())[1]  # type: ignore[index]
+        limited = cli.run("ob-admin", "client", "limits", "local", "--turns-per-day", "3")
+        assert limited.returncode == 0, limited.stderr
+
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            results = list(pool.map(lambda _: _chat(url, widget_key), range(10)))
+
+    assert sorted(status for status, _ in results) == [200] * 3 + [429] * 7
+    assert all(int(retry) > 0 for status, retry in results if status == 429)
