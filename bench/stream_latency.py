@@ -128,6 +128,88 @@ def measure(turns: int, histories: Sequence[int] = (0, HISTORY - 1)) -> str:
          "POST /chat ÷ first token", "turns"], rows)
 
 
+def added_by_us(turns: int, histories: Sequence[int] = (0, HISTORY - 1)) -> str:
+    """A table: the time from a request reaching our code to its first token, less the time inside moto's emulated
+    DynamoDB (what a network round trip and AWS's own work would be; bench/meter.py), in process: the WebSocket
+    handler (`receive` of a chat frame, as API Gateway's Lambda runs it) and what SSE runs for a request
+    (`authorize`, `chat_stream`, `coalesce`). The widget key's path (its rate-limit check included), offline
+    model (no delay of its own). Beside it, the whole turn the same way (to `turn.finished`)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the tests' fakes
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    from support.apigw_ws import ws_event
+    from support.backend import installed_backend
+
+    from bench.meter import metering
+    from openbrain.api.streaming import authorize, chat_stream, coalesce
+    from openbrain.api.websocket import connect, receive
+    from openbrain.conversation.chat import ChatMessage, chat
+    from openbrain.core.settings import Settings
+    from openbrain.services.chat import ChatCall
+    from openbrain.services.clients import set_limits
+    from openbrain.storage.orm import AgentConfig, Client
+    from openbrain.storage.orm.client import WIDGET
+
+    marks: list[tuple[str, float, float]] = []  # (event type, when, moto seconds so far)
+
+    class Recording:
+        def post(self, connection_id: str, frame: dict[str, Any]) -> None:
+            marks.append((frame["type"], time.perf_counter(), meter.moto_seconds))
+
+        def close(self, connection_id: str, code: int, reason: str) -> None:
+            pass
+
+    def ws_turn(session: str | None, message: str) -> None:
+        connection = f"bench-{time.perf_counter_ns()}="
+        connect(ws_event("$connect", connection, query={"key": key}), backend)
+        receive(ws_event("$default", connection, json.dumps({"action": "ack"})), backend, socket)
+        marks.clear()
+        marks.append(("start", time.perf_counter(), meter.moto_seconds))
+        frame = {"action": "chat", "message": message, **({"sessionId": session} if session else {})}
+        receive(ws_event("$default", connection, json.dumps(frame)), backend, socket)
+
+    def sse_turn(session: str | None, message: str) -> None:
+        marks.clear()
+        marks.append(("start", time.perf_counter(), meter.moto_seconds))
+        client = authorize(key, None, backend)
+        body = json.dumps({"message": message, **({"sessionId": session} if session else {})})
+        for event in coalesce(chat_stream(client, body, ChatCall(end_user="203.0.113.9", key_kind=WIDGET), backend)):
+            marks.append((event["type"], time.perf_counter(), meter.moto_seconds))
+
+    def ours(kind: str) -> float:
+        (_, began, moto_began), (_, at, moto_at) = marks[0], next(m for m in marks if m[0] == kind)
+        return (at - began) - (moto_at - moto_began)
+
+    rows = []
+    socket = Recording()
+    with installed_backend(Settings(backend="memory", memory_store=None)) as backend, metering() as meter:
+        acme = Client("acme", display_name="Acme", allowed_origins=["https://acme.example"])
+        key = acme.add_api_key(WIDGET)
+        acme.save()
+        set_limits(backend.stores, "acme", {"user_per_minute": 10**6, "user_burst": 10**6,
+                                            "client_per_minute": 10**6, "turns_per_day": 10**6,
+                                            "turns_per_month": 10**7})
+        AgentConfig("acme", "default", model="offline", tools=["calculator"]).save()
+        for history in histories:
+            for label, turn in (("WebSocket (handler)", ws_turn), ("SSE (authorize, chat_stream)", sse_turn)):
+                first, whole = [], []
+                session = None
+                for n in range(turns + 2):  # the first two warm the process: not counted
+                    if history and session is None:
+                        session = chat(ChatMessage(client_id="acme", reset=True)).session_id
+                        for h in range(history):
+                            chat(ChatMessage(client_id="acme", session_id=session, message=MESSAGES[h % 4]))
+                    turn(session, "tell me more" if n % 2 else "what is 12 * 7")
+                    if n >= 2:
+                        first.append(ours("token"))
+                        whole.append(ours("turn.finished"))
+                rows.append([history + 1, label, report.ms(report.median(first)),
+                             report.ms(report.percentile(first, 0.9)), report.ms(report.median(whole)), turns])
+    return report.table(
+        "Time to the first token added by us, in process (moto's time taken out; widget key, offline model), "
+        f"{turns} turns each",
+        ["turn", "path", "first token p50 ms", "p90 ms", "whole turn p50 ms", "turns"], rows)
+
+
 def aws_posts(tokens: int = 500, intervals: Sequence[float] = (0.002, 0.01)) -> str:
     """A table: `post_to_connection` calls for a reply of `tokens` tokens streamed one every `interval` s,
     against the target of one per 50 ms of streaming plus the control frames."""
@@ -185,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--turns", type=int, default=20)
     args = parser.parse_args(argv)
+    added_by_us(args.turns)
     measure(args.turns)
     aws_posts()
     return 0

@@ -250,7 +250,7 @@ def test_init_prepares_a_moto_server_and_is_idempotent(cli: Cli, moto_server: st
     # then
     assert set(first["tables"].values()) == {"created"}
     assert second.returncode == 0, second.stderr
-    assert "created 0 of 6 tables" in second.stdout  # the five models' and the idempotency records'
+    assert "created 0 of 7 tables" in second.stdout  # the six models' and the idempotency records'
     import boto3
 
     dynamodb = boto3.client("dynamodb", endpoint_url=moto_server, region_name="us-east-1",
@@ -292,7 +292,7 @@ def test_init_on_an_endpoint_without_ttl_creates_everything_and_says_ttl_is_unsu
     assert text.returncode == 0, text.stderr
     assert text.stderr == ""
     lines = text.stdout.splitlines()
-    assert lines[0].startswith("created 6 of 6 tables; bus openbrain-events, 2 queues and their rules are in place")
+    assert lines[0].startswith("created 7 of 7 tables; bus openbrain-events, 2 queues and their rules are in place")
     [ttl] = [line for line in lines if "TTL" in line or "ttl" in line]
     assert ttl == (f"ttl    unsupported: {dynamodb_url} has no UpdateTimeToLive, so expired sessions, "
                    "idempotency records and rate-limit windows are never deleted (reads ignore them all the same)")

@@ -235,7 +235,8 @@ def test_the_tuner_on_the_same_endpoint_sees_the_apis_sessions_and_its_saves_rea
         assert status == 200 and started["message"] == "Hello from the tuner."
 
         # and its playground runs real turns on that endpoint
-        edited, as_saved, _ = bench.compare("acme", "default", saved.values, {}, saved.version, Pair(), "what is 6*7")
+        *_, (edited, as_saved, _) = bench.compare("acme", "default", saved.values, {}, saved.version, Pair(),
+                                                  "what is 6*7")
         assert "42" in edited.reply and "42" in as_saved.reply
     finally:
         set_backend(previous)

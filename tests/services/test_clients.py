@@ -344,7 +344,8 @@ def test_init_on_the_memory_backend_says_it_creates_its_own_resources(backend: B
     assert report.backend == "memory"
     assert "creates its tables, bus, rules and queues itself" in report.message
     assert set(report.tables) == {"openbrain-agent-configs", "openbrain-chat-sessions", "openbrain-leads",
-                                  "openbrain-clients", "openbrain-idempotency", "openbrain-limits"}
+                                  "openbrain-clients", "openbrain-idempotency", "openbrain-limits",
+                                  "openbrain-connections"}
 
 
 @pytest.fixture
