@@ -14,7 +14,7 @@ import sys
 import time
 from importlib import metadata
 
-SECTIONS = ("turns", "cold", "sam", "serve")
+SECTIONS = ("turns", "cold", "sam", "serve", "stream")
 
 
 def machine() -> str:
@@ -78,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
 
             serve_load.measure((1, 10) if args.quick else (1, 10, 50), args.serve_seconds or (2 if args.quick else 10),
                                serve_load.SETUPS[-1:] if args.quick else serve_load.SETUPS)
+        elif section == "stream":
+            from bench import stream_latency
+
+            stream_latency.run(quick=args.quick)
         print(f"({section}: {time.perf_counter() - started:.0f} s)\n", flush=True)
     print(f"Total: {time.perf_counter() - began:.0f} s; {_load()} at the end.", flush=True)
     return 0

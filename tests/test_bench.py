@@ -1,5 +1,7 @@
 """`python -m bench --quick` runs end to end and prints every table with sane numbers, so the benchmarks
-(bench/, docs/benchmarks.md) cannot rot."""
+(bench/, docs/benchmarks.md) cannot rot. The in-process per-turn section (about 75 s even when quick) is `slow`:
+`pytest -m slow tests/test_bench.py` runs it; the default run checks the cold start, ob-serve and streaming
+sections."""
 
 from __future__ import annotations
 
@@ -37,18 +39,28 @@ def numbers(cell: str) -> list[float]:
     return [float(n.replace(",", "")) for n in re.findall(r"\d[\d,]*(?:\.\d+)?", cell)]
 
 
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory: pytest.TempPathFactory) -> str:
+def bench(home: Path, *sections: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OB_", "OPENAI_", "AWS_"))}
-    env["HOME"] = str(tmp_path_factory.mktemp("home"))
-    done = subprocess.run([sys.executable, "-m", "bench", "--quick"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600, check=False)
+    env["HOME"] = str(home)
+    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", *sections], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
 
-def test_the_per_turn_table_times_every_contender_and_ours_is_the_ratio_base(quick_run: str) -> None:
-    rows = find(tables(quick_run), "Per-turn overhead")
+@pytest.fixture(scope="module")
+def turns_run(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return bench(tmp_path_factory.mktemp("home"), "turns")
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return bench(tmp_path_factory.mktemp("home"), "cold", "serve", "stream")
+
+
+@pytest.mark.slow
+def test_the_per_turn_table_times_every_contender_and_ours_is_the_ratio_base(turns_run: str) -> None:
+    rows = find(tables(turns_run), "Per-turn overhead")
     names = [row["contender"] for row in rows]
     assert names == ["OpenBrain (ours)", "LangGraph + DynamoDBSaver", "LangGraph + DynamoDBSaver (durability=exit)",
                      "RunnableWithMessageHistory + DynamoDBChatMessageHistory", "original OpenBra.in (pickled memory)"]
@@ -60,16 +72,18 @@ def test_the_per_turn_table_times_every_contender_and_ours_is_the_ratio_base(qui
     assert rows[0][next(c for c in rows[0] if c.startswith("×"))] == "1.0× / 1.0× / 1.0×"
 
 
-def test_ours_makes_two_dynamodb_calls_a_turn_and_no_s3_call(quick_run: str) -> None:
-    rows = find(tables(quick_run), "Per-turn: time inside moto")
+@pytest.mark.slow
+def test_ours_makes_two_dynamodb_calls_a_turn_and_no_s3_call(turns_run: str) -> None:
+    rows = find(tables(turns_run), "Per-turn: time inside moto")
     [ours] = [row for row in rows if row["contender"] == "OpenBrain (ours)"]
     assert ours["DynamoDB calls per turn"] == "2 / 2 / 2"
     assert ours["S3 calls per turn"] == "0 / 0 / 0"
     assert all(n > 0 for n in numbers(ours[next(c for c in ours if c.startswith("moto ms"))]))
 
 
-def test_the_growth_table_shows_ours_never_failing_and_the_single_item_peers_failing(quick_run: str) -> None:
-    rows = {row["contender"]: row for row in find(tables(quick_run), "Session growth")}
+@pytest.mark.slow
+def test_the_growth_table_shows_ours_never_failing_and_the_single_item_peers_failing(turns_run: str) -> None:
+    rows = {row["contender"]: row for row in find(tables(turns_run), "Session growth")}
     ours = rows["OpenBrain (ours)"]
     assert ours["fails at turn (200-char)"].startswith("never")
     assert ours["fails at turn (4 KB)"].startswith("never")
@@ -81,12 +95,13 @@ def test_the_growth_table_shows_ours_never_failing_and_the_single_item_peers_fai
         "fails at turn (4 KB)"]
 
 
-def test_moto_is_checked_against_the_documented_item_size_rules(quick_run: str) -> None:
-    rows = {row["item"]: row for row in find(tables(quick_run), "moto's item-size accounting")}
+@pytest.mark.slow
+def test_moto_is_checked_against_the_documented_item_size_rules(turns_run: str) -> None:
+    rows = {row["item"]: row for row in find(tables(turns_run), "moto's item-size accounting")}
     assert rows["number 1234500 named 'n'"]["documented rules"] == "5"
     refused = [row for item, row in rows.items() if "refused at turn" in item]
     assert refused and all(numbers(row["documented rules"])[0] > 409_600 for row in refused)
-    assert quick_run.count("(equal)") == 2  # the fast-forwarded peers match their real turns
+    assert turns_run.count("(equal)") == 2  # the fast-forwarded peers match their real turns
 
 
 def test_cold_start_serves_the_first_chat_without_importing_langchain_at_import(quick_run: str) -> None:
@@ -109,3 +124,16 @@ def test_ob_serve_answers_every_turn_under_load(quick_run: str) -> None:
         assert row["errors"] == "0"
         assert numbers(row["p50 ms"])[0] <= numbers(row["p99 ms"])[0]
     assert re.search(r"^Total: \d+ s; load average", quick_run, re.MULTILINE)
+
+
+def test_streaming_adds_little_before_the_first_token_and_posts_within_the_aws_target(quick_run: str) -> None:
+    found = tables(quick_run)
+    added = find(found, "Time to the first token added by us")
+    assert [(row["turn"], row["path"]) for row in added] == [
+        ("1", "WebSocket (handler)"), ("1", "SSE (authorize, chat_stream)"),
+        ("21", "WebSocket (handler)"), ("21", "SSE (authorize, chat_stream)")]
+    for row in added + find(found, "Time to the first token on ob-serve"):
+        assert 0 < numbers(row["first token p50 ms"])[0] <= numbers(row["p90 ms"])[0] < 5_000, row
+    [posts] = find(found, "post_to_connection calls per reply")
+    assert posts["within"] == "yes" and numbers(posts["token posts"])[0] >= 5, posts
+    assert numbers(posts["control posts"])[0] == 3

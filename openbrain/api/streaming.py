@@ -68,8 +68,9 @@ def coalesce(events: Iterable[TurnEvent], interval: float = TOKEN_INTERVAL_SECON
              clock: Callable[[], float] = time.monotonic) -> Iterator[TurnEvent]:
     """`events` with consecutive `token` events of one step merged: a token goes out at once when none has
     for `interval`, else it waits for the next event (a later token, or whatever ends the step), which
-    carries it. So a reply of T seconds makes at most T / interval + 1 token events, and the text is never
-    late by more than the gap to the model's next chunk."""
+    carries it. So a reply of T seconds makes at most T / interval + 2 token events (the first at once, one per
+    interval, what the last interval held when the step ends), and the text is never late by more than the gap
+    to the model's next chunk."""
     pending: TurnEvent | None = None
     last_sent = -float("inf")
     for event in events:
