@@ -132,8 +132,10 @@ def added_by_us(turns: int, histories: Sequence[int] = (0, HISTORY - 1)) -> str:
     """A table: the time from a request reaching our code to its first token, less the time inside moto's emulated
     DynamoDB (what a network round trip and AWS's own work would be; bench/meter.py), in process: the WebSocket
     handler (`receive` of a chat frame, as API Gateway's Lambda runs it) and what SSE runs for a request
-    (`authorize`, `chat_stream`, `coalesce`). The widget key's path (its rate-limit check included), offline
-    model (no delay of its own). Beside it, the whole turn the same way (to `turn.finished`)."""
+    (`authorize`, `chat_stream`, `coalesce`), with a widget key (whose turns pass the rate-limit check:
+    services/limits.py) and with a server key (whose do not). Offline model (no delay of its own). Beside it,
+    the whole turn the same way (to `turn.finished`). At turn 500 the paths take turns on one session that
+    has 499 behind it (turns 500 to 500 + 4 x `turns`)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the tests' fakes
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     from support.apigw_ws import ws_event
@@ -147,7 +149,7 @@ def added_by_us(turns: int, histories: Sequence[int] = (0, HISTORY - 1)) -> str:
     from openbrain.services.chat import ChatCall
     from openbrain.services.clients import set_limits
     from openbrain.storage.orm import AgentConfig, Client
-    from openbrain.storage.orm.client import WIDGET
+    from openbrain.storage.orm.client import SERVER, WIDGET, parse_api_key
 
     marks: list[tuple[str, float, float]] = []  # (event type, when, moto seconds so far)
 
@@ -158,7 +160,7 @@ def added_by_us(turns: int, histories: Sequence[int] = (0, HISTORY - 1)) -> str:
         def close(self, connection_id: str, code: int, reason: str) -> None:
             pass
 
-    def ws_turn(session: str | None, message: str) -> None:
+    def ws_turn(key: str, session: str | None, message: str) -> None:
         connection = f"bench-{time.perf_counter_ns()}="
         connect(ws_event("$connect", connection, query={"key": key}), backend)
         receive(ws_event("$default", connection, json.dumps({"action": "ack"})), backend, socket)
@@ -167,12 +169,14 @@ def added_by_us(turns: int, histories: Sequence[int] = (0, HISTORY - 1)) -> str:
         frame = {"action": "chat", "message": message, **({"sessionId": session} if session else {})}
         receive(ws_event("$default", connection, json.dumps(frame)), backend, socket)
 
-    def sse_turn(session: str | None, message: str) -> None:
+    def sse_turn(key: str, session: str | None, message: str) -> None:
         marks.clear()
         marks.append(("start", time.perf_counter(), meter.moto_seconds))
         client = authorize(key, None, backend)
+        parsed = parse_api_key(key)
+        call = ChatCall(end_user="203.0.113.9", key_kind=parsed[0] if parsed else WIDGET)
         body = json.dumps({"message": message, **({"sessionId": session} if session else {})})
-        for event in coalesce(chat_stream(client, body, ChatCall(end_user="203.0.113.9", key_kind=WIDGET), backend)):
+        for event in coalesce(chat_stream(client, body, call, backend)):
             marks.append((event["type"], time.perf_counter(), meter.moto_seconds))
 
     def ours(kind: str) -> float:
@@ -183,29 +187,30 @@ def added_by_us(turns: int, histories: Sequence[int] = (0, HISTORY - 1)) -> str:
     socket = Recording()
     with installed_backend(Settings(backend="memory", memory_store=None)) as backend, metering() as meter:
         acme = Client("acme", display_name="Acme", allowed_origins=["https://acme.example"])
-        key = acme.add_api_key(WIDGET)
+        keys = {WIDGET: acme.add_api_key(WIDGET), SERVER: acme.add_api_key(SERVER)}
         acme.save()
         set_limits(backend.stores, "acme", {"user_per_minute": 10**6, "user_burst": 10**6,
                                             "client_per_minute": 10**6, "turns_per_day": 10**6,
                                             "turns_per_month": 10**7})
         AgentConfig("acme", "default", model="offline", tools=["calculator"]).save()
         for history in histories:
+            session = None
+            if history:
+                session = chat(ChatMessage(client_id="acme", reset=True)).session_id
+                for h in range(history):
+                    chat(ChatMessage(client_id="acme", session_id=session, message=MESSAGES[h % len(MESSAGES)]))
             for label, turn in (("WebSocket (handler)", ws_turn), ("SSE (authorize, chat_stream)", sse_turn)):
-                first, whole = [], []
-                session = None
-                for n in range(turns + 2):  # the first two warm the process: not counted
-                    if history and session is None:
-                        session = chat(ChatMessage(client_id="acme", reset=True)).session_id
-                        for h in range(history):
-                            chat(ChatMessage(client_id="acme", session_id=session, message=MESSAGES[h % 4]))
-                    turn(session, "tell me more" if n % 2 else "what is 12 * 7")
-                    if n >= 2:
-                        first.append(ours("token"))
-                        whole.append(ours("turn.finished"))
-                rows.append([history + 1, label, report.ms(report.median(first)),
-                             report.ms(report.percentile(first, 0.9)), report.ms(report.median(whole)), turns])
+                for kind in (WIDGET, SERVER):
+                    first, whole = [], []
+                    for n in range(turns + 2):  # the first two warm the path: not counted
+                        turn(keys[kind], session, "tell me more" if n % 2 else "what is 12 * 7")
+                        if n >= 2:
+                            first.append(ours("token"))
+                            whole.append(ours("turn.finished"))
+                    rows.append([history + 1, f"{label}, {kind} key", report.ms(report.median(first)),
+                                 report.ms(report.percentile(first, 0.9)), report.ms(report.median(whole)), turns])
     return report.table(
-        "Time to the first token added by us, in process (moto's time taken out; widget key, offline model), "
+        "Time to the first token added by us, in process (moto's time taken out; offline model), "
         f"{turns} turns each",
         ["turn", "path", "first token p50 ms", "p90 ms", "whole turn p50 ms", "turns"], rows)
 

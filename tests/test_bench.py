@@ -130,8 +130,8 @@ def test_streaming_adds_little_before_the_first_token_and_posts_within_the_aws_t
     found = tables(quick_run)
     added = find(found, "Time to the first token added by us")
     assert [(row["turn"], row["path"]) for row in added] == [
-        ("1", "WebSocket (handler)"), ("1", "SSE (authorize, chat_stream)"),
-        ("21", "WebSocket (handler)"), ("21", "SSE (authorize, chat_stream)")]
+        (turn, f"{path}, {kind} key") for turn in ("1", "21")
+        for path in ("WebSocket (handler)", "SSE (authorize, chat_stream)") for kind in ("widget", "server")]
     for row in added + find(found, "Time to the first token on ob-serve"):
         assert 0 < numbers(row["first token p50 ms"])[0] <= numbers(row["p90 ms"])[0] < 5_000, row
     [posts] = find(found, "post_to_connection calls per reply")
