@@ -1,7 +1,8 @@
 """`python -m bench --quick` runs end to end and prints every table with sane numbers, so the benchmarks
-(bench/, docs/benchmarks.md) cannot rot. The in-process per-turn section (about 75 s even when quick) is `slow`:
-`pytest -m slow tests/test_bench.py` runs it; the default run checks the cold start, ob-serve and streaming
-sections."""
+(bench/, docs/benchmarks.md) cannot rot. The in-process per-turn section (about 75 s even when quick) and the
+cold start (about 35 s: fresh processes) are `slow`: `pytest -m slow tests/test_bench.py` runs them (and
+tests/api/test_chat_api_import.py checks the handler's lazy imports in the default run); the default run checks
+the ob-serve and streaming sections."""
 
 from __future__ import annotations
 
@@ -50,12 +51,12 @@ def bench(home: Path, *sections: str) -> str:
 
 @pytest.fixture(scope="module")
 def turns_run(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return bench(tmp_path_factory.mktemp("home"), "turns")
+    return bench(tmp_path_factory.mktemp("home"), "turns", "cold")
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return bench(tmp_path_factory.mktemp("home"), "cold", "serve", "stream")
+    return bench(tmp_path_factory.mktemp("home"), "serve", "stream")
 
 
 @pytest.mark.slow
@@ -104,8 +105,9 @@ def test_moto_is_checked_against_the_documented_item_size_rules(turns_run: str) 
     assert turns_run.count("(equal)") == 2  # the fast-forwarded peers match their real turns
 
 
-def test_cold_start_serves_the_first_chat_without_importing_langchain_at_import(quick_run: str) -> None:
-    rows = find(tables(quick_run), "Cold start")
+@pytest.mark.slow
+def test_cold_start_serves_the_first_chat_without_importing_langchain_at_import(turns_run: str) -> None:
+    rows = find(tables(turns_run), "Cold start")
     handler = [row for row in rows if row["what"].startswith("chat handler")]
     assert len(handler) == 2 and all("HTTP 200" in row["check"] for row in handler)
     assert all("langchain.agents at import: no" in row["check"] for row in handler)

@@ -6,7 +6,8 @@ import pytest
 from support.api import ACME_ORIGIN, GLOBEX_ORIGIN, Api, make_client
 
 from openbrain.aws.backend import Backend
-from openbrain.storage.orm import AgentConfig
+from openbrain.storage.orm import AgentConfig, Client
+from openbrain.storage.orm.client import WIDGET
 
 
 @pytest.fixture
@@ -28,3 +29,12 @@ def globex(backend: Backend) -> Api:
 @pytest.fixture
 def anonymous(backend: Backend) -> Api:
     return Api(None)
+
+
+@pytest.fixture
+def widget(acme: Api, backend: Backend) -> Api:
+    """acme's widget key (obw.), as an Api."""
+    client = Client.get("acme")
+    key = client.add_api_key(WIDGET)
+    client.save()
+    return Api(key)

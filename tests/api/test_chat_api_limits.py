@@ -5,18 +5,8 @@ from __future__ import annotations
 import pytest
 from support.api import ACME_ORIGIN, Api
 
-from openbrain.aws.backend import Backend
 from openbrain.domain.limits import RateLimits
 from openbrain.storage.orm import Client
-from openbrain.storage.orm.client import WIDGET
-
-
-@pytest.fixture
-def widget(acme: Api, backend: Backend) -> Api:
-    client = Client.get("acme")
-    key = client.add_api_key(WIDGET)
-    client.save()
-    return Api(key)
 
 
 def test_get_limits_shows_the_defaults_of_a_new_client(acme: Api) -> None:

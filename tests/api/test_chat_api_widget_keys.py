@@ -5,18 +5,6 @@ from __future__ import annotations
 import pytest
 from support.api import Api
 
-from openbrain.aws.backend import Backend
-from openbrain.storage.orm import Client
-from openbrain.storage.orm.client import WIDGET
-
-
-@pytest.fixture
-def widget(acme: Api, backend: Backend) -> Api:
-    client = Client.get("acme")
-    key = client.add_api_key(WIDGET)
-    client.save()
-    return Api(key)
-
 
 def test_a_widget_key_chats_and_reads_its_session(widget: Api) -> None:
     started = widget.post("/chat", {"reset": True, "agentConfig": "bot"})

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from support.api import make_client
+from support.api import Tenant, make_client
 from support.backend import installed_backend
 from support.fake_openai import FakeOpenAI, RecordedRequest, Reply
 from support.targets import captured, make_lead, put_ssm_secret
@@ -26,13 +26,6 @@ from openbrain.storage.orm import AgentConfig, Client
 
 pytestmark = pytest.mark.integration
 SLOW = "take your time"  # a message the fake model answers after `slow_seconds`
-
-
-@dataclass
-class Tenant:
-    client_id: str
-    key: str
-    origin: str
 
 
 @dataclass

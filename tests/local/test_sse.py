@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support.api import make_client
+from support.api import Tenant, make_client
 from support.backend import installed_backend
 from support.cli import wait_for
 from support.fake_openai import FakeOpenAI, RecordedRequest, Reply
@@ -24,13 +24,6 @@ from openbrain.storage.orm import AgentConfig
 pytestmark = pytest.mark.integration
 REPLY = "Tokyo is nine hours ahead of London, give or take daylight saving."
 CHUNK_SECONDS = 0.08  # between two of the fake model's chunks: above the 50 ms coalescing, so each is an event
-
-
-@dataclass
-class Tenant:
-    client_id: str
-    key: str
-    origin: str
 
 
 @dataclass

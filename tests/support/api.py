@@ -159,6 +159,15 @@ class Api:
         return self.call("OPTIONS", path, key=None, **kwargs)
 
 
+@dataclass
+class Tenant:
+    """A client as a caller knows it: its id, an API key and the origin its pages are served from."""
+
+    client_id: str
+    key: str
+    origin: str
+
+
 def make_client(client_id: str, origins: list[str]) -> tuple[Client, str]:
     """A stored Client allowing `origins`, and its API key."""
     client = Client(client_id, display_name=client_id.title(), allowed_origins=origins)
