@@ -29,7 +29,9 @@ def _limit(default: int, description: str) -> Any:
 class RateLimits(BaseModel):
     """Per client: turns per minute with a burst, concurrency, daily and monthly quotas."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a limit is a JSON integer, never "5", 5.0 or false, which lax
+    # validation turned into numbers (the long fuzz run had `PUT /limits` store one as 0)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     user_per_minute: int = _limit(20, "turns per minute per end user (the verified user, else the caller's IP)")
     user_burst: int = _limit(5, f"turns per {BURST_SECONDS} seconds per end user")

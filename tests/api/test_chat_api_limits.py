@@ -23,7 +23,8 @@ def test_put_limits_replaces_every_limit_and_a_limit_left_out_goes_back_to_its_d
     assert Client.get("acme").limits.as_dict() == {"user_burst": 3}  # only what differs is stored
 
 
-@pytest.mark.parametrize("body", [{"turns_per_day": -1}, {"turns_per_day": "many"}, {"per_hour": 3}])
+@pytest.mark.parametrize("body", [{"turns_per_day": -1}, {"turns_per_day": "many"}, {"per_hour": 3},
+                                  {"tokens_per_month": False}, {"turns_per_day": "5"}, {"user_burst": 5.0}])
 def test_put_limits_refuses_what_is_not_a_limit(acme: Api, body: dict[str, object]) -> None:
     response = acme.put("/limits", body)
     assert response.status == 422 and response.error["code"] == "invalid_input"
