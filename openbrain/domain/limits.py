@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 BURST_SECONDS = 10  # the window of `user_burst`
 MAX_LIMIT = 1_000_000_000
@@ -29,9 +29,7 @@ def _limit(default: int, description: str) -> Any:
 class RateLimits(BaseModel):
     """Per client: turns per minute with a burst, concurrency, daily and monthly quotas."""
 
-    # strict: a limit is a JSON integer, never "5", 5.0 or false, which lax
-    # validation turned into numbers (the long fuzz run had `PUT /limits` store one as 0)
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     user_per_minute: int = _limit(20, "turns per minute per end user (the verified user, else the caller's IP)")
     user_burst: int = _limit(5, f"turns per {BURST_SECONDS} seconds per end user")
@@ -41,6 +39,15 @@ class RateLimits(BaseModel):
     turns_per_month: int = _limit(30_000, "turns per UTC calendar month")
     tokens_per_day: int = _limit(200_000, "model tokens (input + output) per UTC day")
     tokens_per_month: int = _limit(1_000_000, "model tokens (input + output) per UTC calendar month")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_integer(cls, value: Any) -> Any:
+        """A JSON Schema integer: a number with no fraction (5 or 5.0), never `false` or "5", which pydantic's lax
+        mode would turn into one (the long fuzz run had `PUT /limits` store `false` or a string as a limit)."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("must be a whole number")
+        return value
 
     def changed(self) -> dict[str, int]:
         """The limits that differ from the defaults (what the Client item stores)."""

@@ -24,10 +24,14 @@ def test_put_limits_replaces_every_limit_and_a_limit_left_out_goes_back_to_its_d
 
 
 @pytest.mark.parametrize("body", [{"turns_per_day": -1}, {"turns_per_day": "many"}, {"per_hour": 3},
-                                  {"tokens_per_month": False}, {"turns_per_day": "5"}, {"user_burst": 5.0}])
+                                  {"tokens_per_month": False}, {"turns_per_day": "5"}, {"user_burst": 5.5}])
 def test_put_limits_refuses_what_is_not_a_limit(acme: Api, body: dict[str, object]) -> None:
     response = acme.put("/limits", body)
     assert response.status == 422 and response.error["code"] == "invalid_input"
+
+
+def test_put_limits_takes_a_whole_number_written_with_a_fraction_as_json_schema_does(acme: Api) -> None:
+    assert acme.put("/limits", {"turns_per_month": 3487.0}).json["turns_per_month"] == 3487
 
 
 def test_a_widget_key_may_not_read_or_set_limits(widget: Api) -> None:
