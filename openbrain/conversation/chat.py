@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
@@ -59,7 +60,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MAX_CONTEXT_BYTES = 8_000
 # What `_not_blank` checks, for the OpenAPI document (pydantic's own constraints would word the error for us).
-_NAME_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": 128, "pattern": r"\S"}
+# "Not blank" as ONE regular expression that Python and a JSON Schema validator (ECMA-262 regexes) read alike:
+# Python's \s also matches \x1c-\x1f and \x85, ECMA's also \ufeff, so `\S` alone let "\x1e" pass the document
+# and fail here (the long fuzz run's finding).
+NOT_BLANK = r"[^\s\x1c-\x1f\x85\ufeff]"
+_NAME_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": 128, "pattern": NOT_BLANK}
 
 
 class ChatMessage(BaseModel):
@@ -69,7 +74,7 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True, json_schema_extra={
         # what `chat` checks: a turn of an existing session (not a reset) needs a message that is not blank
         "if": {"required": ["session_id"], "properties": {"session_id": {"type": "string"}, "reset": {"const": False}}},
-        "then": {"required": ["message"], "properties": {"message": {"pattern": r"\S"}}},
+        "then": {"required": ["message"], "properties": {"message": {"pattern": NOT_BLANK}}},
     })
 
     client_id: str = Field(DEFAULT_CLIENT_ID, json_schema_extra=_NAME_SCHEMA,
@@ -87,7 +92,7 @@ class ChatMessage(BaseModel):
     @field_validator("client_id", "agent_config")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        if not value.strip() or len(value) > 128:
+        if not _blank_free(value) or len(value) > 128:
             raise ValueError("must be 1-128 characters, not only spaces")
         return value
 
@@ -149,7 +154,7 @@ def chat_events(
     """Run one request, yielding its events (module docstring). The session is read (`NotFoundError`,
     ...) when the first event is asked for."""
     backend = backend or get_backend()
-    answers = not request.reset and bool(request.message.strip())
+    answers = not request.reset and _blank_free(request.message)
     if answers:
         _check_message(request.message, backend.settings)
     if request.reset or not request.session_id:
@@ -228,8 +233,13 @@ def start_session(
     return session, config
 
 
+def _blank_free(text: str) -> bool:
+    """Whether `text` has a character that is not blank (`NOT_BLANK`: the rule the API's document states)."""
+    return re.search(NOT_BLANK, text) is not None
+
+
 def _check_message(message: str, settings: Settings) -> None:
-    if not message.strip():
+    if not _blank_free(message):
         raise InvalidInputError("message must not be empty")
     if len(message) > settings.max_message_chars:
         raise InvalidInputError(

@@ -223,3 +223,15 @@ def test_an_oversized_first_message_creates_no_session(backend: Backend) -> None
 def test_profile_names_are_ascii_so_every_route_can_reach_them(backend: Backend) -> None:
     with pytest.raises(InvalidInputError, match="profile_name"):
         AgentConfig("acme", "café").save()
+
+
+@pytest.mark.parametrize("blank", ["\x1c", "\x1e", "\x1f", "\x85", "\ufeff", "\u2028", " ", "\t"])
+def test_a_blank_name_is_refused_by_the_rule_the_document_states(blank: str) -> None:
+    # what Python's \s and a JSON Schema validator's (ECMA-262) \s count as blank differ: the document's pattern
+    # spells the union out, and the check here is that pattern (the long fuzz run sent "\x1e", which `\S` allowed)
+    from openbrain.conversation.chat import NOT_BLANK
+
+    assert ChatMessage.model_json_schema()["properties"]["client_id"]["pattern"] == NOT_BLANK
+    with pytest.raises(InvalidInputError, match="clientId: .* not only spaces"):
+        ChatMessage.parse({"clientId": blank * 3})
+    assert ChatMessage.parse({"clientId": blank + "acme"}).client_id == blank + "acme"
