@@ -232,6 +232,6 @@ def test_a_blank_name_is_refused_by_the_rule_the_document_states(blank: str) -> 
     from openbrain.conversation.chat import NOT_BLANK
 
     assert ChatMessage.model_json_schema()["properties"]["client_id"]["pattern"] == NOT_BLANK
-    with pytest.raises(InvalidInputError, match="clientId: .* not only spaces"):
+    with pytest.raises(InvalidInputError, match=r"clientId: .* not only spaces"):
         ChatMessage.parse({"clientId": blank * 3})
     assert ChatMessage.parse({"clientId": blank + "acme"}).client_id == blank + "acme"
