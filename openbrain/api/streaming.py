@@ -28,7 +28,7 @@ from openbrain.core.errors import ForbiddenError, InvalidInputError
 from openbrain.services.auth import authenticate
 from openbrain.services.chat import ChatCall, chat_events_as_client
 
-from .app import bounded_json
+from .body import bounded_json
 from .routes.errors import INVALID_JSON_MESSAGE, InvalidJsonError, error_event
 
 if TYPE_CHECKING:

@@ -43,7 +43,7 @@ from openbrain.services.sessions import get_session
 from openbrain.storage.orm import Connection
 from openbrain.storage.orm.client import SERVER, parse_api_key
 
-from .app import bounded_json
+from .body import bounded_json
 from .context import API_GATEWAY_SECONDS, DEADLINE_MARGIN_SECONDS
 from .observability import logger
 from .routes.errors import INVALID_JSON_MESSAGE, InvalidJsonError, PayloadTooLargeError, error_event, public_error
