@@ -42,12 +42,14 @@ def main(argv: list[str] | None = None) -> int:
         settings = backend.settings
         has_model_key = settings.openai_api_key or settings.openai_api_key_ref or settings.openai_base_url
         demo = ensure_demo_client(backend.stores, origins, args.api_key, offline=not has_model_key)
+        stack.demo.widget_key = demo.widget_key
         stack.start()
         print(f"OpenBrain is serving on {stack.url} (backend: {backend.kind})", flush=True)
         print(f"client: {demo.client_id}   api key: {demo.api_key}   widget key: {demo.widget_key}", flush=True)
         print(f"try:    curl -s -X POST {stack.url}/chat -H 'x-api-key: {demo.api_key}' "
               "-H 'content-type: application/json' -d '{\"message\": \"What time is it in Tokyo?\"}'",
               flush=True)
+        print(f"demo:   {stack.url}/demo (a sample site with the chat widget; docs/widget.md)", flush=True)
         wait_for_stop()
         stack.stop()
         backend.close()

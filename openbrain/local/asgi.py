@@ -41,6 +41,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from openbrain.local import sse
+from openbrain.local.demo import PAGES, DemoSite
 
 log = logging.getLogger(__name__)
 Invoke = Callable[[dict[str, Any]], dict[str, Any]]
@@ -139,11 +140,13 @@ class ApiGatewayApp:
     """The ASGI app: checks what API Gateway would, reads the body within the limits, and answers with
     what `invoke(event)` (the Lambda handler) returned."""
 
-    def __init__(self, invoke: Invoke, event: EventBuilder, limits: Limits, websocket: ASGIApp | None = None) -> None:
+    def __init__(self, invoke: Invoke, event: EventBuilder, limits: Limits, websocket: ASGIApp | None = None,
+                 demo: DemoSite | None = None) -> None:
         self.invoke = invoke
         self.event = event
         self.limits = limits
         self.websocket = websocket  # websocket scopes go there (openbrain.local.websocket)
+        self.demo = demo  # GET /demo and /demo.css (openbrain.local.demo)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and self.websocket is not None:
@@ -165,6 +168,9 @@ class ApiGatewayApp:
             return
         if request.method == "POST" and scope["path"] == sse.CHAT_STREAM_PATH:  # served here, not by the handler
             await sse.respond(request, body, send)
+            return
+        if self.demo is not None and request.method in {"GET", "HEAD"} and scope["path"] in PAGES:
+            await self.demo.respond(scope["path"], request.method, request.headers.get("host", ""), send)
             return
         target = scope["raw_path"].decode("latin-1")
         if scope["query_string"]:

@@ -36,6 +36,7 @@ from openbrain.conversation.outbox import flush as flush_outboxes
 from openbrain.core.errors import ConfigurationError
 from openbrain.core.ids import new_id
 from openbrain.local.asgi import ApiGatewayApp, Limits, protocol_class
+from openbrain.local.demo import DemoSite
 from openbrain.local.websocket import MAX_MESSAGE_BYTES, WebSocketApp
 from openbrain.storage.orm.client import Client
 from openbrain.targets.poller import LocalContext, poll_once
@@ -159,7 +160,8 @@ class LocalStack:
         self._threads: list[threading.Thread] = []
         self._processes: list[multiprocessing.process.BaseProcess] = []
         self.socket = _listen(host, port)
-        self.server = _http_server(self.limits) if workers == 1 else None
+        self.demo = DemoSite()  # ob-serve gives it the demo client's widget key before start()
+        self.server: uvicorn.Server | None = None
 
     @property
     def url(self) -> str:
@@ -172,8 +174,8 @@ class LocalStack:
 
     def _spawn(self) -> multiprocessing.process.BaseProcess:
         ready = _SPAWN.Event()
-        process = _SPAWN.Process(target=_worker, args=(self.socket, self.limits, ready), name="ob-serve-worker",
-                                 daemon=True)
+        process = _SPAWN.Process(target=_worker, args=(self.socket, self.limits, self.demo, ready),
+                                 name="ob-serve-worker", daemon=True)
         process.start()
         deadline = time.monotonic() + WORKER_START_SECONDS
         while not ready.wait(0.1):
@@ -220,7 +222,8 @@ class LocalStack:
         threads = [threading.Thread(target=self._poll_forever, args=(t.name,), name=f"ob-serve-{t.name}",
                                     daemon=True) for t in TARGETS]
         threads.append(threading.Thread(target=self._sweep_forever, name="ob-serve-outbox", daemon=True))
-        if self.server is not None:
+        if self.workers == 1:
+            self.server = _http_server(self.limits, self.demo)
             threads.insert(0, threading.Thread(target=self._serve, name="ob-serve-http", daemon=True))
         else:
             self._processes = [self._spawn() for _ in range(self.workers)]
@@ -262,9 +265,9 @@ def invoke_api(event: dict[str, Any]) -> dict[str, Any]:
     return dict(handler(event, LocalContext(function_name="chat-api", timeout_ms=29_000)))
 
 
-def _http_server(limits: Limits) -> uvicorn.Server:
+def _http_server(limits: Limits, demo: DemoSite) -> uvicorn.Server:
     return uvicorn.Server(uvicorn.Config(
-        ApiGatewayApp(invoke_api, api_gateway_event, limits, WebSocketApp()),
+        ApiGatewayApp(invoke_api, api_gateway_event, limits, WebSocketApp(), demo),
         http=protocol_class(limits), ws_max_size=MAX_MESSAGE_BYTES, lifespan="off", log_config=None, access_log=False,
         timeout_keep_alive=limits.keep_alive, timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
         h11_max_incomplete_event_size=limits.max_url_bytes + limits.max_header_bytes + 1024,
@@ -272,13 +275,13 @@ def _http_server(limits: Limits) -> uvicorn.Server:
     ))
 
 
-def _worker(sock: socket.socket, limits: Limits, ready: Any) -> None:
+def _worker(sock: socket.socket, limits: Limits, demo: DemoSite, ready: Any) -> None:
     """One of `ob-serve --workers N` (a spawned process): a backend of its own, attached to the shared store
     before the first request, and an HTTP server on the listening socket it was handed."""
     from openbrain.aws.backend import get_backend
 
     backend = get_backend()
-    server = _http_server(limits)
+    server = _http_server(limits, demo)
     parent = os.getppid()
 
     def watch() -> None:
