@@ -1,10 +1,11 @@
-"""`ob-tuner` in a real browser: the installed console script on a loopback port, and Debian's chromium
-driven by Playwright (never a browser Playwright downloads). Shared by `test_browser.py` and
-`scripts/screenshot_tuner.py`.
+"""`ob-tuner` and `ob-serve`'s widget demo in a real browser: the installed console scripts on a loopback port,
+and Debian's chromium driven by Playwright (never a browser Playwright downloads). Shared by the tuner's and the
+widget's browser tests and `scripts/screenshot_tuner.py`.
 
-What goes wrong is collected, not just what a test looks for: `TunerPage.errors` gathers uncaught JavaScript
-errors, console errors, every gradio error toast and every component gradio marks "Error" (the tuner shows its
-messages in the page, never so), and `tuner()` fails when ob-tuner's output holds a traceback.
+What goes wrong is collected, not just what a test looks for: `watch_errors(page)` gathers uncaught JavaScript
+errors and console errors (a Content-Security-Policy violation is one); `TunerPage.errors` adds every gradio
+error toast and every component gradio marks "Error" (the tuner shows its messages in the page, never so);
+`tuner()` and `ob_serve()` fail when the server's output holds a traceback.
 
 Playwright is imported only when a browser starts, so a machine without it can still collect the tests
 and skip them with `unavailable()`'s reason.
@@ -17,11 +18,12 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from openbrain.tuner.ui import ANSWERING
-from support.cli import free_port, serving
+from support.cli import free_port, serving, wait_for
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page
@@ -60,6 +62,38 @@ def tuner(home: Path, *args: str, **settings: str) -> Iterator[str]:
     assert "Traceback" not in output, f"ob-tuner printed a traceback:\n{output}"
 
 
+@dataclass
+class Served:
+    """A running `ob-serve`: its URL, the demo client's widget key, and its output so far (`log.read_text()`)."""
+
+    url: str
+    widget_key: str
+    log: Path
+
+
+@contextmanager
+def ob_serve(home: Path, *args: str, **settings: str) -> Iterator[Served]:
+    """`ob-serve` on a free loopback port, embedded backend without a store file, in a clean environment (no
+    OB_* settings but `settings`, no model key unless given; PYTHONPATH kept); stops it on the way out, and then
+    fails if its output holds a traceback."""
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.environ.get("PYTHONPATH", ""), "HOME": str(home),
+           "OB_MEMORY_STORE": "none", **settings}
+    log = home / "ob-serve.log"
+    with serving("ob-serve", "--port", str(free_port()), *args, env=env, log=log) as url:
+        key = wait_for(lambda: re.search(r"widget key: (\S+)", log.read_text()), 10, "ob-serve's widget key")
+        yield Served(url, key.group(1), log)
+    output = log.read_text()
+    assert "Traceback" not in output, f"ob-serve printed a traceback:\n{output}"
+
+
+def watch_errors(page: Page) -> list[str]:
+    """The list that collects, from now on, `page`'s uncaught JavaScript errors and console errors."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+    page.on("console", lambda message: message.type == "error" and errors.append(f"console error: {message.text}"))
+    return errors
+
+
 @contextmanager
 def chromium() -> Iterator[Browser]:
     """A headless chromium from /usr/bin."""
@@ -93,10 +127,7 @@ class TunerPage:
 
     def __init__(self, page: Page) -> None:
         self.page = page
-        self.errors: list[str] = []
-        page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
-        page.on("console", lambda message: message.type == "error"
-                and self.errors.append(f"console error: {message.text}"))
+        self.errors = watch_errors(page)
         page.expose_function("obGradioError", lambda text: self.errors.append(f"gradio error: {text}"))
         page.add_init_script(_WATCH_GRADIO_ERRORS)
 
@@ -179,3 +210,50 @@ class TunerPage:
         self.page.get_by_role("button", name="Show", exact=True).click()
         return self.page.get_by_role("log")
 
+
+
+class WidgetPage:
+    """A page with the chat widget, by what a person sees and does (docs/widget.md, the DOM contract: Playwright's
+    locators pierce the widget's open shadow root). `errors` collects uncaught errors and console errors."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.errors = watch_errors(page)
+
+    def goto(self, url: str) -> None:
+        """Load `url` and wait until the widget's launcher shows."""
+        from playwright.sync_api import expect
+
+        self.page.goto(url)
+        expect(self.launcher).to_be_visible(timeout=LOAD_MS)
+
+    @property
+    def launcher(self) -> Locator:
+        return self.page.get_by_role("button", name="Open chat")
+
+    @property
+    def dialog(self) -> Locator:
+        return self.page.get_by_role("dialog")
+
+    @property
+    def composer(self) -> Locator:
+        return self.page.get_by_role("textbox", name="Message")
+
+    @property
+    def status(self) -> Locator:
+        return self.page.get_by_role("status")
+
+    def messages(self, role: str) -> Locator:
+        """The `user` or `assistant` messages in the conversation, oldest first."""
+        return self.page.get_by_role("log").locator(f'[data-role="{role}"]')
+
+    def open(self) -> None:
+        from playwright.sync_api import expect
+
+        self.launcher.click()
+        expect(self.dialog).to_be_visible()
+
+    def send(self, text: str) -> None:
+        """Type `text` and press Enter, as a person does."""
+        self.composer.fill(text)
+        self.composer.press("Enter")
