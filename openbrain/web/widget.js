@@ -106,7 +106,8 @@ textarea:disabled{background:#f3f4f6}
 
   const launcher = el("button", { class: "launcher", type: "button", "aria-label": "Open chat",
     "aria-expanded": "false", "aria-controls": "ob-panel", onclick: () => (panel.hidden ? open() : close()) }, icon());
-  const log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
+  // focusable: a scrolling region must be reachable by keyboard (axe: scrollable-region-focusable)
+  const log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation", tabindex: "0" });
   const status = el("div", { class: "status", role: "status" });
   const input = el("textarea", { id: "ob-input", rows: "1", placeholder: "Type a message…" });
   const sendButton = el("button", { class: "send", type: "submit", text: "Send" });
@@ -221,16 +222,20 @@ textarea:disabled{background:#f3f4f6}
   let limitTimer = 0;
   let queue = Promise.resolve();
 
+  const controls = () => {
+    if (ended && root.activeElement === input) newButton.focus(); // not lost to the page with the input
+    input.disabled = ended;
+    sendButton.disabled = busy || ended || !navigator.onLine || Date.now() < limitedUntil;
+    log.setAttribute("aria-busy", String(busy)); // a reply is read out once whole, not token by token
+  };
   const setState = (state, text) => {
     host.dataset.state = state;
     status.textContent = text || "";
-    const blocked = ended || !navigator.onLine || Date.now() < limitedUntil;
-    input.disabled = ended;
-    sendButton.disabled = busy || blocked;
+    controls();
   };
   const idle = () => {
     if (ended) setState("ended", "This conversation has ended. Start a new conversation to chat again.");
-    else if (!navigator.onLine) setState("offline", "You are offline. Messages will send when you reconnect.");
+    else if (!navigator.onLine) setState("offline", "You are offline. Reconnect to keep chatting.");
     else if (Date.now() < limitedUntil) rateLimited();
     else setState(busy ? "busy" : "ready", "");
   };
@@ -251,7 +256,7 @@ textarea:disabled{background:#f3f4f6}
       ended = true;
       return idle();
     }
-    setState("error", "Something went wrong: " + (message || "please try again") + "");
+    setState("error", "Something went wrong: " + (message || "please try again"));
   };
   addEventListener("online", idle);
   addEventListener("offline", idle);
@@ -390,8 +395,8 @@ textarea:disabled{background:#f3f4f6}
       view.typing.remove();
       if (view.note) view.note.remove();
       busy = false;
-      if (status.textContent === "" || host.dataset.state === "busy") idle();
-      else sendButton.disabled = ended || !navigator.onLine || Date.now() < limitedUntil;
+      if (host.dataset.state === "busy") idle();
+      else controls(); // the state the turn ended in (an error, rate-limited, offline) stays on show
     }
   };
   const chat = (body) => turn({ agentConfig: PROFILE, ...body });

@@ -11,6 +11,7 @@ or /usr/bin/chromium is missing; `.ci/run` installs chromium.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -293,3 +294,92 @@ def test_the_models_markdown_becomes_safe_markup(browser: Browser, served: Serve
         expect(reply).to_contain_text('<img src="https://example.com/x.png" onerror="alert(1)">')
         assert reply.locator("img").count() == 0
         time.sleep(0.2)  # an onerror's alert would have fired by now (WidgetPage counts any dialog as an error)
+
+
+def test_an_ended_conversation_disables_the_input_until_a_new_one(browser: Browser, served: Served,
+                                                                  model: FakeOpenAI) -> None:
+    from playwright.sync_api import expect
+
+    # given a model that ends the conversation, then says goodbye
+    model.script(Reply(tool_calls=[ToolCall("end_conversation", {"reason": "the visitor said goodbye"})]),
+                 Reply("Goodbye!"))
+    with widget_page(browser) as ui:
+        ui.goto(served.url + "/demo")
+        ui.open()
+        expect(ui.messages("assistant")).to_have_count(1, timeout=TURN_MS)
+
+        # when the turn ends the conversation
+        ui.send("Bye")
+
+        # then the status says so, the input is disabled and focus is on "New conversation"
+        expect(ui.status).to_contain_text("This conversation has ended", timeout=TURN_MS)
+        expect(ui.composer).to_be_disabled()
+        new = ui.page.get_by_role("button", name="New conversation")
+        expect(new).to_be_focused()
+
+        # and a reload resumes it ended
+        ui.page.reload()
+        ui.open()
+        expect(ui.messages("assistant")).to_have_text([ICEBREAKER, "Goodbye!"], timeout=TURN_MS)
+        expect(ui.composer).to_be_disabled()
+
+        # when the visitor starts a new conversation, then they can chat again
+        new.click()
+        expect(ui.messages("assistant")).to_have_text([ICEBREAKER], timeout=TURN_MS)
+        expect(ui.status).to_have_text("")
+        expect(ui.composer).to_be_enabled()
+
+
+def test_offline_says_so_and_blocks_sending_until_back_online(browser: Browser, served: Served) -> None:
+    from playwright.sync_api import expect
+
+    with widget_page(browser) as ui:
+        ui.goto(served.url + "/demo")
+        ui.open()
+        expect(ui.messages("assistant")).to_have_count(1, timeout=TURN_MS)
+        send = ui.page.get_by_role("button", name="Send")
+
+        # when the browser goes offline
+        ui.page.context.set_offline(True)
+        expect(ui.status).to_have_text("You are offline. Reconnect to keep chatting.")
+        expect(send).to_be_disabled()
+
+        # when it is back online, then the visitor chats on
+        ui.page.context.set_offline(False)
+        expect(ui.status).to_have_text("")
+        ui.send("Back again")
+        expect(ui.messages("assistant")).to_have_text([ICEBREAKER, STREAMED], timeout=TURN_MS)
+
+
+def test_identify_sends_the_visitors_identity_on_the_websocket_ack_and_http(browser: Browser,
+                                                                           served: Served) -> None:
+    from playwright.sync_api import expect
+
+    with widget_page(browser) as ui:
+        acks: list[str] = []
+        ui.page.on("websocket", lambda socket: socket.on(
+            "framesent", lambda frame: '"ack"' in str(frame) and acks.append(str(frame))))
+        ui.goto(served.url + "/demo")
+
+        # when the page identifies the visitor before the first turn
+        ui.page.evaluate("OpenBrain.identify({userId: 'u-42', userHash: 'ab12'})")
+        ui.open()
+        expect(ui.messages("assistant")).to_have_count(1, timeout=TURN_MS)
+
+        # then the WebSocket's ack carries it
+        assert [json.loads(ack) for ack in acks] == [{"action": "ack", "userId": "u-42", "userHash": "ab12"}]
+
+        # when the page identifies the visitor with a token instead, then the next turn acknowledges anew with it
+        ui.page.evaluate("OpenBrain.identify({token: 'tok-1'})")
+        ui.send("Who am I?")
+        expect(ui.messages("assistant")).to_have_count(2, timeout=TURN_MS)
+        assert json.loads(acks[-1]) == {"action": "ack", "token": "tok-1"}
+
+        # and over HTTP (the transcript after a reload) the same identity goes as headers
+        with ui.page.expect_request(lambda request: "/sessions/" in request.url) as asked:
+            ui.page.reload()
+            ui.page.evaluate("OpenBrain.identify({userId: 'u-42', userHash: 'ab12'})")
+            ui.open()
+        headers = asked.value.headers
+        assert (headers["x-user-id"], headers["x-user-hash"]) == ("u-42", "ab12")
+        assert "x-widget-token" not in headers
