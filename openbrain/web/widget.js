@@ -314,7 +314,8 @@ textarea:disabled{background:#f3f4f6}
   };
 
   // One turn: the user's message (or a reset), its events shown as they come. Resolves when it ends.
-  const turn = async (body) => {
+  const turn = async (body, asked) => {
+    let refused = false;
     const view = { node: null, note: null, typing: el("div", { class: "typing", "aria-hidden": "true" },
       el("i"), el("i"), el("i")), step: 0, text: "" };
     log.append(view.typing);
@@ -350,6 +351,7 @@ textarea:disabled{background:#f3f4f6}
           finished(frame);
           return true;
         case "error":
+          refused = frame.code !== "offline"; // a refused turn stored nothing (docs/api.md); a lost one may have
           fail(frame.code, frame.message, frame.retry_after);
           return true;
       }
@@ -385,6 +387,7 @@ textarea:disabled{background:#f3f4f6}
         const reply = await response.json().catch(() => ({}));
         if (!response.ok) {
           const error = reply.error || {};
+          refused = true;
           return fail(error.code || "error", error.message, response.headers.get("Retry-After"));
         }
         remember(reply.session_id);
@@ -392,6 +395,10 @@ textarea:disabled{background:#f3f4f6}
         finished(reply);
       }
     } finally {
+      if (refused && asked) { // the message is not in the conversation: back into the composer, to send again
+        asked.remove();
+        if (!input.value) input.value = body.message;
+      }
       view.typing.remove();
       if (view.note) view.note.remove();
       busy = false;
@@ -399,8 +406,9 @@ textarea:disabled{background:#f3f4f6}
       else controls(); // the state the turn ended in (an error, rate-limited, offline) stays on show
     }
   };
-  const chat = (body) => turn({ agentConfig: PROFILE, ...body });
-  const enqueue = (body) => (queue = queue.then(() => chat(body))); // one turn at a time, in order
+  // the session as it is when the turn starts (an icebreaker queued before may have started it)
+  const chat = (body, asked) => turn({ agentConfig: PROFILE, ...(sessionId && !body.reset ? { sessionId } : {}), ...body }, asked);
+  const enqueue = (body, asked) => (queue = queue.then(() => chat(body, asked))); // one turn at a time, in order
 
   const restore = async () => {
     if (!sessionId) return false;
@@ -451,9 +459,9 @@ textarea:disabled{background:#f3f4f6}
     text = String(text == null ? "" : text).trim();
     if (!text || ended) return queue;
     if (panel.hidden) open();
-    bubble("user", text);
+    const asked = bubble("user", text);
     emit("message", { role: "user", text, sessionId });
-    return enqueue(sessionId ? { message: text, sessionId } : { message: text });
+    return enqueue({ message: text }, asked);
   }
   function submit() {
     if (sendButton.disabled || !input.value.trim()) return;

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from support.browser import TURN_MS, VIEWPORT, Served, WidgetPage, chromium, ob_serve, unavailable
-from support.fake_openai import TEST_KEY, FakeOpenAI, Reply, ToolCall
+from support.fake_openai import TEST_KEY, FakeOpenAI, Reply, ToolCall, error
 
 from openbrain.web import embed_tag
 
@@ -383,3 +383,29 @@ def test_identify_sends_the_visitors_identity_on_the_websocket_ack_and_http(brow
         headers = asked.value.headers
         assert (headers["x-user-id"], headers["x-user-hash"]) == ("u-42", "ab12")
         assert "x-widget-token" not in headers
+
+
+def test_a_refused_turn_shows_the_error_and_gives_the_message_back_to_send_again(browser: Browser, served: Served,
+                                                                                 model: FakeOpenAI) -> None:
+    from playwright.sync_api import expect
+
+    with widget_page(browser) as ui:
+        ui.goto(served.url + "/demo")
+        ui.open()
+        expect(ui.messages("assistant")).to_have_count(1, timeout=TURN_MS)
+
+        # when the model fails (every retry): the turn ends in an error and stores nothing
+        model.always(error(400, "the provider refused"))
+        ui.send("Are you there?")
+
+        # then the status line says so, and the message is back in the composer, not in the conversation
+        expect(ui.status).to_contain_text("Something went wrong", timeout=TURN_MS)
+        expect(ui.composer).to_have_value("Are you there?")
+        expect(ui.messages("user")).to_have_count(0)
+
+        # when the model is back and the visitor sends it again, then the error is gone and the reply comes
+        model.always(Reply(STREAMED))
+        ui.composer.press("Enter")
+        expect(ui.messages("assistant")).to_have_text([ICEBREAKER, STREAMED], timeout=TURN_MS)
+        expect(ui.messages("user")).to_have_text(["Are you there?"])
+        expect(ui.status).to_have_text("")
