@@ -129,7 +129,9 @@ def test_open_greets_a_reply_streams_in_and_a_reload_resumes_the_conversation(br
         sockets: list[str] = []
         ui.page.on("websocket", lambda socket: sockets.append(socket.url))
 
-        # given the demo page (strict CSP: any inline script or style would be a console error)
+        # given the demo page ob-serve names when it starts (strict CSP: any inline script or style would be a
+        # console error)
+        assert f"demo:   {served.url}/demo " in served.log.read_text()
         ui.goto(served.url + "/demo")
         expect(ui.dialog).to_be_hidden()
 
@@ -409,3 +411,34 @@ def test_a_refused_turn_shows_the_error_and_gives_the_message_back_to_send_again
         expect(ui.messages("assistant")).to_have_text([ICEBREAKER, STREAMED], timeout=TURN_MS)
         expect(ui.messages("user")).to_have_text(["Are you there?"])
         expect(ui.status).to_have_text("")
+
+
+def test_data_attributes_and_css_variables_set_title_greeting_corner_and_colours(browser: Browser, served: Served,
+                                                                                shop: Shop) -> None:
+    from playwright.sync_api import expect
+
+    # given a shop that names its chat, greets in its own words, puts it on the left in its own colour, and sets
+    # its bubble colour with a CSS custom property from its stylesheet
+    shop.tag = (f'<style>openbrain-widget {{ --openbrain-bubble: rgb(255, 237, 213); }}</style>'
+                f'<script src="{served.url}/widget.js" data-key="{served.widget_key}" data-title="Acme help" '
+                'data-greeting="Hello from **Acme**! Ask me anything." data-position="left" data-color="#7c2d12" '
+                'defer></script>')
+    with widget_page(browser) as ui:
+        turns: list[str] = []
+        ui.page.on("websocket", lambda socket: turns.append(socket.url))
+        ui.page.on("request", lambda request: "/chat" in request.url and turns.append(request.url))
+        ui.goto(shop.origin + "/")
+
+        # then the launcher sits in the bottom-left corner, in the shop's colour
+        box = ui.launcher.bounding_box()
+        assert box is not None and box["x"] < VIEWPORT["width"] / 2 and box["y"] > VIEWPORT["height"] / 2
+        expect(ui.launcher).to_have_css("background-color", "rgb(124, 45, 18)")
+
+        # when opened, the dialog has the shop's title and greets with its greeting, no turn run for it
+        ui.open()
+        expect(ui.page.get_by_role("dialog", name="Acme help")).to_be_visible()
+        expect(ui.messages("assistant")).to_have_text(["Hello from Acme! Ask me anything."])
+        expect(ui.messages("assistant").locator("strong")).to_have_text("Acme")
+        expect(ui.messages("assistant")).to_have_css("background-color", "rgb(255, 237, 213)")
+        time.sleep(0.5)
+        assert turns == []
