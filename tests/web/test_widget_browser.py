@@ -442,3 +442,30 @@ def test_data_attributes_and_css_variables_set_title_greeting_corner_and_colours
         expect(ui.messages("assistant")).to_have_css("background-color", "rgb(255, 237, 213)")
         time.sleep(0.5)
         assert turns == []
+
+
+def test_the_pinned_tag_loads_only_the_bytes_its_sri_hash_names(browser: Browser, served: Served, shop: Shop) -> None:
+    from playwright.sync_api import expect
+
+    from openbrain.web import widget
+
+    # given the tag `ob-admin client widget-snippet` prints: the versioned URL, its SRI hash, crossorigin
+    pinned = served.url + widget().versioned_path
+    shop.tag = embed_tag(pinned, served.widget_key, integrity=widget().integrity)
+
+    # then chromium checks the hash (over CORS: the route answers `*`) and the widget chats
+    with widget_page(browser) as ui:
+        ui.goto(shop.origin + "/")
+        ui.open()
+        expect(ui.messages("assistant")).to_have_text([ICEBREAKER], timeout=TURN_MS)
+
+    # and a hash of other bytes keeps the script from running at all
+    shop.tag = embed_tag(pinned, served.widget_key, integrity="sha384-" + "A" * 64)
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = WidgetPage(context.new_page())
+        page.page.goto(shop.origin + "/")
+        expect(page.page.locator("openbrain-widget")).to_have_count(0)
+        assert any("integrity" in error for error in page.errors), page.errors
+    finally:
+        context.close()
