@@ -71,8 +71,8 @@ class SessionStore(ClientItemStore[ChatSession], Protocol):
         """A chat turn's writes, all or nothing, in one request: `session` (as `save`: `ConflictError` if another
         turn saved it first); if given, its `lead`: a new one, or the stored one with only `lead_fields` changed
         (whatever else changed it meanwhile, e.g. a target marking it delivered, is kept); and `counts` (the
-        turn's usage and rate-limit counters, as `CounterStore.count` applies them; their bounds are not
-        checked: what a turn used is counted)."""
+        turn's usage and rate-limit counters, added as `CounterStore.count` adds them; a turn's counts have no
+        bound: what it used is counted, whatever the counters say)."""
         ...
 
     def clear_outbox(self, session: ChatSession) -> bool:
