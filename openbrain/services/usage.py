@@ -70,8 +70,8 @@ class TurnLedger:
     admission: Admission | None = None
     observe: Callable[[TurnUsage], None] | None = None
     started: float = field(default_factory=time.perf_counter)
-    _pending: TurnUsage | None = None
-    _done: bool = False
+    _pending: TurnUsage | None = field(default=None, init=False)  # what the commit carries, once asked
+    _done: bool = field(default=False, init=False)  # written (by the commit or on its own)
 
     def _elapsed_ms(self) -> int:
         return round((time.perf_counter() - self.started) * 1000)
