@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.backend import installed_backend
+from support.fake_openai import TEST_KEY, FakeOpenAI, Reply
 
 from openbrain.api.streaming import chat_stream
 from openbrain.aws.backend import Backend
@@ -200,3 +201,32 @@ def test_a_reset_naming_a_busy_session_starts_a_new_one_and_is_not_held_up_by_it
 
     assert reply.session_id != "01KBUSYSESSION0000000000000"
     backend.stores.counters.count(busy.counts(None))
+
+
+def test_concurrent_turns_of_one_session_admit_its_concurrency_and_a_commit_frees_the_slot(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with FakeOpenAI() as model, installed_backend(Settings(
+            memory_store=tmp_path / "store.json", openai_base_url=model.base_url, openai_api_key=TEST_KEY)) as backend:
+        model.always(Reply("fine", delay=0.5))  # every turn holds its slot half a second
+        client = _client(backend, **{**OPEN, "session_concurrency": 1})
+        profile = AgentConfig.get("acme", "default")
+        profile.model = "openai:gpt-test"
+        profile.save()
+        call = ChatCall(end_user="u")
+        session = chat_as_client(client, ChatMessage(reset=True), call, backend)[0].session_id
+
+        def one(_: int) -> int:
+            try:
+                chat_as_client(client, ChatMessage(session_id=session, message="hi"), call, backend)
+            except RateLimitedError as exc:
+                return exc.retry_after
+            return 0
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            results = list(pool.map(one, range(6)))
+
+        assert sorted(results) == [0, 1, 1, 1, 1, 1]  # one ran; the others were told to retry in 1 s
+        assert one(0) == 0  # its commit freed the slot: the next turn runs
+        assert ChatSession.get("acme", session).turn_count == 2
