@@ -291,14 +291,24 @@ class DynamoDBConnectionStore:
 
 
 class DynamoDBCounterStore:
-    """The counters: each count an UpdateItem (ADD, with its bound as the condition), a turn's in one
+    """The counters: each count an UpdateItem (ADD, with its bound as the condition), several (a turn's) in one
     TransactWriteItems."""
 
     def __init__(self, model: type[RateCounter] = RateCounter) -> None:
         self.model = model
 
     def count(self, counts: Sequence[Count]) -> list[int]:
-        from pynamodb.exceptions import TransactWriteError
+        from pynamodb.exceptions import TransactWriteError, UpdateError
+
+        if len(counts) == 1:  # one UpdateItem: half the write units of a transaction of one (a refusal's count)
+            item, actions, condition = _counter_update(self.model, counts[0])
+            try:
+                self.model._get_connection().update_item(item.key, actions=actions, condition=condition)
+            except UpdateError as exc:
+                if exc.cause_response_code == "ConditionalCheckFailedException":
+                    return [0]
+                raise DatabaseError(failure(exc, "count the turn against the rate limits")) from exc
+            return []
 
         def write(transaction: TransactWrite) -> None:
             for count in counts:

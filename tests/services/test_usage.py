@@ -104,9 +104,10 @@ def test_a_request_refused_by_a_rate_limit_is_counted_as_rate_limited_not_as_a_t
     set_limits(backend.stores, client, {"turns_per_day": 0})
     heard: list[TurnUsage] = []
 
-    with pytest.raises(RateLimitedError):
+    with counting() as made, pytest.raises(RateLimitedError):
         chat_as_client(client, ChatMessage(message="hello"), ChatCall(observe=heard.append), backend)
 
+    assert made == ["TransactWriteItems", "UpdateItem"]  # the refused admission, then the count of it
     usage = _today(backend)
     assert (usage.turns, usage.rate_limited, usage.errors) == (None, 1, None)
     assert heard == [TurnUsage("acme", rate_limited=1)]
