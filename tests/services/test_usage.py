@@ -101,15 +101,16 @@ def test_a_turn_that_fails_after_it_started_counts_an_error_and_frees_its_slot_i
 
 def test_a_request_refused_by_a_rate_limit_is_counted_as_rate_limited_not_as_a_turn(
         backend: Backend, client: Client) -> None:
-    set_limits(backend.stores, client, {"turns_per_day": 0})
+    set_limits(backend.stores, client, {"turns_per_day": 1})
+    chat_as_client(client, ChatMessage(message="hello"), ChatCall(), backend)
     heard: list[TurnUsage] = []
 
     with counting() as made, pytest.raises(RateLimitedError):
-        chat_as_client(client, ChatMessage(message="hello"), ChatCall(observe=heard.append), backend)
+        chat_as_client(client, ChatMessage(message="again"), ChatCall(observe=heard.append), backend)
 
     assert made == ["TransactWriteItems", "UpdateItem"]  # the refused admission, then the count of it
     usage = _today(backend)
-    assert (usage.turns, usage.rate_limited, usage.errors) == (None, 1, None)
+    assert (usage.turns, usage.rate_limited, usage.errors) == (1, 1, None)
     assert heard == [TurnUsage("acme", rate_limited=1)]
 
 
