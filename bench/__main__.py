@@ -3,6 +3,7 @@
     python -m bench              # the full run (about 6 minutes on 2 cores)
     python -m bench --quick      # a smoke run: small turn counts, short durations (the test suite runs it)
     python -m bench --only turns cold
+    python -m bench --only limits    # the rate-limit check's cost per turn (about 10 s)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import time
 from importlib import metadata
 
-SECTIONS = ("turns", "cold", "sam", "serve", "stream", "widget")
+SECTIONS = ("turns", "cold", "sam", "serve", "stream", "limits", "widget")
 
 
 def machine() -> str:
@@ -82,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import stream_latency
 
             stream_latency.run(quick=args.quick)
+        elif section == "limits":
+            from bench import rate_limits
+
+            rate_limits.run(quick=args.quick)
         elif section == "widget":
             from bench import widget
 

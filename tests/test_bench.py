@@ -2,7 +2,7 @@
 (bench/, docs/benchmarks.md) cannot rot. The in-process per-turn section (about 75 s even when quick) and the
 cold start (about 35 s: fresh processes) are `slow`: `pytest -m slow tests/test_bench.py` runs them (and
 tests/api/test_chat_api_import.py checks the handler's lazy imports in the default run); the default run checks
-the ob-serve and streaming sections."""
+the ob-serve, streaming and rate-limit sections."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def turns_run(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return bench(tmp_path_factory.mktemp("home"), "serve", "stream")
+    return bench(tmp_path_factory.mktemp("home"), "serve", "stream", "limits")
 
 
 @pytest.mark.slow
@@ -139,6 +139,20 @@ def test_streaming_adds_little_before_the_first_token_and_posts_within_the_aws_t
     [posts] = find(found, "post_to_connection calls per reply")
     assert posts["within"] == "yes" and numbers(posts["token posts"])[0] >= 5, posts
     assert numbers(posts["control posts"])[0] == 3
+
+
+def test_the_rate_limit_check_costs_a_widget_key_turn_one_dynamodb_call_more_than_a_server_key_turn(
+        quick_run: str) -> None:
+    rows = {row["turn"]: row for row in find(tables(quick_run), "Rate-limit check per turn")}
+    widget, server, alone = (rows["widget key (rate limited)"], rows["server key (not limited)"],
+                             rows["`admit` alone"])
+    assert (widget["DynamoDB calls per turn"], server["DynamoDB calls per turn"],
+            alone["DynamoDB calls per turn"]) == ("3", "2", "1")
+    assert widget["calls"] == "GetItem + TransactWriteItems + TransactWriteItems"
+    assert server["calls"] == "GetItem + TransactWriteItems" and alone["calls"] == "TransactWriteItems"
+    for row in rows.values():
+        assert 0 < numbers(row["ours p50 ms (moto out)"])[0] <= numbers(row["p50 ms"])[0] < 5_000, row
+    assert re.search(r"Rate-limit check per turn: .*load average \d", quick_run)
 
 
 def test_the_widget_size_is_reported_against_its_budget(tmp_path: Path) -> None:

@@ -285,7 +285,7 @@ def test_every_dlq_has_an_alarm_on_visible_messages(template: dict[str, Any]) ->
     alarms = [r["Properties"] for r in resources(template, "AWS::CloudWatch::Alarm").values()]
     for target in TARGETS:
         dlq_id = ref_id(_rule_for(template, target.name)["Targets"][0]["DeadLetterConfig"]["Arn"])
-        matching = [a for a in alarms if a["Dimensions"] == [
+        matching = [a for a in alarms if a.get("Dimensions") == [
             {"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]]
         assert len(matching) == 1, f"one alarm on {dlq_id}"
         alarm = matching[0]
@@ -456,7 +456,7 @@ def test_function_folders_ship_no_dependencies_of_their_own(template: dict[str, 
 
 
 # -------------------------------------------------------------------------------------------- secrets
-SECRETISH = re.compile(r"KEY|SECRET|PASSWORD|TOKEN", re.I)
+SECRETISH = re.compile(r"KEY|SECRET|PASSWORD|TOKEN(?!S)", re.I)  # "...Tokens...": a count of model tokens
 
 
 def test_no_secret_in_environment_values_parameters_or_outputs(template: dict[str, Any]) -> None:
@@ -529,7 +529,8 @@ def test_the_websocket_api_routes_its_three_routes_to_the_function_on_the_stage(
     assert function_env(template, "ChatWsFunction")["OB_WS_ACK_SECONDS"] == {"Ref": "WsAckSeconds"}
     assert template["Parameters"]["WsAckSeconds"]["Default"] == 10
     alarms = [r["Properties"] for r in resources(template, "AWS::CloudWatch::Alarm").values()]
-    assert [a["MetricName"] for a in alarms if a["Dimensions"][0]["Value"] == {"Ref": "ChatWsFunction"}] == ["Errors"]
+    assert [a["MetricName"] for a in alarms
+            if a.get("Dimensions", [{}])[0].get("Value") == {"Ref": "ChatWsFunction"}] == ["Errors"]
     assert "${ChatWsApi}" in template["Outputs"]["ChatWsUrl"]["Value"]["Fn::Sub"]
     assert template["Outputs"]["ChatWsUrl"]["Value"]["Fn::Sub"].startswith("wss://")
 
@@ -546,3 +547,23 @@ def test_cfn_lint_finds_nothing() -> None:
 
     matches = lint_file(TEMPLATE_PATH)
     assert [str(m) for m in matches] == []
+
+
+def test_the_quota_alarm_watches_the_metrics_the_handlers_emit_for_the_named_client(template: dict[str, Any]) -> None:
+    from openbrain.api import observability
+
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "OpenBrain"
+    alarm = template["Resources"]["QuotaNearlySpentAlarm"]
+    assert alarm["Condition"] == "HasQuotaAlarmClient"
+    queries = {query["Id"]: query for query in alarm["Properties"]["Metrics"]}
+    watched = {query["MetricStat"]["Metric"]["MetricName"] for query in queries.values() if "MetricStat" in query}
+    source = Path(observability.__file__).read_text()
+    assert watched == {"Turns", "InputTokens", "OutputTokens"} and all(f'"{name}"' in source for name in watched)
+    for query in queries.values():
+        if "MetricStat" in query:
+            metric = query["MetricStat"]["Metric"]
+            assert metric["Namespace"] == "OpenBrain"
+            assert metric["Dimensions"] == [{"Name": "client_id", "Value": {"Ref": "QuotaAlarmClientId"}}]
+    assert [query["Id"] for query in queries.values() if query["ReturnData"]] == ["used"]
+    assert alarm["Properties"]["Threshold"] == {"Ref": "QuotaAlarmPercent"}

@@ -45,7 +45,7 @@ from openbrain.storage.orm.client import SERVER, parse_api_key
 
 from .body import bounded_json
 from .context import API_GATEWAY_SECONDS, DEADLINE_MARGIN_SECONDS
-from .observability import logger
+from .observability import emit_turn, logger
 from .routes.errors import INVALID_JSON_MESSAGE, InvalidJsonError, PayloadTooLargeError, error_event, public_error
 from .streaming import authorize, chat_stream, coalesce
 
@@ -230,7 +230,7 @@ def _chat(connection: Connection, data: dict[str, Any], backend: Backend, socket
     try:
         client = stores.clients.get(connection.client_id)
         call = ChatCall(remembered_session=connection.session_id, deadline=deadline, end_user=source_ip,
-                        key_kind=str(connection.key_kind))
+                        key_kind=str(connection.key_kind), observe=emit_turn)
         # coalesce is a generator: closed on the way out (an error), it closes the turn's stream where it stands
         events = cast("Generator[TurnEvent, None, None]", coalesce(chat_stream(client, data, call, backend)))
         with contextlib.closing(events):

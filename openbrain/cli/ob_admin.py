@@ -1,6 +1,6 @@
-"""`ob-admin`: clients and API keys, AgentConfig export/import, dead-letter queues, outboxes, and `init`.
+"""`ob-admin`: clients and API keys, AgentConfig export/import, usage, dead-letter queues, outboxes, and `init`.
 
-Thin: each command parses, calls `openbrain.services.clients`, `openbrain.services.configs_io`,
+Thin: each command parses, calls `openbrain.services.clients`, `openbrain.services.configs_io`, `.usage`,
 `openbrain.targets.dlq` or `openbrain.conversation.outbox`, prints (text, or JSON with --json) and closes
 the backend so the embedded store keeps the change.
 """
@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -128,6 +129,31 @@ def _client_limits(args: argparse.Namespace) -> int:
           "\n".join([f"limits of {args.client_id} (widget-key turns; docs/api.md, Rate limits and quotas)",
                      *_limit_lines(shown)]))
     return 0
+
+
+def _usage(args: argparse.Namespace) -> int:
+    from openbrain.services.clients import get_client
+    from openbrain.services.usage import date_range, usage_report
+
+    start, end = date_range(args.from_, args.to)
+    with _opened() as backend:
+        client = get_client(backend.stores, args.client_id)
+        report = usage_report(backend.stores.counters, client.client_id, start, end)
+    columns = ("turns", "input_tokens", "output_tokens", "errors", "rate_limited", "mean_latency_ms")
+    lines = [f"usage of {client.client_id}, {start} to {end} (UTC days; every key's turns)",
+             f"{'day':<12}" + "".join(f"{name:>17}" for name in columns)]
+    for label, counts in [*((str(day.day), day) for day in report.days), ("total", report.totals)]:
+        cells = (getattr(counts, name) for name in columns)
+        lines.append(f"{label:<12}" + "".join(f"{'-' if n is None else format(n, ','):>17}" for n in cells))
+    _emit(args, report.model_dump(mode="json", by_alias=True), "\n".join(lines))
+    return 0
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a day as YYYY-MM-DD, got {text!r}") from None
 
 
 def _client_rotate_key(args: argparse.Namespace) -> int:
@@ -397,6 +423,12 @@ def parser() -> argparse.ArgumentParser:
                        "publish every session outbox committed more than GRACE seconds ago, and clear it")
     flushing.add_argument("--grace", type=_seconds, default=60,
                           help="leave younger outboxes to the turn publishing them [60]")
+
+    usage = command(commands, "usage", _usage,
+                    "show a client's usage per UTC day: turns, model tokens, errors, rate-limited requests, latency")
+    usage.add_argument("client_id", metavar="CLIENT_ID")
+    usage.add_argument("--from", dest="from_", type=_day, metavar="YYYY-MM-DD", help="first day [29 days before --to]")
+    usage.add_argument("--to", type=_day, metavar="YYYY-MM-DD", help="last day [today]")
 
     command(commands, "init", _init,
             "create the tables, event bus, rules and queues on the configured endpoint (idempotent)")

@@ -36,7 +36,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,9 @@ if TYPE_CHECKING:
     from langchain_core.language_models.chat_models import BaseChatModel
 
     from openbrain.conversation.agents.runner import TurnEvent
+    from openbrain.storage.stores import Count
+
+    TurnCounts = Callable[[Mapping[str, int]], Sequence[Count]]  # a turn's usage -> counters its commit adds to
 
 log = logging.getLogger(__name__)
 MAX_CONTEXT_BYTES = 8_000
@@ -150,9 +153,10 @@ def chat_events(
     model: BaseChatModel | None = None,
     deadline: float = math.inf,
     tokens: bool = True,
+    counts: TurnCounts | None = None,
 ) -> Iterator[TurnEvent]:
     """Run one request, yielding its events (module docstring). The session is read (`NotFoundError`,
-    ...) when the first event is asked for."""
+    ...) when the first event is asked for. `counts`: see `session_events`."""
     backend = backend or get_backend()
     answers = not request.reset and _blank_free(request.message)
     if answers:
@@ -177,7 +181,7 @@ def chat_events(
             ) from exc
         config = None  # a session in flight runs on its snapshot
     yield from session_events(session, request.message, backend, model=model, deadline=deadline, config=config,
-                              tokens=tokens)
+                              tokens=tokens, counts=counts)
 
 
 def collect(events: Iterable[TurnEvent]) -> ChatResponse:
@@ -268,6 +272,7 @@ def continue_session(
 def session_events(
     session: ChatSession, message: str, backend: Backend, *, model: BaseChatModel | None = None,
     deadline: float = math.inf, config: AgentConfig | None = None, tokens: bool = True,
+    counts: TurnCounts | None = None,
 ) -> Iterator[TurnEvent]:
     """Answer `message` in `session`, yielding the turn's events: load → run → commit → publish
     (docs/events.md), then `message` and `turn.finished`.
@@ -281,7 +286,9 @@ def session_events(
     `model`, if given, answers instead of the chat model the config's spec names (the spec is still
     checked and logged): the seam through which `bench/` drives this real turn with a scripted model.
     `config`: the session's config when the caller has it at hand (a session it just started), instead of
-    reading it back from the session's snapshot. `tokens`: stream the model's reply as `token` events."""
+    reading it back from the session's snapshot. `tokens`: stream the model's reply as `token` events.
+    `counts`, if given, is asked for the counters the commit also writes, given the turn's `usage` (services/usage.py:
+    the client's usage and its rate limits' settlement ride the turn's one write)."""
     from langchain_core.messages import AIMessage
 
     from openbrain.conversation import memory, outbox
@@ -322,7 +329,8 @@ def session_events(
     if context.ended:
         session.ended_at = utcnow()
     session.refresh_ttl(timedelta(days=settings.session_ttl_days))
-    backend.stores.sessions.commit(session, context.lead, context.lead_changes)
+    backend.stores.sessions.commit(session, context.lead, context.lead_changes,
+                                   counts(outcome.usage) if counts is not None else ())
     outbox.publish(session, backend)
     log.info(
         "chat turn",

@@ -10,6 +10,7 @@
 - a turn asked for with a widget key is counted against the client's rate limits and quotas before it runs
   (services/limits.py: `RateLimitedError`, and nothing runs); a server key's turns are not (it is the client's
   own secret, and its server speaks for many end users from one address);
+- every turn, whatever the key, adds to the client's usage (services/usage.py), in its commit;
 - `chat_events_as_client` is the same request as its stream of events (conversation/chat.py), for the
   streaming transports; a stream is not idempotent (a request sent again runs again).
 """
@@ -17,14 +18,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from openbrain.conversation.chat import ChatMessage, ChatResponse, chat_events, collect
-from openbrain.core.errors import ForbiddenError, NotFoundError, SessionEndedError
+from openbrain.core.errors import ForbiddenError, NotFoundError, RateLimitedError, SessionEndedError
 from openbrain.core.ids import existing_id, is_id
 from openbrain.services.limits import admit
+from openbrain.services.usage import TurnLedger, TurnUsage
 from openbrain.storage.orm.client import WIDGET
 
 if TYPE_CHECKING:
@@ -45,6 +47,7 @@ class ChatCall:
     lambda_context: Any = None
     end_user: str | None = None  # the verified user id, else the caller's IP (API Gateway's `sourceIp`)
     key_kind: str = WIDGET  # the kind of the caller's API key: a widget key's turns are rate limited
+    observe: Callable[[TurnUsage], None] | None = None  # told each turn's usage (the Lambdas' metrics)
 
 
 def chat_as_client(client: Client, request: ChatMessage, call: ChatCall, backend: Backend
@@ -86,26 +89,33 @@ def chat_events_as_client(client: Client, request: ChatMessage, call: ChatCall, 
             f"agentConfigOverrides may set only {', '.join(sorted(API_OVERRIDABLE))} through the API "
             f"(not {', '.join(sorted(unknown))}): the key is public; store a profile for the rest"
         )
-    admission = None
+    ledger = TurnLedger(client.client_id, backend.stores.counters, observe=call.observe)
     if call.key_kind == WIDGET:
         continuing = None if request.reset else request.session_id  # a reset starts a new session
-        admission = admit(client, call.end_user, continuing, backend.stores.counters)
-    usage = None
+        try:
+            ledger.admission = admit(client, call.end_user, continuing, backend.stores.counters)
+        except RateLimitedError:
+            ledger.refused()
+            raise
+    started = False
     try:
-        events = chat_events(request, backend, deadline=call.deadline, tokens=tokens)
+        events = chat_events(request, backend, deadline=call.deadline, tokens=tokens, counts=ledger.committing)
         try:
             first = next(events)
         except (NotFoundError, SessionEndedError):
             if not from_cookie:
                 raise
             request.session_id = None
-            events = chat_events(request, backend, deadline=call.deadline, tokens=tokens)
+            events = chat_events(request, backend, deadline=call.deadline, tokens=tokens, counts=ledger.committing)
             first = next(events)
+        started = True
         yield first
         for event in events:
-            if event["type"] == "turn.finished":
-                usage = event.get("usage")
+            if event["type"] == "message":  # sent after the commit: it carried the ledger's counts
+                ledger.committed()
             yield event
-    finally:
-        if admission is not None:
-            admission.settle(usage)
+    except Exception:
+        ledger.failed(error=started)
+        raise
+    finally:  # the caller stopped reading (GeneratorExit), or the request was a reset (no commit)
+        ledger.failed(error=False)

@@ -17,9 +17,12 @@ any 10 seconds by default) bounds that spike for an end user.
 
 `admit` adds 1 to every counter in ONE TransactWriteItems, all or nothing: over any limit, no counter
 changes, `RateLimitedError` says for how long (`retry_after`: when the window that refused ends), and the
-turn runs nothing and stores nothing. After the turn, `Admission.settle` adds its tokens (`usage` of
-`turn.finished`) and frees its slot of the session in ONE more write, after the reply went out. A token
-quota is checked before a turn: the turn that crosses it finishes, the next is refused.
+turn runs nothing and stores nothing. Settling the turn (`Admission.counts`: its tokens, `usage` of
+`turn.finished`, to the day and month; its slot of the session freed) costs no call of its own: it rides the
+turn's commit, the same TransactWriteItems as the session (services/usage.py, `TurnLedger`). So a widget-key
+turn makes ONE DynamoDB call more than a server-key turn: the admission. Only a turn that never commits (it
+failed, or its caller went away) settles in a write of its own. A token quota is checked before a turn: the
+turn that crosses it finishes, the next is refused.
 
 A session's slot is counted in a 60-second lease window, so a slot whose process died (a Lambda that timed
 out) frees itself when that window ends.
@@ -27,14 +30,13 @@ out) frees itself when that window ends.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from openbrain.core.clock import utcnow
-from openbrain.core.errors import OpenBrainError, RateLimitedError
+from openbrain.core.errors import RateLimitedError
 from openbrain.domain.limits import BURST_SECONDS
 from openbrain.storage.stores import Count
 
@@ -42,7 +44,6 @@ if TYPE_CHECKING:
     from openbrain.storage.orm import Client
     from openbrain.storage.stores import CounterStore
 
-log = logging.getLogger(__name__)
 LEASE_SECONDS = 60  # a session's turns in flight are counted per this window
 KEEP_SECONDS = 3600  # a counter outlives its window by this much before DynamoDB's TTL may delete it
 ANONYMOUS = "-"  # the end user of a request that names none
@@ -58,26 +59,20 @@ class _Limit:
 
 @dataclass
 class Admission:
-    """An admitted turn: what `settle` adds to or takes back from the counters once it ends."""
+    """An admitted turn: what settling it adds to or takes back from the counters once it ends."""
 
-    counters: CounterStore
     quotas: list[Count] = field(default_factory=list)  # the day and month counters (tokens go there)
     session: Count | None = None  # the session's slot, to free
 
-    def settle(self, usage: Mapping[str, int] | None) -> None:
-        """Add the turn's tokens (`usage` of `turn.finished`; None: it did not finish) and free its slot, in
-        one write. A failure is logged, not raised: the turn is over (its slot then frees itself with its lease
-        window, its tokens are not counted)."""
+    def counts(self, usage: Mapping[str, int] | None) -> list[Count]:
+        """What settles the turn: its tokens (`usage` of `turn.finished`; None: it did not finish) added to the
+        quotas, its session's slot freed. Written by the turn's commit, or by one write of its own if it never
+        commits (services/usage.py, `TurnLedger`)."""
         tokens = int((usage or {}).get("total_tokens", 0) or 0)
         counts = [Count(quota.key, {"tokens": tokens}, quota.expires_at) for quota in self.quotas] if tokens else []
         if self.session is not None:
             counts.append(Count(self.session.key, {"inflight": -1}, self.session.expires_at))
-        if not counts:
-            return
-        try:
-            self.counters.count(counts)
-        except OpenBrainError as exc:
-            log.warning("could not settle a turn's rate-limit counters", extra={"error_code": exc.code})
+        return counts
 
 
 def _window(now: int, seconds: int) -> int:
@@ -122,7 +117,8 @@ def _limits(client: Client, end_user: str | None, session_id: str | None, now: d
 def admit(client: Client, end_user: str | None, session_id: str | None, counters: CounterStore,
           now: datetime | None = None) -> Admission:
     """Count a turn of `client` for `end_user` (in `session_id`, if it continues one) against every limit, in
-    one write; `RateLimitedError` (nothing counted) if it is over any (module docstring)."""
+    one write; `RateLimitedError` (nothing counted) if it is over any (module docstring). The caller settles the
+    admission (`Admission.counts`) when the turn ends."""
     now = now or utcnow()
     limits = _limits(client, end_user, session_id, now)
     closed = [i for i, found in enumerate(limits) if min(found.count.below.values()) <= 0]  # a limit of 0
@@ -131,5 +127,4 @@ def admit(client: Client, end_user: str | None, session_id: str | None, counters
         worst = max((limits[i] for i in refused), key=lambda found: found.resets)
         retry_after = max(1, worst.resets - int(now.timestamp()))
         raise RateLimitedError(f"rate limited: over {worst.what}; retry in {retry_after} s", retry_after)
-    return Admission(counters, [found.count for found in limits[3:5]],
-                     limits[5].count if session_id else None)
+    return Admission([found.count for found in limits[3:5]], limits[5].count if session_id else None)

@@ -11,7 +11,7 @@ import itertools
 import json
 import random
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -23,13 +23,13 @@ from openbrain.storage.stores import Count, Stores
 
 if TYPE_CHECKING:
     from pynamodb.exceptions import TransactWriteError
+    from pynamodb.models import Model
+    from pynamodb.transactions import TransactWrite
 
 M = TypeVar("M", bound=OpenBrainModel)
 TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
 TRANSACTION_BYTES = 3_000_000  # under DynamoDB's 4 MB per transaction, with room for attribute names
-# DynamoDB cancels a transaction that meets another one writing the same item (`TransactionConflict`): the
-# counters every turn of a client adds to meet often under load, so a conflict is tried again, shortly.
-CONFLICT_RETRIES = 8
+CONFLICT_RETRIES = 8  # a transaction cancelled for meeting another is sent again up to this often (`_transact`)
 
 
 def _batches(items: list[AgentConfig], max_items: int) -> list[list[AgentConfig]]:
@@ -114,30 +114,43 @@ class DynamoDBSessionStore(ItemStore[ChatSession]):
     def _visible(self, item: ChatSession) -> bool:
         return not item.expired
 
-    def commit(self, session: ChatSession, lead: Lead | None = None, lead_fields: Collection[str] = ()) -> None:
-        if lead is None:
+    def __init__(self, model: type[ChatSession], counters: type[RateCounter] = RateCounter) -> None:
+        super().__init__(model)
+        self.counters = counters
+
+    def commit(self, session: ChatSession, lead: Lead | None = None, lead_fields: Collection[str] = (),
+               counts: Sequence[Count] = ()) -> None:
+        if lead is None and not counts:
             return self.save(session)  # one PutItem: cheaper than a transaction of one
         from pynamodb.exceptions import TransactWriteError
-        from pynamodb.transactions import TransactWrite
 
         now = utcnow()
-        session.updated_at = lead.updated_at = now
+        session.updated_at = now
+        if lead is not None:
+            lead.updated_at = now
         what = f"ChatSession {session.client_id}/{session.session_id}"
+
+        def write(transaction: TransactWrite) -> None:
+            transaction.save(session)
+            if lead is None:
+                pass
+            elif lead.version is None:
+                transaction.save(lead)
+            else:  # the changed fields only, on whatever version is stored (targets update leads too)
+                model = type(lead)
+                actions = [getattr(model, name).set(getattr(lead, name)) for name in sorted(lead_fields)]
+                transaction.update(lead, [*actions, model.updated_at.set(now)],
+                                   condition=model.lead_id.exists(), add_version_condition=False)
+            for count in counts:  # no bounds: what a turn used is added, whatever the counters say
+                transaction.update(*_counter_update(self.counters, count))
+
         try:
-            with TransactWrite(connection=self.model._get_connection().connection) as transaction:
-                transaction.save(session)
-                if lead.version is None:
-                    transaction.save(lead)
-                else:  # the changed fields only, on whatever version is stored (targets update leads too)
-                    model = type(lead)
-                    actions = [getattr(model, name).set(getattr(lead, name)) for name in sorted(lead_fields)]
-                    transaction.update(lead, [*actions, model.updated_at.set(now)],
-                                       condition=model.lead_id.exists(), add_version_condition=False)
+            _transact(self.model, write)
         except TransactWriteError as exc:
             refused = _refused(exc)
             if refused[:1] == [True]:
                 raise ConflictError(f"{what} was changed by someone else; reload and try again") from exc
-            if any(refused):
+            if lead is not None and refused[1:2] == [True]:
                 raise ConflictError(f"Lead {lead.client_id}/{lead.lead_id} was deleted during the turn") from exc
             if TOO_LARGE_MESSAGE in (exc.cause_response_message or ""):
                 raise ItemTooLargeError(f"{what} is larger than DynamoDB's 400 KB item limit") from exc
@@ -278,39 +291,77 @@ class DynamoDBConnectionStore:
 
 
 class DynamoDBCounterStore:
-    """The counters: each count an UpdateItem (ADD, with its bound as the condition), a turn's in one
+    """The counters: each count an UpdateItem (ADD, with its bound as the condition), several (a turn's) in one
     TransactWriteItems."""
 
     def __init__(self, model: type[RateCounter] = RateCounter) -> None:
         self.model = model
 
     def count(self, counts: Sequence[Count]) -> list[int]:
-        from pynamodb.exceptions import TransactWriteError
-        from pynamodb.transactions import TransactWrite
+        from pynamodb.exceptions import TransactWriteError, UpdateError
 
-        model = self.model
-        for attempt in range(CONFLICT_RETRIES + 1):
+        if len(counts) == 1:  # one UpdateItem: half the write units of a transaction of one (a refusal's count)
+            item, actions, condition = _counter_update(self.model, counts[0])
             try:
-                with TransactWrite(connection=model._get_connection().connection) as transaction:
-                    for count in counts:
-                        actions: list[Any] = [getattr(model, name).add(amount) for name, amount in count.add.items()]
-                        actions.append(model.expires_at.set(datetime.fromtimestamp(count.expires_at, UTC)))
-                        condition = None
-                        for name, bound in count.below.items():
-                            attribute = getattr(model, name)
-                            under = attribute.does_not_exist() | (attribute < bound)
-                            condition = under if condition is None else condition & under
-                        transaction.update(model(count.key), actions, condition=condition)
-                return []
-            except TransactWriteError as exc:
-                refused = _refused(exc)
-                if any(refused):
-                    return [index for index, failed in enumerate(refused) if failed]
-                codes = {reason.code for reason in exc.cancellation_reasons or [] if reason is not None}
-                if "TransactionConflict" not in codes or attempt == CONFLICT_RETRIES:
-                    raise DatabaseError(failure(exc, "count the turn against the rate limits")) from exc
-                time.sleep(random.uniform(0, 0.01 * 2 ** attempt))  # noqa: S311 (jitter, not a secret)
-        raise AssertionError("unreachable")
+                self.model._get_connection().update_item(item.key, actions=actions, condition=condition)
+            except UpdateError as exc:
+                if exc.cause_response_code == "ConditionalCheckFailedException":
+                    return [0]
+                raise DatabaseError(failure(exc, "count the turn against the rate limits")) from exc
+            return []
+
+        def write(transaction: TransactWrite) -> None:
+            for count in counts:
+                transaction.update(*_counter_update(self.model, count))
+
+        try:
+            _transact(self.model, write)
+        except TransactWriteError as exc:
+            refused = _refused(exc)
+            if any(refused):
+                return [index for index, failed in enumerate(refused) if failed]
+            raise DatabaseError(failure(exc, "count the turn against the rate limits")) from exc
+        return []
+
+    def read(self, keys: Sequence[str]) -> dict[str, RateCounter]:
+        from pynamodb.exceptions import PynamoDBException
+
+        try:  # PynamoDB asks for 100 keys a request and asks again for what DynamoDB left unprocessed
+            return {counter.key: counter for counter in self.model.batch_get(list(dict.fromkeys(keys)))}
+        except PynamoDBException as exc:
+            raise DatabaseError(failure(exc, "read the counters")) from exc
+
+
+def _counter_update(model: type[RateCounter], count: Count) -> tuple[RateCounter, list[Any], Any]:
+    """The UpdateItem of `count`: ADD each amount, keep until its expiry, if each bound is not reached."""
+    actions: list[Any] = [getattr(model, name).add(amount) for name, amount in count.add.items()]
+    actions.append(model.expires_at.set(datetime.fromtimestamp(count.expires_at, UTC)))
+    condition = None
+    for name, bound in count.below.items():
+        attribute = getattr(model, name)
+        under = attribute.does_not_exist() | (attribute < bound)
+        condition = under if condition is None else condition & under
+    return model(count.key), actions, condition
+
+
+def _transact(model: type[Model], write: Callable[[TransactWrite], None]) -> None:
+    """One TransactWriteItems of what `write` puts in it, on `model`'s connection; sent again (fresh, after a
+    short random pause) while DynamoDB cancels it only for meeting another transaction on one of its items
+    (`TransactionConflict`: the counters every turn of a client adds to meet often under load). A cancelled
+    transaction wrote nothing, so sending it again is safe. Anything else is raised (`TransactWriteError`)."""
+    from pynamodb.exceptions import TransactWriteError
+    from pynamodb.transactions import TransactWrite
+
+    for attempt in range(CONFLICT_RETRIES + 1):
+        try:
+            with TransactWrite(connection=model._get_connection().connection) as transaction:
+                write(transaction)
+            return
+        except TransactWriteError as exc:
+            codes = {reason.code for reason in exc.cancellation_reasons or [] if reason is not None}
+            if any(_refused(exc)) or "TransactionConflict" not in codes or attempt == CONFLICT_RETRIES:
+                raise
+            time.sleep(random.uniform(0, 0.01 * 2 ** attempt))  # noqa: S311 (jitter, not a secret)
 
 
 def dynamodb_stores(
@@ -324,7 +375,7 @@ def dynamodb_stores(
     """The stores over the given (bound) models."""
     return Stores(
         profiles=DynamoDBProfileStore(profiles),
-        sessions=DynamoDBSessionStore(sessions),
+        sessions=DynamoDBSessionStore(sessions, counters),
         leads=ItemStore(leads),
         clients=DynamoDBClientStore(clients),
         connections=DynamoDBConnectionStore(connections),

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from openbrain.storage.orm import AgentConfig, ChatSession, Client, Connection, Lead
+from openbrain.storage.orm import AgentConfig, ChatSession, Client, Connection, Lead, RateCounter
 
 Item = TypeVar("Item")
 
@@ -66,10 +66,13 @@ class SessionStore(ClientItemStore[ChatSession], Protocol):
     """A client's chat sessions, by session id. An expired session (its TTL passed) reads as missing and is
     not listed, even before DynamoDB's TTL sweeper deletes it."""
 
-    def commit(self, session: ChatSession, lead: Lead | None = None, lead_fields: Collection[str] = ()) -> None:
-        """A chat turn's writes, all or nothing: `session` (as `save`: `ConflictError` if another turn
-        saved it first) and, if given, its `lead`: a new one, or the stored one with only `lead_fields`
-        changed (whatever else changed it meanwhile, e.g. a target marking it delivered, is kept)."""
+    def commit(self, session: ChatSession, lead: Lead | None = None, lead_fields: Collection[str] = (),
+               counts: Sequence[Count] = ()) -> None:
+        """A chat turn's writes, all or nothing, in one request: `session` (as `save`: `ConflictError` if another
+        turn saved it first); if given, its `lead`: a new one, or the stored one with only `lead_fields` changed
+        (whatever else changed it meanwhile, e.g. a target marking it delivered, is kept); and `counts` (the
+        turn's usage and rate-limit counters, added as `CounterStore.count` adds them; a turn's counts have no
+        bound: what it used is counted, whatever the counters say)."""
         ...
 
     def clear_outbox(self, session: ChatSession) -> bool:
@@ -163,6 +166,10 @@ class CounterStore(Protocol):
     def count(self, counts: Sequence[Count]) -> list[int]:
         """Apply every count, all or nothing, in one request: [] when all were applied, else the indexes of
         the counts whose bound was reached (then nothing was written)."""
+        ...
+
+    def read(self, keys: Sequence[str]) -> dict[str, RateCounter]:
+        """The counters of `keys` that exist, by key (a missing one was never counted, or expired)."""
         ...
 
 

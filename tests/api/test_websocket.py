@@ -355,3 +355,17 @@ def test_a_connection_record_expires_with_api_gateways_longest_connection(keys: 
     record = acked(keys["widget"]).record
     assert record is not None and record.expires_at is not None
     assert 7100 < (record.expires_at - record.connected_at).total_seconds() <= 7200
+
+
+def test_a_turn_over_the_websocket_prints_its_metrics_with_the_client_as_dimension(
+        keys: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "OpenBrain")
+    ws = acked(keys["widget"])
+    capsys.readouterr()
+
+    frames = ws.chat(message="what is 2 + 2?")
+
+    assert frames[-1]["type"] == "turn.finished"
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert [(b["client_id"], b["Turns"], b["TurnErrors"]) for b in blobs] == [("acme", [1], [0])]
+    assert blobs[0]["InputTokens"][0] + blobs[0]["OutputTokens"][0] == frames[-1]["usage"]["total_tokens"]

@@ -1,4 +1,5 @@
-"""Rate limits as an operator sets them (`ob-admin client limits`), held exactly across two `ob-serve` workers."""
+"""Rate limits as an operator sets them (`ob-admin client limits`), held exactly across two `ob-serve` workers, and
+the usage `ob-admin usage` reports of them."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def test_client_limits_sets_what_is_given_refuses_a_negative_one_and_client_show
 
 
 def _chat(url: str, key: str) -> tuple[int, str | None]:
-    request = urllib.request.Request(url + "/chat", data=b'{"reset": true}', method="POST",
+    request = urllib.request.Request(url + "/chat", data=b'{"message": "what is 6 * 7?"}', method="POST",
                                      headers={"Content-Type": "application/json", "x-api-key": key})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -59,3 +60,25 @@ def test_n_concurrent_turns_across_two_ob_serve_workers_admit_exactly_the_limit(
 
     assert sorted(status for status, _ in results) == [200] * 3 + [429] * 7
     assert all(int(retry) > 0 for status, retry in results if status == 429)
+    usage = cli.run("ob-admin", "usage", "local", "--json")
+    assert usage.returncode == 0, usage.stderr
+    totals = json.loads(usage.stdout)["totals"]
+    assert (totals["turns"], totals["rate_limited"], totals["errors"]) == (3, 7, 0)
+    assert totals["input_tokens"] > 0 and totals["output_tokens"] > 0
+
+
+def test_usage_shows_a_table_and_refuses_a_bad_day_or_an_unknown_client(cli: Cli) -> None:
+    created = cli.run("ob-admin", "client", "create", "Acme", "--json")
+    assert created.returncode == 0, created.stderr
+
+    shown = cli.run("ob-admin", "usage", "acme", "--from", "2026-01-01", "--to", "2026-01-31")
+    bad_day = cli.run("ob-admin", "usage", "acme", "--from", "2026-02-30")
+    unknown = cli.run("ob-admin", "usage", "nobody")
+    too_long = cli.run("ob-admin", "usage", "acme", "--from", "2024-01-01", "--to", "2025-12-31")
+
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[0] == "usage of acme, 2026-01-01 to 2026-01-31 (UTC days; every key's turns)"
+    assert shown.stdout.splitlines()[-1].split() == ["total", "0", "0", "0", "0", "0", "-"]
+    assert bad_day.returncode == 2 and "must be a day as YYYY-MM-DD" in bad_day.stderr
+    assert_one_line_error(unknown, "ob-admin", "client 'nobody' not found")
+    assert_one_line_error(too_long, "ob-admin", "the range spans 731 days; at most 366")

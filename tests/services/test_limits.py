@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.backend import installed_backend
+from support.fake_openai import TEST_KEY, FakeOpenAI, Reply
 
 from openbrain.api.streaming import chat_stream
 from openbrain.aws.backend import Backend
@@ -81,15 +82,16 @@ def test_a_session_runs_its_concurrency_limit_of_turns_at_once_and_a_finished_on
     assert refused.value.retry_after == 1
     admit(client, "u", "01OTHER", backend.stores.counters, NOW)  # another session is not held up
 
-    first.settle(None)
+    backend.stores.counters.count(first.counts(None))
 
     admit(client, "u", "01SESSION", backend.stores.counters, NOW)
 
 
 def test_token_quotas_count_the_turns_usage_and_refuse_the_next_turn(backend: Backend) -> None:
     client = _client(backend, **OPEN, tokens_per_day=100)
-    admit(client, "u", None, backend.stores.counters, NOW).settle({"total_tokens": 99})
-    admit(client, "u", None, backend.stores.counters, NOW).settle({"total_tokens": 50})  # under before: it runs
+    for tokens in (99, 50):  # 99 is under 100 before the second turn: it runs
+        backend.stores.counters.count(admit(client, "u", None, backend.stores.counters, NOW).counts(
+            {"total_tokens": tokens}))
 
     with pytest.raises(RateLimitedError) as refused:
         admit(client, "u", None, backend.stores.counters, NOW)
@@ -198,4 +200,33 @@ def test_a_reset_naming_a_busy_session_starts_a_new_one_and_is_not_held_up_by_it
                               ChatCall(end_user="u"), backend)
 
     assert reply.session_id != "01KBUSYSESSION0000000000000"
-    busy.settle(None)
+    backend.stores.counters.count(busy.counts(None))
+
+
+def test_concurrent_turns_of_one_session_admit_its_concurrency_and_a_commit_frees_the_slot(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with FakeOpenAI() as model, installed_backend(Settings(
+            memory_store=tmp_path / "store.json", openai_base_url=model.base_url, openai_api_key=TEST_KEY)) as backend:
+        model.always(Reply("fine", delay=0.5))  # every turn holds its slot half a second
+        client = _client(backend, **{**OPEN, "session_concurrency": 1})
+        profile = AgentConfig.get("acme", "default")
+        profile.model = "openai:gpt-test"
+        profile.save()
+        call = ChatCall(end_user="u")
+        session = chat_as_client(client, ChatMessage(reset=True), call, backend)[0].session_id
+
+        def one(_: int) -> int:
+            try:
+                chat_as_client(client, ChatMessage(session_id=session, message="hi"), call, backend)
+            except RateLimitedError as exc:
+                return exc.retry_after
+            return 0
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            results = list(pool.map(one, range(6)))
+
+        assert sorted(results) == [0, 1, 1, 1, 1, 1]  # one ran; the others were told to retry in 1 s
+        assert one(0) == 0  # its commit freed the slot: the next turn runs
+        assert ChatSession.get("acme", session).turn_count == 2

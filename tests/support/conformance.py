@@ -78,15 +78,16 @@ def on_missing_table(model: type[OpenBrainModel]) -> Any:
 
 
 @contextmanager
-def counting(operation: str) -> Iterator[list[int]]:
-    """Count the DynamoDB `operation` requests (Query, Scan) made meanwhile through the models' connection."""
-    calls: list[int] = []
-    client = AgentConfig._get_connection().connection.client  # the four models share it (bind_models)
+def counting(operation: str = "") -> Iterator[list[str]]:
+    """The DynamoDB `operation` requests (Query, Scan; every operation if none is named) made meanwhile through
+    the models' connection, by operation name, in order."""
+    calls: list[str] = []
+    client = AgentConfig._get_connection().connection.client  # the models share it (bind_models)
 
-    def count(**_: Any) -> None:
-        calls.append(1)
+    def count(event_name: str, **_: Any) -> None:
+        calls.append(event_name.rsplit(".", 1)[-1])
 
-    event = f"after-call.dynamodb.{operation}"
+    event = f"after-call.dynamodb.{operation}" if operation else "after-call.dynamodb"
     client.meta.events.register(event, count)
     try:
         yield calls

@@ -14,6 +14,7 @@ from openbrain.services.chat import ChatCall, chat_as_client
 from openbrain.services.idempotency import KEY_PATTERN
 
 from ..context import KEY_KIND, SESSION_COOKIE, backend, cookie, current_client, source_ip, turn_deadline
+from ..observability import emit_turn
 from .errors import BODY_ERRORS, KEY_ERRORS, error_responses
 from .security import API_KEY
 
@@ -44,7 +45,7 @@ def post_chat(body: Annotated[ChatMessage, Body()],
               ) -> Response[ChatResponse]:
     client = current_client(router)
     call = ChatCall(cookie(router, SESSION_COOKIE), idempotency_key, turn_deadline(router), router.lambda_context,
-                    end_user=source_ip(router), key_kind=router.context[KEY_KIND])
+                    end_user=source_ip(router), key_kind=router.context[KEY_KIND], observe=emit_turn)
     reply, replayed = chat_as_client(client, body, call, backend())
     return Response(
         status_code=200,

@@ -8,9 +8,14 @@ Keys: hash `key`, a string naming what is counted and its window:
 | `<client_id>#m#<minute>` | the client's turns this minute |
 | `<client_id>#day#<YYYY-MM-DD>`, `<client_id>#month#<YYYY-MM>` | the client's turns and tokens |
 | `<client_id>#session#<session_id>#<lease window>` | turns of one session in flight |
+| `<client_id>#usage#<YYYY-MM-DD>` | the client's usage that UTC day, every key's turns (services/usage.py) |
+
+A usage row counts `turns`, `input_tokens`, `output_tokens`, `latency_ms` (the sum over its turns, so a mean),
+`errors` and `rate_limited`; it is kept 400 days (`expires_at`), the limits' windows an hour past their end.
 
 Windows are fixed (a minute starts at :00 UTC), so a counter is only ever added to: one conditional
-UpdateItem per counter (in one transaction for a turn) and never a read. `expires_at` (a TTL attribute) is
+UpdateItem per counter (in one transaction for a turn: the admission's, or the turn's commit) and never a read
+on a turn's way (`GET /usage` reads the usage rows, BatchGetItem). `expires_at` (a TTL attribute) is
 the end of the window plus a margin: DynamoDB deletes old windows itself. No version attribute: counters
 change by atomic ADD, never by read-modify-write.
 """
@@ -33,4 +38,9 @@ class RateCounter(Model):
     turns = NumberAttribute(null=True)
     tokens = NumberAttribute(null=True)
     inflight = NumberAttribute(null=True)
+    input_tokens = NumberAttribute(null=True)
+    output_tokens = NumberAttribute(null=True)
+    latency_ms = NumberAttribute(null=True)
+    errors = NumberAttribute(null=True)
+    rate_limited = NumberAttribute(null=True)
     expires_at = TTLAttribute(null=True)

@@ -1,17 +1,20 @@
-"""A chat turn's commit: the session and its lead together or not at all, and the session's outbox."""
+"""A chat turn's commit: the session, its lead and its counters together or not at all, and the session's
+outbox."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
+from support.conformance import counting
 
 from openbrain.core.clock import utcnow
 from openbrain.core.errors import ConflictError
 from openbrain.storage.orm import ChatSession, Lead
-from openbrain.storage.stores import Stores
+from openbrain.storage.stores import Count, Stores
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("transactions")]
+LATER = 4_102_444_800  # 2100-01-01: kept for the test's life
 OUTBOX = [{"type": "lead.captured.v1", "detail": {"event_id": "01JEVENTEVENTEVENTEVENT000"}}]
 
 
@@ -92,3 +95,23 @@ def test_sessions_with_an_outbox_are_found_once_old_enough(stores: Stores, clien
 
     assert found(-60) == []
     assert found(1) == [waiting.session_id]
+
+
+def test_a_commit_adds_its_counts_in_the_same_write_and_one_that_lost_the_race_adds_none(
+        stores: Stores, client_id: str) -> None:
+    usage, slot = f"{client_id}#usage", f"{client_id}#slot"
+    stores.counters.count([Count(slot, {"inflight": 1}, LATER)])
+    mine = _stored_session(stores, client_id)
+    theirs = stores.sessions.get(client_id, mine.session_id)
+    counts = [Count(usage, {"turns": 1, "input_tokens": 12}, LATER), Count(slot, {"inflight": -1}, LATER)]
+
+    with counting() as made:
+        stores.sessions.commit(theirs, counts=counts)
+    with pytest.raises(ConflictError):
+        stores.sessions.commit(mine, counts=counts)
+
+    assert made == ["TransactWriteItems"]
+    stored = stores.counters.read([usage, slot, f"{client_id}#never"])
+    assert sorted(stored) == [slot, usage]
+    assert (stored[usage].turns, stored[usage].input_tokens, stored[slot].inflight) == (1, 12, 0)
+    assert stores.sessions.get(client_id, mine.session_id).version == 2
