@@ -302,7 +302,11 @@ textarea:disabled{background:#f3f4f6}
           acked = frame.type === "ack";
           resolve(acked ? ws : null);
           if (!acked) ws.close();
-        } else if (onFrame) onFrame(frame);
+        } else if (onFrame) {
+          // API Gateway's own frame when the function failed or took over 29 s: {"message": "...", "requestId"}
+          // (the turn may or may not have been stored: its message stays in the conversation, as when offline)
+          onFrame(frame.type ? frame : { type: "error", code: "gateway_error", message: frame.message });
+        }
       };
       ws.onclose = () => {
         if (!acked) return resolve(null); // refused or unreachable: HTTP from now on
@@ -351,7 +355,8 @@ textarea:disabled{background:#f3f4f6}
           finished(frame);
           return true;
         case "error":
-          refused = frame.code !== "offline"; // a refused turn stored nothing (docs/api.md); a lost one may have
+          // a refused turn stored nothing (docs/api.md); a lost one may have
+          refused = frame.code !== "offline" && frame.code !== "gateway_error";
           fail(frame.code, frame.message, frame.retry_after);
           return true;
       }

@@ -27,7 +27,7 @@ from support.fake_openai import TEST_KEY, FakeOpenAI, Reply, ToolCall, error
 from openbrain.web import embed_tag
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, WebSocketRoute
 
 pytestmark = pytest.mark.e2e
 
@@ -469,3 +469,30 @@ def test_the_pinned_tag_loads_only_the_bytes_its_sri_hash_names(browser: Browser
         assert any("integrity" in error for error in page.errors), page.errors
     finally:
         context.close()
+
+
+def test_api_gateways_own_error_frame_ends_the_turn_with_its_message(browser: Browser, served: Served) -> None:
+    from playwright.sync_api import expect
+
+    # given the WebSocket as API Gateway answers when the function failed or ran past 29 s: a frame of its own,
+    # not one of ours (ob-serve never sends it, so Playwright plays API Gateway for this test)
+    def gateway(socket: WebSocketRoute) -> None:
+        def answer(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if frame["action"] == "ack":
+                socket.send(json.dumps({"type": "ack"}))
+            else:
+                socket.send(json.dumps({"message": "Endpoint request timed out", "connectionId": "c1",
+                                        "requestId": "r1"}))
+        socket.on_message(answer)
+
+    with widget_page(browser) as ui:
+        ui.page.route_web_socket(served.url.replace("http", "ws") + "/ws", gateway)
+        ui.goto(served.url + "/demo")
+        ui.launcher.click()
+
+        # then the turn ends at once with API Gateway's message (the message stays: it may have been stored)
+        expect(ui.status).to_have_text("Something went wrong: Endpoint request timed out", timeout=TURN_MS)
+        ui.send("Still there?")
+        expect(ui.messages("user")).to_have_text(["Still there?"])
+        expect(ui.page.get_by_role("button", name="Send")).to_be_enabled()
