@@ -1,6 +1,7 @@
 """`ob-tuner` in a real browser: the installed console script on a loopback port, and Debian's chromium
 driven by Playwright (never a browser Playwright downloads). Shared by `test_browser.py` and
-`scripts/screenshot_tuner.py`.
+`scripts/screenshot_tuner.py`; `chromium()`, `unavailable()` and `collect_errors()` by the widget's
+(support/widget.py).
 
 What goes wrong is collected, not just what a test looks for: `TunerPage.errors` gathers uncaught JavaScript
 errors, console errors, every gradio error toast and every component gradio marks "Error" (the tuner shows its
@@ -73,6 +74,14 @@ def chromium() -> Iterator[Browser]:
             browser.close()
 
 
+def collect_errors(page: Page) -> list[str]:
+    """A list that fills with the page's uncaught JavaScript errors and console errors as they happen."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+    page.on("console", lambda message: message.type == "error" and errors.append(f"console error: {message.text}"))
+    return errors
+
+
 # Reports each gradio error toast and each component's "Error" badge (gradio's status tracker) as it appears:
 # a toast leaves after a few seconds, and a test's last look must still know it was there.
 _WATCH_GRADIO_ERRORS = """
@@ -93,10 +102,7 @@ class TunerPage:
 
     def __init__(self, page: Page) -> None:
         self.page = page
-        self.errors: list[str] = []
-        page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
-        page.on("console", lambda message: message.type == "error"
-                and self.errors.append(f"console error: {message.text}"))
+        self.errors = collect_errors(page)
         page.expose_function("obGradioError", lambda text: self.errors.append(f"gradio error: {text}"))
         page.add_init_script(_WATCH_GRADIO_ERRORS)
 
