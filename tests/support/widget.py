@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -45,7 +46,9 @@ def axe_core() -> Path:
     with (prefix / ".install.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _installed_version(prefix) != AXE_CORE_VERSION or not script.exists():
-            subprocess.run(["npm", "install", "--prefix", str(prefix), f"axe-core@{AXE_CORE_VERSION}",
+            npm = shutil.which("npm")
+            assert npm, "npm is missing: the accessibility test installs axe-core with it (.ci/run installs npm)"
+            subprocess.run([npm, "install", "--prefix", str(prefix), f"axe-core@{AXE_CORE_VERSION}",
                             "--no-audit", "--no-fund", "--save-exact"], check=True, capture_output=True,
                            timeout=NPM_TIMEOUT)
     return script

@@ -13,7 +13,11 @@ from npm on first use.
 from __future__ import annotations
 
 import json
+import os
 import re
+import struct
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from support.browser import LOAD_MS, TURN_MS, VIEWPORT, chromium, unavailable
+from support.cli import TIMEOUT
 from support.widget import (
     ANSWER,
     COMPUTED_STYLE,
@@ -40,6 +45,8 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.e2e
 
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
 # What a careless or hostile site's stylesheet does to everything it reaches.
 HOSTILE_CSS = """
 * { all: unset !important; font-size: 40px !important; color: red !important; line-height: 3 !important }
@@ -49,6 +56,8 @@ textarea, [role] { visibility: hidden !important }
 openbrain-widget, #openbrain-widget { display: none !important; opacity: 0.1 !important }
 :root { font-size: 50px !important }
 """
+# How a site is meant to style the widget (docs/widget.md): custom properties on its host element.
+THEME_CSS = "openbrain-widget, #openbrain-widget { --openbrain-accent: #6d28d9; --openbrain-font: Georgia, serif }"
 SITE_CSS = "body { font: 16px/1.5 Georgia, serif; margin: 2rem } .note { border: 1px solid #888; padding: 1em }"
 CONTENT = """
 <header><h1>Example Shop</h1><nav><a href="/about">About</a> <a href="/contact">Contact</a></nav></header>
@@ -99,16 +108,17 @@ def browser() -> Iterator[Browser]:
 @contextmanager
 def site_with_widget(home: Path) -> Iterator[tuple[Served, Site]]:
     """An `ob-serve` whose demo client allows a site of ours, and that site: `/plain` (an ordinary page with the
-    widget), `/bare` (the same page without it), `/hostile` and `/hostile-bare` (with the hostile stylesheet) and
-    `/strict` (the widget under a strict Content-Security-Policy)."""
+    widget), `/bare` (the same page without it), `/hostile` and `/hostile-bare` (with the hostile stylesheet),
+    `/themed` (hostile, and theming the widget) and `/strict` (the widget under a strict Content-Security-Policy)."""
     site = Site(css=SITE_CSS)
     with ob_serve(home, "--origin", site.origin) as served:
         tag, css = embed_tag(served), '<link rel="stylesheet" href="/site.css">'
-        hostile = f"<style>{HOSTILE_CSS}</style>"
+        hostile, theme = f"<style>{HOSTILE_CSS}</style>", f"<style>{THEME_CSS}</style>"
         policy = (f"default-src 'none'; script-src {served.url}; style-src 'self'; img-src 'self'; "
                   f"connect-src {served.url} {served.ws_origin}; base-uri 'none'; form-action 'none'")
         site.pages = {"/plain": (page_html(css + tag), {}), "/bare": (page_html(css), {}),
                       "/hostile": (page_html(css + hostile + tag), {}), "/hostile-bare": (page_html(css + hostile), {}),
+                      "/themed": (page_html(css + hostile + theme + tag), {}),
                       "/strict": (page_html(css + tag), {"Content-Security-Policy": policy})}
         with site.serving():
             yield served, site
@@ -177,6 +187,21 @@ def test_the_sites_css_changes_neither_how_the_widget_looks_nor_how_it_works(
                    if hostile[name][0].get(prop) != value}
         assert changed == {}, f"the site's CSS changed the widget's {name} (plain, hostile): {changed}"
         assert hostile[name][1] == box, f"the site's CSS moved the widget's {name}"
+
+
+def test_the_site_themes_the_widget_through_its_custom_properties(site: tuple[Served, Site], browser: Browser) -> None:
+    from playwright.sync_api import expect
+
+    _, ours = site
+    with widget_on(browser, ours.origin + "/plain") as ui:
+        ui.open()
+        default_font = ui.messages("assistant").first.evaluate("(el) => getComputedStyle(el).fontFamily")
+    with widget_on(browser, ours.origin + "/themed") as ui:
+        expect(ui.launcher()).to_have_css("background-color", "rgb(109, 40, 217)")
+        ui.open()
+        expect(ui.send_button()).to_have_css("background-color", "rgb(109, 40, 217)")
+        expect(ui.messages("assistant").first).to_have_css("font-family", "Georgia, serif")
+    assert default_font != "Georgia, serif"
 
 
 def light_dom_styles(ui: WidgetPage) -> list[dict[str, str]]:
@@ -298,3 +323,15 @@ def retry_after(payload: str | bytes) -> list[int]:
         return []
     found = re.search(r'"retry_?after":\s*(\d+)', json.dumps(frame), re.IGNORECASE)
     return [int(found.group(1))] if found else []
+
+
+def test_the_readme_screenshot_script_makes_its_picture(tmp_path: Path, browser: Browser) -> None:
+    out = tmp_path / "widget.png"
+    result = subprocess.run([sys.executable, str(SCRIPTS / "screenshot_widget.py"), str(out)], capture_output=True,
+                            text=True, timeout=TIMEOUT, env={**os.environ, "HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(out)
+    png = out.read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk
+    assert width >= 800 and height >= 600, (width, height)
