@@ -4,7 +4,7 @@ Debian's chromium.
     .venv/bin/python scripts/screenshot_widget.py [out.png]    # default: docs/images/widget.png
 
 It starts its own `ob-serve` (embedded backend, no store file, no model key: the offline model answers) and
-drives the page with the same steps as tests/widget (support/widget.py).
+drives the page with the same steps as tests/web (support/widget.py).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # tests/support: the page steps the browser tests use
 
-from support.browser import chromium, unavailable  # noqa: E402
-from support.widget import WidgetPage, ob_serve  # noqa: E402
+from support.browser import WidgetPage, chromium, ob_serve, unavailable  # noqa: E402
+from support.widget import ANSWER, QUESTION  # noqa: E402
 
 SIZE = {"width": 1100, "height": 720}
 
@@ -33,9 +33,10 @@ def main(argv: list[str]) -> int:
         ui = WidgetPage(browser.new_page(viewport=SIZE))
         ui.goto(f"{served.url}/demo")
         ui.open()
-        ui.send()
+        ui.greeted()
+        ui.chat(QUESTION, ANSWER)
         ui.page.mouse.move(0, 0)  # no hover highlight in the picture
-        ui.composer().blur()  # no focus ring or caret either
+        ui.composer.blur()  # no focus ring or caret either
         ui.page.screenshot(path=str(out))
         assert ui.errors == [], f"errors on the page: {ui.errors}"
     print(out)

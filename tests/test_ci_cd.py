@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+WIDGET_FILES = {"openbrain/web/widget.js", "openbrain/web/demo.html", "openbrain/web/demo.css"}
 
 
 def fake_tools(bin_dir: Path, log: Path) -> dict[str, str]:
@@ -258,6 +259,7 @@ def test_publish_for_real_builds_checks_and_uploads_exactly_that_build(
         [metadata_file] = [n for n in names if n.endswith(".dist-info/METADATA")]
         wheel_metadata = archive.read(metadata_file).decode()
     assert "openbrain/py.typed" in names
+    assert set(names) >= WIDGET_FILES, "the chat widget and the demo site ship in the wheel (package data)"
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), names
     assert "Name: openbrain-agents\n" in wheel_metadata
     assert "License-Expression: AGPL-3.0-or-later\n" in wheel_metadata
@@ -265,5 +267,5 @@ def test_publish_for_real_builds_checks_and_uploads_exactly_that_build(
     [sdist] = (tmp_path / "dist").glob("*.tar.gz")
     with tarfile.open(sdist) as archive:
         members = {Path(m).relative_to(Path(m).parts[0]).as_posix() for m in archive.getnames() if "/" in m}
-    assert {"LICENSE", "openbrain/py.typed", "pyproject.toml"} <= members
+    assert {"LICENSE", "openbrain/py.typed", "pyproject.toml", *WIDGET_FILES} <= members
 

@@ -144,6 +144,24 @@ def _client_rotate_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def _client_widget_snippet(args: argparse.Namespace) -> int:
+    from openbrain.services.clients import get_client
+    from openbrain.web import embed_tag, widget
+
+    with _opened() as backend:
+        client = get_client(backend.stores, args.client_id)
+    script = widget()
+    api = args.api.rstrip("/")
+    key = args.key or f"obw.{client.client_id}.WIDGET-KEY"
+    tag = embed_tag(api + script.versioned_path, key, args.profile, integrity=script.integrity, ws=args.ws)
+    _emit(args, {"client_id": client.client_id, "src": api + script.versioned_path, "integrity": script.integrity,
+                 "tag": tag}, tag)
+    if not args.json and not args.key:
+        print(f"(put the client's widget key in data-key: it is shown only when made; `{command(PROG)} client "
+              f"rotate-key --widget {client.client_id}` makes a new one)", file=sys.stderr)
+    return 0
+
+
 def _client_rotate_webhook_secret(args: argparse.Namespace) -> int:
     from openbrain.services.clients import rotate_webhook_secret
 
@@ -335,6 +353,15 @@ def parser() -> argparse.ArgumentParser:
     rotate.add_argument("--keep-old", action="store_true", help="keep the old keys working too")
     rotate.add_argument("--widget", dest="kind", action="store_const", const="widget", default="server",
                         help="rotate the widget key (obw.…, chat only) instead of the server key (ob.…)")
+    snippet = command(clients, "widget-snippet", _client_widget_snippet,
+                      "print the <script> tag that embeds the chat widget, pinned to this version by its SRI hash")
+    snippet.add_argument("client_id", metavar="CLIENT_ID")
+    snippet.add_argument("--api", required=True, metavar="URL",
+                         help="the chat API's URL (the stack output ApiUrl, or ob-serve's http://127.0.0.1:8080)")
+    snippet.add_argument("--key", metavar="KEY", help="the client's widget key (obw.…) [a placeholder]")
+    snippet.add_argument("--profile", default="default", help="the profile the widget chats with [default]")
+    snippet.add_argument("--ws", metavar="URL",
+                         help="the WebSocket URL, when it is not the API's /ws (on AWS: the stack output ChatWsUrl)")
     rotate_secret = command(clients, "rotate-webhook-secret", _client_rotate_webhook_secret,
                             "make a new webhook signing secret (printed once), stored in SSM")
     rotate_secret.add_argument("client_id", metavar="CLIENT_ID")

@@ -127,7 +127,7 @@ textarea:disabled{background:#f3f4f6}
 
   // ------------------------------------------------------------------------------------- safe Markdown
   // A small renderer that only ever makes elements and text nodes: no HTML is parsed, no image is loaded.
-  const INLINE = /`([^`\n]+)`|\*\*([^*\n]+)\*\*|__([^_\n]+)__|\*([^*\s][^*\n]*)\*|\b_([^_\n]+)_\b|\[([^\]\n]+)\]\(([^)\s]+)\)|((?:https?:\/\/|mailto:)[^\s<>()]+[^\s<>().,;:!?'"])/g;
+  const INLINE = /`([^`\n]+)`|\*\*([^*\n]+)\*\*|__([^_\n]+)__|\*([^*\s][^*\n]*)\*|\b_([^_\n]+)_\b|!?\[([^\]\n]+)\]\(([^)\s]+)\)|((?:https?:\/\/|mailto:)[^\s<>()]+[^\s<>().,;:!?'"])/g;
   const safeHref = (href) => {
     try {
       const url = new URL(href, "https://invalid.invalid/");

@@ -84,6 +84,36 @@ def test_client_list_and_show_in_json_never_show_keys(cli: Cli) -> None:
     assert table.stdout.splitlines()[0].split() == ["CLIENT_ID", "NAME", "KEYS", "ORIGINS", "WEBHOOK"]
 
 
+def test_widget_snippet_prints_the_tag_of_the_versioned_widget_with_its_sri_hash(cli: Cli) -> None:
+    import base64
+    import hashlib
+
+    from openbrain.web import widget
+
+    # given a client and its widget key
+    key = _json(cli.run(PROG, "client", "create", "Acme", "--json"))["widget_key"]
+    api = "https://abc123.execute-api.eu-west-1.amazonaws.com/Prod"
+    digest = hashlib.sha384(widget().body).digest()
+
+    # when
+    shown = _json(cli.run(PROG, "client", "widget-snippet", "acme", "--api", api + "/", "--key", key, "--json",
+                          "--ws", "wss://def456.execute-api.eu-west-1.amazonaws.com/Prod"))
+    text = cli.run(PROG, "client", "widget-snippet", "acme", "--api", api)
+
+    # then: the versioned URL named by the file's SHA-384, its SRI hash, and the attributes of docs/widget.md
+    src = f"{api}/widget/{digest.hex()[:16]}.js"
+    integrity = "sha384-" + base64.b64encode(digest).decode()
+    assert shown["src"] == src and shown["integrity"] == integrity
+    assert shown["tag"] == (f'<script src="{src}" integrity="{integrity}" crossorigin="anonymous" data-key="{key}" '
+                            'data-profile="default" data-ws="wss://def456.execute-api.eu-west-1.amazonaws.com/Prod" '
+                            "defer></script>")
+    # without --key, a placeholder and a word on where the key comes from
+    assert text.returncode == 0, text.stderr
+    assert 'data-key="obw.acme.WIDGET-KEY"' in text.stdout and "rotate-key --widget acme" in text.stderr
+    assert_one_line_error(cli.run(PROG, "client", "widget-snippet", "nobody", "--api", api), PROG,
+                          "client 'nobody' not found")
+
+
 def test_rotate_key_revokes_the_old_key_for_later_processes(cli: Cli) -> None:
     old = _json(cli.run(PROG, "client", "create", "Acme", "--json"))["api_key"]
 

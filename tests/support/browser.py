@@ -1,11 +1,11 @@
-"""`ob-tuner` in a real browser: the installed console script on a loopback port, and Debian's chromium
-driven by Playwright (never a browser Playwright downloads). Shared by `test_browser.py` and
-`scripts/screenshot_tuner.py`; `chromium()`, `unavailable()` and `collect_errors()` by the widget's
-(support/widget.py).
+"""`ob-tuner` and `ob-serve`'s widget demo in a real browser: the installed console scripts on a loopback port,
+and Debian's chromium driven by Playwright (never a browser Playwright downloads). Shared by the tuner's and the
+widget's browser tests and `scripts/screenshot_tuner.py`.
 
-What goes wrong is collected, not just what a test looks for: `TunerPage.errors` gathers uncaught JavaScript
-errors, console errors, every gradio error toast and every component gradio marks "Error" (the tuner shows its
-messages in the page, never so), and `tuner()` fails when ob-tuner's output holds a traceback.
+What goes wrong is collected, not just what a test looks for: `watch_errors(page)` gathers uncaught JavaScript
+errors and console errors (a Content-Security-Policy violation is one); `TunerPage.errors` adds every gradio
+error toast and every component gradio marks "Error" (the tuner shows its messages in the page, never so);
+`tuner()` and `ob_serve()` fail when the server's output holds a traceback.
 
 Playwright is imported only when a browser starts, so a machine without it can still collect the tests
 and skip them with `unavailable()`'s reason.
@@ -18,11 +18,12 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from openbrain.tuner.ui import ANSWERING
-from support.cli import free_port, serving
+from support.cli import free_port, serving, wait_for
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page
@@ -61,6 +62,45 @@ def tuner(home: Path, *args: str, **settings: str) -> Iterator[str]:
     assert "Traceback" not in output, f"ob-tuner printed a traceback:\n{output}"
 
 
+@dataclass
+class Served:
+    """A running `ob-serve`: its URL, the demo client's widget and server keys, and its output so far
+    (`log.read_text()`)."""
+
+    url: str
+    widget_key: str
+    log: Path
+    api_key: str
+
+    @property
+    def ws_origin(self) -> str:
+        return self.url.replace("http://", "ws://", 1)
+
+
+@contextmanager
+def ob_serve(home: Path, *args: str, **settings: str) -> Iterator[Served]:
+    """`ob-serve` on a free loopback port, embedded backend without a store file, in a clean environment (no
+    OB_* settings but `settings`, no model key unless given; PYTHONPATH kept); stops it on the way out, and then
+    fails if its output holds a traceback."""
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.environ.get("PYTHONPATH", ""), "HOME": str(home),
+           "OB_MEMORY_STORE": "none", **settings}
+    log = home / "ob-serve.log"
+    with serving("ob-serve", "--port", str(free_port()), *args, env=env, log=log) as url:
+        keys = wait_for(lambda: re.search(r"api key: (\S+) +widget key: (\S+)", log.read_text()), 10,
+                        "ob-serve's keys")
+        yield Served(url, keys.group(2), log, api_key=keys.group(1))
+    output = log.read_text()
+    assert "Traceback" not in output, f"ob-serve printed a traceback:\n{output}"
+
+
+def watch_errors(page: Page) -> list[str]:
+    """The list that collects, from now on, `page`'s uncaught JavaScript errors and console errors."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+    page.on("console", lambda message: message.type == "error" and errors.append(f"console error: {message.text}"))
+    return errors
+
+
 @contextmanager
 def chromium() -> Iterator[Browser]:
     """A headless chromium from /usr/bin."""
@@ -72,14 +112,6 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
-
-
-def collect_errors(page: Page) -> list[str]:
-    """A list that fills with the page's uncaught JavaScript errors and console errors as they happen."""
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
-    page.on("console", lambda message: message.type == "error" and errors.append(f"console error: {message.text}"))
-    return errors
 
 
 # Reports each gradio error toast and each component's "Error" badge (gradio's status tracker) as it appears:
@@ -102,7 +134,7 @@ class TunerPage:
 
     def __init__(self, page: Page) -> None:
         self.page = page
-        self.errors = collect_errors(page)
+        self.errors = watch_errors(page)
         page.expose_function("obGradioError", lambda text: self.errors.append(f"gradio error: {text}"))
         page.add_init_script(_WATCH_GRADIO_ERRORS)
 
@@ -185,3 +217,80 @@ class TunerPage:
         self.page.get_by_role("button", name="Show", exact=True).click()
         return self.page.get_by_role("log")
 
+
+
+# Reports each Content-Security-Policy violation (the event is composed: one in the shadow root reaches here).
+_WATCH_CSP = """
+document.addEventListener("securitypolicyviolation", (e) => window.obCspViolation(
+  `${e.violatedDirective} blocked ${e.blockedURI || "inline"} (${e.sourceFile}:${e.lineNumber})`));
+"""
+
+
+class WidgetPage:
+    """A page with the chat widget, by what a person sees and does (docs/widget.md, the DOM contract: Playwright's
+    locators pierce the widget's open shadow root). `errors` collects uncaught errors, console errors and
+    Content-Security-Policy violations."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.errors = watch_errors(page)
+        page.expose_function("obCspViolation", lambda text: self.errors.append(f"CSP violation: {text}"))
+        page.add_init_script(_WATCH_CSP)
+
+    def goto(self, url: str) -> None:
+        """Load `url` and wait until the widget's launcher shows."""
+        from playwright.sync_api import expect
+
+        self.page.goto(url)
+        expect(self.launcher).to_be_visible(timeout=LOAD_MS)
+
+    @property
+    def launcher(self) -> Locator:
+        return self.page.get_by_role("button", name="Open chat")
+
+    @property
+    def dialog(self) -> Locator:
+        return self.page.get_by_role("dialog")
+
+    @property
+    def composer(self) -> Locator:
+        return self.page.get_by_role("textbox", name="Message")
+
+    @property
+    def status(self) -> Locator:
+        return self.page.get_by_role("status")
+
+    @property
+    def send_button(self) -> Locator:
+        return self.page.get_by_role("button", name="Send")
+
+    def messages(self, role: str) -> Locator:
+        """The `user` or `assistant` messages in the conversation, oldest first."""
+        return self.page.get_by_role("log").locator(f'[data-role="{role}"]')
+
+    def open(self) -> None:
+        from playwright.sync_api import expect
+
+        self.launcher.click()
+        expect(self.dialog).to_be_visible()
+
+    def send(self, text: str) -> None:
+        """Type `text` and press Enter, as a person does."""
+        self.composer.fill(text)
+        self.composer.press("Enter")
+
+    def greeted(self) -> None:
+        """Wait, once open, until the icebreaker is in and the widget may send (Send is enabled)."""
+        from playwright.sync_api import expect
+
+        expect(self.messages("assistant").first).not_to_be_empty(timeout=TURN_MS)
+        expect(self.send_button).to_be_enabled(timeout=TURN_MS)
+
+    def chat(self, text: str, reply: str) -> None:
+        """Once the widget may send, send `text` and wait until all of `reply` shows as the newest message."""
+        from playwright.sync_api import expect
+
+        expect(self.send_button).to_be_enabled(timeout=TURN_MS)
+        self.send(text)
+        expect(self.messages("user").last).to_have_text(text, timeout=TURN_MS)
+        expect(self.messages("assistant").last).to_have_text(reply, timeout=TURN_MS)

@@ -1,17 +1,12 @@
-"""The chat widget in a real browser: `ob-serve` as a subprocess (it serves `/widget.js` and `/demo`), sites of
-our own on another loopback origin that embed the widget the way a client's site does, the widget found by its
-DOM contract (docs/widget.md: the `<openbrain-widget>` host's open shadow root, roles and accessible names), and
-axe-core from npm. Shared by tests/widget and `scripts/screenshot_widget.py`.
-
-`WidgetPage.errors` collects what must never happen on a page with the widget: uncaught JavaScript errors,
-console errors and Content-Security-Policy violations (a blocked inline style in the shadow root is one).
+"""What the widget's page-guarantee tests (tests/web) need beyond support/browser.py's `ob_serve()` and
+`WidgetPage`: sites of our own on another loopback origin, each page with its own headers (a strict
+Content-Security-Policy), the computed styles of a rendering, and axe-core from npm.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -23,11 +18,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from support.browser import LOAD_MS, TURN_MS, collect_errors
-from support.cli import free_port, serving
+from support.cli import free_port
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Locator, Page
+    from playwright.sync_api import Locator
 
 # axe-core is an npm package: installed on first use next to the venv (so `scripts/test`, `.ci/run` and a plain
 # `pytest` all find it with no step of their own), at this exact version.
@@ -57,39 +51,6 @@ def axe_core() -> Path:
 def _installed_version(prefix: Path) -> str | None:
     manifest = prefix / "node_modules" / "axe-core" / "package.json"
     return str(json.loads(manifest.read_text())["version"]) if manifest.exists() else None
-
-
-@dataclass(frozen=True)
-class Served:
-    """A running `ob-serve`: its URL and the `local` demo client's keys."""
-
-    url: str
-    api_key: str
-    widget_key: str
-
-    @property
-    def ws_origin(self) -> str:
-        return self.url.replace("http://", "ws://", 1)
-
-
-@contextmanager
-def ob_serve(home: Path, *args: str, **settings: str) -> Iterator[Served]:
-    """`ob-serve` on a free loopback port, embedded backend without a store file, no model key (the offline model
-    answers), in a clean environment (no OB_* settings but `settings`; PYTHONPATH kept, so a worktree's code
-    runs); stops it on the way out, and then fails if its output holds a traceback."""
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.environ.get("PYTHONPATH", ""), "HOME": str(home),
-           "OB_MEMORY_STORE": "none", **settings}
-    log = home / "ob-serve.log"
-    with serving("ob-serve", "--port", str(free_port()), *args, env=env, log=log) as url:
-        keys = next(line.split() for line in log.read_text().splitlines() if "widget key:" in line)
-        yield Served(url, api_key=keys[keys.index("api") + 2], widget_key=keys[keys.index("widget") + 2])
-    output = log.read_text()
-    assert "Traceback" not in output, f"ob-serve printed a traceback:\n{output}"
-
-
-def embed_tag(served: Served) -> str:
-    """The tag a client's site embeds the widget with (docs/widget.md)."""
-    return f'<script src="{served.url}/widget.js" data-key="{served.widget_key}" data-profile="default" defer></script>'
 
 
 @dataclass
@@ -144,12 +105,6 @@ class Site:
             server.server_close()
 
 
-# Reports each Content-Security-Policy violation (the event is composed: one in the shadow root reaches here).
-_WATCH_CSP = """
-document.addEventListener("securitypolicyviolation", (e) => window.obCspViolation(
-  `${e.violatedDirective} blocked ${e.blockedURI || "inline"} (${e.sourceFile}:${e.lineNumber})`));
-"""
-
 # Every computed style property of an element (and of its ::before and ::after), for comparing two renderings;
 # once its finite animations (the panel's opening) have ended, so both are read at rest.
 COMPUTED_STYLE = """async (el) => {
@@ -164,65 +119,5 @@ COMPUTED_STYLE = """async (el) => {
 }"""
 
 
-class WidgetPage:
-    """A page with the widget, by what a person sees and does on it (locators pierce the open shadow root)."""
-
-    def __init__(self, page: Page) -> None:
-        self.page = page
-        self.errors = collect_errors(page)
-        page.expose_function("obCspViolation", lambda text: self.errors.append(f"CSP violation: {text}"))
-        page.add_init_script(_WATCH_CSP)
-
-    def goto(self, url: str) -> None:
-        """Go to a page that embeds the widget and wait until its launcher shows."""
-        from playwright.sync_api import expect
-
-        self.page.goto(url, wait_until="domcontentloaded")
-        expect(self.launcher()).to_be_visible(timeout=LOAD_MS)
-
-    def host(self) -> Locator:
-        return self.page.locator(HOST)
-
-    def launcher(self) -> Locator:
-        return self.page.get_by_role("button", name="Open chat")
-
-    def panel(self, title: str = "Chat") -> Locator:
-        return self.page.get_by_role("dialog", name=title)
-
-    def log(self) -> Locator:
-        return self.panel().get_by_role("log")
-
-    def composer(self) -> Locator:
-        return self.panel().get_by_role("textbox", name="Message")
-
-    def send_button(self) -> Locator:
-        return self.panel().get_by_role("button", name="Send")
-
-    def status(self) -> Locator:
-        return self.panel().get_by_role("status")
-
-    def messages(self, role: str) -> Locator:
-        """The messages of `role` (user or assistant) in the message list."""
-        return self.log().locator(f'[data-role="{role}"]')
-
-    def open(self) -> None:
-        """Click the launcher; wait for the panel and the icebreaker (the first assistant message)."""
-        from playwright.sync_api import expect
-
-        self.launcher().click()
-        expect(self.panel()).to_be_visible(timeout=LOAD_MS)
-        expect(self.messages("assistant").first).not_to_be_empty(timeout=TURN_MS)
-
-    def send(self, text: str = QUESTION, reply: str = ANSWER) -> None:
-        """Once the widget may send (no reply streaming: Send is enabled), type `text` in the composer, press
-        Enter, and wait until the whole `reply` shows as the newest assistant message."""
-        from playwright.sync_api import expect
-
-        expect(self.send_button()).to_be_enabled(timeout=TURN_MS)
-        self.composer().fill(text)
-        self.composer().press("Enter")
-        expect(self.messages("user").last).to_have_text(text, timeout=TURN_MS)
-        expect(self.messages("assistant").last).to_have_text(reply, timeout=TURN_MS)
-
-    def style(self, element: Locator) -> dict[str, str]:
-        return dict(element.evaluate(COMPUTED_STYLE))
+def computed_style(element: Locator) -> dict[str, str]:
+    return dict(element.evaluate(COMPUTED_STYLE))

@@ -5,7 +5,7 @@ limit (issue 14's "Done when").
 
 The sites are our own, on another loopback origin than ob-serve's, and load the widget from ob-serve's
 `/widget.js` with the demo client's widget key, as a client's site does; the accessibility scan runs on ob-serve's
-`/demo`. Every test fails on a page error, a console error or a CSP violation (support/widget.py). Skipped only
+`/demo`. Every test fails on a page error, a console error or a CSP violation (support/browser.py). Skipped only
 where Playwright or /usr/bin/chromium is missing; `.ci/run` installs chromium, and axe-core installs itself
 from npm on first use.
 """
@@ -25,20 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from support.browser import LOAD_MS, TURN_MS, VIEWPORT, chromium, unavailable
+from support.browser import LOAD_MS, TURN_MS, VIEWPORT, Served, WidgetPage, chromium, ob_serve, unavailable
 from support.cli import TIMEOUT
-from support.widget import (
-    ANSWER,
-    COMPUTED_STYLE,
-    HOST,
-    QUESTION,
-    Served,
-    Site,
-    WidgetPage,
-    axe_core,
-    embed_tag,
-    ob_serve,
-)
+from support.widget import ANSWER, COMPUTED_STYLE, HOST, QUESTION, Site, axe_core, computed_style
+
+from openbrain.web import embed_tag
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator
@@ -112,7 +103,7 @@ def site_with_widget(home: Path) -> Iterator[tuple[Served, Site]]:
     `/themed` (hostile, and theming the widget) and `/strict` (the widget under a strict Content-Security-Policy)."""
     site = Site(css=SITE_CSS)
     with ob_serve(home, "--origin", site.origin) as served:
-        tag, css = embed_tag(served), '<link rel="stylesheet" href="/site.css">'
+        tag, css = embed_tag(f"{served.url}/widget.js", served.widget_key), '<link rel="stylesheet" href="/site.css">'
         hostile, theme = f"<style>{HOSTILE_CSS}</style>", f"<style>{THEME_CSS}</style>"
         policy = (f"default-src 'none'; script-src {served.url}; style-src 'self'; img-src 'self'; "
                   f"connect-src {served.url} {served.ws_origin}; base-uri 'none'; form-action 'none'")
@@ -159,7 +150,8 @@ def test_axe_finds_nothing_serious_on_the_demo_page_with_the_widget_closed_and_o
     with widget_on(browser, f"{served.url}/demo") as ui:
         assert serious_violations(ui) == []
         ui.open()
-        ui.send()
+        ui.greeted()
+        ui.chat(QUESTION, ANSWER)
         assert serious_violations(ui) == []
 
 
@@ -170,15 +162,16 @@ def test_the_sites_css_changes_neither_how_the_widget_looks_nor_how_it_works(
     def rendering(path: str) -> dict[str, Any]:
         """The computed styles and boxes of the widget's parts on `path`, closed then open after one turn."""
         with widget_on(browser, ours.origin + path) as ui:
-            parts: dict[str, Locator] = {"launcher": ui.launcher()}
-            shown = {"launcher": (ui.style(ui.launcher()), ui.launcher().bounding_box())}
+            parts: dict[str, Locator] = {"launcher": ui.launcher}
+            shown = {"launcher": (computed_style(ui.launcher), ui.launcher.bounding_box())}
             ui.open()
-            ui.send()
-            parts = {"panel": ui.panel(), "message list": ui.log(), "composer": ui.composer(),
+            ui.greeted()
+            ui.chat(QUESTION, ANSWER)
+            parts = {"panel": ui.dialog, "message list": ui.page.get_by_role("log"), "composer": ui.composer,
                      "user message": ui.messages("user").last, "assistant message": ui.messages("assistant").last,
-                     "send": ui.send_button(),
-                     "close": ui.panel().get_by_role("button", name="Close chat")}
-            shown.update({name: (ui.style(part), part.bounding_box()) for name, part in parts.items()})
+                     "send": ui.send_button,
+                     "close": ui.dialog.get_by_role("button", name="Close chat")}
+            shown.update({name: (computed_style(part), part.bounding_box()) for name, part in parts.items()})
             return shown
 
     plain, hostile = rendering("/plain"), rendering("/hostile")
@@ -195,11 +188,13 @@ def test_the_site_themes_the_widget_through_its_custom_properties(site: tuple[Se
     _, ours = site
     with widget_on(browser, ours.origin + "/plain") as ui:
         ui.open()
+        ui.greeted()
         default_font = ui.messages("assistant").first.evaluate("(el) => getComputedStyle(el).fontFamily")
     with widget_on(browser, ours.origin + "/themed") as ui:
-        expect(ui.launcher()).to_have_css("background-color", "rgb(109, 40, 217)")
+        expect(ui.launcher).to_have_css("background-color", "rgb(109, 40, 217)")
         ui.open()
-        expect(ui.send_button()).to_have_css("background-color", "rgb(109, 40, 217)")
+        ui.greeted()
+        expect(ui.send_button).to_have_css("background-color", "rgb(109, 40, 217)")
         expect(ui.messages("assistant").first).to_have_css("font-family", "Georgia, serif")
     assert default_font != "Georgia, serif"
 
@@ -226,7 +221,8 @@ def test_the_widget_changes_nothing_on_the_page_that_embeds_it(
     with widget_on(browser, ours.origin + page) as ui:
         assert light_dom_styles(ui) == expected, "the widget changed the page's own elements (closed)"
         ui.open()
-        ui.send()
+        ui.greeted()
+        ui.chat(QUESTION, ANSWER)
         assert light_dom_styles(ui) == expected, "the widget changed the page's own elements (open)"
 
 
@@ -238,7 +234,8 @@ def test_the_widget_opens_chats_and_streams_under_a_strict_content_security_poli
         ui.page.on("websocket", lambda ws: ws.url.startswith(served.ws_origin)
                    and ws.on("framereceived", lambda payload: frames.append(str(payload))))
         ui.open()
-        ui.send()
+        ui.greeted()
+        ui.chat(QUESTION, ANSWER)
     tokens = [frame for frame in frames if '"token"' in frame]
     assert len(tokens) > 1, f"the reply did not stream over ob-serve's WebSocket: {frames}"
 
@@ -251,20 +248,20 @@ def test_a_visitor_uses_the_widget_with_the_keyboard_alone(site: tuple[Served, S
         keyboard = ui.page.keyboard
         for _ in range(20):  # past the page's own links, button and fields
             keyboard.press("Tab")
-            if ui.launcher().evaluate("(el) => el.getRootNode().activeElement === el"):
+            if ui.launcher.evaluate("(el) => el.getRootNode().activeElement === el"):
                 break
-        expect(ui.launcher()).to_be_focused()
+        expect(ui.launcher).to_be_focused()
         keyboard.press("Enter")
-        expect(ui.panel()).to_be_visible(timeout=LOAD_MS)
-        expect(ui.composer()).to_be_focused()
-        expect(ui.send_button()).to_be_enabled(timeout=TURN_MS)  # the icebreaker is in
+        expect(ui.dialog).to_be_visible(timeout=LOAD_MS)
+        expect(ui.composer).to_be_focused()
+        expect(ui.send_button).to_be_enabled(timeout=TURN_MS)  # the icebreaker is in
         keyboard.type(QUESTION)
         keyboard.press("Enter")
         expect(ui.messages("assistant").last).to_have_text(ANSWER, timeout=TURN_MS)
-        expect(ui.composer()).to_have_value("")
+        expect(ui.composer).to_have_value("")
         keyboard.press("Escape")
-        expect(ui.panel()).to_be_hidden()
-        expect(ui.launcher()).to_be_focused()
+        expect(ui.dialog).to_be_hidden()
+        expect(ui.launcher).to_be_focused()
 
 
 def test_with_reduced_motion_nothing_on_the_widget_moves(site: tuple[Served, Site], browser: Browser) -> None:
@@ -272,15 +269,15 @@ def test_with_reduced_motion_nothing_on_the_widget_moves(site: tuple[Served, Sit
 
     _, ours = site
     with widget_on(browser, ours.origin + "/plain") as ui:  # the probe sees the widget's motion by default
-        ui.launcher().click()
+        ui.launcher.click()
         assert ui.page.evaluate(MOVING, HOST) != []
     with widget_on(browser, ours.origin + "/plain", reduced_motion="reduce") as ui:
         assert ui.page.evaluate(MOVING, HOST) == []
-        ui.launcher().click()  # mid-opening, and while the icebreaker streams (a typing indicator)
+        ui.launcher.click()  # mid-opening, and while the icebreaker streams (a typing indicator)
         assert ui.page.evaluate(MOVING, HOST) == []
-        expect(ui.send_button()).to_be_enabled(timeout=TURN_MS)
-        ui.composer().fill(QUESTION)
-        ui.composer().press("Enter")  # and while the reply streams
+        expect(ui.send_button).to_be_enabled(timeout=TURN_MS)
+        ui.composer.fill(QUESTION)
+        ui.composer.press("Enter")  # and while the reply streams
         assert ui.page.evaluate(MOVING, HOST) == []
         expect(ui.messages("assistant").last).to_have_text(ANSWER, timeout=TURN_MS)
         assert ui.page.evaluate(MOVING, HOST) == []
@@ -295,18 +292,19 @@ def test_over_a_rate_limit_the_widget_says_when_to_try_again(tmp_path: Path, bro
         with widget_on(browser, ours.origin + "/plain") as ui:
             ui.page.on("websocket", lambda ws: ws.on(
                 "framereceived", lambda payload: refusals.extend(retry_after(payload))))
-            ui.open()  # the icebreaker is the minute's turn
-            limited = ui.status().filter(has_text=TRY_AGAIN)
+            ui.open()
+            ui.greeted()  # the icebreaker is the minute's turn
+            limited = ui.status.filter(has_text=TRY_AGAIN)
             for _ in range(2):  # a second send if the first one landed in a new minute
-                expect(ui.send_button()).to_be_enabled(timeout=TURN_MS)
+                expect(ui.send_button).to_be_enabled(timeout=TURN_MS)
                 replies = ui.messages("assistant").count()
-                ui.composer().fill(QUESTION)
-                ui.composer().press("Enter")
+                ui.composer.fill(QUESTION)
+                ui.composer.press("Enter")
                 expect(limited.or_(ui.messages("assistant").nth(replies))).to_be_visible(timeout=TURN_MS)
                 if limited.count():
                     break
-            expect(ui.status()).to_contain_text(TRY_AGAIN)
-            shown = int(TRY_AGAIN.search(ui.status().inner_text()).group(1))  # type: ignore[union-attr]
+            expect(ui.status).to_contain_text(TRY_AGAIN)
+            shown = int(TRY_AGAIN.search(ui.status.inner_text()).group(1))  # type: ignore[union-attr]
     assert refusals, "ob-serve sent no rate_limited error frame"
     assert 1 <= shown <= refusals[-1] <= 60 and refusals[-1] - shown <= 2, (shown, refusals)
 
