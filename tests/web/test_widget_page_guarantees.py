@@ -305,6 +305,11 @@ def test_over_a_rate_limit_the_widget_says_when_to_try_again(tmp_path: Path, bro
                     break
             expect(ui.status).to_contain_text(TRY_AGAIN)
             shown = int(TRY_AGAIN.search(ui.status.inner_text()).group(1))  # type: ignore[union-attr]
+            expect(ui.send_button).to_be_disabled()
+            # it counts down (or, from 1 s, clears)
+            expect(ui.status).not_to_contain_text(f"try again in {shown} s", timeout=3_000)
+            later = TRY_AGAIN.search(ui.status.inner_text())
+            assert later is None or int(later.group(1)) < shown
     assert refusals, "ob-serve sent no rate_limited error frame"
     assert 1 <= shown <= refusals[-1] <= 60 and refusals[-1] - shown <= 2, (shown, refusals)
 
