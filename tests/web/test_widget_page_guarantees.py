@@ -146,13 +146,20 @@ def serious_violations(ui: WidgetPage) -> list[str]:
 
 def test_axe_finds_nothing_serious_on_the_demo_page_with_the_widget_closed_and_open(
         site: tuple[Served, Site], browser: Browser) -> None:
+    from playwright.sync_api import expect
+
     served, _ = site
     with widget_on(browser, f"{served.url}/demo") as ui:
         assert serious_violations(ui) == []
+        expect(ui.launcher).to_have_attribute("aria-expanded", "false")
         ui.open()
         ui.greeted()
         ui.chat(QUESTION, ANSWER)
         assert serious_violations(ui) == []
+        # what axe cannot judge: the names and the live region a screen reader relies on (docs/widget.md)
+        expect(ui.dialog).to_have_accessible_name("Chat")
+        expect(ui.page.get_by_role("log")).to_have_attribute("aria-live", "polite")
+        expect(ui.launcher).to_have_attribute("aria-expanded", "true")
 
 
 def test_the_sites_css_changes_neither_how_the_widget_looks_nor_how_it_works(
