@@ -183,9 +183,7 @@ def test_the_sites_css_changes_neither_how_the_widget_looks_nor_how_it_works(
 
     plain, hostile = rendering("/plain"), rendering("/hostile")
     for name, (style, box) in plain.items():
-        changed = {prop: (value, hostile[name][0].get(prop)) for prop, value in style.items()
-                   if hostile[name][0].get(prop) != value}
-        assert changed == {}, f"the site's CSS changed the widget's {name} (plain, hostile): {changed}"
+        assert changes(style, hostile[name][0]) == {}, f"the site's CSS changed the widget's {name}"
         assert hostile[name][1] == box, f"the site's CSS moved the widget's {name}"
 
 
@@ -204,6 +202,20 @@ def test_the_site_themes_the_widget_through_its_custom_properties(site: tuple[Se
         expect(ui.send_button).to_have_css("background-color", "rgb(109, 40, 217)")
         expect(ui.messages("assistant").first).to_have_css("font-family", "Georgia, serif")
     assert default_font != "Georgia, serif"
+
+
+def changes(before: dict[str, str], after: dict[str, str]) -> dict[str, tuple[str | None, str | None]]:
+    """The computed style properties that differ: (before, after) by name."""
+    return {name: (before.get(name), after.get(name)) for name in before.keys() | after.keys()
+            if before.get(name) != after.get(name)}
+
+
+def page_changes(before: list[dict[str, str]], after: list[dict[str, str]]) -> list[str]:
+    """What differs between two `light_dom_styles`, element by element."""
+    if [element["tag"] for element in before] != [element["tag"] for element in after]:
+        return [f"elements {[e['tag'] for e in before]} became {[e['tag'] for e in after]}"]
+    pairs = enumerate(zip(before, after, strict=True))
+    return [f"<{old['tag']}> #{index} {changes(old, new)}" for index, (old, new) in pairs if old != new]
 
 
 def light_dom_styles(ui: WidgetPage) -> list[dict[str, str]]:
@@ -226,11 +238,11 @@ def test_the_widget_changes_nothing_on_the_page_that_embeds_it(
     finally:
         context.close()
     with widget_on(browser, ours.origin + page) as ui:
-        assert light_dom_styles(ui) == expected, "the widget changed the page's own elements (closed)"
+        assert page_changes(expected, light_dom_styles(ui)) == [], "the widget changed the page (closed)"
         ui.open()
         ui.greeted()
         ui.chat(QUESTION, ANSWER)
-        assert light_dom_styles(ui) == expected, "the widget changed the page's own elements (open)"
+        assert page_changes(expected, light_dom_styles(ui)) == [], "the widget changed the page (open)"
 
 
 def test_the_widget_opens_chats_and_streams_under_a_strict_content_security_policy(
