@@ -14,7 +14,7 @@ import sys
 import time
 from importlib import metadata
 
-SECTIONS = ("turns", "cold", "sam", "serve", "stream")
+SECTIONS = ("turns", "cold", "sam", "serve", "stream", "widget")
 
 
 def machine() -> str:
@@ -82,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import stream_latency
 
             stream_latency.run(quick=args.quick)
+        elif section == "widget":
+            from bench import widget
+
+            widget.sizes()
         print(f"({section}: {time.perf_counter() - started:.0f} s)\n", flush=True)
     print(f"Total: {time.perf_counter() - began:.0f} s; {_load()} at the end.", flush=True)
     return 0

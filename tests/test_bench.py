@@ -139,3 +139,14 @@ def test_streaming_adds_little_before_the_first_token_and_posts_within_the_aws_t
     [posts] = find(found, "post_to_connection calls per reply")
     assert posts["within"] == "yes" and numbers(posts["token posts"])[0] >= 5, posts
     assert numbers(posts["control posts"])[0] == 3
+
+
+def test_the_widget_size_is_reported_against_its_budget(tmp_path: Path) -> None:
+    import gzip
+
+    from openbrain.web import widget
+
+    [row] = find(tables(bench(tmp_path, "widget")), "Widget size")
+    assert numbers(row["bytes"]) == [len(widget().body)]
+    assert numbers(row["gzip -9"]) == [len(gzip.compress(widget().body, compresslevel=9))]
+    assert numbers(row["budget (gzipped)"])[0] == 15 * 1024

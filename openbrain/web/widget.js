@@ -106,7 +106,8 @@ textarea:disabled{background:#f3f4f6}
 
   const launcher = el("button", { class: "launcher", type: "button", "aria-label": "Open chat",
     "aria-expanded": "false", "aria-controls": "ob-panel", onclick: () => (panel.hidden ? open() : close()) }, icon());
-  const log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
+  // focusable: a scrolling region must be reachable by keyboard (axe: scrollable-region-focusable)
+  const log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation", tabindex: "0" });
   const status = el("div", { class: "status", role: "status" });
   const input = el("textarea", { id: "ob-input", rows: "1", placeholder: "Type a message…" });
   const sendButton = el("button", { class: "send", type: "submit", text: "Send" });
@@ -221,16 +222,20 @@ textarea:disabled{background:#f3f4f6}
   let limitTimer = 0;
   let queue = Promise.resolve();
 
+  const controls = () => {
+    if (ended && root.activeElement === input) newButton.focus(); // not lost to the page with the input
+    input.disabled = ended;
+    sendButton.disabled = busy || ended || !navigator.onLine || Date.now() < limitedUntil;
+    log.setAttribute("aria-busy", String(busy)); // a reply is read out once whole, not token by token
+  };
   const setState = (state, text) => {
     host.dataset.state = state;
     status.textContent = text || "";
-    const blocked = ended || !navigator.onLine || Date.now() < limitedUntil;
-    input.disabled = ended;
-    sendButton.disabled = busy || blocked;
+    controls();
   };
   const idle = () => {
     if (ended) setState("ended", "This conversation has ended. Start a new conversation to chat again.");
-    else if (!navigator.onLine) setState("offline", "You are offline. Messages will send when you reconnect.");
+    else if (!navigator.onLine) setState("offline", "You are offline. Reconnect to keep chatting.");
     else if (Date.now() < limitedUntil) rateLimited();
     else setState(busy ? "busy" : "ready", "");
   };
@@ -251,7 +256,7 @@ textarea:disabled{background:#f3f4f6}
       ended = true;
       return idle();
     }
-    setState("error", "Something went wrong: " + (message || "please try again") + "");
+    setState("error", "Something went wrong: " + (message || "please try again"));
   };
   addEventListener("online", idle);
   addEventListener("offline", idle);
@@ -309,7 +314,8 @@ textarea:disabled{background:#f3f4f6}
   };
 
   // One turn: the user's message (or a reset), its events shown as they come. Resolves when it ends.
-  const turn = async (body) => {
+  const turn = async (body, asked) => {
+    let refused = false;
     const view = { node: null, note: null, typing: el("div", { class: "typing", "aria-hidden": "true" },
       el("i"), el("i"), el("i")), step: 0, text: "" };
     log.append(view.typing);
@@ -345,6 +351,7 @@ textarea:disabled{background:#f3f4f6}
           finished(frame);
           return true;
         case "error":
+          refused = frame.code !== "offline"; // a refused turn stored nothing (docs/api.md); a lost one may have
           fail(frame.code, frame.message, frame.retry_after);
           return true;
       }
@@ -380,6 +387,7 @@ textarea:disabled{background:#f3f4f6}
         const reply = await response.json().catch(() => ({}));
         if (!response.ok) {
           const error = reply.error || {};
+          refused = true;
           return fail(error.code || "error", error.message, response.headers.get("Retry-After"));
         }
         remember(reply.session_id);
@@ -387,15 +395,20 @@ textarea:disabled{background:#f3f4f6}
         finished(reply);
       }
     } finally {
+      if (refused && asked) { // the message is not in the conversation: back into the composer, to send again
+        asked.remove();
+        if (!input.value) input.value = body.message;
+      }
       view.typing.remove();
       if (view.note) view.note.remove();
       busy = false;
-      if (status.textContent === "" || host.dataset.state === "busy") idle();
-      else sendButton.disabled = ended || !navigator.onLine || Date.now() < limitedUntil;
+      if (host.dataset.state === "busy") idle();
+      else controls(); // the state the turn ended in (an error, rate-limited, offline) stays on show
     }
   };
-  const chat = (body) => turn({ agentConfig: PROFILE, ...body });
-  const enqueue = (body) => (queue = queue.then(() => chat(body))); // one turn at a time, in order
+  // the session as it is when the turn starts (an icebreaker queued before may have started it)
+  const chat = (body, asked) => turn({ agentConfig: PROFILE, ...(sessionId && !body.reset ? { sessionId } : {}), ...body }, asked);
+  const enqueue = (body, asked) => (queue = queue.then(() => chat(body, asked))); // one turn at a time, in order
 
   const restore = async () => {
     if (!sessionId) return false;
@@ -446,9 +459,9 @@ textarea:disabled{background:#f3f4f6}
     text = String(text == null ? "" : text).trim();
     if (!text || ended) return queue;
     if (panel.hidden) open();
-    bubble("user", text);
+    const asked = bubble("user", text);
     emit("message", { role: "user", text, sessionId });
-    return enqueue(sessionId ? { message: text, sessionId } : { message: text });
+    return enqueue({ message: text }, asked);
   }
   function submit() {
     if (sendButton.disabled || !input.value.trim()) return;

@@ -94,3 +94,32 @@ def test_the_local_stack_sweeps_outboxes_a_crashed_turn_left(backend: Backend) -
     # then: published (an outbox is cleared only after EventBridge accepted every event; the stack's own poller
     # consumes the queue it reached)
     assert ChatSession.get("local", session.session_id).outbox is None
+
+
+def test_the_demo_site_embeds_the_widget_for_the_demo_client_under_a_strict_csp(backend: Backend) -> None:
+    from openbrain.web import embed_tag
+
+    stack = LocalStack(backend, port=0, poll_interval=0.1)
+    stack.demo.widget_key = ensure_demo_client(backend.stores, [stack.url], offline=True).widget_key
+    stack.start()
+    host = stack.url.removeprefix("http://")
+    try:
+        with urllib.request.urlopen(stack.url + "/demo", timeout=30) as response:
+            page, headers = response.read().decode(), response.headers
+        with urllib.request.urlopen(stack.url + "/demo.css", timeout=30) as response:
+            css_type = response.headers["Content-Type"]
+    finally:
+        stack.stop()
+    assert embed_tag("/widget.js", stack.demo.widget_key) in page
+    assert headers["Content-Type"] == "text/html; charset=utf-8" and css_type == "text/css; charset=utf-8"
+    assert headers["Content-Security-Policy"] == (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"connect-src 'self' ws://{host}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+    assert "<style" not in page and "style=" not in page and "<script>" not in page  # nothing inline
+
+
+def test_without_a_widget_key_the_demo_page_is_not_found(local: tuple[LocalStack, str]) -> None:
+    stack, _ = local
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(stack.url + "/demo", timeout=30)
+    assert refused.value.code == 404

@@ -11,6 +11,7 @@ or /usr/bin/chromium is missing; `.ci/run` installs chromium.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from support.browser import TURN_MS, VIEWPORT, Served, WidgetPage, chromium, ob_serve, unavailable
-from support.fake_openai import TEST_KEY, FakeOpenAI, Reply, ToolCall
+from support.fake_openai import TEST_KEY, FakeOpenAI, Reply, ToolCall, error
 
 from openbrain.web import embed_tag
 
@@ -128,7 +129,9 @@ def test_open_greets_a_reply_streams_in_and_a_reload_resumes_the_conversation(br
         sockets: list[str] = []
         ui.page.on("websocket", lambda socket: sockets.append(socket.url))
 
-        # given the demo page (strict CSP: any inline script or style would be a console error)
+        # given the demo page ob-serve names when it starts (strict CSP: any inline script or style would be a
+        # console error)
+        assert f"demo:   {served.url}/demo " in served.log.read_text()
         ui.goto(served.url + "/demo")
         expect(ui.dialog).to_be_hidden()
 
@@ -293,3 +296,176 @@ def test_the_models_markdown_becomes_safe_markup(browser: Browser, served: Serve
         expect(reply).to_contain_text('<img src="https://example.com/x.png" onerror="alert(1)">')
         assert reply.locator("img").count() == 0
         time.sleep(0.2)  # an onerror's alert would have fired by now (WidgetPage counts any dialog as an error)
+
+
+def test_an_ended_conversation_disables_the_input_until_a_new_one(browser: Browser, served: Served,
+                                                                  model: FakeOpenAI) -> None:
+    from playwright.sync_api import expect
+
+    # given a model that ends the conversation, then says goodbye
+    model.script(Reply(tool_calls=[ToolCall("end_conversation", {"reason": "the visitor said goodbye"})]),
+                 Reply("Goodbye!"))
+    with widget_page(browser) as ui:
+        ui.goto(served.url + "/demo")
+        ui.open()
+        expect(ui.messages("assistant")).to_have_count(1, timeout=TURN_MS)
+
+        # when the turn ends the conversation
+        ui.send("Bye")
+
+        # then the status says so, the input is disabled and focus is on "New conversation"
+        expect(ui.status).to_contain_text("This conversation has ended", timeout=TURN_MS)
+        expect(ui.composer).to_be_disabled()
+        new = ui.page.get_by_role("button", name="New conversation")
+        expect(new).to_be_focused()
+
+        # and a reload resumes it ended
+        ui.page.reload()
+        ui.open()
+        expect(ui.messages("assistant")).to_have_text([ICEBREAKER, "Goodbye!"], timeout=TURN_MS)
+        expect(ui.composer).to_be_disabled()
+
+        # when the visitor starts a new conversation, then they can chat again
+        new.click()
+        expect(ui.messages("assistant")).to_have_text([ICEBREAKER], timeout=TURN_MS)
+        expect(ui.status).to_have_text("")
+        expect(ui.composer).to_be_enabled()
+
+
+def test_offline_says_so_and_blocks_sending_until_back_online(browser: Browser, served: Served) -> None:
+    from playwright.sync_api import expect
+
+    with widget_page(browser) as ui:
+        ui.goto(served.url + "/demo")
+        ui.open()
+        expect(ui.messages("assistant")).to_have_count(1, timeout=TURN_MS)
+        send = ui.page.get_by_role("button", name="Send")
+
+        # when the browser goes offline
+        ui.page.context.set_offline(True)
+        expect(ui.status).to_have_text("You are offline. Reconnect to keep chatting.")
+        expect(send).to_be_disabled()
+
+        # when it is back online, then the visitor chats on
+        ui.page.context.set_offline(False)
+        expect(ui.status).to_have_text("")
+        ui.send("Back again")
+        expect(ui.messages("assistant")).to_have_text([ICEBREAKER, STREAMED], timeout=TURN_MS)
+
+
+def test_identify_sends_the_visitors_identity_on_the_websocket_ack_and_http(browser: Browser,
+                                                                           served: Served) -> None:
+    from playwright.sync_api import expect
+
+    with widget_page(browser) as ui:
+        acks: list[str] = []
+        ui.page.on("websocket", lambda socket: socket.on(
+            "framesent", lambda frame: '"ack"' in str(frame) and acks.append(str(frame))))
+        ui.goto(served.url + "/demo")
+
+        # when the page identifies the visitor before the first turn
+        ui.page.evaluate("OpenBrain.identify({userId: 'u-42', userHash: 'ab12'})")
+        ui.open()
+        expect(ui.messages("assistant")).to_have_count(1, timeout=TURN_MS)
+
+        # then the WebSocket's ack carries it
+        assert [json.loads(ack) for ack in acks] == [{"action": "ack", "userId": "u-42", "userHash": "ab12"}]
+
+        # when the page identifies the visitor with a token instead, then the next turn acknowledges anew with it
+        ui.page.evaluate("OpenBrain.identify({token: 'tok-1'})")
+        ui.send("Who am I?")
+        expect(ui.messages("assistant")).to_have_count(2, timeout=TURN_MS)
+        assert json.loads(acks[-1]) == {"action": "ack", "token": "tok-1"}
+
+        # and over HTTP (the transcript after a reload) the same identity goes as headers
+        with ui.page.expect_request(lambda request: "/sessions/" in request.url) as asked:
+            ui.page.reload()
+            ui.page.evaluate("OpenBrain.identify({userId: 'u-42', userHash: 'ab12'})")
+            ui.open()
+        headers = asked.value.headers
+        assert (headers["x-user-id"], headers["x-user-hash"]) == ("u-42", "ab12")
+        assert "x-widget-token" not in headers
+
+
+def test_a_refused_turn_shows_the_error_and_gives_the_message_back_to_send_again(browser: Browser, served: Served,
+                                                                                 model: FakeOpenAI) -> None:
+    from playwright.sync_api import expect
+
+    with widget_page(browser) as ui:
+        ui.goto(served.url + "/demo")
+        ui.open()
+        expect(ui.messages("assistant")).to_have_count(1, timeout=TURN_MS)
+
+        # when the model fails (every retry): the turn ends in an error and stores nothing
+        model.always(error(400, "the provider refused"))
+        ui.send("Are you there?")
+
+        # then the status line says so, and the message is back in the composer, not in the conversation
+        expect(ui.status).to_contain_text("Something went wrong", timeout=TURN_MS)
+        expect(ui.composer).to_have_value("Are you there?")
+        expect(ui.messages("user")).to_have_count(0)
+
+        # when the model is back and the visitor sends it again, then the error is gone and the reply comes
+        model.always(Reply(STREAMED))
+        ui.composer.press("Enter")
+        expect(ui.messages("assistant")).to_have_text([ICEBREAKER, STREAMED], timeout=TURN_MS)
+        expect(ui.messages("user")).to_have_text(["Are you there?"])
+        expect(ui.status).to_have_text("")
+
+
+def test_data_attributes_and_css_variables_set_title_greeting_corner_and_colours(browser: Browser, served: Served,
+                                                                                shop: Shop) -> None:
+    from playwright.sync_api import expect
+
+    # given a shop that names its chat, greets in its own words, puts it on the left in its own colour, and sets
+    # its bubble colour with a CSS custom property from its stylesheet
+    shop.tag = (f'<style>openbrain-widget {{ --openbrain-bubble: rgb(255, 237, 213); }}</style>'
+                f'<script src="{served.url}/widget.js" data-key="{served.widget_key}" data-title="Acme help" '
+                'data-greeting="Hello from **Acme**! Ask me anything." data-position="left" data-color="#7c2d12" '
+                'defer></script>')
+    with widget_page(browser) as ui:
+        turns: list[str] = []
+        ui.page.on("websocket", lambda socket: turns.append(socket.url))
+        ui.page.on("request", lambda request: "/chat" in request.url and turns.append(request.url))
+        ui.goto(shop.origin + "/")
+
+        # then the launcher sits in the bottom-left corner, in the shop's colour
+        box = ui.launcher.bounding_box()
+        assert box is not None and box["x"] < VIEWPORT["width"] / 2 and box["y"] > VIEWPORT["height"] / 2
+        expect(ui.launcher).to_have_css("background-color", "rgb(124, 45, 18)")
+
+        # when opened, the dialog has the shop's title and greets with its greeting, no turn run for it
+        ui.open()
+        expect(ui.page.get_by_role("dialog", name="Acme help")).to_be_visible()
+        expect(ui.messages("assistant")).to_have_text(["Hello from Acme! Ask me anything."])
+        expect(ui.messages("assistant").locator("strong")).to_have_text("Acme")
+        expect(ui.messages("assistant")).to_have_css("background-color", "rgb(255, 237, 213)")
+        time.sleep(0.5)
+        assert turns == []
+
+
+def test_the_pinned_tag_loads_only_the_bytes_its_sri_hash_names(browser: Browser, served: Served, shop: Shop) -> None:
+    from playwright.sync_api import expect
+
+    from openbrain.web import widget
+
+    # given the tag `ob-admin client widget-snippet` prints: the versioned URL, its SRI hash, crossorigin
+    pinned = served.url + widget().versioned_path
+    shop.tag = embed_tag(pinned, served.widget_key, integrity=widget().integrity)
+
+    # then chromium checks the hash (over CORS: the route answers `*`) and the widget chats
+    with widget_page(browser) as ui:
+        ui.goto(shop.origin + "/")
+        ui.open()
+        expect(ui.messages("assistant")).to_have_text([ICEBREAKER], timeout=TURN_MS)
+
+    # and a hash of other bytes keeps the script from running at all
+    shop.tag = embed_tag(pinned, served.widget_key, integrity="sha384-" + "A" * 64)
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = WidgetPage(context.new_page())
+        page.page.goto(shop.origin + "/")
+        expect(page.page.locator("openbrain-widget")).to_have_count(0)
+        assert any("integrity" in error for error in page.errors), page.errors
+    finally:
+        context.close()
