@@ -64,11 +64,17 @@ def tuner(home: Path, *args: str, **settings: str) -> Iterator[str]:
 
 @dataclass
 class Served:
-    """A running `ob-serve`: its URL, the demo client's widget key, and its output so far (`log.read_text()`)."""
+    """A running `ob-serve`: its URL, the demo client's widget and server keys, and its output so far
+    (`log.read_text()`)."""
 
     url: str
     widget_key: str
     log: Path
+    api_key: str
+
+    @property
+    def ws_origin(self) -> str:
+        return self.url.replace("http://", "ws://", 1)
 
 
 @contextmanager
@@ -80,8 +86,9 @@ def ob_serve(home: Path, *args: str, **settings: str) -> Iterator[Served]:
            "OB_MEMORY_STORE": "none", **settings}
     log = home / "ob-serve.log"
     with serving("ob-serve", "--port", str(free_port()), *args, env=env, log=log) as url:
-        key = wait_for(lambda: re.search(r"widget key: (\S+)", log.read_text()), 10, "ob-serve's widget key")
-        yield Served(url, key.group(1), log)
+        keys = wait_for(lambda: re.search(r"api key: (\S+) +widget key: (\S+)", log.read_text()), 10,
+                        "ob-serve's keys")
+        yield Served(url, keys.group(2), log, api_key=keys.group(1))
     output = log.read_text()
     assert "Traceback" not in output, f"ob-serve printed a traceback:\n{output}"
 
@@ -212,13 +219,23 @@ class TunerPage:
 
 
 
+# Reports each Content-Security-Policy violation (the event is composed: one in the shadow root reaches here).
+_WATCH_CSP = """
+document.addEventListener("securitypolicyviolation", (e) => window.obCspViolation(
+  `${e.violatedDirective} blocked ${e.blockedURI || "inline"} (${e.sourceFile}:${e.lineNumber})`));
+"""
+
+
 class WidgetPage:
     """A page with the chat widget, by what a person sees and does (docs/widget.md, the DOM contract: Playwright's
-    locators pierce the widget's open shadow root). `errors` collects uncaught errors and console errors."""
+    locators pierce the widget's open shadow root). `errors` collects uncaught errors, console errors and
+    Content-Security-Policy violations."""
 
     def __init__(self, page: Page) -> None:
         self.page = page
         self.errors = watch_errors(page)
+        page.expose_function("obCspViolation", lambda text: self.errors.append(f"CSP violation: {text}"))
+        page.add_init_script(_WATCH_CSP)
 
     def goto(self, url: str) -> None:
         """Load `url` and wait until the widget's launcher shows."""
@@ -243,6 +260,10 @@ class WidgetPage:
     def status(self) -> Locator:
         return self.page.get_by_role("status")
 
+    @property
+    def send_button(self) -> Locator:
+        return self.page.get_by_role("button", name="Send")
+
     def messages(self, role: str) -> Locator:
         """The `user` or `assistant` messages in the conversation, oldest first."""
         return self.page.get_by_role("log").locator(f'[data-role="{role}"]')
@@ -257,3 +278,19 @@ class WidgetPage:
         """Type `text` and press Enter, as a person does."""
         self.composer.fill(text)
         self.composer.press("Enter")
+
+    def greeted(self) -> None:
+        """Wait, once open, until the icebreaker is in and the widget may send (Send is enabled)."""
+        from playwright.sync_api import expect
+
+        expect(self.messages("assistant").first).not_to_be_empty(timeout=TURN_MS)
+        expect(self.send_button).to_be_enabled(timeout=TURN_MS)
+
+    def chat(self, text: str, reply: str) -> None:
+        """Once the widget may send, send `text` and wait until all of `reply` shows as the newest message."""
+        from playwright.sync_api import expect
+
+        expect(self.send_button).to_be_enabled(timeout=TURN_MS)
+        self.send(text)
+        expect(self.messages("user").last).to_have_text(text, timeout=TURN_MS)
+        expect(self.messages("assistant").last).to_have_text(reply, timeout=TURN_MS)
