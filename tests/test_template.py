@@ -50,7 +50,8 @@ NOT_NEEDED_IN_AWS = {
     "OB_TUNER_USER": "ob-tuner runs on an operator's machine, not in Lambda",
     "OB_TUNER_PASSWORD": "ob-tuner runs on an operator's machine, not in Lambda",
     "OB_WEBHOOK_SECRETS_PATH": "where ob-admin stores the secrets it makes; a function reads a client's by its ref",
-    "OB_IDENTITY_SECRETS_PATH": "where ob-admin stores the identity secrets it makes; a function reads a client's by its ref",
+    "OB_IDENTITY_SECRETS_PATH": "where ob-admin stores the identity secrets it makes; a function reads a client's "
+                                "by its ref",
     "OB_WS_IDLE_SECONDS": "ob-serve's idle timeout; API Gateway closes an idle WebSocket itself after 10 minutes",
 }
 NOT_NEEDED_BY = {
