@@ -3,7 +3,6 @@
 A reference names where a secret lives, never the secret:
 
 - `ssm:/path/to/param` — an SSM parameter (a SecureString is decrypted: GetParameter WithDecryption);
-  `ssm:/path/to/param:3` its version 3;
 - `secretsmanager:<name-or-arn>` — a Secrets Manager secret's SecretString (the whole string is the secret);
 - `env:OB_MODEL_KEY_<NAME>` — for model credentials only (`resolve(ref, env=True)`): an environment variable of
   the process, read when resolved; only names with that prefix, so a profile cannot name any other variable.
@@ -125,18 +124,31 @@ def new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def put_ssm_secret(backend: Backend, name: str, value: str, *, versioned: bool = False) -> str:
-    """Store `value` as the SSM SecureString `name` (replacing the one there); its reference `ssm:<name>`, or
-    with `versioned` `ssm:<name>:<version>` (SSM's version selector: that value for good, so a process holding
-    the old reference's value in its cache cannot mistake it for the new one). On the embedded backend the store
-    process keeps it (docs/storage.md)."""
+def put_ssm_secret(backend: Backend, name: str, value: str) -> str:
+    """Store `value` as the SSM SecureString `name` (replacing the one there); its reference `ssm:<name>`.
+    On the embedded backend the store process keeps it (docs/storage.md)."""
     ref = f"ssm:{name}"
     try:
-        stored = backend.client("ssm").put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
+        backend.client("ssm").put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
     except Exception as exc:  # botocore's ClientError and connection errors
         raise UpstreamError(f"could not store the secret {ref} ({_error_code(exc)})") from exc
     resolver_for(backend).invalidate(ref)
-    return f"{ref}:{stored['Version']}" if versioned else ref
+    return ref
+
+
+def delete_ssm_secret(backend: Backend, ref: str) -> None:
+    """Delete the SSM parameter `ref` (`ssm:<name>`) names; one already gone is no error."""
+    scheme, name = parse_ref(ref)
+    if scheme != "ssm":
+        raise InvalidInputError(f"{ref} is not an SSM parameter")
+    ssm = backend.client("ssm")
+    try:
+        ssm.delete_parameter(Name=name)
+    except ssm.exceptions.ParameterNotFound:
+        pass
+    except Exception as exc:  # botocore's ClientError and connection errors
+        raise UpstreamError(f"could not delete the secret {ref} ({_error_code(exc)})") from exc
+    resolver_for(backend).invalidate(ref)
 
 
 _resolvers: weakref.WeakKeyDictionary[Backend, SecretResolver] = weakref.WeakKeyDictionary()

@@ -1,10 +1,11 @@
 """End-user identity: a client's server vouches for its signed-in users (docs/api.md, End-user identity).
 
 Each client may have an identity secret (`ob-admin client identity CLIENT --rotate`), stored as an SSM
-SecureString `<OB_IDENTITY_SECRETS_PATH>/<client_id>`, never in a table: the Client keeps `identity_secret_ref`,
-`ssm:<name>:<version>`, so a rotation reaches every process at its next request (the reference, read with the
-Client on every request, names the new version; the resolver caches by reference). SSM rather than Secrets
-Manager: the webhook secrets live there already, a standard parameter costs nothing, and the rotation is ours.
+SecureString `<OB_IDENTITY_SECRETS_PATH>/<client_id>/<id>`, never in a table: the Client keeps
+`identity_secret_ref`. Each rotation makes a parameter of a new name (and deletes the old), so it reaches every
+process at its next request: the reference, read with the Client on every request, names a parameter no process
+has cached (the resolver caches by reference for 5 minutes). SSM rather than Secrets Manager: the webhook secrets
+live there already, a standard parameter costs nothing, and the rotation is ours (no rotation Lambda).
 
 The client's server proves a user id with the secret in one of two ways:
 
@@ -33,8 +34,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from openbrain.core.clock import utcnow
-from openbrain.core.errors import InvalidInputError, UnauthorizedError
-from openbrain.core.ids import is_id
+from openbrain.core.errors import InvalidInputError, OpenBrainError, UnauthorizedError
+from openbrain.core.ids import is_id, new_id
 from openbrain.domain.identity import (
     ANONYMOUS,
     IDENTITY_REFUSED,
@@ -170,17 +171,24 @@ def new_identity_secret() -> str:
 
 
 def rotate_identity_secret(backend: Backend, client_id: str) -> tuple[Client, str]:
-    """A new identity secret for the client, stored as a new version of the SSM SecureString
-    `<OB_IDENTITY_SECRETS_PATH>/<client_id>`, the client pointed at that version. Returns the client and the
-    secret (shown once). Hashes and tokens made with the old secret are refused from the next request on."""
-    from openbrain.aws.secrets import put_ssm_secret
+    """A new identity secret for the client: a new SSM SecureString `<OB_IDENTITY_SECRETS_PATH>/<client_id>/<id>`
+    (a new name each time: see the module docstring), the client pointed at it, the old one deleted. Returns the
+    client and the secret (shown once). Hashes and tokens made with the old secret are refused from the next
+    request on."""
+    from openbrain.aws.secrets import delete_ssm_secret, put_ssm_secret
     from openbrain.services.clients import get_client
 
     client = get_client(backend.stores, client_id)
+    old = client.identity_secret_ref
     secret = new_identity_secret()
-    name = f"{backend.settings.identity_secrets_path}/{client.client_id}"
-    client.identity_secret_ref = put_ssm_secret(backend, name, secret, versioned=True)
+    client.identity_secret_ref = put_ssm_secret(
+        backend, f"{backend.settings.identity_secrets_path}/{client.client_id}/{new_id()}", secret)
     backend.stores.clients.save(client)
+    if old:
+        try:
+            delete_ssm_secret(backend, old)
+        except OpenBrainError as exc:  # the new secret is in force: a parameter left over is only clutter
+            log.warning("could not delete the old identity secret of client %s: %s", client_id, exc.message)
     log.info("made a new identity secret for client %s (%s)", client_id, client.identity_secret_ref)
     return client, secret
 

@@ -219,10 +219,13 @@ def test_a_rotation_refuses_the_old_secrets_hashes_at_once_in_a_process_that_cac
     _, new = rotate_identity_secret(backend, "acme")
     client = backend.stores.clients.get("acme")  # as the next request reads it
     assert new != old and client.identity_secret_ref != acme.identity_secret_ref
-    assert client.identity_secret_ref.startswith("ssm:/openbrain/dev/identity/acme:")
+    assert client.identity_secret_ref.startswith("ssm:/openbrain/dev/identity/acme/")
     with pytest.raises(UnauthorizedError):
         identify(client, WIDGET, Presented("ada", hex_hmac(old, "ada")), backend)
     assert identify(client, WIDGET, Presented("ada", hex_hmac(new, "ada")), backend) == EndUser("ada")
+    ssm = backend.client("ssm")
+    with pytest.raises(ssm.exceptions.ParameterNotFound):  # the old secret is gone from the store
+        ssm.get_parameter(Name=str(acme.identity_secret_ref).removeprefix("ssm:"), WithDecryption=True)
 
 
 def test_the_secret_is_never_in_the_clients_table(acme: Client, backend: Backend) -> None:

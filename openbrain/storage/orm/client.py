@@ -7,7 +7,7 @@ client it names. The secret is 32 random bytes (URL-safe base64, which has no '.
 the whole key is stored (a random 256-bit secret needs no slow hash: there is nothing to brute-force).
 The webhook signing secret is not stored here either: `webhook_secret_ref` names where it lives (an
 SSM parameter or Secrets Manager secret); so is the end-user identity secret (`identity_secret_ref`, an SSM
-parameter version: services/identity.py), and `identity_required` refuses widget requests without a verified
+parameter: services/identity.py), and `identity_required` refuses widget requests without a verified
 end user. `limits` holds the rate limits and quotas that differ from the
 defaults (domain/limits.py).
 """
