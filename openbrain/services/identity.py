@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from openbrain.core.clock import utcnow
-from openbrain.core.errors import InvalidInputError, OpenBrainError, UnauthorizedError
+from openbrain.core.errors import ConflictError, InvalidInputError, OpenBrainError, UnauthorizedError
 from openbrain.core.ids import is_id, new_id
 from openbrain.domain.identity import (
     ANONYMOUS,
@@ -115,7 +115,7 @@ def _verified(client: Client, presented: Presented, backend: Backend) -> EndUser
 def mint_token(client: Client, backend: Backend, user_id: str, profile: str | None = None,
                ttl_seconds: int = MAX_TOKEN_SECONDS, now: datetime | None = None) -> tuple[str, datetime]:
     """A widget token for `user_id` of `client` (scoped to `profile` if given), valid `ttl_seconds` (1-3600), and
-    when it expires. `InvalidInputError` if the client has no identity secret."""
+    when it expires. `ConflictError` if the client has no identity secret (yet)."""
     import jwt
 
     validate_user_id(user_id)
@@ -124,7 +124,7 @@ def mint_token(client: Client, backend: Backend, user_id: str, profile: str | No
     if not 0 < ttl_seconds <= MAX_TOKEN_SECONDS:
         raise InvalidInputError(f"ttlSeconds: 1-{MAX_TOKEN_SECONDS}")
     if not client.identity_secret_ref:
-        raise InvalidInputError(f"client {client.client_id!r} has no identity secret; make one with "
+        raise ConflictError(f"client {client.client_id!r} has no identity secret; make one with "
                                 f"`ob-admin client identity {client.client_id} --rotate`")
     from openbrain.aws.secrets import resolver_for
 
@@ -199,7 +199,7 @@ def require_identity(backend: Backend, client_id: str, required: bool) -> Client
 
     client = get_client(backend.stores, client_id)
     if required and not client.identity_secret_ref:
-        raise InvalidInputError(f"client {client_id!r} has no identity secret yet: make one first "
+        raise ConflictError(f"client {client_id!r} has no identity secret yet: make one first "
                                 f"(`ob-admin client identity {client_id} --rotate`)")
     if bool(client.identity_required) != required:
         client.identity_required = required

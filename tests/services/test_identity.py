@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from openbrain.aws.backend import Backend
 from openbrain.core.clock import utcnow
-from openbrain.core.errors import InvalidInputError, UnauthorizedError
+from openbrain.core.errors import ConflictError, InvalidInputError, UnauthorizedError
 from openbrain.domain.identity import ANONYMOUS, IDENTITY_REFUSED, EndUser, is_user_id
 from openbrain.services.identity import (
     Presented,
@@ -143,7 +143,7 @@ def test_a_tampered_token_never_verifies(position: int, replacement: str) -> Non
 
 def test_minting_needs_an_identity_secret_and_bounds(backend: Backend) -> None:
     Client("plain", display_name="Plain").save()
-    with pytest.raises(InvalidInputError, match="no identity secret"):
+    with pytest.raises(ConflictError, match="no identity secret"):
         mint_token(backend.stores.clients.get("plain"), backend, "ada")
     rotate_identity_secret(backend, "plain")
     client = backend.stores.clients.get("plain")
@@ -207,7 +207,7 @@ def test_an_enforcing_client_refuses_the_anonymous_widget_visitor_but_not_its_se
 
 def test_requiring_identity_needs_a_secret_first(backend: Backend) -> None:
     Client("plain", display_name="Plain").save()
-    with pytest.raises(InvalidInputError, match="--rotate"):
+    with pytest.raises(ConflictError, match="--rotate"):
         require_identity(backend, "plain", True)
     assert not backend.stores.clients.get("plain").identity_required
 
