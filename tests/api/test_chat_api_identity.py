@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import textwrap
 from datetime import datetime, timedelta
 
 import jwt
@@ -269,3 +270,21 @@ def test_minting_for_a_past_moment_makes_a_token_the_api_refuses(acme: Api, widg
     token, _ = mint_token(client, backend, "ada", ttl_seconds=60, now=utcnow() - timedelta(minutes=5))
     assert widget.post("/chat", {"agentConfig": "bot", "message": "hi"}, headers={"X-Widget-Token": token}).status \
         == 401
+
+
+def test_the_python_snippets_in_docs_api_md_make_a_hash_and_a_token_the_api_accepts(widget: Api,
+                                                                                      secret: str) -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    section = text.split("## End-user identity", 1)[1].split("\n## ", 1)[0]
+    snippets = [block.split("```", 1)[0] for block in section.split("```python\n")[1:]]
+    assert len(snippets) == 2
+    scope: dict[str, object] = {"identity_secret": secret, "user_id": "ada"}
+    for snippet in snippets:
+        exec(textwrap.dedent(snippet), scope)  # the documentation's own examples, from this repository
+
+    by_hash = start(widget, {"X-User-Id": "ada", "X-User-Hash": str(scope["user_hash"])})
+    assert ChatSession.get("acme", by_hash).end_user_id == "ada"
+    assert widget.post("/chat", {"sessionId": by_hash, "message": "hi"},
+                       headers={"X-Widget-Token": str(scope["token"])}).status == 200
