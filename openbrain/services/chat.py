@@ -64,6 +64,8 @@ def chat_as_client(client: Client, request: ChatMessage, call: ChatCall, backend
     from openbrain.services.idempotency import once
 
     body = request.model_dump(mode="json")
+    if call.user is not None and call.user.user_id is not None:  # another user's replay is another body: never
+        body["end_user"] = call.user.user_id  # the stored reply of someone else's request (422, not their reply)
     result, replayed = once(backend, client.client_id, call.idempotency_key, body,
                             lambda: _chat_as_client(client, request, call, backend).model_dump(mode="json"),
                             call.lambda_context)

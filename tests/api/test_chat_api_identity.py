@@ -288,3 +288,15 @@ def test_the_python_snippets_in_docs_api_md_make_a_hash_and_a_token_the_api_acce
     assert ChatSession.get("acme", by_hash).end_user_id == "ada"
     assert widget.post("/chat", {"sessionId": by_hash, "message": "hi"},
                        headers={"X-Widget-Token": str(scope["token"])}).status == 200
+
+
+def test_an_idempotency_key_replays_only_to_the_user_who_sent_it(widget: Api, secret: str) -> None:
+    body = {"agentConfig": "bot", "message": "hello"}
+    key = {"Idempotency-Key": "8d5f3a52-3c1e-4d8b-9a57-0c1f2e3d4b5a"}
+    first = widget.post("/chat", body, headers={**key, **signed(secret, "ada")})
+    replayed = widget.post("/chat", body, headers={**key, **signed(secret, "ada")})
+    assert replayed.header("Idempotent-Replayed") == "true" and replayed.json == first.json
+
+    other = widget.post("/chat", body, headers={**key, **signed(secret, "bob")})
+    assert (other.status, other.error["code"]) == (422, "idempotency_key_reused")
+    assert first.json["session_id"] not in other.body

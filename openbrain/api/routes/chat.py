@@ -50,13 +50,9 @@ def post_chat(body: Annotated[ChatMessage, Body()],
     call = ChatCall(cookie(router, SESSION_COOKIE), idempotency_key, turn_deadline(router), router.lambda_context,
                     end_user=source_ip(router), key_kind=router.context[KEY_KIND], user=user)
     reply, replayed = chat_as_client(client, body, call, backend())
-    return Response(
-        status_code=200,
-        content_type=content_types.APPLICATION_JSON,
-        body=reply,
-        headers={"Idempotent-Replayed": "true"} if replayed else None,
-        cookies=[session_cookie(reply.session_id)],
-    )
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=reply,
+                    headers={"Idempotent-Replayed": "true"} if replayed else None,
+                    cookies=[session_cookie(reply.session_id)])
 
 
 def session_cookie(session_id: str) -> Cookie:
