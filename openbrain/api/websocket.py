@@ -15,7 +15,8 @@ The handlers take the event API Gateway's WebSocket API gives a Lambda (`request
   `error` frame and the connection is closed (`CLOSE_POLICY`). The ack carries the end-user identity, if any
   (`userId` + `userHash`, or `token`: services/identity.py); one that does not verify, or none where the client
   requires it, is closed the same way (`unauthorized`); the verified user is the connection's from then on
-  (a later ack changes nothing). Then frames are JSON objects of at most
+  (a later ack changes nothing), until a widget token it came with expires: the next frame then closes it
+  (`unauthorized`). Then frames are JSON objects of at most
   `MAX_FRAME_BYTES` with an `action` (`ACTIONS`); a bad one gets an `error` frame and the connection stays.
 - `disconnect`: forgets the connection.
 - `expire`: closes a connection that has not acknowledged (`ack_timeout`): `ob-serve` calls it when the
@@ -129,6 +130,10 @@ def receive(event: dict[str, Any], backend: Backend, socket: Socket, *, deadline
         if not connection.acked:
             _acknowledge(connection, event, backend, socket)
             return
+        if connection.user_expires_at is not None and connection.user_expires_at <= utcnow():
+            _refuse(connection, "unauthorized", "the widget token expired: connect again with a new one", backend,
+                    socket)
+            return
         try:
             data = _frame(event)
             action = data.pop("action")
@@ -203,6 +208,7 @@ def _acknowledge(connection: Connection, event: dict[str, Any], backend: Backend
             return
         if user is not None:
             connection.end_user_id, connection.user_profile = user.user_id, user.profile
+            connection.user_expires_at = user.expires_at
         backend.stores.connections.acknowledge(connection)
         socket.post(connection.connection_id, {"type": "ack"})
 

@@ -10,7 +10,8 @@ that user; `EndUser.may_use` says whether a caller may see or continue a session
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from openbrain.core.errors import InvalidInputError
 
@@ -41,11 +42,13 @@ def validate_user_id(value: object) -> str:
 
 @dataclass(frozen=True)
 class EndUser:
-    """The end user a request speaks for: `user_id` verified (None: an anonymous visitor), and the one profile
-    a widget token was scoped to (None: any)."""
+    """The end user a request speaks for: `user_id` verified (None: an anonymous visitor), the one profile
+    a widget token was scoped to (None: any), and when that token expires."""
 
     user_id: str | None = None
     profile: str | None = None
+    expires_at: datetime | None = field(default=None, compare=False)  # a widget token's `exp`: a connection
+    # verified with it (the WebSocket's ack) is the user's until then
 
     def may_use(self, owner: str | None, profile_name: str) -> bool:
         """Whether this user may see or continue a session bound to `owner` (None: nobody) of `profile_name`."""

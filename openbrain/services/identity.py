@@ -30,7 +30,7 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from openbrain.core.clock import utcnow
@@ -160,7 +160,7 @@ def verify_token(token: str, secret: str, client_id: str, now: datetime | None =
             or not is_user_id(claims["sub"])
             or (profile is not None and not (isinstance(profile, str) and is_id(profile)))):
         raise UnauthorizedError(IDENTITY_REFUSED)
-    return EndUser(claims["sub"], profile)
+    return EndUser(claims["sub"], profile, datetime.fromtimestamp(expires + LEEWAY_SECONDS, UTC))
 
 
 # --- operating: ob-admin client identity ------------------------------------------------------------

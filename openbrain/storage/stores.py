@@ -130,7 +130,8 @@ class ConnectionStore(Protocol):
         ...
 
     def acknowledge(self, connection: Connection) -> None:
-        """Mark the connection acknowledged, with the end user its ack verified (`end_user_id`, `user_profile`)."""
+        """Mark the connection acknowledged, with the end user its ack verified (`end_user_id`, `user_profile`,
+        `user_expires_at`)."""
         ...
 
     def start_turn(self, connection: Connection, stale_before: datetime) -> bool:

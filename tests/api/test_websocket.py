@@ -434,3 +434,25 @@ def test_a_client_requiring_identity_closes_an_unverified_ack_and_serves_a_verif
     assert ada.send({"action": "ack", **_signed(identity_secret, "ada")}) == [{"type": "ack"}]
     assert ada.chat(message="hi")[-1]["type"] == "turn.finished"
     assert acked(keys["server"]).chat(message="hi")[-1]["type"] == "turn.finished"  # a server key is trusted
+
+
+def test_a_connection_verified_by_a_token_is_closed_at_its_next_frame_once_the_token_expired(
+        keys: dict[str, str], identity_secret: str, backend: Backend) -> None:
+    from datetime import timedelta
+
+    from openbrain.core.clock import utcnow
+    from openbrain.services.identity import mint_token
+
+    token, expires = mint_token(backend.stores.clients.get("acme"), backend, "ada", ttl_seconds=60)
+    ws = Ws(keys["widget"])
+    assert ws.send({"action": "ack", "token": token}) == [{"type": "ack"}]
+    assert ws.record is not None and ws.record.user_expires_at == expires + timedelta(seconds=30)  # the leeway
+    assert ws.chat(message="hi")[-1]["type"] == "turn.finished"
+
+    # when: the token's time is up (its record moved into the past, as the clock would)
+    Connection.get(ws.id).update(actions=[Connection.user_expires_at.set(utcnow() - timedelta(seconds=1))])
+
+    # then
+    frames = ws.chat(message="still me?")
+    assert [(f["type"], f["code"]) for f in frames] == [("error", "unauthorized")]
+    assert ws.record is None and [ws.id] == CLOSED
