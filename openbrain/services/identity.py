@@ -125,7 +125,7 @@ def mint_token(client: Client, backend: Backend, user_id: str, profile: str | No
         raise InvalidInputError(f"ttlSeconds: 1-{MAX_TOKEN_SECONDS}")
     if not client.identity_secret_ref:
         raise ConflictError(f"client {client.client_id!r} has no identity secret; make one with "
-                                f"`ob-admin client identity {client.client_id} --rotate`")
+                            f"`ob-admin client identity {client.client_id} --rotate`")
     from openbrain.aws.secrets import resolver_for
 
     secret = resolver_for(backend).resolve(client.identity_secret_ref)
@@ -183,7 +183,11 @@ def rotate_identity_secret(backend: Backend, client_id: str) -> tuple[Client, st
     secret = new_identity_secret()
     client.identity_secret_ref = put_ssm_secret(
         backend, f"{backend.settings.identity_secrets_path}/{client.client_id}/{new_id()}", secret)
-    backend.stores.clients.save(client)
+    try:
+        backend.stores.clients.save(client)
+    except OpenBrainError:  # the client changed meanwhile (or the table failed): the new secret is nobody's
+        delete_ssm_secret(backend, client.identity_secret_ref)
+        raise
     if old:
         try:
             delete_ssm_secret(backend, old)
@@ -200,7 +204,7 @@ def require_identity(backend: Backend, client_id: str, required: bool) -> Client
     client = get_client(backend.stores, client_id)
     if required and not client.identity_secret_ref:
         raise ConflictError(f"client {client_id!r} has no identity secret yet: make one first "
-                                f"(`ob-admin client identity {client_id} --rotate`)")
+                            f"(`ob-admin client identity {client_id} --rotate`)")
     if bool(client.identity_required) != required:
         client.identity_required = required
         backend.stores.clients.save(client)

@@ -232,3 +232,32 @@ def test_the_secret_is_never_in_the_clients_table(acme: Client, backend: Backend
     secret = secret_of(backend, acme)
     items = backend.client("dynamodb").scan(TableName=Client.Meta.table_name)["Items"]
     assert items and secret not in str(items)
+
+
+def test_a_rotation_that_loses_a_race_leaves_the_old_secret_in_force_and_no_new_parameter(
+        acme: Client, backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from openbrain.core.errors import ConflictError
+
+    class Racing:
+        """The clients store, with someone else having saved the client first."""
+
+        def __init__(self, clients: object) -> None:
+            self.clients = clients
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.clients, name)
+
+        def save(self, client: Client) -> None:
+            raise ConflictError(f"client {client.client_id} was changed by someone else; reload and try again")
+
+    ssm = backend.client("ssm")
+    before = sorted(p["Name"] for p in ssm.describe_parameters()["Parameters"])
+    monkeypatch.setattr(backend, "stores", replace(backend.stores, clients=Racing(backend.stores.clients)))
+
+    with pytest.raises(ConflictError):
+        rotate_identity_secret(backend, "acme")
+
+    assert sorted(p["Name"] for p in ssm.describe_parameters()["Parameters"]) == before
+    assert backend.stores.clients.get("acme").identity_secret_ref == acme.identity_secret_ref
