@@ -261,3 +261,21 @@ def test_a_rotation_that_loses_a_race_leaves_the_old_secret_in_force_and_no_new_
 
     assert sorted(p["Name"] for p in ssm.describe_parameters()["Parameters"]) == before
     assert backend.stores.clients.get("acme").identity_secret_ref == acme.identity_secret_ref
+
+
+def test_a_chat_call_without_a_verified_user_is_refused_by_an_enforcing_client_even_if_an_adapter_forgot_to_ask(
+        acme: Client, backend: Backend) -> None:
+    from openbrain.conversation.chat import ChatMessage
+    from openbrain.services.chat import ChatCall, chat_as_client
+    from openbrain.storage.orm import AgentConfig, ChatSession
+
+    AgentConfig("acme", "default", model="offline").save()
+    require_identity(backend, "acme", True)
+    client = backend.stores.clients.get("acme")
+    with pytest.raises(UnauthorizedError):
+        chat_as_client(client, ChatMessage(message="hi"), ChatCall(key_kind=WIDGET), backend)
+    assert ChatSession.get_all("acme") == []
+    # a verified user's call runs, and binds the session
+    reply, _ = chat_as_client(client, ChatMessage(message="hi"), ChatCall(key_kind=WIDGET, user=EndUser("ada")),
+                              backend)
+    assert ChatSession.get("acme", reply.session_id).end_user_id == "ada"
