@@ -50,6 +50,8 @@ NOT_NEEDED_IN_AWS = {
     "OB_TUNER_USER": "ob-tuner runs on an operator's machine, not in Lambda",
     "OB_TUNER_PASSWORD": "ob-tuner runs on an operator's machine, not in Lambda",
     "OB_WEBHOOK_SECRETS_PATH": "where ob-admin stores the secrets it makes; a function reads a client's by its ref",
+    "OB_IDENTITY_SECRETS_PATH": "where ob-admin stores the identity secrets it makes; a function reads a client's "
+                                "by its ref",
     "OB_WS_IDLE_SECONDS": "ob-serve's idle timeout; API Gateway closes an idle WebSocket itself after 10 minutes",
 }
 NOT_NEEDED_BY = {
@@ -174,6 +176,10 @@ def test_every_model_has_a_table_with_the_models_keys(template: dict[str, Any]) 
         assert sorted(table["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == sorted(
             schema["attribute_definitions"], key=lambda a: a["AttributeName"]
         ), model.__name__
+        assert {index["IndexName"]: (index["KeySchema"], index["Projection"])
+                for index in table.get("GlobalSecondaryIndexes", [])} == {
+            index["index_name"]: (index["key_schema"], index["projection"])
+            for index in schema["global_secondary_indexes"]}, model.__name__
 
 
 def test_key_names_are_the_documented_ones(template: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from .body import bounded_json
 from .cors import cors_middleware
 from .observability import logger
-from .routes import agent_configs, chat, errors, leads, limits, sessions, status, usage, widget
+from .routes import agent_configs, chat, errors, leads, limits, sessions, status, usage, widget, widget_tokens
 from .routes.security import SECURITY_SCHEMES
 
 TITLE = "OpenBrain chat API"
@@ -117,7 +117,7 @@ app.configure_openapi(
     "Every route but `/`, `/openapi.json` and `/swagger` needs the client's API key in `x-api-key`.",
     security_schemes=SECURITY_SCHEMES,
 )
-for module in (errors, status, chat, sessions, leads, agent_configs, limits, usage, widget):
+for module in (errors, status, chat, sessions, leads, agent_configs, limits, usage, widget, widget_tokens):
     app.include_router(module.router)
 app.use(middlewares=[cors_middleware])
 app.enable_swagger(path="/swagger")

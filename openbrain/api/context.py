@@ -1,17 +1,21 @@
-"""What a request carries beyond its body: the caller's client (from `x-api-key`), ids in the path, cookies,
-and the backend (and its stores) the routes hand to services."""
+"""What a request carries beyond its body: the caller's client (from `x-api-key`) and end user (`X-User-Id` +
+`X-User-Hash` or `X-Widget-Token`), ids in the path, cookies, and the backend (and its stores) the routes hand
+to services."""
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from http.cookies import CookieError, SimpleCookie
 
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 
 from openbrain.aws.backend import Backend, get_backend
 from openbrain.core.errors import ForbiddenError
+from openbrain.domain.identity import EndUser
 from openbrain.services.auth import authenticate
+from openbrain.services.identity import Presented, identify
 from openbrain.storage.orm import Client
 from openbrain.storage.orm.client import SERVER, parse_api_key
 from openbrain.storage.stores import Stores
@@ -51,6 +55,18 @@ def current_client(router: BaseRouter, *, server_key: bool = False) -> Client:
     if server_key and router.context.get(KEY_KIND) != SERVER:
         raise ForbiddenError("this route needs a server API key (ob.…); a widget key (obw.…) may only chat")
     return client
+
+
+def presented_identity(headers: Mapping[str, str]) -> Presented:
+    """The end-user identity request `headers` (names in any case) carry."""
+    lower = {name.lower(): value for name, value in headers.items()}
+    return Presented(lower.get("x-user-id"), lower.get("x-user-hash"), lower.get("x-widget-token"))
+
+
+def end_user(router: BaseRouter, client: Client, presented: Presented) -> EndUser | None:
+    """The end user the request speaks for (`services.identity.identify`: `UnauthorizedError` if `presented`
+    does not verify, or if the client requires an identity and there is none); call `current_client` first."""
+    return identify(client, router.context[KEY_KIND], presented, backend())
 
 
 def authenticated_client(router: BaseRouter) -> Client | None:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from openbrain.storage.orm import Client
 
 ALLOW_METHODS = "DELETE,GET,OPTIONS,POST,PUT"
-ALLOW_HEADERS = "Content-Type,X-Api-Key"
+ALLOW_HEADERS = "Content-Type,X-Api-Key,X-User-Id,X-User-Hash,X-Widget-Token"  # the key, the end user's identity
 PREFLIGHT_MAX_AGE_SECONDS = 600
 
 

@@ -12,7 +12,11 @@ The handlers take the event API Gateway's WebSocket API gives a Lambda (`request
   then on, never a frame's.
 - `receive`: one frame. Until `{"action": "ack"}` the client gets nothing; the ack later than
   `OB_WS_ACK_SECONDS` after connecting (`ack_timeout`) or any other frame first (`ack_required`) gets an
-  `error` frame and the connection is closed (`CLOSE_POLICY`). Then frames are JSON objects of at most
+  `error` frame and the connection is closed (`CLOSE_POLICY`). The ack carries the end-user identity, if any
+  (`userId` + `userHash`, or `token`: services/identity.py); one that does not verify, or none where the client
+  requires it, is closed the same way (`unauthorized`); the verified user is the connection's from then on
+  (a later ack changes nothing), until a widget token it came with expires: the next frame then closes it
+  (`unauthorized`). Then frames are JSON objects of at most
   `MAX_FRAME_BYTES` with an `action` (`ACTIONS`); a bad one gets an `error` frame and the connection stays.
 - `disconnect`: forgets the connection.
 - `expire`: closes a connection that has not acknowledged (`ack_timeout`): `ob-serve` calls it when the
@@ -38,7 +42,9 @@ from openbrain.aws.backend import get_backend
 from openbrain.core.clock import utcnow
 from openbrain.core.errors import ForbiddenError, InvalidInputError, NotFoundError, OpenBrainError
 from openbrain.core.ids import existing_id
+from openbrain.domain.identity import EndUser
 from openbrain.services.chat import ChatCall
+from openbrain.services.identity import Presented, identify
 from openbrain.services.sessions import get_session
 from openbrain.storage.orm import Connection
 from openbrain.storage.orm.client import SERVER, parse_api_key
@@ -124,6 +130,10 @@ def receive(event: dict[str, Any], backend: Backend, socket: Socket, *, deadline
         if not connection.acked:
             _acknowledge(connection, event, backend, socket)
             return
+        if connection.user_expires_at is not None and connection.user_expires_at <= utcnow():
+            _refuse(connection, "unauthorized", "the widget token expired: connect again with a new one", backend,
+                    socket)
+            return
         try:
             data = _frame(event)
             action = data.pop("action")
@@ -135,7 +145,7 @@ def receive(event: dict[str, Any], backend: Backend, socket: Socket, *, deadline
             elif action == "session":
                 session_id = existing_id(data.get("sessionId") or data.get("session_id") or connection.session_id,
                                          "session")
-                session = get_session(stores, connection.client_id, session_id)
+                session = get_session(stores, connection.client_id, session_id, _user(connection))
                 socket.post(connection_id, {"type": "session", "session": session.model_dump(mode="json")})
             else:  # "lead"
                 if connection.key_kind != SERVER:
@@ -187,8 +197,27 @@ def _acknowledge(connection: Connection, event: dict[str, Any], backend: Backend
     elif action != "ack":
         _refuse(connection, "ack_required", 'the first frame must be {"action": "ack"}', backend, socket)
     else:
+        data = _frame(event)
+        presented = Presented(data.get("userId"), data.get("userHash"), data.get("token"))
+        try:
+            client = backend.stores.clients.get(connection.client_id)
+            user = identify(client, str(connection.key_kind), presented, backend)
+        except OpenBrainError as exc:  # an identity that does not verify (or none, where required): closed
+            _, code, message = public_error(exc)
+            _refuse(connection, code, message, backend, socket)
+            return
+        if user is not None:
+            connection.end_user_id, connection.user_profile = user.user_id, user.profile
+            connection.user_expires_at = user.expires_at
         backend.stores.connections.acknowledge(connection)
         socket.post(connection.connection_id, {"type": "ack"})
+
+
+def _user(connection: Connection) -> EndUser | None:
+    """The end user the connection's ack verified (None: a server key's, naming nobody)."""
+    if connection.key_kind == SERVER and connection.end_user_id is None:
+        return None
+    return EndUser(connection.end_user_id, connection.user_profile)
 
 
 def _refuse(connection: Connection, code: str, message: str, backend: Backend, socket: Socket) -> None:
@@ -230,7 +259,7 @@ def _chat(connection: Connection, data: dict[str, Any], backend: Backend, socket
     try:
         client = stores.clients.get(connection.client_id)
         call = ChatCall(remembered_session=connection.session_id, deadline=deadline, end_user=source_ip,
-                        key_kind=str(connection.key_kind), observe=emit_turn)
+                        key_kind=str(connection.key_kind), observe=emit_turn, user=_user(connection))
         # coalesce is a generator: closed on the way out (an error), it closes the turn's stream where it stands
         events = cast("Generator[TurnEvent, None, None]", coalesce(chat_stream(client, data, call, backend)))
         with contextlib.closing(events):

@@ -65,15 +65,18 @@ TARGETS: tuple[QueueTarget, ...] = (
 
 
 def create_tables(settings: Settings) -> bool:
-    """Create every model's table and the idempotency table (PAY_PER_REQUEST) where missing; turn on TTL
+    """Create every model's table and the idempotency table (PAY_PER_REQUEST) where missing (and an index a
+    model declares that its existing table lacks: `add_missing_indexes`); turn on TTL
     for sessions, WebSocket connections, rate-limit counters and idempotency records. Returns whether TTL is
     on: False where the endpoint does not implement DynamoDB's TTL API (dynalite), which is no error: reads
     ignore expired items themselves (a counter's window is never read once it ends), they are only never
     deleted."""
+    client = ChatSession._get_connection().connection.client
     for model in MODELS:
         if not model.exists():  # TTL is turned on below, where an endpoint without it is no error
             model.create_table(billing_mode="PAY_PER_REQUEST", wait=True, ignore_update_ttl_errors=True)
-    client = ChatSession._get_connection().connection.client
+        else:
+            add_missing_indexes(client, model)
     name = settings.idempotency_table
     if not table_exists(client, name):
         # Powertools' DynamoDBPersistenceLayer schema: hash key `id` (services/idempotency.py)
@@ -97,6 +100,24 @@ def create_tables(settings: Settings) -> bool:
                     client.meta.endpoint_url, exc.operation_name)
         return False
     return True
+
+
+def add_missing_indexes(client: Any, model: Any) -> None:
+    """Add the global secondary indexes `model` declares that its table, made before them, lacks (DynamoDB
+    fills a new index in the background; a query of it meanwhile misses items)."""
+    wanted = model._get_schema()["global_secondary_indexes"]
+    if not wanted:
+        return
+    table = client.describe_table(TableName=model.Meta.table_name)["Table"]
+    present = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
+    for index in wanted:
+        if index["index_name"] in present:
+            continue
+        log.info("adding the index %s to %s", index["index_name"], model.Meta.table_name)
+        client.update_table(TableName=model.Meta.table_name, AttributeDefinitions=index["attribute_definitions"],
+                            GlobalSecondaryIndexUpdates=[{"Create": {"IndexName": index["index_name"],
+                                                                     "KeySchema": index["key_schema"],
+                                                                     "Projection": index["projection"]}}])
 
 
 def table_exists(client: Any, name: str) -> bool:

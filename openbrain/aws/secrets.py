@@ -136,6 +136,21 @@ def put_ssm_secret(backend: Backend, name: str, value: str) -> str:
     return ref
 
 
+def delete_ssm_secret(backend: Backend, ref: str) -> None:
+    """Delete the SSM parameter `ref` (`ssm:<name>`) names; one already gone is no error."""
+    scheme, name = parse_ref(ref)
+    if scheme != "ssm":
+        raise InvalidInputError(f"{ref} is not an SSM parameter")
+    ssm = backend.client("ssm")
+    try:
+        ssm.delete_parameter(Name=name)
+    except ssm.exceptions.ParameterNotFound:
+        pass
+    except Exception as exc:  # botocore's ClientError and connection errors
+        raise UpstreamError(f"could not delete the secret {ref} ({_error_code(exc)})") from exc
+    resolver_for(backend).invalidate(ref)
+
+
 _resolvers: weakref.WeakKeyDictionary[Backend, SecretResolver] = weakref.WeakKeyDictionary()
 _resolvers_lock = threading.Lock()
 

@@ -332,6 +332,33 @@ def _seconds(text: str) -> int:
 
 # --- the parser ------------------------------------------------------------------------------------
 
+def _client_identity(args: argparse.Namespace) -> int:
+    from openbrain.services.clients import get_client
+    from openbrain.services.identity import require_identity, rotate_identity_secret
+
+    secret = None
+    with _opened() as backend:
+        client = get_client(backend.stores, args.client_id)
+        if args.rotate:
+            client, secret = rotate_identity_secret(backend, args.client_id)
+        if args.require is not None:
+            client = require_identity(backend, args.client_id, args.require)
+    shown: dict[str, Any] = {"client_id": client.client_id, "identity_secret_ref": client.identity_secret_ref,
+                             "identity_required": bool(client.identity_required)}
+    lines = [f"client_id           {client.client_id}",
+             f"identity_secret_ref {client.identity_secret_ref or '-'}",
+             f"identity_required   {'yes' if client.identity_required else 'no'}"]
+    if secret:
+        shown["identity_secret"] = secret
+        lines.append(f"identity_secret     {secret}")
+    _emit(args, shown, "\n".join(lines))
+    if secret and not args.json:
+        print("(the identity secret is shown only this once: give it to the client's server, which signs user ids "
+              "(X-User-Hash) or widget tokens with it (docs/api.md, End-user identity); hashes and tokens made "
+              "with the old secret are refused from now on)", file=sys.stderr)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     json_flag = argparse.ArgumentParser(add_help=False)
     json_flag.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
@@ -392,6 +419,15 @@ def parser() -> argparse.ArgumentParser:
                             "make a new webhook signing secret (printed once), stored in SSM")
     rotate_secret.add_argument("client_id", metavar="CLIENT_ID")
     rotate_secret.add_argument("--webhook", metavar="URL", help="also set the lead webhook URL")
+    identity = command(clients, "identity", _client_identity,
+                       "show the client's end-user identity settings; make a new identity secret (printed once, "
+                       "stored in SSM); require a verified end user on every widget-key request")
+    identity.add_argument("client_id", metavar="CLIENT_ID")
+    identity.add_argument("--rotate", action="store_true",
+                          help="make a new identity secret (the old one stops working at once)")
+    identity.add_argument("--require", action=argparse.BooleanOptionalAction, default=None,
+                          help="refuse (or, with --no-require, accept) widget-key requests without a verified "
+                               "end user [unchanged]")
 
     config = commands.add_parser("config", help="export or import a client's AgentConfigs (YAML/JSON)")
     configs = config.add_subparsers(dest="config_command", required=True, metavar="COMMAND")

@@ -45,9 +45,10 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictBool, Val
 from openbrain.aws.backend import Backend, get_backend
 from openbrain.conversation.tools.context import ToolContext
 from openbrain.core.clock import utcnow
-from openbrain.core.errors import InvalidInputError, NotFoundError, SessionEndedError
+from openbrain.core.errors import InvalidInputError, NotFoundError, SessionEndedError, UnauthorizedError
 from openbrain.core.settings import Settings
 from openbrain.domain.events import to_outbox
+from openbrain.domain.identity import IDENTITY_REFUSED, EndUser
 from openbrain.domain.profile import DEFAULT_CLIENT_ID, DEFAULT_PROFILE, AgentProfile
 from openbrain.storage.orm.agent_config import AgentConfig
 from openbrain.storage.orm.chat_session import ChatSession
@@ -154,16 +155,22 @@ def chat_events(
     deadline: float = math.inf,
     tokens: bool = True,
     counts: TurnCounts | None = None,
+    user: EndUser | None = None,
 ) -> Iterator[TurnEvent]:
     """Run one request, yielding its events (module docstring). The session is read (`NotFoundError`,
-    ...) when the first event is asked for. `counts`: see `session_events`."""
+    ...) when the first event is asked for. `counts`: see `session_events`. With `user` (an API caller's end user,
+    domain/identity.py), a new session is bound to them, and a session they may not use reads as missing; without,
+    nothing is checked."""
     backend = backend or get_backend()
     answers = not request.reset and _blank_free(request.message)
     if answers:
         _check_message(request.message, backend.settings)
     if request.reset or not request.session_id:
+        if user is not None and not user.may_start(request.agent_config):
+            raise UnauthorizedError(IDENTITY_REFUSED)
         # Answered at once, the new session is written once, by its first turn (one round trip fewer).
-        session, config = start_session(request, backend, config, save=not answers)
+        session, config = start_session(request, backend, config, save=not answers,
+                                        user_id=user.user_id if user is not None else None)
         if not answers:
             yield _started(session, 0)
             yield {"type": "message", "text": config.icebreaker}
@@ -175,6 +182,8 @@ def chat_events(
     else:
         try:
             session = backend.stores.sessions.get(request.client_id, request.session_id)
+            if user is not None and not user.may_use(session.end_user_id, session.profile_name):
+                raise NotFoundError("another end user's session")  # as a missing one: it reveals nothing
         except NotFoundError as exc:
             raise NotFoundError(
                 f"session {request.session_id!r} not found for client {request.client_id!r} (or it expired)"
@@ -206,10 +215,12 @@ def _finished(response: ChatResponse, usage: dict[str, int]) -> TurnEvent:
 
 
 def start_session(
-    request: ChatMessage, backend: Backend, config: AgentConfig | None = None, *, save: bool = True
+    request: ChatMessage, backend: Backend, config: AgentConfig | None = None, *, save: bool = True,
+    user_id: str | None = None,
 ) -> tuple[ChatSession, AgentConfig]:
-    """A new session from the profile (or `config`); stored unless `save` is false (the caller's first
-    turn then stores it: `continue_session` saves a never-saved session only if no such item exists)."""
+    """A new session from the profile (or `config`), bound to the verified end user `user_id` if given; stored
+    unless `save` is false (the caller's first turn then stores it: `continue_session` saves a never-saved
+    session only if no such item exists)."""
     from langchain_core.messages import AIMessage
 
     from openbrain.storage import memory_codec
@@ -231,6 +242,7 @@ def start_session(
         context=context,
         memory=memory_codec.dumps([AIMessage(config.icebreaker)] if config.icebreaker else []),
     )
+    session.bind_user(user_id)
     session.refresh_ttl(timedelta(days=backend.settings.session_ttl_days))
     if save:
         backend.stores.sessions.save(session)

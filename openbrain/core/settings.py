@@ -84,6 +84,12 @@ class Settings(BaseSettings):
         description="the SSM path under which `ob-admin` stores the webhook signing secrets it makes "
                     "(template.yaml lets the targets read /<SecretsPrefix>/<Stage>/webhooks/*)",
     )
+    identity_secrets_path: str = Field(
+        "/openbrain/dev/identity", pattern=r"^(/[A-Za-z0-9_.-]+)+$",
+        validation_alias=AliasChoices("identity_secrets_path", "OB_IDENTITY_SECRETS_PATH"),
+        description="the SSM path under which `ob-admin` stores the clients' end-user identity secrets "
+                    "(template.yaml lets the chat functions read /<SecretsPrefix>/<Stage>/identity/*)",
+    )
     max_body_bytes: int = Field(
         65_536, ge=1_024, le=10_485_760, validation_alias=AliasChoices("max_body_bytes", "OB_MAX_BODY_BYTES"),
         description="largest request body the HTTPS chat API accepts (bytes); larger is 413",

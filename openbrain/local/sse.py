@@ -1,6 +1,6 @@
 """`ob-serve`'s `POST /chat/stream`: a chat turn as Server-Sent Events (docs/api.md, "SSE").
 
-The body, the key and the rules are `POST /chat`'s; the events are the WebSocket's frames
+The body, the key, the end-user identity headers and the rules are `POST /chat`'s; the events are the WebSocket's frames
 (`openbrain.api.streaming`: `authorize`, `chat_stream`, `coalesce`), each sent as
 
     event: <type>
@@ -11,9 +11,10 @@ own checks (size, media type, URL and header limits) and after reading the body.
 
 - The turn runs on a worker thread (anyio's, as the HTTP API's handler does), which hands each event to the
   event loop as it comes; the loop is never blocked.
-- The response starts only once the first event is known: an `error` then (a wrong key 401, a foreign
-  Origin 403, a bad body 400/413/422, another client's session 404, ...) is a JSON error response with
-  `POST /chat`'s status and body, and `turn.started` gives the session id the `Session` cookie is set to.
+- The response starts only once the first event is known: an `error` then (a wrong key or an end-user
+  identity that does not verify 401, a foreign Origin 403, a bad body 400/413/422, another client's or user's
+  session 404, ...) is a JSON error response with `POST /chat`'s status and body, and `turn.started` gives
+  the session id the `Session` cookie is set to.
   An error after that is the stream's last event.
 - A client that goes away mid-stream does not stop the turn: the thread runs it to its end (committed, or
   not at all), and the request ends with it.
@@ -36,17 +37,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import Send
 
-from openbrain.api.context import API_GATEWAY_SECONDS, DEADLINE_MARGIN_SECONDS, SESSION_COOKIE
+from openbrain.api.context import API_GATEWAY_SECONDS, DEADLINE_MARGIN_SECONDS, SESSION_COOKIE, presented_identity
 from openbrain.api.cors import response_cors_headers
 from openbrain.api.routes.chat import session_cookie
 from openbrain.api.routes.errors import INVALID_JSON_MESSAGE, InvalidJsonError, error_event, status_of_code
 from openbrain.api.streaming import authorize, chat_stream, coalesce
 from openbrain.services.chat import ChatCall
+from openbrain.services.identity import identify
 from openbrain.storage.orm.client import WIDGET, parse_api_key
 
 if TYPE_CHECKING:
     from openbrain.aws.backend import Backend
     from openbrain.conversation.agents.runner import TurnEvent
+    from openbrain.services.identity import Presented
     from openbrain.storage.orm import Client
 
 CHAT_STREAM_PATH = "/chat/stream"
@@ -66,6 +69,7 @@ class _Turn:
     origin: str | None
     body: bytes
     call: ChatCall
+    presented: Presented  # the end-user identity the headers carry, checked with the key
     client: Client | None = None  # set once the key is checked
 
     def run(self, events: MemoryObjectSendStream[TurnEvent]) -> None:
@@ -86,11 +90,12 @@ class _Turn:
         try:
             backend: Backend = get_backend()
             self.client = authorize(self.api_key, self.origin, backend)
+            self.call.user = identify(self.client, self.call.key_kind, self.presented, backend)
             body = self.body.decode()
         except UnicodeDecodeError:
             yield error_event(InvalidJsonError(INVALID_JSON_MESSAGE))
             return
-        except Exception as exc:  # a wrong key or origin, worded as over HTTP
+        except Exception as exc:  # a wrong key, origin or end-user identity, worded as over HTTP
             yield error_event(exc)
             return
         yield from coalesce(chat_stream(self.client, body, self.call, backend))
@@ -104,7 +109,7 @@ async def respond(request: Request, body: bytes, send: Send) -> None:
                     time.monotonic() + API_GATEWAY_SECONDS - DEADLINE_MARGIN_SECONDS,  # as POST /chat's turn
                     end_user=request.client.host if request.client else None,  # as ob-serve's sourceIp
                     key_kind=parsed[0] if parsed else WIDGET)
-    turn = _Turn(headers.get("x-api-key"), headers.get("origin"), body, call)
+    turn = _Turn(headers.get("x-api-key"), headers.get("origin"), body, call, presented_identity(headers))
     sender, events = anyio.create_memory_object_stream["TurnEvent"](math.inf)
     async with anyio.create_task_group() as tasks, events:
         tasks.start_soon(anyio.to_thread.run_sync, turn.run, sender)

@@ -59,6 +59,8 @@ def describe_client(client: Client, profiles: Iterable[str] | None = None) -> di
         "allowed_origins": list(client.allowed_origins or []),
         "webhook_url": client.webhook_url,
         "webhook_secret_ref": client.webhook_secret_ref,
+        "identity_secret_ref": client.identity_secret_ref,
+        "identity_required": bool(client.identity_required),
         "limits": client.rate_limits.model_dump(),
         "created_at": client.created_at.isoformat() if client.created_at else None,
         "updated_at": client.updated_at.isoformat() if client.updated_at else None,

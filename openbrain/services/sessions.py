@@ -1,4 +1,5 @@
-"""A session as its client sees it: its state and its transcript (`GET /sessions/{id}`, the tuner's inspector).
+"""A session as its client sees it: its state and its transcript (`GET /sessions/{id}`, the tuner's inspector);
+an end user's sessions (`GET /sessions?userId=`).
 
 `transcript(session)` is the one rendering of stored memory as messages: role (`user`, `assistant`, `tool`,
 `system`), text, the tool calls an assistant message made and the call a tool message answers.
@@ -11,7 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from openbrain.core.errors import NotFoundError
+from openbrain.domain.identity import validate_user_id
+
 if TYPE_CHECKING:
+    from openbrain.domain.identity import EndUser
     from openbrain.storage.orm import ChatSession
     from openbrain.storage.stores import Stores
 
@@ -46,9 +51,29 @@ class Session(BaseModel):
     messages: list[Message]
 
 
-def get_session(stores: Stores, client_id: str, session_id: str) -> Session:
-    """Session `session_id` of `client_id` with its transcript; `NotFoundError` if missing or expired."""
+class SessionSummary(BaseModel):
+    session_id: str
+    profile_name: str
+    turn_count: int
+    created_at: datetime
+    updated_at: datetime
+    ended: bool
+
+
+class UserSessions(BaseModel):
+    user_id: str
+    sessions: list[SessionSummary]
+
+
+MAX_USER_SESSIONS = 100
+
+
+def get_session(stores: Stores, client_id: str, session_id: str, user: EndUser | None = None) -> Session:
+    """Session `session_id` of `client_id` with its transcript; `NotFoundError` if missing or expired, or (with
+    `user`, a caller's end user) one `user` may not use, which reads the same."""
     session = stores.sessions.get(client_id, session_id)
+    if user is not None and not user.may_use(session.end_user_id, session.profile_name):
+        raise NotFoundError(f"ChatSession {client_id}/{session_id} not found")
     return Session(
         session_id=session.session_id,
         client_id=session.client_id,
@@ -63,6 +88,15 @@ def get_session(stores: Stores, client_id: str, session_id: str) -> Session:
         ended_at=session.ended_at,
         messages=transcript(session),
     )
+
+
+def user_sessions(stores: Stores, client_id: str, user_id: str, limit: int = MAX_USER_SESSIONS) -> UserSessions:
+    """The sessions of `client_id` bound to end user `user_id`, last updated first, at most `limit`."""
+    found = stores.sessions.of_user(client_id, validate_user_id(user_id), limit=limit)
+    return UserSessions(user_id=user_id, sessions=[
+        SessionSummary(session_id=s.session_id, profile_name=s.profile_name, turn_count=int(s.turn_count),
+                       created_at=s.created_at, updated_at=s.updated_at, ended=s.ended)
+        for s in found])
 
 
 def transcript(session: ChatSession) -> list[Message]:

@@ -183,6 +183,19 @@ class DynamoDBSessionStore(ItemStore[ChatSession]):
         except PynamoDBException as exc:
             raise DatabaseError(failure(exc, "list the sessions with an outbox")) from exc
 
+    def of_user(self, client_id: str, user_id: str, *, limit: int | None = None) -> list[ChatSession]:
+        from pynamodb.exceptions import PynamoDBException
+
+        from openbrain.storage.orm.chat_session import USER_SESSIONS_INDEX, client_user
+
+        try:  # the model's query, not its index's: a subclass bound to other tables queries its own
+            found = (session for session in self.model.query(client_user(client_id, user_id),
+                                                             index_name=USER_SESSIONS_INDEX, scan_index_forward=False)
+                     if not session.expired)
+            return list(itertools.islice(found, limit))
+        except PynamoDBException as exc:
+            raise DatabaseError(failure(exc, f"list the sessions of a user of {client_id}")) from exc
+
 
 class DynamoDBClientStore:
     def __init__(self, model: type[Client] = Client) -> None:
@@ -250,7 +263,11 @@ class DynamoDBConnectionStore:
 
     def acknowledge(self, connection: Connection) -> None:
         model = self.model
-        if not self._update(connection, [model.acked.set(True)], "record the ack"):
+        actions = [model.acked.set(True)]
+        actions += [getattr(model, name).set(getattr(connection, name))
+                    for name in ("end_user_id", "user_profile", "user_expires_at")
+                    if getattr(connection, name) is not None]
+        if not self._update(connection, actions, "record the ack"):
             raise NotFoundError(f"Connection {connection.connection_id} not found")
         connection.acked = True
 

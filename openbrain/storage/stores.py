@@ -84,6 +84,11 @@ class SessionStore(ClientItemStore[ChatSession], Protocol):
         """Every session (of any client) whose outbox waits since before `committed_before` (a scan)."""
         ...
 
+    def of_user(self, client_id: str, user_id: str, *, limit: int | None = None) -> list[ChatSession]:
+        """The client's sessions bound to end user `user_id`, last updated first, at most `limit` (a query of
+        the user index: each has only the attributes the index projects, `USER_SESSION_ATTRIBUTES`)."""
+        ...
+
 
 class LeadStore(ClientItemStore[Lead], Protocol):
     """A client's leads, by lead id."""
@@ -128,7 +133,8 @@ class ConnectionStore(Protocol):
         ...
 
     def acknowledge(self, connection: Connection) -> None:
-        """Mark the connection acknowledged."""
+        """Mark the connection acknowledged, with the end user its ack verified (`end_user_id`, `user_profile`,
+        `user_expires_at`)."""
         ...
 
     def start_turn(self, connection: Connection, stale_before: datetime) -> bool:

@@ -369,3 +369,102 @@ def test_a_turn_over_the_websocket_prints_its_metrics_with_the_client_as_dimensi
     blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
     assert [(b["client_id"], b["Turns"], b["TurnErrors"]) for b in blobs] == [("acme", [1], [0])]
     assert blobs[0]["InputTokens"][0] + blobs[0]["OutputTokens"][0] == frames[-1]["usage"]["total_tokens"]
+# ------------------------------------------------------------------------------------------------ end-user identity
+def _signed(secret: str, user_id: str) -> dict[str, str]:
+    import hashlib
+    import hmac
+
+    return {"userId": user_id, "userHash": hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()}
+
+
+@pytest.fixture
+def identity_secret(keys: dict[str, str], backend: Backend) -> str:
+    from openbrain.services.identity import rotate_identity_secret
+
+    return rotate_identity_secret(backend, "acme")[1]
+
+
+def test_an_ack_with_a_verified_identity_binds_the_connections_sessions_to_the_user(
+        keys: dict[str, str], identity_secret: str, backend: Backend) -> None:
+    from openbrain.services.identity import mint_token
+
+    # given: ada acks with her hash on one connection and starts a session
+    ada = Ws(keys["widget"])
+    assert ada.send({"action": "ack", **_signed(identity_secret, "ada")}) == [{"type": "ack"}]
+    assert ada.record is not None and ada.record.end_user_id == "ada"
+    session_id = ada.chat(message="hi")[-1]["session_id"]
+    assert ChatSession.get("acme", session_id).end_user_id == "ada"
+
+    # then: bob's connection and an anonymous one find nothing there
+    bob = Ws(keys["widget"])
+    bob.send({"action": "ack", **_signed(identity_secret, "bob")})
+    for other in (bob, acked(keys["widget"])):
+        assert [(f["type"], f.get("code")) for f in other.chat(sessionId=session_id, message="hi")][-1] == (
+            "error", "not_found")
+        [error] = other.send({"action": "session", "sessionId": session_id})
+        assert (error["type"], error["code"]) == ("error", "not_found")
+
+    # and: ada resumes it on another device, with a token
+    token, _ = mint_token(backend.stores.clients.get("acme"), backend, "ada")
+    device_b = Ws(keys["widget"])
+    assert device_b.send({"action": "ack", "token": token}) == [{"type": "ack"}]
+    assert device_b.chat(sessionId=session_id, message="back")[-1]["type"] == "turn.finished"
+    assert ChatSession.get("acme", session_id).turn_count == 2
+    # a later ack changes nothing: the connection stays ada's
+    assert device_b.send({"action": "ack", **_signed(identity_secret, "bob")}) == [{"type": "ack"}]
+    assert device_b.record is not None and device_b.record.end_user_id == "ada"
+
+
+@pytest.mark.parametrize("presented", [
+    {"userId": "ada"},  # chatwoot/chatwoot#9493
+    {"userId": "ada", "userHash": ""},
+    {"userId": "ada", "userHash": "0" * 64},
+    {"token": "e30.e30.e30"},
+    {"token": 7},
+    {"userId": ["ada"], "userHash": "x"},
+])
+def test_an_ack_whose_identity_does_not_verify_is_refused_and_closed(keys: dict[str, str], identity_secret: str,
+                                                                     presented: dict[str, Any]) -> None:
+    ws = Ws(keys["widget"])
+    frames = ws.send({"action": "ack", **presented})
+    assert [(f["type"], f["code"]) for f in frames] == [("error", "unauthorized")]
+    assert ws.record is None  # forgotten, and API Gateway told to close it
+    assert [ws.id] == CLOSED
+
+
+def test_a_client_requiring_identity_closes_an_unverified_ack_and_serves_a_verified_one(
+        keys: dict[str, str], identity_secret: str, backend: Backend) -> None:
+    from openbrain.services.identity import require_identity
+
+    require_identity(backend, "acme", True)
+    anonymous = Ws(keys["widget"])
+    [refused] = anonymous.send({"action": "ack"})
+    assert (refused["type"], refused["code"]) == ("error", "unauthorized")
+    assert anonymous.record is None and [anonymous.id] == CLOSED
+
+    ada = Ws(keys["widget"])
+    assert ada.send({"action": "ack", **_signed(identity_secret, "ada")}) == [{"type": "ack"}]
+    assert ada.chat(message="hi")[-1]["type"] == "turn.finished"
+    assert acked(keys["server"]).chat(message="hi")[-1]["type"] == "turn.finished"  # a server key is trusted
+
+
+def test_a_connection_verified_by_a_token_is_closed_at_its_next_frame_once_the_token_expired(
+        keys: dict[str, str], identity_secret: str, backend: Backend) -> None:
+    from datetime import timedelta
+
+    from openbrain.core.clock import utcnow
+    from openbrain.services.identity import mint_token
+
+    token, expires = mint_token(backend.stores.clients.get("acme"), backend, "ada", ttl_seconds=60)
+    ws = Ws(keys["widget"])
+    assert ws.send({"action": "ack", "token": token}) == [{"type": "ack"}]
+    assert ws.record is not None and ws.record.user_expires_at == expires + timedelta(seconds=30)  # the leeway
+    assert ws.chat(message="hi")[-1]["type"] == "turn.finished"
+
+    # when: the token's time is up (its record moved into the past, as the clock would)
+    Connection.get(ws.id).update(actions=[Connection.user_expires_at.set(utcnow() - timedelta(seconds=1))])
+
+    # then
+    frames = ws.chat(message="still me?")
+    assert [(f["type"], f["code"]) for f in frames] == [("error", "unauthorized")]
+    assert ws.record is None and [ws.id] == CLOSED

@@ -96,9 +96,11 @@ def parse(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
 
 
 def stream(url: str, key: str | None, body: Any, *, origin: str | None = None, cookie: str | None = None,
-           content: bytes | None = None, content_type: str = "application/json") -> Stream:
+           content: bytes | None = None, content_type: str = "application/json",
+           extra: dict[str, str] | None = None) -> Stream:
     headers = {"content-type": content_type, **({"x-api-key": key} if key else {}),
-               **({"origin": origin} if origin else {}), **({"cookie": f"Session={cookie}"} if cookie else {})}
+               **({"origin": origin} if origin else {}), **({"cookie": f"Session={cookie}"} if cookie else {}),
+               **(extra or {})}
     with httpx.Client(timeout=30) as http, http.stream(
             "POST", url + "/chat/stream", headers=headers,
             content=content if content is not None else json.dumps(body).encode()) as response:
@@ -301,3 +303,59 @@ def test_the_python_snippet_in_docs_api_md_prints_the_reply_as_it_streams(
     # then
     assert capsys.readouterr().out == REPLY + "\n"
 
+
+
+# ------------------------------------------------------------------------------------------------ end-user identity
+def test_the_stream_verifies_the_end_user_as_post_chat_does(served: Served) -> None:
+    import hashlib
+    import hmac
+
+    import jwt
+
+    from openbrain.aws.backend import get_backend
+    from openbrain.core.clock import utcnow
+    from openbrain.services.identity import mint_token, require_identity, rotate_identity_secret
+    from openbrain.storage.orm import ChatSession
+
+    backend = get_backend()
+    secret = rotate_identity_secret(backend, "acme")[1]
+
+    def signed(user_id: str) -> dict[str, str]:
+        digest = hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+        return {"x-user-id": user_id, "x-user-hash": digest}
+
+    def token(key: str = secret, **claims: Any) -> dict[str, str]:
+        now = int(utcnow().timestamp())
+        body = {"sub": "ada", "cid": "acme", "aud": "openbrain-widget", "iat": now, "exp": now + 60, **claims}
+        return {"x-widget-token": jwt.encode(body, key)}
+
+    def refused(got: Stream) -> tuple[int, str]:
+        return got.status, got.error["error"]["code"]
+
+    # a verified user's stream binds the session to them
+    ada = stream(served.url, served.widget_key, {"message": "hi"}, origin=served.acme.origin, extra=signed("ada"))
+    assert ada.status == 200
+    session_id = ada.of_type("turn.started")[0]["session_id"]
+    assert ChatSession.get("acme", session_id).end_user_id == "ada"
+
+    # missing, wrong, expired, other-user, other-client and wrong-profile identities are refused before any event
+    widget = {"origin": served.acme.origin}
+    for extra in ({"x-user-id": "ada"}, {"x-user-id": "ada", "x-user-hash": ""},
+                  {**signed("bob"), "x-user-id": "ada"}, token(exp=int(utcnow().timestamp()) - 3600),
+                  token(cid="globex"), token(key="obid_" + "g" * 43)):
+        assert refused(stream(served.url, served.widget_key, {"message": "hi"}, extra=extra, **widget)) == (
+            401, "unauthorized"), extra
+    scoped = {"x-widget-token": mint_token(backend.stores.clients.get("acme"), backend, "ada", "other")[0]}
+    assert refused(stream(served.url, served.widget_key, {"message": "hi"}, extra=scoped, **widget)) == (
+        401, "unauthorized")
+    for other in (signed("bob"), {}):
+        assert refused(stream(served.url, served.widget_key, {"sessionId": session_id, "message": "hi"},
+                              extra=other, **widget)) == (404, "not_found")
+    assert ChatSession.get("acme", session_id).turn_count == 1
+
+    # a client requiring identity refuses the anonymous stream, not the verified user's or its server's
+    require_identity(backend, "acme", True)
+    assert refused(stream(served.url, served.widget_key, {"message": "hi"}, **widget)) == (401, "unauthorized")
+    assert stream(served.url, served.widget_key, {"sessionId": session_id, "message": "again"}, extra=token(),
+                  **widget).status == 200
+    assert stream(served.url, served.acme.key, {"message": "hi"}).status == 200

@@ -278,3 +278,30 @@ def test_with_two_workers_each_connection_lives_in_one_and_every_turn_streams(
             stack.stop()
     # then: every one streamed its reply
     assert [tokens == text == f"{n} * 2 = {n * 2}" for n, (tokens, text) in enumerate(replies)] == [True] * 6
+
+
+# ------------------------------------------------------------------------------------------------ end-user identity
+def test_the_ack_carries_the_end_user_and_an_enforcing_client_closes_an_unverified_one(served: Served) -> None:
+    from openbrain.aws.backend import get_backend
+    from openbrain.services.identity import mint_token, require_identity, rotate_identity_secret
+
+    backend = get_backend()
+    rotate_identity_secret(backend, "acme")
+    require_identity(backend, "acme", True)
+    token, _ = mint_token(backend.stores.clients.get("acme"), backend, "ada")
+
+    # an unverified ack (chatwoot/chatwoot#9493's user id without a hash; none at all) is an error frame and 1008
+    for presented in ({"userId": "ada"}, {}):
+        with served.open(ack=False) as ws:
+            ws.send(json.dumps({"action": "ack", **presented}))
+            frames, code, reason = closed_with(ws)
+        assert [(f["type"], f["code"]) for f in frames] == [("error", "unauthorized")]
+        assert (code, reason) == (1008, "unauthorized")
+
+    # a verified one streams, and the session is the user's
+    with served.open(ack=False) as ws:
+        ws.send(json.dumps({"action": "ack", "token": token}))
+        assert json.loads(ws.recv(timeout=10)) == {"type": "ack"}
+        frames = turn(ws, message="hi")
+    assert frames[-1][1]["type"] == "turn.finished"
+    assert ChatSession.get("acme", frames[-1][1]["session_id"]).end_user_id == "ada"

@@ -28,7 +28,7 @@ from openbrain.services.clients import (
 )
 from openbrain.services.configs_io import dump_document, export_configs, import_configs, load_document
 from openbrain.storage.dynamodb import DynamoDBProfileStore
-from openbrain.storage.orm import AgentConfig, Client
+from openbrain.storage.orm import AgentConfig, ChatSession, Client
 
 pytestmark = pytest.mark.integration
 
@@ -376,3 +376,23 @@ def test_init_creates_every_resource_on_an_empty_account_and_can_run_again(empty
     # and the models work against what init made
     create_client(empty_aws_account.stores, "Acme", client_id="acme")
     assert get_client(empty_aws_account.stores, "acme").display_name == "Acme"
+
+
+def test_init_adds_an_index_a_table_made_before_it_lacks(empty_aws_account: Backend) -> None:
+    # given: the sessions table as a stack made before end-user identity had it: without the users' index
+    init_resources(empty_aws_account)
+    dynamodb = empty_aws_account.client("dynamodb")
+    dynamodb.update_table(TableName="openbrain-chat-sessions",
+                          GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": "client_user-updated_at"}}])
+    assert not dynamodb.describe_table(TableName="openbrain-chat-sessions")["Table"].get("GlobalSecondaryIndexes")
+
+    # when
+    init_resources(empty_aws_account)
+
+    # then: it is back, and lists a user's sessions
+    [index] = dynamodb.describe_table(TableName="openbrain-chat-sessions")["Table"]["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "client_user-updated_at"
+    session = ChatSession("acme", profile_name="default")
+    session.bind_user("ada")
+    empty_aws_account.stores.sessions.save(session)
+    assert [s.session_id for s in empty_aws_account.stores.sessions.of_user("acme", "ada")] == [session.session_id]

@@ -12,11 +12,12 @@ from aws_lambda_powertools.shared.cookies import Cookie
 from openbrain.conversation.chat import ChatMessage, ChatResponse
 from openbrain.services.chat import ChatCall, chat_as_client
 from openbrain.services.idempotency import KEY_PATTERN
+from openbrain.services.identity import Presented
 
-from ..context import KEY_KIND, SESSION_COOKIE, backend, cookie, current_client, source_ip, turn_deadline
+from ..context import KEY_KIND, SESSION_COOKIE, backend, cookie, current_client, end_user, source_ip, turn_deadline
 from ..observability import emit_turn
 from .errors import BODY_ERRORS, KEY_ERRORS, error_responses
-from .security import API_KEY
+from .security import API_KEY, UserHashHeader, UserIdHeader, WidgetTokenHeader
 
 router = Router()
 IDEMPOTENCY = (
@@ -33,7 +34,8 @@ IDEMPOTENCY = (
         "Body: a ChatMessage in camelCase or snake_case (`clientId`, `sessionId`, `message`, `reset`, "
         "`agentConfig`, `agentConfigOverrides`; other keys become tool context). Without `sessionId` the "
         "session comes from the `Session` cookie, else a new one starts. `reset: true` starts a session "
-        "and returns its icebreaker."
+        "and returns its icebreaker. The end-user identity headers (docs/api.md, End-user identity) bind a new "
+        "session to the user; another user's session is 404."
     ),
     tags=["chat"],
     security=API_KEY,
@@ -42,18 +44,16 @@ IDEMPOTENCY = (
 def post_chat(body: Annotated[ChatMessage, Body()],
               idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", description=IDEMPOTENCY,
                                                             pattern=KEY_PATTERN.pattern)] = None,
+              user_id: UserIdHeader = None, user_hash: UserHashHeader = None, widget_token: WidgetTokenHeader = None,
               ) -> Response[ChatResponse]:
     client = current_client(router)
+    user = end_user(router, client, Presented(user_id, user_hash, widget_token))
     call = ChatCall(cookie(router, SESSION_COOKIE), idempotency_key, turn_deadline(router), router.lambda_context,
-                    end_user=source_ip(router), key_kind=router.context[KEY_KIND], observe=emit_turn)
+                    end_user=source_ip(router), key_kind=router.context[KEY_KIND], observe=emit_turn, user=user)
     reply, replayed = chat_as_client(client, body, call, backend())
-    return Response(
-        status_code=200,
-        content_type=content_types.APPLICATION_JSON,
-        body=reply,
-        headers={"Idempotent-Replayed": "true"} if replayed else None,
-        cookies=[session_cookie(reply.session_id)],
-    )
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=reply,
+                    headers={"Idempotent-Replayed": "true"} if replayed else None,
+                    cookies=[session_cookie(reply.session_id)])
 
 
 def session_cookie(session_id: str) -> Cookie:

@@ -6,6 +6,11 @@ AgentConfig the session was started with, `context` the key/values tools see but
 `outbox` holds the events of the latest committed turn(s) until they are published
 (docs/events.md). `expires_at` is a DynamoDB TTL attribute refreshed every turn; reads treat an expired item as missing
 even before DynamoDB's TTL sweeper deletes it.
+
+A session started by a verified end user is bound to them (`end_user_id`; domain/identity.py), and
+`client_user` = `<client_id>#<user_id>` keys the global secondary index `USER_SESSIONS_INDEX` (range
+`updated_at`), which lists a user's sessions newest first. Sessions without a user have no `client_user`, so
+the index holds only bound ones (a sparse index); it projects what a listing shows, never the memory.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 
 from openbrain.core.clock import utcnow
 from openbrain.core.errors import NotFoundError
@@ -43,6 +49,26 @@ class CompactJSONAttribute(JSONAttribute):
 
     def serialize(self, value: Any) -> str | None:
         return None if value is None else _json(value)
+
+
+USER_SESSIONS_INDEX = "client_user-updated_at"
+USER_SESSION_ATTRIBUTES = ["profile_name", "turn_count", "ended_at", "expires_at", "created_at", "end_user_id"]
+
+
+def client_user(client_id: str, user_id: str) -> str:
+    """The index key of a user's sessions: client ids have no '#', so it splits at the first one."""
+    return f"{client_id}#{user_id}"
+
+
+class UserSessions(GlobalSecondaryIndex["ChatSession"]):
+    """A client's sessions of one end user, by last update."""
+
+    class Meta:
+        index_name = USER_SESSIONS_INDEX
+        projection = IncludeProjection(USER_SESSION_ATTRIBUTES)
+
+    client_user = UnicodeAttribute(hash_key=True)
+    updated_at = UTCDateTimeAttribute(range_key=True)
 
 
 class ChatSession(OpenBrainModel):
@@ -67,6 +93,14 @@ class ChatSession(OpenBrainModel):
     outbox = CompactJSONAttribute(null=True)
     ended_at = UTCDateTimeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+    end_user_id = UnicodeAttribute(null=True)
+    client_user = UnicodeAttribute(null=True)
+    user_sessions = UserSessions()
+
+    def bind_user(self, user_id: str | None) -> None:
+        """Bind the session to the verified end user `user_id` (None: to nobody)."""
+        self.end_user_id = user_id
+        self.client_user = client_user(self.client_id, user_id) if user_id is not None else None
 
     @property
     def expired(self) -> bool:

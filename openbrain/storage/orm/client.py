@@ -6,7 +6,9 @@ API keys are self-locating: `ob.<client_id>.<secret>`, so checking one costs a s
 client it names. The secret is 32 random bytes (URL-safe base64, which has no '.'); only the SHA-256 of
 the whole key is stored (a random 256-bit secret needs no slow hash: there is nothing to brute-force).
 The webhook signing secret is not stored here either: `webhook_secret_ref` names where it lives (an
-SSM parameter or Secrets Manager secret). `limits` holds the rate limits and quotas that differ from the
+SSM parameter or Secrets Manager secret); so is the end-user identity secret (`identity_secret_ref`, an SSM
+parameter: services/identity.py), and `identity_required` refuses widget requests without a verified
+end user. `limits` holds the rate limits and quotas that differ from the
 defaults (domain/limits.py).
 """
 
@@ -18,7 +20,7 @@ import re
 import secrets
 from typing import Any
 
-from pynamodb.attributes import ListAttribute, MapAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, ListAttribute, MapAttribute, UnicodeAttribute
 
 from openbrain.core.errors import InvalidInputError
 from openbrain.core.ids import NAME_PATTERN
@@ -80,6 +82,8 @@ class Client(OpenBrainModel):
     webhook_url = UnicodeAttribute(null=True)
     webhook_secret_ref = UnicodeAttribute(null=True)
     limits: MapAttribute[str, Any] = MapAttribute(null=True)
+    identity_secret_ref = UnicodeAttribute(null=True)
+    identity_required = BooleanAttribute(default=False)
 
     def save(self, condition: Any = None, *, add_version_condition: bool = True) -> dict[str, Any]:
         validate_client_id(self.client_id)

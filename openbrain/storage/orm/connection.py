@@ -5,7 +5,10 @@ on `$connect` and never from a frame; `origin` is the page's, `endpoint` the Man
 it (`https://<domain>/<stage>`; under `ob-serve` its own address, unused: the socket is at hand). `acked`
 turns true with the client's ack; `turn_started_at` is set while a turn runs (one at a time: a conditional
 write), `session_id` is the session of the connection's last turn (a chat frame without `sessionId`
-continues it). `expires_at` is a DynamoDB TTL attribute: API Gateway closes any connection after 2 hours, so
+continues it). The ack may carry an end-user identity (services/identity.py): the verified `end_user_id` and
+the profile a widget token was scoped to (`user_profile`) are the connection's from then on, until the token
+expires (`user_expires_at`). `expires_at` is a
+DynamoDB TTL attribute: API Gateway closes any connection after 2 hours, so
 a record its `$disconnect` missed goes too.
 """
 
@@ -42,6 +45,9 @@ class Connection(OpenBrainModel):
     connected_at = UTCDateTimeAttribute(default_for_new=utcnow)
     turn_started_at = UTCDateTimeAttribute(null=True)
     session_id = UnicodeAttribute(null=True)
+    end_user_id = UnicodeAttribute(null=True)
+    user_profile = UnicodeAttribute(null=True)
+    user_expires_at = UTCDateTimeAttribute(null=True)
     expires_at = TTLAttribute(default_for_new=_expiry)
 
     @property

@@ -70,3 +70,17 @@ def test_an_expired_connection_reads_as_missing(stores: Stores, client_id: str) 
     stores.connections.save(connection)
     with pytest.raises(NotFoundError):
         stores.connections.get(connection.connection_id)
+
+
+def test_an_ack_stores_the_end_user_it_verified(stores: Stores, client_id: str) -> None:
+    connection = _open(stores, client_id)
+    expires = utcnow().replace(microsecond=0) + timedelta(minutes=10)
+    connection.end_user_id, connection.user_profile, connection.user_expires_at = "ada", "bot", expires
+    stores.connections.acknowledge(connection)
+    stored = stores.connections.get(connection.connection_id)
+    assert (stored.acked, stored.end_user_id, stored.user_profile, stored.user_expires_at) == (True, "ada", "bot",
+                                                                                               expires)
+    anonymous = _open(stores, f"{client_id}-b")
+    stores.connections.acknowledge(anonymous)
+    stored = stores.connections.get(anonymous.connection_id)
+    assert (stored.acked, stored.end_user_id, stored.user_profile, stored.user_expires_at) == (True, None, None, None)
