@@ -415,20 +415,26 @@ textarea:disabled{background:#f3f4f6}
   const chat = (body, asked) => turn({ agentConfig: PROFILE, ...(sessionId && !body.reset ? { sessionId } : {}), ...body }, asked);
   const enqueue = (body, asked) => (queue = queue.then(() => chat(body, asked))); // one turn at a time, in order
 
+  // The stored conversation shown again; false when there is none to show (then the visitor is greeted).
   const restore = async () => {
     if (!sessionId) return false;
     let response;
     try {
       response = await fetch(API + "/sessions/" + encodeURIComponent(sessionId), { headers: headers() });
     } catch (e) {
-      fail("offline");
-      return true;
+      response = null;
     }
-    if (!response.ok) {
+    if (response && response.status === 404) {
       remember(null); // expired, or not this visitor's: start over
       return false;
     }
-    const session = await response.json();
+    const session = response && (await response.json().catch(() => ({})));
+    if (!response || !response.ok) { // shown, and tried again at the next open
+      started = false;
+      if (response) fail(session.error?.code || "error", session.error?.message, response.headers.get("Retry-After"));
+      else fail("offline");
+      return true;
+    }
     const shown = session.messages.filter((m) => (m.role === "user" || m.role === "assistant") && m.content);
     for (const m of shown) bubble(m.role, m.content);
     ended = !!session.ended;

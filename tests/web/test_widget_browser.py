@@ -496,3 +496,36 @@ def test_api_gateways_own_error_frame_ends_the_turn_with_its_message(browser: Br
         ui.send("Still there?")
         expect(ui.messages("user")).to_have_text(["Still there?"])
         expect(ui.page.get_by_role("button", name="Send")).to_be_enabled()
+
+
+def test_a_transcript_that_cannot_be_read_is_not_forgotten_but_read_at_the_next_open(browser: Browser,
+                                                                                     served: Served) -> None:
+    from playwright.sync_api import expect
+
+    with widget_page(browser) as ui:
+        # given a conversation of this visitor
+        ui.goto(served.url + "/demo")
+        ui.open()
+        expect(ui.messages("assistant")).to_have_count(1, timeout=TURN_MS)
+        ui.send("Remember me")
+        expect(ui.messages("assistant")).to_have_text([ICEBREAKER, STREAMED], timeout=TURN_MS)
+
+        # when, on the next page, the API cannot read it (a 503)
+        unavailable = {"error": {"code": "service_unavailable", "message": "try again shortly"}}
+        ui.page.route("**/sessions/*", lambda route: route.fulfill(status=503, json=unavailable))
+        ui.page.reload()
+        ui.open()
+
+        # then the status line says so, and no new conversation was started over it
+        expect(ui.status).to_have_text("Something went wrong: try again shortly", timeout=TURN_MS)
+        expect(ui.messages("assistant")).to_have_count(0)
+
+        # when the API is back and the visitor opens the chat again, then the conversation is there
+        ui.page.unroute("**/sessions/*")
+        ui.page.get_by_role("button", name="Close chat").click()
+        ui.open()
+        expect(ui.messages("user")).to_have_text(["Remember me"], timeout=TURN_MS)
+        expect(ui.status).to_have_text("")
+        # (chromium logs the 503 it was served as a console error: the one error expected here)
+        assert [error for error in ui.errors if "status of 503" in error], ui.errors
+        ui.errors[:] = [error for error in ui.errors if "status of 503" not in error]
