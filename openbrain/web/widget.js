@@ -424,8 +424,8 @@ textarea:disabled{background:#f3f4f6}
     } catch (e) {
       response = null;
     }
-    if (response && response.status === 404) {
-      remember(null); // expired, or not this visitor's: start over
+    if (response && (response.status === 404 || response.status === 422)) {
+      remember(null); // expired, not this visitor's, or not a session id at all: start over
       return false;
     }
     const session = response && (await response.json().catch(() => ({})));

@@ -12,6 +12,7 @@ or /usr/bin/chromium is missing; `.ci/run` installs chromium.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -529,3 +530,24 @@ def test_a_transcript_that_cannot_be_read_is_not_forgotten_but_read_at_the_next_
         # (chromium logs the 503 it was served as a console error: the one error expected here)
         assert [error for error in ui.errors if "status of 503" in error], ui.errors
         ui.errors[:] = [error for error in ui.errors if "status of 503" not in error]
+
+
+def test_a_stored_session_id_that_is_gone_or_garbage_starts_a_new_conversation(browser: Browser,
+                                                                               served: Served) -> None:
+    from playwright.sync_api import expect
+
+    for stored in ("01ARZ3NDEKTSV4RRFFQ69G5FAV", "not a session id"):  # no such session (404); not an id (422)
+        with widget_page(browser) as ui:
+            # given a visitor whose browser remembers a session the API does not have
+            ui.goto(served.url + "/demo")
+            ui.page.evaluate("(id) => localStorage.setItem('openbrain:local:default', id)", stored)
+            ui.page.reload()
+
+            # when they open the chat, then a new conversation greets them, under a new session id
+            ui.open()
+            expect(ui.messages("assistant")).to_have_text([ICEBREAKER], timeout=TURN_MS)
+            expect(ui.status).to_have_text("")
+            now = ui.page.evaluate("localStorage.getItem('openbrain:local:default')")
+            assert now and now != stored
+            # (chromium logs the 404 / 422 the transcript's read got as a console error: expected here)
+            ui.errors[:] = [error for error in ui.errors if not re.search(r"status of (404|422)", error)]
