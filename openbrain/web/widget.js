@@ -505,6 +505,7 @@ textarea:disabled{background:#f3f4f6}
     return () => { listeners[name] = listeners[name].filter((f) => f !== fn); };
   }
   window.OpenBrain = Object.freeze({ open, close, send, identify, reset, on });
+  if (data.token || data.userId) identify({ token: data.token, userId: data.userId, userHash: data.userHash });
 
   const mount = () => {
     document.body.append(host);

@@ -551,3 +551,22 @@ def test_a_stored_session_id_that_is_gone_or_garbage_starts_a_new_conversation(b
             assert now and now != stored
             # (chromium logs the 404 / 422 the transcript's read got as a console error: expected here)
             ui.errors[:] = [error for error in ui.errors if not re.search(r"status of (404|422)", error)]
+
+
+def test_the_identity_in_the_tag_goes_with_the_very_first_request(browser: Browser, served: Served,
+                                                                  shop: Shop) -> None:
+    from playwright.sync_api import expect
+
+    # given a page its server rendered for a signed-in visitor (the tag carries their id and hash)
+    shop.tag = (f'<script src="{served.url}/widget.js" data-key="{served.widget_key}" data-user-id="u-7" '
+                'data-user-hash="cd34" defer></script>')
+    with widget_page(browser) as ui:
+        sent: list[dict[str, str]] = []
+        ui.page.on("websocket", lambda socket: socket.on("framesent", lambda frame: sent.append(json.loads(frame))))
+        ui.goto(shop.origin + "/")
+        ui.open()
+        expect(ui.messages("assistant")).to_have_count(1, timeout=TURN_MS)
+
+        # then the first frame, the ack, carries the identity (over HTTP the same goes as X-User-Id / X-User-Hash
+        # headers: test_identify_sends_the_visitors_identity_on_the_websocket_ack_and_http)
+        assert sent[0] == {"action": "ack", "userId": "u-7", "userHash": "cd34"}, sent
