@@ -300,7 +300,10 @@ textarea:disabled{background:#f3f4f6}
         }
         if (!acked) {
           acked = frame.type === "ack";
-          resolve(acked ? ws : null);
+          if (frame.type === "error") { // a refused ack (an identity that does not verify): shown, not sent over
+            resolve({ refusal: frame }); // HTTP, which would refuse it too; the next turn connects again
+            if (socket === opened) socket = null;
+          } else resolve(acked ? ws : null);
           if (!acked) ws.close();
         } else if (onFrame) {
           // API Gateway's own frame when the function failed or took over 29 s: {"message": "...", "requestId"}
@@ -309,7 +312,7 @@ textarea:disabled{background:#f3f4f6}
         }
       };
       ws.onclose = () => {
-        if (!acked) return resolve(null); // refused or unreachable: HTTP from now on
+        if (!acked) return resolve(null); // unreachable, or the upgrade refused: HTTP from now on
         if (socket === opened) socket = null; // closed later (idle, a new identity): the next turn reconnects
         if (onFrame) onFrame({ type: "error", code: "offline", message: "the connection closed" });
       };
@@ -374,7 +377,10 @@ textarea:disabled{background:#f3f4f6}
     try {
       if (!socket) socket = connect();
       const ws = await socket;
-      if (ws) {
+      if (ws && ws.refusal) {
+        refused = true;
+        fail(ws.refusal.code, ws.refusal.message, ws.refusal.retry_after);
+      } else if (ws) {
         await new Promise((resolve) => {
           const timer = setTimeout(() => handle({ type: "error", code: "timeout", message: "no answer in time" }) && done(), TURN_SECONDS * 1000);
           const done = () => { clearTimeout(timer); onFrame = null; resolve(); };
