@@ -18,6 +18,7 @@
   const STORE = "openbrain:" + CLIENT + ":" + PROFILE;
   const TOOL_NOTES = { capture_lead: "Saving your details…" };
   const TURN_SECONDS = 45; // the server ends a turn within 29 s
+  const MAYBE_STORED = ["offline", "gateway_error", "timeout"]; // a turn lost on the way, not refused
 
   const CSS = `
 :host{all:initial!important;position:fixed!important;z-index:2147483000!important;bottom:20px!important;
@@ -261,6 +262,10 @@ textarea:disabled{background:#f3f4f6}
   addEventListener("online", idle);
   addEventListener("offline", idle);
 
+  const crashed = (e) => { // our bug: reported, and the queue goes on with the next turn
+    setState("error", "Something went wrong: please try again");
+    setTimeout(() => { throw e; });
+  };
   const scroll = () => { log.scrollTop = log.scrollHeight; };
   const bubble = (role, text) => {
     const node = el("div", { class: "msg", "data-role": role });
@@ -358,8 +363,7 @@ textarea:disabled{background:#f3f4f6}
           finished(frame);
           return true;
         case "error":
-          // a refused turn stored nothing (docs/api.md); a lost one may have
-          refused = frame.code !== "offline" && frame.code !== "gateway_error";
+          refused = !MAYBE_STORED.includes(frame.code); // a refused turn stored nothing (docs/api.md)
           fail(frame.code, frame.message, frame.retry_after);
           return true;
       }
@@ -419,7 +423,7 @@ textarea:disabled{background:#f3f4f6}
   };
   // the session as it is when the turn starts (an icebreaker queued before may have started it)
   const chat = (body, asked) => turn({ agentConfig: PROFILE, ...(sessionId && !body.reset ? { sessionId } : {}), ...body }, asked);
-  const enqueue = (body, asked) => (queue = queue.then(() => chat(body, asked))); // one turn at a time, in order
+  const enqueue = (body, asked) => (queue = queue.then(() => chat(body, asked)).catch(crashed)); // one at a time
 
   // The stored conversation shown again; false when there is none to show (then the visitor is greeted).
   const restore = async () => {
@@ -462,7 +466,7 @@ textarea:disabled{background:#f3f4f6}
     (input.disabled ? newButton : input).focus();
     if (!started) {
       started = true;
-      queue = queue.then(restore).then((resumed) => resumed || greet());
+      queue = queue.then(restore).then((resumed) => resumed || greet()).catch(crashed);
     }
     return queue;
   }
@@ -494,7 +498,7 @@ textarea:disabled{background:#f3f4f6}
     started = true;
     if (panel.hidden) open();
     else input.focus();
-    return (queue = queue.then(greet));
+    return (queue = queue.then(greet).catch(crashed));
   }
   function identify(who) {
     identity = who && who.token ? { token: String(who.token) }
