@@ -18,6 +18,7 @@
   const STORE = "openbrain:" + CLIENT + ":" + PROFILE;
   const TOOL_NOTES = { capture_lead: "Saving your details…" };
   const TURN_SECONDS = 45; // the server ends a turn within 29 s
+  const MAYBE_STORED = ["offline", "gateway_error", "timeout"]; // a turn lost on the way, not refused
 
   const CSS = `
 :host{all:initial!important;position:fixed!important;z-index:2147483000!important;bottom:20px!important;
@@ -261,6 +262,10 @@ textarea:disabled{background:#f3f4f6}
   addEventListener("online", idle);
   addEventListener("offline", idle);
 
+  const crashed = (e) => { // our bug: reported, and the queue goes on with the next turn
+    setState("error", "Something went wrong: please try again");
+    setTimeout(() => { throw e; });
+  };
   const scroll = () => { log.scrollTop = log.scrollHeight; };
   const bubble = (role, text) => {
     const node = el("div", { class: "msg", "data-role": role });
@@ -300,7 +305,10 @@ textarea:disabled{background:#f3f4f6}
         }
         if (!acked) {
           acked = frame.type === "ack";
-          resolve(acked ? ws : null);
+          if (frame.type === "error") { // a refused ack (an identity that does not verify): shown, not sent over
+            resolve({ refusal: frame }); // HTTP, which would refuse it too; the next turn connects again
+            if (socket === opened) socket = null;
+          } else resolve(acked ? ws : null);
           if (!acked) ws.close();
         } else if (onFrame) {
           // API Gateway's own frame when the function failed or took over 29 s: {"message": "...", "requestId"}
@@ -309,7 +317,7 @@ textarea:disabled{background:#f3f4f6}
         }
       };
       ws.onclose = () => {
-        if (!acked) return resolve(null); // refused or unreachable: HTTP from now on
+        if (!acked) return resolve(null); // unreachable, or the upgrade refused: HTTP from now on
         if (socket === opened) socket = null; // closed later (idle, a new identity): the next turn reconnects
         if (onFrame) onFrame({ type: "error", code: "offline", message: "the connection closed" });
       };
@@ -355,8 +363,7 @@ textarea:disabled{background:#f3f4f6}
           finished(frame);
           return true;
         case "error":
-          // a refused turn stored nothing (docs/api.md); a lost one may have
-          refused = frame.code !== "offline" && frame.code !== "gateway_error";
+          refused = !MAYBE_STORED.includes(frame.code); // a refused turn stored nothing (docs/api.md)
           fail(frame.code, frame.message, frame.retry_after);
           return true;
       }
@@ -374,7 +381,10 @@ textarea:disabled{background:#f3f4f6}
     try {
       if (!socket) socket = connect();
       const ws = await socket;
-      if (ws) {
+      if (ws && ws.refusal) {
+        refused = true;
+        fail(ws.refusal.code, ws.refusal.message, ws.refusal.retry_after);
+      } else if (ws) {
         await new Promise((resolve) => {
           const timer = setTimeout(() => handle({ type: "error", code: "timeout", message: "no answer in time" }) && done(), TURN_SECONDS * 1000);
           const done = () => { clearTimeout(timer); onFrame = null; resolve(); };
@@ -413,22 +423,28 @@ textarea:disabled{background:#f3f4f6}
   };
   // the session as it is when the turn starts (an icebreaker queued before may have started it)
   const chat = (body, asked) => turn({ agentConfig: PROFILE, ...(sessionId && !body.reset ? { sessionId } : {}), ...body }, asked);
-  const enqueue = (body, asked) => (queue = queue.then(() => chat(body, asked))); // one turn at a time, in order
+  const enqueue = (body, asked) => (queue = queue.then(() => chat(body, asked)).catch(crashed)); // one at a time
 
+  // The stored conversation shown again; false when there is none to show (then the visitor is greeted).
   const restore = async () => {
     if (!sessionId) return false;
     let response;
     try {
       response = await fetch(API + "/sessions/" + encodeURIComponent(sessionId), { headers: headers() });
     } catch (e) {
-      fail("offline");
-      return true;
+      response = null;
     }
-    if (!response.ok) {
-      remember(null); // expired, or not this visitor's: start over
+    if (response && (response.status === 404 || response.status === 422)) {
+      remember(null); // expired, not this visitor's, or not a session id at all: start over
       return false;
     }
-    const session = await response.json();
+    const session = response && (await response.json().catch(() => ({})));
+    if (!response || !response.ok) { // shown, and tried again at the next open
+      started = false;
+      if (response) fail(session.error?.code || "error", session.error?.message, response.headers.get("Retry-After"));
+      else fail("offline");
+      return true;
+    }
     const shown = session.messages.filter((m) => (m.role === "user" || m.role === "assistant") && m.content);
     for (const m of shown) bubble(m.role, m.content);
     ended = !!session.ended;
@@ -450,7 +466,7 @@ textarea:disabled{background:#f3f4f6}
     (input.disabled ? newButton : input).focus();
     if (!started) {
       started = true;
-      queue = queue.then(restore).then((resumed) => resumed || greet());
+      queue = queue.then(restore).then((resumed) => resumed || greet()).catch(crashed);
     }
     return queue;
   }
@@ -482,7 +498,7 @@ textarea:disabled{background:#f3f4f6}
     started = true;
     if (panel.hidden) open();
     else input.focus();
-    return (queue = queue.then(greet));
+    return (queue = queue.then(greet).catch(crashed));
   }
   function identify(who) {
     identity = who && who.token ? { token: String(who.token) }
@@ -499,6 +515,7 @@ textarea:disabled{background:#f3f4f6}
     return () => { listeners[name] = listeners[name].filter((f) => f !== fn); };
   }
   window.OpenBrain = Object.freeze({ open, close, send, identify, reset, on });
+  if (data.token || data.userId) identify({ token: data.token, userId: data.userId, userHash: data.userHash });
 
   const mount = () => {
     document.body.append(host);
