@@ -505,6 +505,7 @@ def test_api_stage_comes_from_the_stage_parameter(template: dict[str, Any]) -> N
     api = props(template, "ChatApi")
     assert api["StageName"] == {"Ref": "Stage"}
     assert template["Parameters"]["Stage"]["AllowedValues"] == ["dev", "prod"]
+    assert api["MinimumCompressionSize"] == 1024  # widget.js (~24 KB) goes out gzipped to browsers that accept it
     # every method (CORS preflights included) reaches the function, which knows each client's origins
     events = props(template, "ChatApiFunction")["Events"]
     assert {(e["Properties"]["Path"], e["Properties"]["Method"]) for e in events.values()} == {

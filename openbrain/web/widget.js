@@ -20,13 +20,15 @@
   const TURN_SECONDS = 45; // the server ends a turn within 29 s
   const MAYBE_STORED = ["offline", "gateway_error", "timeout"]; // a turn lost on the way, not refused
 
+  // :host's `all:initial!important` (the page's CSS cannot reach in) also wins over its own font and colour unless
+  // they are !important too.
   const CSS = `
 :host{all:initial!important;position:fixed!important;z-index:2147483000!important;bottom:20px!important;
 right:20px!important;left:auto!important;top:auto!important;display:block!important;
 --a:var(--openbrain-accent,#1d4ed8);--on-a:var(--openbrain-on-accent,#fff);--bg:var(--openbrain-background,#fff);
 --fg:var(--openbrain-text,#1f2937);--muted:var(--openbrain-muted,#4b5563);--bot:var(--openbrain-bubble,#eef2f7);
 --radius:var(--openbrain-radius,14px);--font:var(--openbrain-font,system-ui,-apple-system,"Segoe UI",Roboto,sans-serif);
-font:15px/1.45 var(--font);color:var(--fg)}
+font:15px/1.45 var(--font)!important;color:var(--fg)!important}
 :host([data-position=left]){left:20px!important;right:auto!important}
 *{box-sizing:border-box;font:inherit;color:inherit;margin:0}
 [hidden]{display:none!important}
