@@ -26,5 +26,35 @@ def test_a_widget_key_cannot_read_leads_or_touch_profiles(widget: Api, method: s
     assert response.error["code"] == "forbidden"
 
 
+# Every operation the OpenAPI document lists, by what a widget key may do with it (docs/security.md): a route
+# added to the API fails this test until it is put on one side.
+WIDGET_MAY = {("GET", "/"), ("GET", "/authz"), ("POST", "/chat"), ("GET", "/sessions/{session_id}")}
+SERVER_ONLY = {  # a valid request of each (validation answers before the key's kind is checked)
+    ("GET", "/sessions"): ("/sessions", None),
+    ("GET", "/leads"): ("/leads", None),
+    ("GET", "/leads/{lead_id}"): ("/leads/01KAAAAAAAAAAAAAAAAAAAAAAA", None),
+    ("GET", "/agent-configs"): ("/agent-configs", None),
+    ("GET", "/agent-configs/{profile_name}"): ("/agent-configs/bot", None),
+    ("PUT", "/agent-configs/{profile_name}"): ("/agent-configs/bot", {"model": "offline"}),
+    ("DELETE", "/agent-configs/{profile_name}"): ("/agent-configs/bot", None),
+    ("GET", "/limits"): ("/limits", None),
+    ("PUT", "/limits"): ("/limits", {"user_per_minute": 1000}),
+    ("GET", "/usage"): ("/usage", None),
+    ("POST", "/widget-tokens"): ("/widget-tokens", {"userId": "ada"}),
+}
+
+
+def test_every_documented_route_a_widget_key_may_not_use_is_403_and_changes_nothing(widget: Api, acme: Api) -> None:
+    documented = {(method.upper(), path) for path, operations in acme.get("/openapi.json").json["paths"].items()
+                  for method in operations}
+    assert documented == WIDGET_MAY | set(SERVER_ONLY)
+    limits, profile = acme.get("/limits").json, acme.get("/agent-configs/bot").json
+    for (method, _), (path, body) in SERVER_ONLY.items():
+        query = {"userId": "ada"} if path == "/sessions" else None
+        response = widget.call(method, path, body, query=query) if body else widget.call(method, path, query=query)
+        assert (response.status, response.error["code"]) == (403, "forbidden"), (method, path)
+    assert (acme.get("/limits").json, acme.get("/agent-configs/bot").json) == (limits, profile)
+
+
 def test_the_server_key_still_reads_leads(acme: Api) -> None:
     assert acme.get("/leads").status == 200
