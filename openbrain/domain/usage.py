@@ -14,11 +14,25 @@ Counted per UTC day for every chat turn of the client's API keys, server and wid
 
 from __future__ import annotations
 
+import re
 from datetime import date
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 COUNTED = ("turns", "input_tokens", "output_tokens", "errors", "rate_limited", "latency_ms")
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_day(value: Any) -> Any:
+    """Only `YYYY-MM-DD` is a day here: pydantic's lax date also takes "0" or "1700000000" (a Unix time), which
+    the OpenAPI document's `format: date` does not (the long fuzz run found `?to=0` answered 200)."""
+    if isinstance(value, str) and not _ISO_DAY.fullmatch(value):
+        raise ValueError("a day is YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_iso_day)]
 
 
 class UsageCounts(BaseModel):

@@ -45,6 +45,7 @@ def test_usage_of_a_range_without_turns_is_empty_and_totals_zero(acme: Api) -> N
 
 @pytest.mark.parametrize("query", [
     {"from": "2026-13-01"}, {"to": "yesterday"},
+    {"to": "0"}, {"from": "1700000000"}, {"to": "2026-1-5"},  # a Unix time or a short day is no YYYY-MM-DD (fuzz)
     {"from": "2026-02-01", "to": "2026-01-01"},  # ends before it starts
     {"from": "2024-01-01", "to": "2025-01-01"},  # 367 days
 ])
