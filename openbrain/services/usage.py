@@ -124,7 +124,8 @@ def date_range(start: date | None, end: date | None, today: date | None = None) 
     `DEFAULT_RANGE_DAYS` days up to `end`); `InvalidInputError` for a range that ends before it starts or spans over
     `MAX_RANGE_DAYS` days."""
     end = end or today or utcnow().date()
-    start = start or end - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+    # (the first days of year 1 have no 30 days before them: date arithmetic would overflow)
+    start = start or end - timedelta(days=min(DEFAULT_RANGE_DAYS - 1, (end - date.min).days))
     if end < start:
         raise InvalidInputError(f"from ({start}) is after to ({end})")
     if (end - start).days + 1 > MAX_RANGE_DAYS:

@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from support.conformance import counting
 
 from openbrain.aws.backend import Backend
@@ -143,6 +145,20 @@ def test_a_usage_range_defaults_to_the_last_30_days_and_is_at_most_366(backend: 
     with pytest.raises(InvalidInputError, match="after"):
         date_range(today, today - timedelta(days=1), today)
 
+
+
+@given(start=st.none() | st.dates(), end=st.none() | st.dates(), today=st.dates())
+@example(start=None, end=date.min, today=date(2026, 12, 4)).via("the long fuzz run's ?to=0001-01-01")
+@example(start=None, end=None, today=date.min + timedelta(days=3))
+def test_any_range_of_days_is_a_range_of_at_most_366_days_or_invalid_input(start: date | None, end: date | None,
+                                                                           today: date) -> None:
+    # the long fuzz run found ?to=0001-01-01 answered 500: 30 days before it do not exist
+    try:
+        first, last = date_range(start, end, today)
+    except InvalidInputError:
+        return
+    assert first <= last and (last - first).days < 366
+    assert (first if start else last) == (start or end or today)
 
 def test_a_report_of_a_year_reads_every_day(backend: Backend) -> None:
     start = date(2025, 12, 4)
