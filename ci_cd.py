@@ -82,7 +82,7 @@ def stack_name(args: argparse.Namespace) -> str:
 
 
 def lint(runner: Runner) -> None:
-    # what scripts/test lints, plus this file and the template (cfn-lint has no `python -m` entry point)
+    # scripts/test runs this before the tests (cfn-lint has no `python -m` entry point)
     runner.run([sys.executable, "-m", "ruff", "check", "openbrain", "lambdas", "tests", "bench", "scripts", "ci_cd.py"])
     runner.run([sys.executable, "-m", "mypy", "openbrain"])
     runner.run([tool("lint-imports"), "--no-cache"])
