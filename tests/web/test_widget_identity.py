@@ -17,11 +17,13 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jwt
@@ -42,16 +44,16 @@ SIGN_IN = "Please sign in to chat."  # the widget's state for `unauthorized`
 NO_WEBSOCKET = "window.WebSocket = undefined"  # a browser or proxy without WebSockets: POST /chat
 STORED_SESSION = "localStorage.getItem('openbrain:local:default')"
 LEEWAY = 30  # seconds a token is still taken after its `exp` (services/identity.py)
-# What the page's own script does with the widget's errors (docs/widget.md, End-user identity): `unauthorized`
-# asks its server for a new token (`newToken`, a function the test exposes) and identifies the visitor with it.
-RENEW_TOKENS = """(user) => {
-  window.obErrors = [];
-  OpenBrain.on("error", async (error) => {
-    window.obErrors.push(error);
-    if (error.code === "unauthorized") OpenBrain.identify({token: await window.newToken(user)});
-  });
-}"""
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "widget.md"
 RECORD_ERRORS = "() => { window.obErrors = []; OpenBrain.on('error', (error) => window.obErrors.push(error)); }"
+
+
+def renewing_tokens() -> str:
+    """docs/widget.md's example of a page renewing the token on `unauthorized`, as a function of the user that
+    stands in `myServer.widgetToken()` for the page's call to its server (`newToken`, which the test exposes)."""
+    blocks = re.findall(r"```js\n(.*?)```", DOCS.read_text(), re.S)
+    example = next(block for block in blocks if 'code === "unauthorized"' in block)
+    return f"(user) => {{ const myServer = {{widgetToken: () => window.newToken(user)}}; {example} }}"
 
 
 @dataclass
@@ -208,7 +210,8 @@ def test_a_token_that_expires_mid_conversation_is_renewed_by_the_page_and_the_co
     with widget_page(browser, f"{shop.origin}/", init_script=None if websocket else NO_WEBSOCKET) as ui:
         # given a page that renews the token on `unauthorized`, and a token that is about to expire
         ui.page.expose_function("newToken", client.token)
-        ui.page.evaluate(RENEW_TOKENS, user)
+        ui.page.evaluate(RECORD_ERRORS)
+        ui.page.evaluate(renewing_tokens(), user)
         expiring = client.signed_token(user, expires_in=10)
         ui.page.evaluate("(token) => OpenBrain.identify({token})", expiring)
         ui.open()
