@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from support.backend import installed_backend
 
 from openbrain.aws.backend import Backend
 from openbrain.core.settings import Settings
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 # Variables that would make a test talk to something other than the in-process AWS or the offline model: these,
 # and every `AWS_ENDPOINT_URL*` (boto3 reads `AWS_ENDPOINT_URL_<SERVICE ID>`: ..._EVENTBRIDGE, ..._SECRETS_MANAGER).
@@ -39,3 +43,16 @@ def backend(settings: Settings) -> Iterator[Backend]:
     """A started embedded backend, installed as the process's backend for the test."""
     with installed_backend(settings) as started:
         yield started
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium, headless, for a module's browser tests (tests/web, tests/tuner); skips them where
+    Playwright or /usr/bin/chromium is missing. Imported here, not at the top: most tests never start one."""
+    from support.browser import chromium, unavailable
+
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    with chromium() as launched:
+        yield launched

@@ -19,6 +19,7 @@
   const TOOL_NOTES = { capture_lead: "Saving your details…" };
   const TURN_SECONDS = 45; // the server ends a turn within 29 s
   const MAYBE_STORED = ["offline", "gateway_error", "timeout"]; // a turn lost on the way, not refused
+  const SIGN_IN = "Please sign in to chat.";
 
   // :host's `all:initial!important` (the page's CSS cannot reach in) also wins over its own font and colour unless
   // they are !important too.
@@ -221,6 +222,7 @@ textarea:disabled{background:#f3f4f6}
   let started = false;
   let busy = false;
   let ended = false;
+  let unverified = false; // refused as `unauthorized` (no identity, a wrong one, an expired token): until identify()
   let limitedUntil = 0;
   let limitTimer = 0;
   let queue = Promise.resolve();
@@ -228,7 +230,7 @@ textarea:disabled{background:#f3f4f6}
   const controls = () => {
     if (ended && root.activeElement === input) newButton.focus(); // not lost to the page with the input
     input.disabled = ended;
-    sendButton.disabled = busy || ended || !navigator.onLine || Date.now() < limitedUntil;
+    sendButton.disabled = busy || ended || unverified || !navigator.onLine || Date.now() < limitedUntil;
     log.setAttribute("aria-busy", String(busy)); // a reply is read out once whole, not token by token
   };
   const setState = (state, text) => {
@@ -239,6 +241,7 @@ textarea:disabled{background:#f3f4f6}
   const idle = () => {
     if (ended) setState("ended", "This conversation has ended. Start a new conversation to chat again.");
     else if (!navigator.onLine) setState("offline", "You are offline. Reconnect to keep chatting.");
+    else if (unverified) setState("unauthorized", SIGN_IN);
     else if (Date.now() < limitedUntil) rateLimited();
     else setState(busy ? "busy" : "ready", "");
   };
@@ -251,15 +254,17 @@ textarea:disabled{background:#f3f4f6}
     limitTimer = setTimeout(idle, 1000);
   };
   const fail = (code, message, retryAfter) => {
-    emit("error", { code, message, retryAfter });
-    if (code === "rate_limited") return rateLimited(retryAfter);
-    if (code === "offline") return setState("offline", "Can't reach the chat service. Check your connection and try again.");
-    if (code === "not_found" && sessionId) {
+    if (code === "rate_limited") rateLimited(retryAfter);
+    else if (code === "unauthorized") {
+      unverified = true;
+      idle();
+    } else if (code === "offline") setState("offline", "Can't reach the chat service. Check your connection and try again.");
+    else if (code === "not_found" && sessionId) {
       remember(null);
       ended = true;
-      return idle();
-    }
-    setState("error", "Something went wrong: " + (message || "please try again"));
+      idle();
+    } else setState("error", "Something went wrong: " + (message || "please try again"));
+    emit("error", { code, message, retryAfter }); // last: a listener may act on it at once (identify anew)
   };
   addEventListener("online", idle);
   addEventListener("offline", idle);
@@ -492,15 +497,22 @@ textarea:disabled{background:#f3f4f6}
     input.value = "";
     send(text);
   }
-  function reset() {
-    remember(null);
+  const restart = (first) => { // the conversation shown afresh from `first` (run in the queue)
     ended = false;
     log.replaceChildren();
     idle();
     started = true;
     if (panel.hidden) open();
     else input.focus();
-    return (queue = queue.then(greet).catch(crashed));
+    return (queue = queue.then(first).catch(crashed));
+  };
+  function reset() {
+    remember(null);
+    return restart(greet);
+  }
+  function resume(id) { // a session of this profile the client's server listed for the user (GET /sessions?userId=)
+    remember(String(id));
+    return restart(() => restore().then((resumed) => resumed || greet()));
   }
   function identify(who) {
     identity = who && who.token ? { token: String(who.token) }
@@ -510,13 +522,20 @@ textarea:disabled{background:#f3f4f6}
       socket = null;
       old.then((ws) => ws && ws.close()); // the next turn acknowledges with the new identity
     }
+    if (unverified) {
+      unverified = false;
+      idle();
+      // nothing shown yet (the greeting or the transcript was refused): the next open, or this one, starts again
+      if (!log.querySelector(".msg")) started = false;
+      if (!started && !panel.hidden) open();
+    }
   }
   function on(name, fn) {
     if (!listeners[name] || typeof fn !== "function") throw new TypeError("OpenBrain.on: message, lead or error");
     listeners[name].push(fn);
     return () => { listeners[name] = listeners[name].filter((f) => f !== fn); };
   }
-  window.OpenBrain = Object.freeze({ open, close, send, identify, reset, on });
+  window.OpenBrain = Object.freeze({ open, close, send, identify, reset, resume, on });
   if (data.token || data.userId) identify({ token: data.token, userId: data.userId, userHash: data.userHash });
 
   const mount = () => {

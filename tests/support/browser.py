@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from openbrain.tuner.ui import ANSWERING
 from support.cli import free_port, serving, wait_for
@@ -237,6 +237,14 @@ class WidgetPage:
         page.expose_function("obCspViolation", lambda text: self.errors.append(f"CSP violation: {text}"))
         page.add_init_script(_WATCH_CSP)
 
+    def forgive(self, status: int) -> int:
+        """Take out of `errors` the console errors chromium logs for responses of HTTP `status` (it logs each
+        4xx and 5xx a page's fetch gets, even one the page handles as it should), for a test that causes them;
+        how many there were."""
+        logged = [error for error in self.errors if f"status of {status} " in error]
+        self.errors[:] = [error for error in self.errors if error not in logged]
+        return len(logged)
+
     def goto(self, url: str) -> None:
         """Load `url` and wait until the widget's launcher shows."""
         from playwright.sync_api import expect
@@ -294,3 +302,22 @@ class WidgetPage:
         self.send(text)
         expect(self.messages("user").last).to_have_text(text, timeout=TURN_MS)
         expect(self.messages("assistant").last).to_have_text(reply, timeout=TURN_MS)
+
+
+@contextmanager
+def widget_page(browser: Browser, url: str | None = None, *, init_script: str | None = None,
+                **context: Any) -> Iterator[WidgetPage]:
+    """A page in a fresh browser context (its own localStorage: a new visitor, or another device of one) with
+    Playwright's `context` options; `init_script` runs before each page's own scripts; on `url` with the
+    launcher showing, if given. Fails if anything went wrong on its pages."""
+    opened = browser.new_context(**{"viewport": VIEWPORT, **context})
+    try:
+        if init_script:
+            opened.add_init_script(init_script)
+        ui = WidgetPage(opened.new_page())
+        if url:
+            ui.goto(url)
+        yield ui
+        assert ui.errors == [], f"errors on the page: {ui.errors}"
+    finally:
+        opened.close()

@@ -1,6 +1,6 @@
-"""What the widget's page-guarantee tests (tests/web) need beyond support/browser.py's `ob_serve()` and
-`WidgetPage`: sites of our own on another loopback origin, each page with its own headers (a strict
-Content-Security-Policy), the computed styles of a rendering, and axe-core from npm.
+"""What the widget's browser tests (tests/web) need beyond support/browser.py's `ob_serve()` and `WidgetPage`:
+sites of our own on another loopback origin (as a client's site is), each page with its own headers (a strict
+Content-Security-Policy); the demo client's rate limits; the computed styles of a rendering; axe-core from npm.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,12 +24,35 @@ from support.cli import free_port
 if TYPE_CHECKING:
     from playwright.sync_api import Locator
 
+    from support.browser import Served
+
 # axe-core is an npm package: installed on first use next to the venv (so `scripts/test`, `.ci/run` and a plain
 # `pytest` all find it with no step of their own), at this exact version.
 AXE_CORE_VERSION = "4.14.1"
 NPM_TIMEOUT = 300
 QUESTION, ANSWER = "what is 6 * 7", "6 * 7 = 42"  # the offline model's calculator turn
 HOST = "openbrain-widget, #openbrain-widget"  # the widget's host element (DOM contract)
+GENEROUS = {"user_burst": 1000, "user_per_minute": 1000, "client_per_minute": 1000}  # many turns per test
+# A shop's page: its own links, button and fields (the widget must leave them be, and a keyboard passes them)
+CONTENT = """
+<header><h1>Example Shop</h1><nav><a href="/about">About</a> <a href="/contact">Contact</a></nav></header>
+<main><p>Welcome to our shop. <button type="button">Sign in</button></p>
+<div class="note"><p>Opening hours: 9 to 5.</p><label>Search <input type="search"></label></div>
+<textarea aria-label="Feedback">A page's own text box</textarea></main>
+"""
+
+
+def page_html(head: str, body: str = CONTENT) -> str:
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Example Shop</title>{head}</head>'
+            f"<body>{body}</body></html>")
+
+
+def put_limits(served: Served, limits: dict[str, int]) -> None:
+    """Set the demo client's rate limits with its server key (`PUT /limits`: every limit left out is the default)."""
+    request = urllib.request.Request(f"{served.url}/limits", data=json.dumps(limits).encode(), method="PUT",
+                                     headers={"Content-Type": "application/json", "x-api-key": served.api_key})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
 
 
 def axe_core() -> Path:
@@ -55,8 +79,10 @@ def _installed_version(prefix: Path) -> str | None:
 
 @dataclass
 class Site:
-    """A web site on its own loopback origin (not ob-serve's, as a client's site is): `pages` maps a path to its
-    HTML and extra response headers; `/site.css` is `css`."""
+    """A web site on its own loopback origin (not ob-serve's, as a client's site is: chromium keeps a page from a
+    public address from loading anything from a private one, so both are loopback): `pages` maps a path to its
+    body and extra response headers (HTML unless they say another Content-Type), read at each request, so a test
+    may change them while the site serves; `/site.css` is `css`."""
 
     pages: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
     css: str = ""

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from support.browser import LOAD_MS, TURN_MS, VIEWPORT, TunerPage, chromium, tuner, unavailable
+from support.browser import LOAD_MS, TURN_MS, VIEWPORT, TunerPage, tuner
 from support.cli import BIN, TIMEOUT
 from support.fake_openai import FakeOpenAI, Reply
 from support.store import stop_store
@@ -35,15 +35,6 @@ pytestmark = pytest.mark.e2e
 
 QUESTION = "what is (17 + 5) * 3"
 FALLBACK = "openai:gpt-4o-mini → offline (no OPENAI_API_KEY)"  # the default profile's model without a key
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    reason = unavailable()
-    if reason:
-        pytest.skip(reason)
-    with chromium() as launched:
-        yield launched
 
 
 @contextmanager

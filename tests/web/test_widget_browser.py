@@ -5,30 +5,28 @@ streaming its replies over time, so tokens arrive as they would from a provider.
 
 Every test fails on what nobody should see (support/browser.py): a page error or a console error (a CSP
 violation is one) on the page, a traceback in ob-serve's output. The accessibility, hostile-CSS, keyboard and
-rate-limit browser tests live beside these (the DOM contract of docs/widget.md). Skipped only where Playwright
+rate-limit browser tests live beside these (the DOM contract of docs/widget.md), and the end-user identity ones
+(test_widget_identity.py). Skipped only where Playwright
 or /usr/bin/chromium is missing; `.ci/run` installs chromium.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from support.browser import TURN_MS, VIEWPORT, Served, WidgetPage, chromium, ob_serve, unavailable
+from support.browser import TURN_MS, VIEWPORT, Served, ob_serve, widget_page
 from support.fake_openai import TEST_KEY, FakeOpenAI, Reply, ToolCall, error
+from support.widget import Site, page_html
 
 from openbrain.web import embed_tag
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, WebSocketRoute
+    from playwright.sync_api import Browser, WebSocketRoute
 
 pytestmark = pytest.mark.e2e
 
@@ -47,23 +45,6 @@ _RECORD_TEXTS = """() => {
 }"""
 
 
-def until(page: Page, condition: Callable[[], object], what: str) -> None:
-    """Wait until `condition()` holds, letting Playwright deliver the page's events meanwhile."""
-    deadline = time.monotonic() + TURN_MS / 1000
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        page.wait_for_timeout(50)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    reason = unavailable()
-    if reason:
-        pytest.skip(reason)
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
 def model() -> Iterator[FakeOpenAI]:
     """The default profile's model (openai:gpt-4o-mini), served by the fake server: every reply streams
@@ -73,61 +54,20 @@ def model() -> Iterator[FakeOpenAI]:
         yield server
 
 
-class Shop:
-    """A site on another origin than the API (another loopback port: chromium keeps a page from a public address
-    from loading anything from a private one), whose page embeds the widget with `tag`."""
-
-    def __init__(self) -> None:
-        self.tag = ""
-        shop = self
-
-        class Page(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = f"<!doctype html><title>Shop</title><h1>Shop</h1>{shop.tag}".encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
-def shop() -> Iterator[Shop]:
-    site = Shop()
-    try:
+def shop() -> Iterator[Site]:
+    """A shop's site on another origin than the API; a test puts its page at `/`."""
+    site = Site()
+    with site.serving():
         yield site
-    finally:
-        site.server.shutdown()
-        site.server.server_close()
 
 
 @pytest.fixture
-def served(model: FakeOpenAI, shop: Shop, tmp_path: Path) -> Iterator[Served]:
+def served(model: FakeOpenAI, shop: Site, tmp_path: Path) -> Iterator[Served]:
     """ob-serve, its demo client allowing the shop's origin too."""
     settings = {"OPENAI_BASE_URL": model.base_url, "OPENAI_API_KEY": TEST_KEY}
     with ob_serve(tmp_path, "--origin", shop.origin, **settings) as running:
         yield running
-
-
-@contextmanager
-def widget_page(browser: Browser, *, init_script: str | None = None) -> Iterator[WidgetPage]:
-    """A fresh browser context (its own localStorage); fails if anything went wrong on its pages."""
-    context = browser.new_context(viewport=VIEWPORT)
-    try:
-        if init_script:
-            context.add_init_script(init_script)
-        page = WidgetPage(context.new_page())
-        yield page
-        assert page.errors == [], f"errors on the page: {page.errors}"
-    finally:
-        context.close()
 
 
 def test_open_greets_a_reply_streams_in_and_a_reload_resumes_the_conversation(browser: Browser,
@@ -203,11 +143,11 @@ def test_without_websockets_the_widget_chats_over_post_chat(browser: Browser, se
 
 
 def test_a_page_on_another_origin_chats_and_resumes_through_cors(browser: Browser, served: Served,
-                                                                shop: Shop) -> None:
+                                                                shop: Site) -> None:
     from playwright.sync_api import expect
 
     # given a shop's page on its own origin (one the demo client allows), embedding the widget from ob-serve
-    shop.tag = embed_tag(served.url + "/widget.js", served.widget_key)
+    shop.pages["/"] = page_html(embed_tag(served.url + "/widget.js", served.widget_key)), {}
     for websockets in (True, False):
         with widget_page(browser, init_script=None if websockets else "window.WebSocket = undefined") as ui:
             ui.goto(shop.origin + "/")
@@ -362,42 +302,6 @@ def test_offline_says_so_and_blocks_sending_until_back_online(browser: Browser, 
         expect(ui.messages("assistant")).to_have_text([ICEBREAKER, STREAMED], timeout=TURN_MS)
 
 
-def test_identify_sends_the_visitors_identity_on_the_websocket_ack_and_http(browser: Browser,
-                                                                           served: Served) -> None:
-    # What the widget sends, not what the API makes of it: the demo client has no identity secret, so an API
-    # that verifies identities refuses these made-up ones (its own tests cover that), and this test waits for
-    # what was sent, not for replies.
-    with widget_page(browser) as ui:
-        acks: list[dict[str, str]] = []
-        ui.page.on("websocket", lambda socket: socket.on(
-            "framesent", lambda frame: '"ack"' in str(frame) and acks.append(json.loads(frame))))
-        ui.goto(served.url + "/demo")
-
-        # when the page identifies the visitor before the first turn, then the WebSocket's ack carries it
-        ui.page.evaluate("OpenBrain.identify({userId: 'u-42', userHash: 'ab12'})")
-        ui.launcher.click()
-        until(ui.page, lambda: acks, "the ack")
-        assert acks == [{"action": "ack", "userId": "u-42", "userHash": "ab12"}]
-
-        # when the page identifies the visitor with a token instead, then the next turn acknowledges anew with it
-        ui.page.evaluate("OpenBrain.identify({token: 'tok-1'})")
-        ui.page.evaluate("() => { OpenBrain.send('Who am I?'); }")
-        until(ui.page, lambda: len(acks) == 2, "the second ack")
-        assert acks[1] == {"action": "ack", "token": "tok-1"}
-
-    # and over HTTP the same identity goes as headers
-    with widget_page(browser, init_script="window.WebSocket = undefined") as ui:
-        ui.goto(served.url + "/demo")
-        ui.page.evaluate("OpenBrain.identify({userId: 'u-42', userHash: 'ab12'})")
-        with ui.page.expect_request(lambda request: request.url.endswith("/chat")) as asked:
-            ui.launcher.click()
-        headers = asked.value.headers
-        assert (headers["x-user-id"], headers["x-user-hash"]) == ("u-42", "ab12")
-        assert "x-widget-token" not in headers
-        asked.value.response()  # answered (chromium logs a refusal, 401, as a console error: expected here)
-        ui.errors[:] = [error for error in ui.errors if "status of 401" not in error]
-
-
 def test_a_refused_turn_shows_the_error_and_gives_the_message_back_to_send_again(browser: Browser, served: Served,
                                                                                  model: FakeOpenAI) -> None:
     from playwright.sync_api import expect
@@ -425,15 +329,16 @@ def test_a_refused_turn_shows_the_error_and_gives_the_message_back_to_send_again
 
 
 def test_data_attributes_and_css_variables_set_title_greeting_corner_and_colours(browser: Browser, served: Served,
-                                                                                shop: Shop) -> None:
+                                                                                shop: Site) -> None:
     from playwright.sync_api import expect
 
     # given a shop that names its chat, greets in its own words, puts it on the left in its own colour, and sets
     # its bubble colour with a CSS custom property from its stylesheet
-    shop.tag = (f'<style>openbrain-widget {{ --openbrain-bubble: rgb(255, 237, 213); }}</style>'
-                f'<script src="{served.url}/widget.js" data-key="{served.widget_key}" data-title="Acme help" '
-                'data-greeting="Hello from **Acme**! Ask me anything." data-position="left" data-color="#7c2d12" '
-                'defer></script>')
+    shop.pages["/"] = page_html(
+        '<style>openbrain-widget { --openbrain-bubble: rgb(255, 237, 213); }</style>'
+        f'<script src="{served.url}/widget.js" data-key="{served.widget_key}" data-title="Acme help" '
+        'data-greeting="Hello from **Acme**! Ask me anything." data-position="left" data-color="#7c2d12" '
+        'defer></script>'), {}
     with widget_page(browser) as ui:
         turns: list[str] = []
         ui.page.on("websocket", lambda socket: turns.append(socket.url))
@@ -455,14 +360,14 @@ def test_data_attributes_and_css_variables_set_title_greeting_corner_and_colours
         assert turns == []
 
 
-def test_the_pinned_tag_loads_only_the_bytes_its_sri_hash_names(browser: Browser, served: Served, shop: Shop) -> None:
+def test_the_pinned_tag_loads_only_the_bytes_its_sri_hash_names(browser: Browser, served: Served, shop: Site) -> None:
     from playwright.sync_api import expect
 
     from openbrain.web import widget
 
     # given the tag `ob-admin client widget-snippet` prints: the versioned URL, its SRI hash, crossorigin
     pinned = served.url + widget().versioned_path
-    shop.tag = embed_tag(pinned, served.widget_key, integrity=widget().integrity)
+    shop.pages["/"] = page_html(embed_tag(pinned, served.widget_key, integrity=widget().integrity)), {}
 
     # then chromium checks the hash (over CORS: the route answers `*`) and the widget chats
     with widget_page(browser) as ui:
@@ -471,15 +376,12 @@ def test_the_pinned_tag_loads_only_the_bytes_its_sri_hash_names(browser: Browser
         expect(ui.messages("assistant")).to_have_text([ICEBREAKER], timeout=TURN_MS)
 
     # and a hash of other bytes keeps the script from running at all
-    shop.tag = embed_tag(pinned, served.widget_key, integrity="sha384-" + "A" * 64)
-    context = browser.new_context(viewport=VIEWPORT)
-    try:
-        page = WidgetPage(context.new_page())
-        page.page.goto(shop.origin + "/")
-        expect(page.page.locator("openbrain-widget")).to_have_count(0)
-        assert any("integrity" in error for error in page.errors), page.errors
-    finally:
-        context.close()
+    shop.pages["/"] = page_html(embed_tag(pinned, served.widget_key, integrity="sha384-" + "A" * 64)), {}
+    with widget_page(browser) as ui:
+        ui.page.goto(shop.origin + "/")
+        expect(ui.page.locator("openbrain-widget")).to_have_count(0)
+        assert [error for error in ui.errors if "integrity" in error], ui.errors
+        ui.errors.clear()  # the refusal is the one error expected here
 
 
 def test_api_gateways_own_error_frame_ends_the_turn_with_its_message(browser: Browser, served: Served) -> None:
@@ -538,8 +440,7 @@ def test_a_transcript_that_cannot_be_read_is_not_forgotten_but_read_at_the_next_
         expect(ui.messages("user")).to_have_text(["Remember me"], timeout=TURN_MS)
         expect(ui.status).to_have_text("")
         # (chromium logs the 503 it was served as a console error: the one error expected here)
-        assert [error for error in ui.errors if "status of 503" in error], ui.errors
-        ui.errors[:] = [error for error in ui.errors if "status of 503" not in error]
+        assert ui.forgive(503), ui.errors
 
 
 def test_a_stored_session_id_that_is_gone_or_garbage_starts_a_new_conversation(browser: Browser,
@@ -560,55 +461,5 @@ def test_a_stored_session_id_that_is_gone_or_garbage_starts_a_new_conversation(b
             now = ui.page.evaluate("localStorage.getItem('openbrain:local:default')")
             assert now and now != stored
             # (chromium logs the 404 / 422 the transcript's read got as a console error: expected here)
-            ui.errors[:] = [error for error in ui.errors if not re.search(r"status of (404|422)", error)]
-
-
-def test_the_identity_in_the_tag_goes_with_the_very_first_request(browser: Browser, served: Served,
-                                                                  shop: Shop) -> None:
-    # given a page its server rendered for a signed-in visitor (the tag carries their id and hash)
-    shop.tag = (f'<script src="{served.url}/widget.js" data-key="{served.widget_key}" data-user-id="u-7" '
-                'data-user-hash="cd34" defer></script>')
-    with widget_page(browser) as ui:
-        sent: list[dict[str, str]] = []
-        ui.page.on("websocket", lambda socket: socket.on("framesent", lambda frame: sent.append(json.loads(frame))))
-        ui.goto(shop.origin + "/")
-        ui.launcher.click()
-
-        # then the first frame, the ack, carries the identity (over HTTP the same goes as X-User-Id / X-User-Hash
-        # headers: test_identify_sends_the_visitors_identity_on_the_websocket_ack_and_http)
-        until(ui.page, lambda: sent, "the ack")
-        assert sent[0] == {"action": "ack", "userId": "u-7", "userHash": "cd34"}, sent
-
-
-def test_a_refused_ack_is_shown_and_not_retried_over_http(browser: Browser, served: Served) -> None:
-    from playwright.sync_api import expect
-
-    # given the WebSocket refusing the ack as the API does an identity that does not verify (an error frame,
-    # then close 1008); Playwright plays the server, whose refusal is the API's to test
-    connections: list[str] = []
-
-    def refusing(socket: WebSocketRoute) -> None:
-        connections.append(socket.url)
-
-        def answer(message: str | bytes) -> None:
-            socket.send(json.dumps({"type": "error", "code": "unauthorized",
-                                    "message": "the visitor's identity could not be verified"}))
-            socket.close(code=1008, reason="unauthorized")
-        socket.on_message(answer)
-
-    with widget_page(browser) as ui:
-        posts: list[str] = []
-        ui.page.on("request", lambda request: request.method == "POST" and posts.append(request.url))
-        ui.page.route_web_socket(served.url.replace("http", "ws") + "/ws", refusing)
-        ui.goto(served.url + "/demo")
-        ui.launcher.click()
-
-        # then the refusal is on the status line, and nothing went over POST /chat instead
-        expect(ui.status).to_have_text("Something went wrong: the visitor's identity could not be verified",
-                                       timeout=TURN_MS)
-        assert posts == []
-
-        # and the next turn connects again (the page may have identified the visitor meanwhile)
-        ui.send("Hello?")
-        expect(ui.composer).to_have_value("Hello?", timeout=TURN_MS)  # refused: back in the composer
-        assert len(connections) == 2 and posts == []
+            for status in (404, 422):
+                ui.forgive(status)

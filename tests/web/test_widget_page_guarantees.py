@@ -18,16 +18,26 @@ import re
 import struct
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from support.browser import LOAD_MS, TURN_MS, VIEWPORT, Served, WidgetPage, chromium, ob_serve, unavailable
+from support.browser import LOAD_MS, TURN_MS, Served, WidgetPage, ob_serve, widget_page
 from support.cli import TIMEOUT
-from support.widget import ANSWER, COMPUTED_STYLE, HOST, QUESTION, Site, axe_core, computed_style
+from support.widget import (
+    ANSWER,
+    COMPUTED_STYLE,
+    GENEROUS,
+    HOST,
+    QUESTION,
+    Site,
+    axe_core,
+    computed_style,
+    page_html,
+    put_limits,
+)
 
 from openbrain.web import embed_tag
 
@@ -50,13 +60,6 @@ openbrain-widget, #openbrain-widget { display: none !important; opacity: 0.1 !im
 # How a site is meant to style the widget (docs/widget.md): custom properties on its host element.
 THEME_CSS = "openbrain-widget, #openbrain-widget { --openbrain-accent: #6d28d9; --openbrain-font: Georgia, serif }"
 SITE_CSS = "body { font: 16px/1.5 Georgia, serif; margin: 2rem } .note { border: 1px solid #888; padding: 1em }"
-CONTENT = """
-<header><h1>Example Shop</h1><nav><a href="/about">About</a> <a href="/contact">Contact</a></nav></header>
-<main><p>Welcome to our shop. <button type="button">Sign in</button></p>
-<div class="note"><p>Opening hours: 9 to 5.</p><label>Search <input type="search"></label></div>
-<textarea aria-label="Feedback">A page's own text box</textarea></main>
-"""
-GENEROUS = {"user_burst": 1000, "user_per_minute": 1000, "client_per_minute": 1000}  # many turns per test
 TRY_AGAIN = re.compile(r"try again in (\d+) s")
 # What moves on the widget: its running animations, and every transition or animation its styles declare.
 MOVING = """(selector) => {
@@ -71,29 +74,6 @@ MOVING = """(selector) => {
   }
   return found;
 }"""
-
-
-
-def page_html(head: str, body: str = CONTENT) -> str:
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Example Shop</title>{head}</head>'
-            f"<body>{body}</body></html>")
-
-
-def put_limits(served: Served, limits: dict[str, int]) -> None:
-    """Set the demo client's rate limits with its server key (`PUT /limits`: every limit left out is the default)."""
-    request = urllib.request.Request(f"{served.url}/limits", data=json.dumps(limits).encode(), method="PUT",
-                                     headers={"Content-Type": "application/json", "x-api-key": served.api_key})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        assert response.status == 200
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    reason = unavailable()
-    if reason:
-        pytest.skip(reason)
-    with chromium() as launched:
-        yield launched
 
 
 @contextmanager
@@ -122,20 +102,6 @@ def site(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator
         yield served, our_site
 
 
-@contextmanager
-def widget_on(browser: Browser, url: str, **context: Any) -> Iterator[WidgetPage]:
-    """A fresh browser context (no stored session) on `url`, the widget's launcher showing; fails if anything
-    went wrong on the page."""
-    opened = browser.new_context(viewport=VIEWPORT, **context)
-    try:
-        ui = WidgetPage(opened.new_page())
-        ui.goto(url)
-        yield ui
-        assert ui.errors == [], f"errors on the page: {ui.errors}"
-    finally:
-        opened.close()
-
-
 def serious_violations(ui: WidgetPage) -> list[str]:
     """axe-core's serious and critical violations on the page as it is now (it scans open shadow roots)."""
     ui.page.evaluate(axe_core().read_text())  # not a <script> tag: the demo page's CSP allows none
@@ -149,7 +115,7 @@ def test_axe_finds_nothing_serious_on_the_demo_page_with_the_widget_closed_and_o
     from playwright.sync_api import expect
 
     served, _ = site
-    with widget_on(browser, f"{served.url}/demo") as ui:
+    with widget_page(browser, f"{served.url}/demo") as ui:
         assert serious_violations(ui) == []
         expect(ui.launcher).to_have_attribute("aria-expanded", "false")
         ui.open()
@@ -168,7 +134,7 @@ def test_the_sites_css_changes_neither_how_the_widget_looks_nor_how_it_works(
 
     def rendering(path: str) -> dict[str, Any]:
         """The computed styles and boxes of the widget's parts on `path`, closed then open after one turn."""
-        with widget_on(browser, ours.origin + path) as ui:
+        with widget_page(browser, ours.origin + path) as ui:
             parts: dict[str, Locator] = {"launcher": ui.launcher}
             shown = {"launcher": (computed_style(ui.launcher), ui.launcher.bounding_box())}
             ui.open()
@@ -191,11 +157,11 @@ def test_the_site_themes_the_widget_through_its_custom_properties(site: tuple[Se
     from playwright.sync_api import expect
 
     _, ours = site
-    with widget_on(browser, ours.origin + "/plain") as ui:
+    with widget_page(browser, ours.origin + "/plain") as ui:
         ui.open()
         ui.greeted()
         default_font = ui.messages("assistant").first.evaluate("(el) => getComputedStyle(el).fontFamily")
-    with widget_on(browser, ours.origin + "/themed") as ui:
+    with widget_page(browser, ours.origin + "/themed") as ui:
         expect(ui.launcher).to_have_css("background-color", "rgb(109, 40, 217)")
         ui.open()
         ui.greeted()
@@ -229,15 +195,10 @@ def light_dom_styles(ui: WidgetPage) -> list[dict[str, str]]:
 def test_the_widget_changes_nothing_on_the_page_that_embeds_it(
         site: tuple[Served, Site], browser: Browser, page: str) -> None:
     _, ours = site
-    context = browser.new_context(viewport=VIEWPORT)
-    try:  # the same page without the widget
-        bare = WidgetPage(context.new_page())
+    with widget_page(browser) as bare:  # the same page without the widget
         bare.page.goto(f"{ours.origin}{page}-bare".replace("plain-", ""))
         expected = light_dom_styles(bare)
-        assert bare.errors == []
-    finally:
-        context.close()
-    with widget_on(browser, ours.origin + page) as ui:
+    with widget_page(browser, ours.origin + page) as ui:
         assert page_changes(expected, light_dom_styles(ui)) == [], "the widget changed the page (closed)"
         ui.open()
         ui.greeted()
@@ -249,7 +210,7 @@ def test_the_widget_opens_chats_and_streams_under_a_strict_content_security_poli
         site: tuple[Served, Site], browser: Browser) -> None:
     served, ours = site
     frames: list[str] = []
-    with widget_on(browser, ours.origin + "/strict") as ui:
+    with widget_page(browser, ours.origin + "/strict") as ui:
         ui.page.on("websocket", lambda ws: ws.url.startswith(served.ws_origin)
                    and ws.on("framereceived", lambda payload: frames.append(str(payload))))
         ui.open()
@@ -263,7 +224,7 @@ def test_a_visitor_uses_the_widget_with_the_keyboard_alone(site: tuple[Served, S
     from playwright.sync_api import expect
 
     _, ours = site
-    with widget_on(browser, ours.origin + "/plain") as ui:
+    with widget_page(browser, ours.origin + "/plain") as ui:
         keyboard = ui.page.keyboard
         for _ in range(20):  # past the page's own links, button and fields
             keyboard.press("Tab")
@@ -287,10 +248,10 @@ def test_with_reduced_motion_nothing_on_the_widget_moves(site: tuple[Served, Sit
     from playwright.sync_api import expect
 
     _, ours = site
-    with widget_on(browser, ours.origin + "/plain") as ui:  # the probe sees the widget's motion by default
+    with widget_page(browser, ours.origin + "/plain") as ui:  # the probe sees the widget's motion by default
         ui.launcher.click()
         assert ui.page.evaluate(MOVING, HOST) != []
-    with widget_on(browser, ours.origin + "/plain", reduced_motion="reduce") as ui:
+    with widget_page(browser, ours.origin + "/plain", reduced_motion="reduce") as ui:
         assert ui.page.evaluate(MOVING, HOST) == []
         ui.launcher.click()  # mid-opening, and while the icebreaker streams (a typing indicator)
         assert ui.page.evaluate(MOVING, HOST) == []
@@ -308,7 +269,7 @@ def test_over_a_rate_limit_the_widget_says_when_to_try_again(tmp_path: Path, bro
     with site_with_widget(tmp_path) as (served, ours):
         put_limits(served, {"user_per_minute": 1})  # one turn per minute for this visitor (127.0.0.1)
         refusals: list[int] = []
-        with widget_on(browser, ours.origin + "/plain") as ui:
+        with widget_page(browser, ours.origin + "/plain") as ui:
             ui.page.on("websocket", lambda ws: ws.on(
                 "framereceived", lambda payload: refusals.extend(retry_after(payload))))
             ui.open()
