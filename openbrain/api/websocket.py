@@ -16,7 +16,8 @@ The handlers take the event API Gateway's WebSocket API gives a Lambda (`request
   (`userId` + `userHash`, or `token`: services/identity.py); one that does not verify, or none where the client
   requires it, is closed the same way (`unauthorized`); the verified user is the connection's from then on
   (a later ack changes nothing), until a widget token it came with expires: the next frame then closes it
-  (`unauthorized`). Then frames are JSON objects of at most
+  (`unauthorized`); an anonymous connection whose client has required identity since its ack gets an
+  `unauthorized` error frame for each `chat` and `session`. Then frames are JSON objects of at most
   `MAX_FRAME_BYTES` with an `action` (`ACTIONS`); a bad one gets an `error` frame and the connection stays.
 - `disconnect`: forgets the connection.
 - `expire`: closes a connection that has not acknowledged (`ack_timeout`): `ob-serve` calls it when the
@@ -40,9 +41,9 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from openbrain.aws.backend import get_backend
 from openbrain.core.clock import utcnow
-from openbrain.core.errors import ForbiddenError, InvalidInputError, NotFoundError, OpenBrainError
+from openbrain.core.errors import ForbiddenError, InvalidInputError, NotFoundError, OpenBrainError, UnauthorizedError
 from openbrain.core.ids import existing_id
-from openbrain.domain.identity import EndUser
+from openbrain.domain.identity import IDENTITY_REQUIRED, EndUser
 from openbrain.services.chat import ChatCall
 from openbrain.services.identity import Presented, identify
 from openbrain.services.sessions import get_session
@@ -143,9 +144,15 @@ def receive(event: dict[str, Any], backend: Backend, socket: Socket, *, deadline
                 _chat(connection, data, backend, socket, deadline,
                       (event["requestContext"].get("identity") or {}).get("sourceIp"))
             elif action == "session":
+                user = _user(connection)
+                # an anonymous connection acked before its client required identity is refused, as over HTTP (its
+                # chat frames are, by services/chat.py)
+                anonymous = user is not None and user.user_id is None
+                if anonymous and stores.clients.get(connection.client_id).identity_required:
+                    raise UnauthorizedError(IDENTITY_REQUIRED)
                 session_id = existing_id(data.get("sessionId") or data.get("session_id") or connection.session_id,
                                          "session")
-                session = get_session(stores, connection.client_id, session_id, _user(connection))
+                session = get_session(stores, connection.client_id, session_id, user)
                 socket.post(connection_id, {"type": "session", "session": session.model_dump(mode="json")})
             else:  # "lead"
                 if connection.key_kind != SERVER:

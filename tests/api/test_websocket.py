@@ -468,3 +468,22 @@ def test_a_connection_verified_by_a_token_is_closed_at_its_next_frame_once_the_t
     frames = ws.chat(message="still me?")
     assert [(f["type"], f["code"]) for f in frames] == [("error", "unauthorized")]
     assert ws.record is None and [ws.id] == CLOSED
+
+
+def test_an_anonymous_connection_acked_before_the_client_required_identity_reads_and_chats_no_more(
+        keys: dict[str, str], identity_secret: str, backend: Backend) -> None:
+    from openbrain.services.identity import require_identity
+
+    # given: an anonymous visitor's connection, acked and chatting while the client accepted them
+    ws = acked(keys["widget"])
+    session_id = ws.chat(message="hi")[-1]["session_id"]
+    assert ws.send({"action": "session", "sessionId": session_id})[-1]["type"] == "session"
+
+    # when: the client starts requiring a verified end user
+    require_identity(backend, "acme", True)
+
+    # then: the connection it still holds neither reads that session nor chats, as on every HTTP route
+    for frame in ({"action": "session", "sessionId": session_id}, {"action": "session"},
+                  {"action": "chat", "message": "still here?"}):
+        assert [(f["type"], f.get("code")) for f in ws.send(frame)] == [("error", "unauthorized")], frame
+    assert ChatSession.get("acme", session_id).turn_count == 1
