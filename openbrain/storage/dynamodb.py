@@ -265,7 +265,7 @@ class DynamoDBConnectionStore:
         model = self.model
         actions = [model.acked.set(True)]
         actions += [getattr(model, name).set(getattr(connection, name))
-                    for name in ("end_user_id", "user_profile", "user_expires_at")
+                    for name in ("end_user_id", "user_profile", "user_expires_at", "identity_secret_ref")
                     if getattr(connection, name) is not None]
         if not self._update(connection, actions, "record the ack"):
             raise NotFoundError(f"Connection {connection.connection_id} not found")
