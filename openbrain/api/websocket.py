@@ -15,9 +15,11 @@ The handlers take the event API Gateway's WebSocket API gives a Lambda (`request
   `error` frame and the connection is closed (`CLOSE_POLICY`). The ack carries the end-user identity, if any
   (`userId` + `userHash`, or `token`: services/identity.py); one that does not verify, or none where the client
   requires it, is closed the same way (`unauthorized`); the verified user is the connection's from then on
-  (a later ack changes nothing), until a widget token it came with expires: the next frame then closes it
-  (`unauthorized`). Then frames are JSON objects of at most
-  `MAX_FRAME_BYTES` with an `action` (`ACTIONS`); a bad one gets an `error` frame and the connection stays.
+  (a later ack changes nothing), until a widget token it came with expires or the client's identity secret that
+  verified it is rotated: the next frame then closes it (`unauthorized`); an anonymous connection whose client
+  has required identity since its ack gets an `unauthorized` error frame for each `chat` and `session`. Then
+  frames are JSON objects of at most `MAX_FRAME_BYTES` with an `action` (`ACTIONS`); a bad one gets an `error`
+  frame and the connection stays.
 - `disconnect`: forgets the connection.
 - `expire`: closes a connection that has not acknowledged (`ack_timeout`): `ob-serve` calls it when the
   connection's ack time is up; on AWS `sweep`, scheduled every minute, calls it for every connection older
@@ -40,9 +42,9 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from openbrain.aws.backend import get_backend
 from openbrain.core.clock import utcnow
-from openbrain.core.errors import ForbiddenError, InvalidInputError, NotFoundError, OpenBrainError
+from openbrain.core.errors import ForbiddenError, InvalidInputError, NotFoundError, OpenBrainError, UnauthorizedError
 from openbrain.core.ids import existing_id
-from openbrain.domain.identity import EndUser
+from openbrain.domain.identity import IDENTITY_REQUIRED, EndUser
 from openbrain.services.chat import ChatCall
 from openbrain.services.identity import Presented, identify
 from openbrain.services.sessions import get_session
@@ -58,6 +60,7 @@ from .streaming import authorize, chat_stream, coalesce
 if TYPE_CHECKING:
     from openbrain.aws.backend import Backend
     from openbrain.conversation.agents.runner import TurnEvent
+    from openbrain.storage.orm import Client
 
 SUBPROTOCOL = "openbrain"
 MAX_FRAME_BYTES = 32_768  # API Gateway's WebSocket frame limit
@@ -134,6 +137,13 @@ def receive(event: dict[str, Any], backend: Backend, socket: Socket, *, deadline
             _refuse(connection, "unauthorized", "the widget token expired: connect again with a new one", backend,
                     socket)
             return
+        client = None  # read here for a connection a secret verified, which is refused once that secret is rotated
+        if connection.identity_secret_ref is not None:
+            client = stores.clients.get(connection.client_id)
+            if client.identity_secret_ref != connection.identity_secret_ref:
+                _refuse(connection, "unauthorized", "the client's identity secret changed: connect again with a "
+                        "new user hash or token", backend, socket)
+                return
         try:
             data = _frame(event)
             action = data.pop("action")
@@ -141,11 +151,17 @@ def receive(event: dict[str, Any], backend: Backend, socket: Socket, *, deadline
                 socket.post(connection_id, {"type": "ack"})
             elif action == "chat":
                 _chat(connection, data, backend, socket, deadline,
-                      (event["requestContext"].get("identity") or {}).get("sourceIp"))
+                      (event["requestContext"].get("identity") or {}).get("sourceIp"), client)
             elif action == "session":
+                user = _user(connection)
+                # an anonymous connection acked before its client required identity is refused, as over HTTP (its
+                # chat frames are, by services/chat.py)
+                anonymous = user is not None and user.user_id is None
+                if anonymous and stores.clients.get(connection.client_id).identity_required:
+                    raise UnauthorizedError(IDENTITY_REQUIRED)
                 session_id = existing_id(data.get("sessionId") or data.get("session_id") or connection.session_id,
                                          "session")
-                session = get_session(stores, connection.client_id, session_id, _user(connection))
+                session = get_session(stores, connection.client_id, session_id, user)
                 socket.post(connection_id, {"type": "session", "session": session.model_dump(mode="json")})
             else:  # "lead"
                 if connection.key_kind != SERVER:
@@ -209,6 +225,8 @@ def _acknowledge(connection: Connection, event: dict[str, Any], backend: Backend
         if user is not None:
             connection.end_user_id, connection.user_profile = user.user_id, user.profile
             connection.user_expires_at = user.expires_at
+            if user.user_id is not None and (str(connection.key_kind) != SERVER or presented.token is not None):
+                connection.identity_secret_ref = client.identity_secret_ref  # the secret vouched for them
         backend.stores.connections.acknowledge(connection)
         socket.post(connection.connection_id, {"type": "ack"})
 
@@ -246,9 +264,10 @@ def _frame(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _chat(connection: Connection, data: dict[str, Any], backend: Backend, socket: Socket, deadline: float,
-          source_ip: str | None) -> None:
+          source_ip: str | None, client: Client | None = None) -> None:
     """One turn, its events posted as they come (tokens coalesced); its session becomes the connection's. A widget
-    key's turns count against the client's rate limits, per caller by `source_ip` (services/limits.py)."""
+    key's turns count against the client's rate limits, per caller by `source_ip` (services/limits.py). `client`:
+    the connection's, if the caller read it already."""
     stores = backend.stores
     if not stores.connections.start_turn(connection, utcnow() - TURN_STALE):
         socket.post(connection.connection_id, {
@@ -257,7 +276,7 @@ def _chat(connection: Connection, data: dict[str, Any], backend: Backend, socket
         return
     finished, gone = False, None
     try:
-        client = stores.clients.get(connection.client_id)
+        client = client or stores.clients.get(connection.client_id)
         call = ChatCall(remembered_session=connection.session_id, deadline=deadline, end_user=source_ip,
                         key_kind=str(connection.key_kind), observe=emit_turn, user=_user(connection))
         # coalesce is a generator: closed on the way out (an error), it closes the turn's stream where it stands

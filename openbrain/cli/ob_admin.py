@@ -354,8 +354,8 @@ def _client_identity(args: argparse.Namespace) -> int:
     _emit(args, shown, "\n".join(lines))
     if secret and not args.json:
         print("(the identity secret is shown only this once: give it to the client's server, which signs user ids "
-              "(X-User-Hash) or widget tokens with it (docs/api.md, End-user identity); hashes and tokens made "
-              "with the old secret are refused from now on)", file=sys.stderr)
+              "(X-User-Hash) with it, or widget tokens with a key derived from it (docs/api.md, End-user "
+              "identity); hashes and tokens made with the old secret are refused from now on)", file=sys.stderr)
     return 0
 
 

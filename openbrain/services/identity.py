@@ -10,10 +10,12 @@ live there already, a standard parameter costs nothing, and the rotation is ours
 The client's server proves a user id with the secret in one of two ways:
 
 - `X-User-Id` + `X-User-Hash`: the lowercase hex HMAC-SHA256(secret, user id), as Intercom and Chatwoot do;
-- `X-Widget-Token`: a JWT (HS256, signed with the same secret, so the client's server may also mint its own)
-  with `sub` the user id, `cid` the client id, `aud` "openbrain-widget", `iat`, `exp` (at most an hour after
-  `iat`) and optionally `profile` (then it may start or continue sessions of that profile only).
-  `POST /widget-tokens` (server key) mints one: `mint_token`.
+- `X-Widget-Token`: a JWT (HS256) with `sub` the user id, `cid` the client id, `aud` "openbrain-widget", `iat`,
+  `exp` (at most an hour after `iat`) and optionally `profile` (then it may start or continue sessions of that
+  profile only). `POST /widget-tokens` (server key) mints one: `mint_token`; the client's server may also mint
+  its own. Its key is derived from the secret (`token_key`), never the secret itself: a JWT's signing input
+  (`<header>.<payload>`) is a valid user id, so with the secret as key, the user hash of a user id an attacker
+  chose (a sign-up name) would be the signature of a token for any other user.
 
 `identify` turns what a request presented into the `EndUser` it speaks for (domain/identity.py):
 
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ALGORITHM = "HS256"
+TOKEN_KEY_SALT = b"openbrain-widget-token"  # token_key's HKDF salt
 LEEWAY_SECONDS = 30  # clock skew allowed between the client's server and ours
 _REQUIRED_CLAIMS = ["sub", "cid", "aud", "iat", "exp"]
 
@@ -76,6 +79,13 @@ class Presented:
 def user_hash(secret: str, user_id: str) -> str:
     """What the client's server computes: the lowercase hex HMAC-SHA256 of the user id (UTF-8) under the secret."""
     return hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+
+
+def token_key(secret: str) -> bytes:
+    """The key widget tokens are signed with: HKDF-Extract (RFC 5869) of the identity secret, salt
+    `TOKEN_KEY_SALT`, i.e. HMAC-SHA256 keyed with the salt over the secret: keyed otherwise than every user hash
+    (module docstring)."""
+    return hmac.new(TOKEN_KEY_SALT, secret.encode(), hashlib.sha256).digest()
 
 
 def identify(client: Client, key_kind: str, presented: Presented, backend: Backend) -> EndUser | None:
@@ -135,20 +145,21 @@ def mint_token(client: Client, backend: Backend, user_id: str, profile: str | No
                               "iat": int(issued.timestamp()), "exp": int(expires.timestamp())}
     if profile is not None:
         claims["profile"] = profile
-    return jwt.encode(claims, secret, algorithm=ALGORITHM), expires
+    return jwt.encode(claims, token_key(secret), algorithm=ALGORITHM), expires
 
 
 def verify_token(token: str, secret: str, client_id: str, now: datetime | None = None) -> EndUser:
-    """The end user a widget token of `client_id` speaks for; `UnauthorizedError` (IDENTITY_REFUSED) unless its
-    signature, audience, client, expiry (`LEEWAY_SECONDS` of skew), lifetime (at most an hour), user id and
-    profile all check out. PyJWT does the JWS part; the rest are our claims."""
+    """The end user a widget token of `client_id` (signed with `token_key(secret)`) speaks for;
+    `UnauthorizedError` (IDENTITY_REFUSED) unless its signature, audience, client, expiry (`LEEWAY_SECONDS` of
+    skew), lifetime (at most an hour), user id and profile all check out. PyJWT does the JWS part; the rest are
+    our claims."""
     import jwt
 
     moment = (now or utcnow()).timestamp()
     try:
         # PyJWT checks the signature, the algorithm, the audience and that every claim is there; the times
         # are checked below, against `now`, with the lifetime, which PyJWT has no rule for.
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], audience=TOKEN_AUDIENCE,
+        claims = jwt.decode(token, token_key(secret), algorithms=[ALGORITHM], audience=TOKEN_AUDIENCE,
                             options={"require": _REQUIRED_CLAIMS, "verify_exp": False, "verify_iat": False})
     except jwt.PyJWTError:
         raise UnauthorizedError(IDENTITY_REFUSED) from None

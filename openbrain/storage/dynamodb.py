@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound=OpenBrainModel)
 TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
 TRANSACTION_BYTES = 3_000_000  # under DynamoDB's 4 MB per transaction, with room for attribute names
-CONFLICT_RETRIES = 8  # a transaction cancelled for meeting another is sent again up to this often (`_transact`)
+CONFLICT_RETRIES = 8  # a write that met a transaction is sent again up to this often (`_transact`, a single count)
 
 
 def _batches(items: list[AgentConfig], max_items: int) -> list[list[AgentConfig]]:
@@ -265,7 +265,7 @@ class DynamoDBConnectionStore:
         model = self.model
         actions = [model.acked.set(True)]
         actions += [getattr(model, name).set(getattr(connection, name))
-                    for name in ("end_user_id", "user_profile", "user_expires_at")
+                    for name in ("end_user_id", "user_profile", "user_expires_at", "identity_secret_ref")
                     if getattr(connection, name) is not None]
         if not self._update(connection, actions, "record the ack"):
             raise NotFoundError(f"Connection {connection.connection_id} not found")
@@ -319,13 +319,17 @@ class DynamoDBCounterStore:
 
         if len(counts) == 1:  # one UpdateItem: half the write units of a transaction of one (a refusal's count)
             item, actions, condition = _counter_update(self.model, counts[0])
-            try:
-                self.model._get_connection().update_item(item.key, actions=actions, condition=condition)
-            except UpdateError as exc:
-                if exc.cause_response_code == "ConditionalCheckFailedException":
-                    return [0]
-                raise DatabaseError(failure(exc, "count the turn against the rate limits")) from exc
-            return []
+            for attempt in range(CONFLICT_RETRIES + 1):
+                try:
+                    self.model._get_connection().update_item(item.key, actions=actions, condition=condition)
+                    return []
+                except UpdateError as exc:
+                    if exc.cause_response_code == "ConditionalCheckFailedException":
+                        return [0]
+                    # the counter is in a transaction (a turn's commit): sent again, as `_transact` does
+                    if exc.cause_response_code != "TransactionConflictException" or attempt == CONFLICT_RETRIES:
+                        raise DatabaseError(failure(exc, "count the turn against the rate limits")) from exc
+                    _pause(attempt)
 
         def write(transaction: TransactWrite) -> None:
             for count in counts:
@@ -378,7 +382,12 @@ def _transact(model: type[Model], write: Callable[[TransactWrite], None]) -> Non
             codes = {reason.code for reason in exc.cancellation_reasons or [] if reason is not None}
             if any(_refused(exc)) or "TransactionConflict" not in codes or attempt == CONFLICT_RETRIES:
                 raise
-            time.sleep(random.uniform(0, 0.01 * 2 ** attempt))  # noqa: S311 (jitter, not a secret)
+            _pause(attempt)
+
+
+def _pause(attempt: int) -> None:
+    """A short random pause before sending again a write that met a transaction (`attempt`: 0 the first time)."""
+    time.sleep(random.uniform(0, 0.01 * 2 ** attempt))  # noqa: S311 (jitter, not a secret)
 
 
 def dynamodb_stores(

@@ -134,7 +134,7 @@ class ConnectionStore(Protocol):
 
     def acknowledge(self, connection: Connection) -> None:
         """Mark the connection acknowledged, with the end user its ack verified (`end_user_id`, `user_profile`,
-        `user_expires_at`)."""
+        `user_expires_at`, `identity_secret_ref`)."""
         ...
 
     def start_turn(self, connection: Connection, stale_before: datetime) -> bool:

@@ -35,6 +35,11 @@ def signed(secret: str, user_id: str) -> dict[str, str]:
     return {"X-User-Id": user_id, "X-User-Hash": digest}
 
 
+def token_key(secret: str) -> bytes:
+    """What a widget token is signed with, derived from the secret as the docs tell a client's server."""
+    return hmac.new(b"openbrain-widget-token", secret.encode(), hashlib.sha256).digest()
+
+
 def token_header(acme: Api, user_id: str, **body: object) -> dict[str, str]:
     response = acme.post("/widget-tokens", {"userId": user_id, **body})
     assert response.status == 200, response.body
@@ -63,9 +68,9 @@ REFUSED = {
     "an empty token": lambda s, acme: {"X-Widget-Token": ""},
     "a token and a hash": lambda s, acme: {**token_header(acme, "ada"), **signed(s, "ada")},
     "an expired token": lambda s, acme: {"X-Widget-Token": jwt.encode(
-        {"sub": "ada", "cid": "acme", "aud": "openbrain-widget", "iat": _ago(7200), "exp": _ago(3600)}, s)},
+        {"sub": "ada", "cid": "acme", "aud": "openbrain-widget", "iat": _ago(7200), "exp": _ago(3600)}, token_key(s))},
     "another client's token": lambda s, acme: {"X-Widget-Token": jwt.encode(
-        {"sub": "ada", "cid": "globex", "aud": "openbrain-widget", "iat": _ago(0), "exp": _ago(-60)}, s)},
+        {"sub": "ada", "cid": "globex", "aud": "openbrain-widget", "iat": _ago(0), "exp": _ago(-60)}, token_key(s))},
 }
 
 
@@ -210,14 +215,15 @@ def test_post_widget_tokens_mints_a_token_for_at_most_an_hour(acme: Api, secret:
     before = utcnow().replace(microsecond=0)
     response = acme.post("/widget-tokens", {"userId": "ada", "profile": "bot", "ttlSeconds": 600})
     assert response.status == 200
-    claims = jwt.decode(response.json["token"], secret, algorithms=["HS256"], audience="openbrain-widget")
+    claims = jwt.decode(response.json["token"], token_key(secret), algorithms=["HS256"], audience="openbrain-widget")
     assert (claims["sub"], claims["cid"], claims["profile"], claims["exp"] - claims["iat"]) == ("ada", "acme", "bot",
                                                                                               600)
     expires = datetime.fromisoformat(response.json["expiresAt"])
     assert before + timedelta(seconds=600) <= expires <= utcnow() + timedelta(seconds=600)
     default = acme.post("/widget-tokens", {"user_id": "ada"}).json["token"]
-    assert jwt.decode(default, secret, algorithms=["HS256"], audience="openbrain-widget")["exp"] - claims["iat"] \
-        in range(3600, 3700)
+    lifetime = jwt.decode(default, token_key(secret), algorithms=["HS256"], audience="openbrain-widget")["exp"] \
+        - claims["iat"]
+    assert lifetime in range(3600, 3700)
 
 
 @pytest.mark.parametrize("body", [{}, {"userId": ""}, {"userId": "a\nb"}, {"userId": "x" * 257},
@@ -238,9 +244,12 @@ def test_post_widget_tokens_needs_a_server_key_and_an_identity_secret(acme: Api,
 
 def test_a_token_the_clients_own_server_signs_is_accepted(acme: Api, widget: Api, secret: str) -> None:
     now = int(utcnow().timestamp())
-    own = jwt.encode({"sub": "ada", "cid": "acme", "aud": "openbrain-widget", "iat": now, "exp": now + 300}, secret)
-    session_id = start(widget, {"X-Widget-Token": own})
+    claims = {"sub": "ada", "cid": "acme", "aud": "openbrain-widget", "iat": now, "exp": now + 300}
+    session_id = start(widget, {"X-Widget-Token": jwt.encode(claims, token_key(secret))})
     assert ChatSession.get("acme", session_id).end_user_id == "ada"
+    # signed with the secret itself, it is refused: that key would also make every user hash (services/identity.py)
+    assert widget.post("/chat", {"message": "hi"}, headers={"X-Widget-Token": jwt.encode(claims, secret)}).status \
+        == 401
 
 
 # ---------------------------------------------------------------------------------------------- limits, CORS

@@ -468,3 +468,47 @@ def test_a_connection_verified_by_a_token_is_closed_at_its_next_frame_once_the_t
     frames = ws.chat(message="still me?")
     assert [(f["type"], f["code"]) for f in frames] == [("error", "unauthorized")]
     assert ws.record is None and [ws.id] == CLOSED
+
+
+def test_an_anonymous_connection_acked_before_the_client_required_identity_reads_and_chats_no_more(
+        keys: dict[str, str], identity_secret: str, backend: Backend) -> None:
+    from openbrain.services.identity import require_identity
+
+    # given: an anonymous visitor's connection, acked and chatting while the client accepted them
+    ws = acked(keys["widget"])
+    session_id = ws.chat(message="hi")[-1]["session_id"]
+    assert ws.send({"action": "session", "sessionId": session_id})[-1]["type"] == "session"
+
+    # when: the client starts requiring a verified end user
+    require_identity(backend, "acme", True)
+
+    # then: the connection it still holds neither reads that session nor chats, as on every HTTP route
+    for frame in ({"action": "session", "sessionId": session_id}, {"action": "session"},
+                  {"action": "chat", "message": "still here?"}):
+        assert [(f["type"], f.get("code")) for f in ws.send(frame)] == [("error", "unauthorized")], frame
+    assert ChatSession.get("acme", session_id).turn_count == 1
+
+
+def test_a_rotation_of_the_identity_secret_closes_the_connections_it_verified_at_their_next_frame(
+        keys: dict[str, str], identity_secret: str, backend: Backend) -> None:
+    from openbrain.services.identity import mint_token, rotate_identity_secret
+
+    # given: ada's connections, one verified by her hash, one by a token, and an anonymous and a server one
+    by_hash = Ws(keys["widget"])
+    assert by_hash.send({"action": "ack", **_signed(identity_secret, "ada")}) == [{"type": "ack"}]
+    by_token = Ws(keys["widget"])
+    token, _ = mint_token(backend.stores.clients.get("acme"), backend, "ada")
+    assert by_token.send({"action": "ack", "token": token}) == [{"type": "ack"}]
+    anonymous, server = acked(keys["widget"]), acked(keys["server"])
+    assert by_hash.chat(message="hi")[-1]["type"] == "turn.finished"
+
+    # when: the client rotates its identity secret (docs/admin.md: the old one's hashes and tokens are refused
+    # from the next request on)
+    rotate_identity_secret(backend, "acme")
+
+    # then: the verified connections are refused and closed; the others, which no secret vouched for, go on
+    for ws in (by_hash, by_token):
+        assert [(f["type"], f.get("code")) for f in ws.chat(message="still me")] == [("error", "unauthorized")]
+        assert ws.record is None and ws.id in CLOSED
+    assert anonymous.chat(message="hi")[-1]["type"] == "turn.finished"
+    assert server.chat(message="hi")[-1]["type"] == "turn.finished"

@@ -327,7 +327,9 @@ def test_the_stream_verifies_the_end_user_as_post_chat_does(served: Served) -> N
     def token(key: str = secret, **claims: Any) -> dict[str, str]:
         now = int(utcnow().timestamp())
         body = {"sub": "ada", "cid": "acme", "aud": "openbrain-widget", "iat": now, "exp": now + 60, **claims}
-        return {"x-widget-token": jwt.encode(body, key)}
+        # signed as docs/api.md tells a client's server to: with the key derived from the secret
+        return {"x-widget-token": jwt.encode(body, hmac.new(b"openbrain-widget-token", key.encode(),
+                                                            hashlib.sha256).digest())}
 
     def refused(got: Stream) -> tuple[int, str]:
         return got.status, got.error["error"]["code"]

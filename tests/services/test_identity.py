@@ -41,6 +41,11 @@ def hex_hmac(secret: str, user_id: str) -> str:
     return hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
 
 
+def signing_key(secret: str) -> bytes:
+    """A widget token's key, written from the documented contract (docs/api.md), not from our code."""
+    return hmac.new(b"openbrain-widget-token", secret.encode(), hashlib.sha256).digest()
+
+
 def claims(**changes: object) -> dict[str, object]:
     base: dict[str, object] = {"sub": "ada", "cid": "acme", "aud": "openbrain-widget",
                                "iat": int(NOW.timestamp()), "exp": int(NOW.timestamp()) + 600}
@@ -80,8 +85,8 @@ def test_a_users_hash_verifies_them_and_nobody_else(acme: Client, backend: Backe
 # ---------------------------------------------------------------------------------------------- tokens
 def test_a_minted_token_carries_the_documented_claims_and_verifies(acme: Client, backend: Backend) -> None:
     token, expires = mint_token(acme, backend, "ada", "bot", 600, now=NOW)
-    decoded = jwt.decode(token, secret_of(backend, acme), algorithms=["HS256"], audience="openbrain-widget",
-                         options={"verify_exp": False, "verify_iat": False})
+    decoded = jwt.decode(token, signing_key(secret_of(backend, acme)), algorithms=["HS256"],
+                         audience="openbrain-widget", options={"verify_exp": False, "verify_iat": False})
     assert decoded == {"sub": "ada", "cid": "acme", "aud": "openbrain-widget", "profile": "bot",
                        "iat": int(NOW.timestamp()), "exp": int(NOW.timestamp()) + 600}
     assert expires == NOW + timedelta(seconds=600)
@@ -101,24 +106,25 @@ def test_a_minted_token_carries_the_documented_claims_and_verifies(acme: Client,
     ("a profile that is no name", claims(profile="a b"), SECRET),
     ("a boolean time", claims(iat=True), SECRET),
     ("signed with another secret", claims(), "obid_" + "x" * 43),
+    ("signed with the secret itself, not the key derived from it", claims(), None),
 ])
 def test_a_token_that_does_not_check_out_is_refused_with_one_message(why: str, token_claims: dict[str, object],
-                                                                      key: str) -> None:
-    token = jwt.encode(token_claims, key, algorithm="HS256")
+                                                                      key: str | None) -> None:
+    token = jwt.encode(token_claims, SECRET if key is None else signing_key(key), algorithm="HS256")
     with pytest.raises(UnauthorizedError) as refused:
         verify_token(token, SECRET, "acme", now=NOW)
     assert refused.value.message == IDENTITY_REFUSED
 
 
 def test_a_token_within_the_leeway_of_its_expiry_still_verifies() -> None:
-    token = jwt.encode(claims(exp=int(NOW.timestamp()) - 10, iat=int(NOW.timestamp()) - 600), SECRET,
+    token = jwt.encode(claims(exp=int(NOW.timestamp()) - 10, iat=int(NOW.timestamp()) - 600), signing_key(SECRET),
                        algorithm="HS256")
     assert verify_token(token, SECRET, "acme", now=NOW) == EndUser("ada")
 
 
 def test_an_unsigned_token_is_refused() -> None:
     header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
-    payload = jwt.encode(claims(), SECRET, algorithm="HS256").split(".")[1]
+    payload = jwt.encode(claims(), signing_key(SECRET), algorithm="HS256").split(".")[1]
     with pytest.raises(UnauthorizedError):
         verify_token(f"{header}.{payload}.", SECRET, "acme", now=NOW)
 
@@ -132,13 +138,29 @@ def _decoded(token: str) -> list[bytes]:
 
 @given(position=st.integers(min_value=0), replacement=st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefgh0123-_.="))
 def test_a_tampered_token_never_verifies(position: int, replacement: str) -> None:
-    token = jwt.encode(claims(), SECRET, algorithm="HS256")
+    token = jwt.encode(claims(), signing_key(SECRET), algorithm="HS256")
     position %= len(token)
     tampered = token[:position] + replacement + token[position + 1:]
     # a base64 character's unused low bits may change without changing the bytes: that is not tampering
     assume(_decoded(tampered) != _decoded(token))
     with pytest.raises(UnauthorizedError):
         verify_token(tampered, SECRET, "acme", now=NOW)
+
+
+def test_a_user_hash_of_a_chosen_user_id_cannot_be_turned_into_a_token(acme: Client, backend: Backend) -> None:
+    """A JWT's signing input (`<header>.<payload>`) is a valid user id: an attacker who signs up under that name
+    gets its user hash from the client's server, which must not be the token's signature (another user's)."""
+    # given: the hash the client's server computes for the attacker's chosen user id
+    secret = secret_of(backend, acme)
+    header = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=").decode()
+    payload = jwt.encode(claims(sub="victim"), b"k" * 32, algorithm="HS256").split(".")[1]
+    chosen = f"{header}.{payload}"
+    assert is_user_id(chosen)
+    signature = base64.urlsafe_b64encode(bytes.fromhex(hex_hmac(secret, chosen))).rstrip(b"=").decode()
+    # when: it is presented as the signature of a token speaking for the victim
+    # then: refused
+    with pytest.raises(UnauthorizedError):
+        identify(acme, WIDGET, Presented(token=f"{chosen}.{signature}"), backend)
 
 
 def test_minting_needs_an_identity_secret_and_bounds(backend: Backend) -> None:

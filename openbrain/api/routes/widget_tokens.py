@@ -50,8 +50,8 @@ class WidgetToken(BaseModel):
 
 @router.post("/widget-tokens", summary="Mint a widget token for an end user", tags=["identity"], security=API_KEY,
              description="Server key only; the client needs an identity secret (`ob-admin client identity CLIENT "
-                         "--rotate`), else 409. The token is a JWT (HS256) signed with that secret: the client's "
-                         "server may also mint its own (docs/api.md, End-user identity).",
+                         "--rotate`), else 409. The token is a JWT (HS256) signed with a key derived from that "
+                         "secret: the client's server may also mint its own (docs/api.md, End-user identity).",
              responses=error_responses(*BODY_ERRORS, *KEY_ERRORS, 409))
 def post_widget_token(body: Annotated[WidgetTokenRequest, Body()]) -> WidgetToken:
     client = current_client(router, server_key=True)

@@ -7,7 +7,8 @@ turns true with the client's ack; `turn_started_at` is set while a turn runs (on
 write), `session_id` is the session of the connection's last turn (a chat frame without `sessionId`
 continues it). The ack may carry an end-user identity (services/identity.py): the verified `end_user_id` and
 the profile a widget token was scoped to (`user_profile`) are the connection's from then on, until the token
-expires (`user_expires_at`). `expires_at` is a
+expires (`user_expires_at`) or the client's identity secret that verified them (`identity_secret_ref`) is
+rotated. `expires_at` is a
 DynamoDB TTL attribute: API Gateway closes any connection after 2 hours, so
 a record its `$disconnect` missed goes too.
 """
@@ -48,6 +49,7 @@ class Connection(OpenBrainModel):
     end_user_id = UnicodeAttribute(null=True)
     user_profile = UnicodeAttribute(null=True)
     user_expires_at = UTCDateTimeAttribute(null=True)
+    identity_secret_ref = UnicodeAttribute(null=True)  # the client's secret that verified the user, while in force
     expires_at = TTLAttribute(default_for_new=_expiry)
 
     @property

@@ -76,11 +76,13 @@ def test_an_ack_stores_the_end_user_it_verified(stores: Stores, client_id: str) 
     connection = _open(stores, client_id)
     expires = utcnow().replace(microsecond=0) + timedelta(minutes=10)
     connection.end_user_id, connection.user_profile, connection.user_expires_at = "ada", "bot", expires
+    connection.identity_secret_ref = "ssm:/openbrain/dev/identity/acme/1"
     stores.connections.acknowledge(connection)
     stored = stores.connections.get(connection.connection_id)
-    assert (stored.acked, stored.end_user_id, stored.user_profile, stored.user_expires_at) == (True, "ada", "bot",
-                                                                                               expires)
+    assert (stored.acked, stored.end_user_id, stored.user_profile, stored.user_expires_at,
+            stored.identity_secret_ref) == (True, "ada", "bot", expires, "ssm:/openbrain/dev/identity/acme/1")
     anonymous = _open(stores, f"{client_id}-b")
     stores.connections.acknowledge(anonymous)
     stored = stores.connections.get(anonymous.connection_id)
-    assert (stored.acked, stored.end_user_id, stored.user_profile, stored.user_expires_at) == (True, None, None, None)
+    assert (stored.acked, stored.end_user_id, stored.user_profile, stored.user_expires_at,
+            stored.identity_secret_ref) == (True, None, None, None, None)
