@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import random
 import time
+import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -26,10 +28,13 @@ if TYPE_CHECKING:
     from pynamodb.models import Model
     from pynamodb.transactions import TransactWrite
 
+log = logging.getLogger(__name__)
 M = TypeVar("M", bound=OpenBrainModel)
 TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
 TRANSACTION_BYTES = 3_000_000  # under DynamoDB's 4 MB per transaction, with room for attribute names
 CONFLICT_RETRIES = 8  # a write that met a transaction is sent again up to this often (`_transact`, a single count)
+# A turn's commit gives up sooner on its counters: then the turn is stored alone and its counts follow (`commit`).
+COMMIT_CONFLICT_RETRIES = 2
 
 
 def _batches(items: list[AgentConfig], max_items: int) -> list[list[AgentConfig]]:
@@ -145,13 +150,24 @@ class DynamoDBSessionStore(ItemStore[ChatSession]):
                 transaction.update(*_counter_update(self.counters, count))
 
         try:
-            _transact(self.model, write)
+            _transact(self.model, write, retries=COMMIT_CONFLICT_RETRIES if counts else CONFLICT_RETRIES)
         except TransactWriteError as exc:
             refused = _refused(exc)
             if refused[:1] == [True]:
                 raise ConflictError(f"{what} was changed by someone else; reload and try again") from exc
             if lead is not None and refused[1:2] == [True]:
                 raise ConflictError(f"Lead {lead.client_id}/{lead.lead_id} was deleted during the turn") from exc
+            if counts and _only_conflicts_after(exc, 1 if lead is None else 2):
+                # The counters every turn of the client adds to (its day's usage, its quotas) are in other turns'
+                # transactions. The turn, whose model already ran, must not be lost for them: it is stored alone,
+                # and its counts follow, each in a write of its own (a count lost there is logged, not raised).
+                self.commit(session, lead, lead_fields)
+                for count in counts:
+                    try:
+                        DynamoDBCounterStore(self.counters).count([count])
+                    except DatabaseError as error:
+                        log.warning("a committed turn's count was not written", extra={"error_code": error.code})
+                return
             if TOO_LARGE_MESSAGE in (exc.cause_response_message or ""):
                 raise ItemTooLargeError(f"{what} is larger than DynamoDB's 400 KB item limit") from exc
             raise DatabaseError(failure(exc, f"save {what}")) from exc
@@ -365,24 +381,40 @@ def _counter_update(model: type[RateCounter], count: Count) -> tuple[RateCounter
     return model(count.key), actions, condition
 
 
-def _transact(model: type[Model], write: Callable[[TransactWrite], None]) -> None:
+def _transact(model: type[Model], write: Callable[[TransactWrite], None], retries: int = CONFLICT_RETRIES) -> None:
     """One TransactWriteItems of what `write` puts in it, on `model`'s connection; sent again (fresh, after a
-    short random pause) while DynamoDB cancels it only for meeting another transaction on one of its items
-    (`TransactionConflict`: the counters every turn of a client adds to meet often under load). A cancelled
-    transaction wrote nothing, so sending it again is safe. Anything else is raised (`TransactWriteError`)."""
+    short random pause) up to `retries` times while DynamoDB cancels it only for meeting another transaction on
+    one of its items (`TransactionConflict`: the counters every turn of a client adds to meet often under load).
+    A cancelled transaction wrote nothing, so sending it again is safe. Anything else is raised
+    (`TransactWriteError`).
+
+    Each attempt carries its own ClientRequestToken: botocore resends a request whose answer was lost with the
+    same token, which DynamoDB then answers without applying the transaction twice (a counter added twice, a
+    stored turn reported as a conflict)."""
     from pynamodb.exceptions import TransactWriteError
     from pynamodb.transactions import TransactWrite
 
-    for attempt in range(CONFLICT_RETRIES + 1):
+    for attempt in range(retries + 1):
         try:
-            with TransactWrite(connection=model._get_connection().connection) as transaction:
+            with TransactWrite(connection=model._get_connection().connection,
+                               client_request_token=uuid.uuid4().hex) as transaction:
                 write(transaction)
             return
         except TransactWriteError as exc:
             codes = {reason.code for reason in exc.cancellation_reasons or [] if reason is not None}
-            if any(_refused(exc)) or "TransactionConflict" not in codes or attempt == CONFLICT_RETRIES:
+            if any(_refused(exc)) or "TransactionConflict" not in codes or attempt == retries:
                 raise
             _pause(attempt)
+
+
+def _only_conflicts_after(exc: TransactWriteError, first: int) -> bool:
+    """Whether a cancelled transaction met other transactions on its items from index `first` on, and nothing
+    else stopped it."""
+    reasons = exc.cancellation_reasons or []
+    codes = [reason.code if reason is not None else "None" for reason in reasons]
+    return (len(codes) > first and all(code == "None" for code in codes[:first])
+            and all(code in {"None", "TransactionConflict"} for code in codes[first:])
+            and "TransactionConflict" in codes[first:])
 
 
 def _pause(attempt: int) -> None:

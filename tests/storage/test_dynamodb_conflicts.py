@@ -7,6 +7,7 @@ Stubber does the same); everything else is moto."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,6 +15,8 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from openbrain.aws.backend import Backend
+from openbrain.core.errors import DatabaseError
+from openbrain.storage.dynamodb import COMMIT_CONFLICT_RETRIES
 from openbrain.storage.orm import ChatSession, RateCounter
 from openbrain.storage.stores import Count
 
@@ -24,12 +27,16 @@ LATER = 4_102_444_800  # 2100-01-01
 class Conflicts:
     """Answers the next `times` calls of `operation` as DynamoDB does when they meet a transaction."""
 
-    def __init__(self, operation: str, times: int) -> None:
+    def __init__(self, operation: str, times: int, reasons: list[str] | None = None) -> None:
         self.operation, self.left, self.answered = operation, times, 0
+        self.reasons = reasons or ["TransactionConflict"]  # a code per item of the transaction ("None": no issue)
+        self.tokens: list[str] = []  # the ClientRequestToken of each TransactWriteItems answered
 
-    def __call__(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+    def __call__(self, params: dict[str, Any] | None = None, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
         if self.left == 0:
             return None  # to moto
+        body = (params or {}).get("body") or b"{}"  # the request as it would go out (botocore's request dict)
+        self.tokens.append(json.loads(body).get("ClientRequestToken", ""))
         self.left -= 1
         self.answered += 1
         if self.operation == "TransactWriteItems":
@@ -37,13 +44,14 @@ class Conflicts:
                      "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons "
                                 "[TransactionConflict]"}
             return AWSResponse("", 400, {}, None), {"Error": error, "CancellationReasons": [
-                {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]}
+                {"Code": code, "Message": "Transaction is ongoing for the item"} if code != "None" else {"Code": code}
+                for code in self.reasons]}
         error = {"Code": "TransactionConflictException",
                  "Message": "Transaction is ongoing for the item"}
         return AWSResponse("", 400, {}, None), {"Error": error}
 
 
-Install = Callable[[str, int], Conflicts]
+Install = Callable[..., Conflicts]
 
 
 @pytest.fixture
@@ -51,8 +59,8 @@ def conflicts(backend: Backend) -> Iterator[Install]:
     client = RateCounter._get_connection().connection.client
     registered: list[tuple[str, Conflicts]] = []
 
-    def install(operation: str, times: int) -> Conflicts:
-        answer = Conflicts(operation, times)
+    def install(operation: str, times: int, reasons: list[str] | None = None) -> Conflicts:
+        answer = Conflicts(operation, times, reasons)
         event = f"before-call.dynamodb.{operation}"
         client.meta.events.register_first(event, answer, unique_id=f"conflicts-{operation}")
         registered.append((event, answer))
@@ -96,3 +104,34 @@ def test_a_turns_commit_that_meets_a_transaction_stores_the_turn_and_its_counts_
     assert met.answered == 1
     assert ChatSession.get("acme", session.session_id).version == 1
     assert int(RateCounter.get("acme#usage#2026-12-04").turns) == 1
+
+
+def test_a_commit_whose_counters_stay_busy_stores_the_turn_alone_and_then_its_counts(backend: Backend,
+                                                                                    conflicts: Install) -> None:
+    # given: every transaction on the client's counters meets another (a busy client), never the session itself
+    session = ChatSession("acme", profile_name="default")
+    met = conflicts("TransactWriteItems", 100, ["None", "TransactionConflict", "None"])
+    counts = [Count("acme#usage#2026-12-04", {"turns": 1}, LATER), Count("acme#day#2026-12-04", {"tokens": 7}, LATER)]
+
+    # when
+    backend.stores.sessions.commit(session, counts=counts)
+
+    # then: a few tries, each with a token of its own; then the turn alone (its model ran: it is not lost) and
+    # each count in a write of its own, once
+    assert met.answered == COMMIT_CONFLICT_RETRIES + 1
+    assert len(set(met.tokens)) == met.answered and all(met.tokens)
+    assert ChatSession.get("acme", session.session_id).version == 1
+    assert int(RateCounter.get("acme#usage#2026-12-04").turns) == 1
+    assert int(RateCounter.get("acme#day#2026-12-04").tokens) == 7
+
+
+def test_a_commit_that_meets_a_transaction_on_the_session_itself_is_not_split(backend: Backend,
+                                                                              conflicts: Install) -> None:
+    session = ChatSession("acme", profile_name="default")
+    met = conflicts("TransactWriteItems", 100, ["TransactionConflict", "None"])
+
+    with pytest.raises(DatabaseError):
+        backend.stores.sessions.commit(session, counts=[Count("acme#usage#2026-12-04", {"turns": 1}, LATER)])
+
+    assert met.answered == COMMIT_CONFLICT_RETRIES + 1
+    assert ChatSession.count("acme") == 0 and RateCounter.count("acme#usage#2026-12-04") == 0
