@@ -127,6 +127,8 @@ def _call_by(deadline: float, handler: Callable[[Any], Any], request: Any) -> An
     if not done.wait(remaining):
         raise _DeadlineReached
     if "error" in outcome:
+        if time.monotonic() >= deadline:  # it failed as the time ran out (the client's own timeout, this thread
+            raise _DeadlineReached  # woken late on a busy machine): the deadline's stop, as if the wait had ended
         raise outcome["error"]
     return outcome["value"]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -262,3 +264,24 @@ def test_a_reused_agent_gives_every_turn_its_own_deadline_and_context() -> None:
     assert first.stopped == second.stopped == STOP_MAX_EXECUTION_TIME
     assert model.calls == 6
     assert first_context.tool_calls == second_context.tool_calls == ["calculator", "calculator"]
+
+
+def test_a_model_call_that_fails_as_the_deadline_passes_ends_in_the_deadlines_stop(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # given: the waiting thread wakes only once the call is over (a loaded machine; seen in CI), and the call fails
+    # with the client's own timeout just after the deadline
+    from openbrain.conversation.agents import runner
+
+    class LateEvent(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            return super().wait()
+
+    monkeypatch.setattr(runner.threading, "Event", LateEvent)
+
+    def call(_: Any) -> Any:
+        time.sleep(0.05)
+        raise TimeoutError("the HTTP client's read timeout")
+
+    # then: the deadline's stop (the turn is stored with its stop reply), not a provider failure
+    with pytest.raises(runner._DeadlineReached):
+        runner._call_by(time.monotonic() + 0.01, call, None)
