@@ -159,8 +159,8 @@ def chat_events(
 ) -> Iterator[TurnEvent]:
     """Run one request, yielding its events (module docstring). The session is read (`NotFoundError`,
     ...) when the first event is asked for. `counts`: see `session_events`. With `user` (an API caller's end user,
-    domain/identity.py), a new session is bound to them, and a session they may not use reads as missing; without,
-    nothing is checked."""
+    domain/identity.py), a new session, or one without a user that they continue, is bound to them, and a session
+    they may not use reads as missing; without, nothing is checked."""
     backend = backend or get_backend()
     answers = not request.reset and _blank_free(request.message)
     if answers:
@@ -184,6 +184,10 @@ def chat_events(
             session = backend.stores.sessions.get(request.client_id, request.session_id)
             if user is not None and not user.may_use(session.end_user_id, session.profile_name):
                 raise NotFoundError("another end user's session")  # as a missing one: it reveals nothing
+            if user is not None and user.user_id is not None and session.end_user_id is None:
+                # a visitor who signs in mid-conversation takes it along: from this turn's commit on it is theirs
+                # alone (else the next person signed in on that browser would read it)
+                session.bind_user(user.user_id)
         except NotFoundError as exc:
             raise NotFoundError(
                 f"session {request.session_id!r} not found for client {request.client_id!r} (or it expired)"

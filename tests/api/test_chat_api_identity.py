@@ -125,12 +125,21 @@ def test_a_verified_users_session_is_theirs_alone(acme: Api, widget: Api, secret
     assert acme.get(f"/sessions/{session_id}").status == 200
 
 
-def test_a_session_without_a_user_stays_open_to_the_widget_key(widget: Api, secret: str) -> None:
+def test_a_session_without_a_user_is_the_first_verified_user_who_continues_it(widget: Api, secret: str) -> None:
+    # given: an anonymous visitor's session, open to the widget key
     session_id = start(widget)
     assert ChatSession.get("acme", session_id).end_user_id is None
+    turns_before = widget.get(f"/sessions/{session_id}").json["turn_count"]
+
+    # when: the visitor signs in as ada and goes on
     assert widget.post("/chat", {"sessionId": session_id, "message": "hi"}, headers=signed(secret, "ada")).status \
         == 200
-    assert widget.get(f"/sessions/{session_id}").status == 200
+
+    # then: it is ada's: the next person signed in on that browser (bob), or nobody, finds nothing there
+    assert ChatSession.get("acme", session_id).end_user_id == "ada"
+    assert widget.get(f"/sessions/{session_id}", headers=signed(secret, "ada")).json["turn_count"] == turns_before + 1
+    assert widget.get(f"/sessions/{session_id}", headers=signed(secret, "bob")).status == 404
+    assert widget.get(f"/sessions/{session_id}").status == 404
 
 
 def test_a_server_key_may_act_as_a_user_without_a_hash(acme: Api, widget: Api, secret: str) -> None:
