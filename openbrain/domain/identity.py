@@ -23,20 +23,23 @@ IDENTITY_REFUSED = "the end-user identity (X-User-Id + X-User-Hash, or X-Widget-
 IDENTITY_REQUIRED = "this client requires a verified end-user identity (X-User-Id + X-User-Hash, or X-Widget-Token)"
 
 
-# 1-256 characters, none a control character (C0, DEL, C1): one regular expression that Python and the OpenAPI
-# document's readers (ECMA-262) read alike.
-USER_ID_PATTERN = rf"^[^\x00-\x1f\x7f-\x9f]{{1,{MAX_USER_ID_CHARS}}}$"
+# 1-256 printable ASCII characters, not starting or ending with a space: what travels unchanged in an HTTP header
+# (`X-User-Id`: browsers refuse a header value outside ISO-8859-1, servers strip the spaces around one), written as
+# one regular expression that Python and the OpenAPI document's readers (ECMA-262) read alike. A site whose user
+# ids are other text sends a digest or an encoding of them.
+USER_ID_PATTERN = rf"^[!-~](?:[ -~]{{0,{MAX_USER_ID_CHARS - 2}}}[!-~])?$"
+USER_ID_RULE = f"1-{MAX_USER_ID_CHARS} printable ASCII characters, not starting or ending with a space"
 _USER_ID = re.compile(USER_ID_PATTERN)
 
 
 def is_user_id(value: object) -> bool:
-    """Whether `value` is a user id: 1-256 characters, no control characters (no line breaks, no NUL)."""
+    """Whether `value` is a user id (`USER_ID_RULE`)."""
     return isinstance(value, str) and _USER_ID.fullmatch(value) is not None
 
 
 def validate_user_id(value: object) -> str:
     if not is_user_id(value):
-        raise InvalidInputError(f"a user id is 1-{MAX_USER_ID_CHARS} characters, none a control character")
+        raise InvalidInputError(f"a user id is {USER_ID_RULE}")
     return str(value)
 
 

@@ -17,8 +17,8 @@ API_KEY: list[dict[str, list[str]]] = [{SCHEME_NAME: []}]
 # The end-user identity a widget request may carry (services/identity.py; docs/api.md, End-user identity).
 UserIdHeader = Annotated[str | None, Header(
     alias="X-User-Id", pattern=USER_ID_PATTERN,
-    description="The end user this request speaks for (1-256 characters, no control characters). With a widget "
-                "key it needs `X-User-Hash`; a server key is trusted to name any user.")]
+    description="The end user this request speaks for (1-256 printable ASCII characters, no space at either end). "
+                "With a widget key it needs `X-User-Hash`; a server key is trusted to name any user.")]
 UserHashHeader = Annotated[str | None, Header(
     alias="X-User-Hash",
     description="Lowercase hex HMAC-SHA256 of `X-User-Id` under the client's identity secret, computed by the "

@@ -27,7 +27,7 @@ class WidgetTokenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     user_id: str = Field(pattern=USER_ID_PATTERN, validation_alias=AliasChoices("userId", "user_id"),
-                         description="the end user (1-256 characters, no control characters)")
+                         description="the end user (1-256 printable ASCII characters, no space at either end)")
     profile: str | None = Field(None, pattern=f"^{NAME_PATTERN.pattern}$",
                                 description="only sessions of this profile (default: any)")
     ttl_seconds: int = Field(MAX_TOKEN_SECONDS, ge=1, le=MAX_TOKEN_SECONDS,
