@@ -16,18 +16,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # tests/support/browser.py: the page steps the browser test uses
 
-from support.browser import VIEWPORT, TunerPage, chromium, tuner, unavailable  # noqa: E402
+from support.browser import VIEWPORT, TunerPage, chromium, screenshot_path, tuner  # noqa: E402
 
 QUESTION = "what is (17 + 5) * 3"
 
 
 def main(argv: list[str]) -> int:
-    out = Path(argv[0]) if argv else ROOT / "docs" / "images" / "tuner.png"
-    reason = unavailable()
-    if reason:
-        print(f"screenshot_tuner: {reason}", file=sys.stderr)
+    out = screenshot_path(argv, "screenshot_tuner", "tuner.png")
+    if out is None:
         return 1
-    out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as home, tuner(Path(home)) as url, chromium() as browser:
         ui = TunerPage(browser.new_page(viewport=VIEWPORT))
         ui.open(url)

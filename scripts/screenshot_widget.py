@@ -16,19 +16,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # tests/support: the page steps the browser tests use
 
-from support.browser import WidgetPage, chromium, ob_serve, unavailable  # noqa: E402
+from support.browser import WidgetPage, chromium, ob_serve, screenshot_path  # noqa: E402
 from support.widget import ANSWER, QUESTION  # noqa: E402
 
 SIZE = {"width": 1100, "height": 720}
 
 
 def main(argv: list[str]) -> int:
-    out = Path(argv[0]) if argv else ROOT / "docs" / "images" / "widget.png"
-    reason = unavailable()
-    if reason:
-        print(f"screenshot_widget: {reason}", file=sys.stderr)
+    out = screenshot_path(argv, "screenshot_widget", "widget.png")
+    if out is None:
         return 1
-    out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as home, ob_serve(Path(home)) as served, chromium() as browser:
         ui = WidgetPage(browser.new_page(viewport=SIZE))
         ui.goto(f"{served.url}/demo")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,6 +47,18 @@ def unavailable() -> str | None:
     if not CHROMIUM.exists():
         return f"{CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)"
     return None
+
+
+def screenshot_path(argv: list[str], script: str, image: str) -> Path | None:
+    """Where a screenshot script (scripts/screenshot_*.py) writes: `argv[0]`, else docs/images/`image` (its folder
+    made); None, with the reason on stderr, where no browser can run."""
+    reason = unavailable()
+    if reason:
+        print(f"{script}: {reason}", file=sys.stderr)
+        return None
+    out = Path(argv[0]) if argv else Path(__file__).resolve().parents[2] / "docs" / "images" / image
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 @contextmanager
