@@ -150,7 +150,10 @@ def test_a_mid_stream_disconnect_leaves_the_whole_turn_stored(served: Served) ->
     session = ChatSession.get("acme", session_id)
     messages = memory_codec.loads(session.memory)
     assert (session.turn_count, [m.content for m in messages[-2:]]) == (2, ["another story", STORY])
-    assert list(Connection.scan()) == []  # $disconnect forgot it
+    # $disconnect forgets it (handled on its own, maybe after the commit: seen in a loaded CI run)
+    while list(Connection.scan()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list(Connection.scan()) == []
 
 
 # ------------------------------------------------------------------------------------------------ the ack
