@@ -24,6 +24,7 @@ from typing import Any
 
 from openbrain.aws.embedded_store import CREDENTIALS, EmbeddedStore, StoreEndpoint
 from openbrain.aws.events import EventPublisher
+from openbrain.aws.scheduler import EventBridgeScheduler, Scheduler, StoreScheduler
 from openbrain.core.errors import ConfigurationError
 from openbrain.core.settings import Settings, load_settings
 from openbrain.storage.dynamodb import dynamodb_stores
@@ -39,7 +40,7 @@ _embedded_clients: dict[tuple[str, str], Any] = {}
 
 
 class Backend:
-    """A started backend: bound ORM models, the stores over them, AWS clients, the event publisher."""
+    """A started backend: bound ORM models, the stores over them, AWS clients, the event publisher, the scheduler."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -134,6 +135,14 @@ class Backend:
         if self._publisher is None:
             self._publisher = EventPublisher(self.client("events"), self.settings.event_bus_name)
         return self._publisher
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """Where scheduled messages are armed: EventBridge Scheduler for `aws`, nothing for `memory` (ob-serve's
+        loop reads the sessions itself). See openbrain/aws/scheduler.py."""
+        if self.kind == "memory":
+            return StoreScheduler()
+        return EventBridgeScheduler.from_settings(self.client("scheduler"), self.settings)
 
     def close(self) -> None:
         """Detach from the store's process, or stop the in-process AWS (memory)."""

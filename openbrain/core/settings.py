@@ -55,6 +55,24 @@ class Settings(BaseSettings):
         "openbrain-events", validation_alias=AliasChoices("event_bus_name", "OB_EVENT_BUS")
     )
     queue_prefix: str = Field("openbrain", validation_alias=AliasChoices("queue_prefix", "OB_QUEUE_PREFIX"))
+    schedule_group: str = Field(
+        "openbrain-schedules", pattern=r"^[0-9A-Za-z_.-]{1,64}$",
+        validation_alias=AliasChoices("schedule_group", "OB_SCHEDULE_GROUP"),
+        description="the EventBridge Scheduler schedule group scheduled messages are created in (aws backend)",
+    )
+    scheduler_role_arn: str | None = Field(
+        None, validation_alias=AliasChoices("scheduler_role_arn", "OB_SCHEDULER_ROLE_ARN"),
+        description="the IAM role EventBridge Scheduler assumes to invoke the delivery function (aws backend)",
+    )
+    schedule_target_arn: str | None = Field(
+        None, validation_alias=AliasChoices("schedule_target_arn", "OB_SCHEDULE_TARGET_ARN"),
+        description="the ARN of the function that delivers scheduled messages (ScheduledDeliveryFunction)",
+    )
+    schedule_dlq_arn: str | None = Field(
+        None, validation_alias=AliasChoices("schedule_dlq_arn", "OB_SCHEDULE_DLQ_ARN"),
+        description="the SQS queue EventBridge Scheduler sends a schedule's event to when it cannot invoke the "
+                    "function; empty: none",
+    )
     lambda_function_name: str | None = Field(
         None, validation_alias=AliasChoices("lambda_function_name", "AWS_LAMBDA_FUNCTION_NAME")
     )
@@ -125,7 +143,7 @@ class Settings(BaseSettings):
                         description="CLIs print tracebacks of unexpected errors")
 
     @field_validator("backend", "openai_api_key", "openai_api_key_ref", "openai_base_url", "tuner_password",
-                     mode="before")
+                     "scheduler_role_arn", "schedule_target_arn", "schedule_dlq_arn", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return value or None
