@@ -21,6 +21,9 @@ The handlers take the event API Gateway's WebSocket API gives a Lambda (`request
   frames are JSON objects of at most `MAX_FRAME_BYTES` with an `action` (`ACTIONS`); a bad one gets an `error`
   frame and the connection stays.
 - `disconnect`: forgets the connection.
+- `push`: a frame from outside any turn (a scheduled message: services/schedules.py) posted to every open
+  connection of a session, through the Management API endpoint each connection was stored with (`ob-serve`'s
+  is a loopback Management API of the process holding the socket: openbrain/local/management.py).
 - `expire`: closes a connection that has not acknowledged (`ack_timeout`): `ob-serve` calls it when the
   connection's ack time is up; on AWS `sweep`, scheduled every minute, calls it for every connection older
   than the limit (a silent client is closed 10 to ~70 s after connecting, or at its next frame after 10 s).
@@ -39,6 +42,7 @@ import time
 from collections.abc import Callable, Generator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, cast
+from urllib.parse import urlsplit
 
 from openbrain.aws.backend import get_backend
 from openbrain.core.clock import utcnow
@@ -68,6 +72,7 @@ CLOSE_POLICY = 1008  # the ack rule broken (RFC 6455: policy violation)
 CLOSE_IDLE = 1001  # ob-serve: no frame either way for OB_WS_IDLE_SECONDS (API Gateway: 10 minutes)
 TURN_STALE = timedelta(minutes=5)  # a turn marked in flight for longer crashed: it no longer blocks the next
 ACTIONS = ("ack", "chat", "session", "lead")  # lead: server keys only, as GET /leads/{id}
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 class ConnectionGoneError(Exception):
@@ -87,9 +92,10 @@ class Socket(Protocol):
 
 
 # ------------------------------------------------------------------------------------------------ routes
-def connect(event: dict[str, Any], backend: Backend) -> dict[str, Any]:
+def connect(event: dict[str, Any], backend: Backend, *, endpoint: str | None = None) -> dict[str, Any]:
     """`$connect`: 200 (and the selected subprotocol) and the connection stored, or 401 / 403 with the
-    API's error body."""
+    API's error body. The connection's Management API is `endpoint` (`ob-serve`'s own), else the stage's
+    (`https://<domainName>/<stage>`)."""
     context = event["requestContext"]
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
     offered = [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
@@ -104,9 +110,10 @@ def connect(event: dict[str, Any], backend: Backend) -> dict[str, Any]:
     parsed = parse_api_key(api_key)
     assert parsed is not None  # authorize accepted it
     domain, stage = context.get("domainName"), context.get("stage")
+    if endpoint is None and domain and stage:
+        endpoint = f"https://{domain}/{stage}"
     backend.stores.connections.save(Connection(
-        context["connectionId"], client_id=client.client_id, key_kind=parsed[0], origin=origin,
-        endpoint=f"https://{domain}/{stage}" if domain and stage else None))
+        context["connectionId"], client_id=client.client_id, key_kind=parsed[0], origin=origin, endpoint=endpoint))
     logger.info("websocket connected", extra={"client_id": client.client_id, "key_kind": parsed[0]})
     response: dict[str, Any] = {"statusCode": 200}
     if SUBPROTOCOL in offered:
@@ -162,6 +169,7 @@ def receive(event: dict[str, Any], backend: Backend, socket: Socket, *, deadline
                 session_id = existing_id(data.get("sessionId") or data.get("session_id") or connection.session_id,
                                          "session")
                 session = get_session(stores, connection.client_id, session_id, user)
+                stores.connections.set_session(connection, session_id)  # resumed: what is pushed to it arrives
                 socket.post(connection_id, {"type": "session", "session": session.model_dump(mode="json")})
             else:  # "lead"
                 if connection.key_kind != SERVER:
@@ -176,6 +184,30 @@ def receive(event: dict[str, Any], backend: Backend, socket: Socket, *, deadline
             socket.post(connection_id, error_event(exc))
     except ConnectionGoneError:
         stores.connections.delete(connection_id)
+
+
+def push(backend: Backend, client_id: str, session_id: str, frame: dict[str, Any]) -> int:
+    """Post `frame` to every open connection whose session is `session_id` (and client `client_id`); returns how
+    many got it; a gone connection is forgotten. One that cannot be reached otherwise is logged and skipped."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    stores, region = backend.stores, backend.settings.region
+    delivered = 0
+    for connection in stores.connections.of_session(client_id, session_id):
+        if connection.endpoint is None or (connection.user_expires_at is not None
+                                           and connection.user_expires_at <= utcnow()):
+            continue  # the widget token of its user expired: it hears nothing more (its next frame closes it)
+        try:
+            ManagementApi(connection.endpoint, region).post(connection.connection_id, frame)
+        except ConnectionGoneError:
+            stores.connections.delete(connection.connection_id)
+        except (BotoCoreError, ClientError) as exc:
+            logger.warning("push to a connection failed", extra={"client_id": client_id, "session_id": session_id,
+                                                                  "connection_id": connection.connection_id,
+                                                                  "error": type(exc).__name__})
+        else:
+            delivered += 1
+    return delivered
 
 
 def expire(connection_id: str, backend: Backend, socket: Socket) -> bool:
@@ -300,7 +332,9 @@ def _chat(connection: Connection, data: dict[str, Any], backend: Backend, socket
 
 # ------------------------------------------------------------------------------------------------ on AWS
 class ManagementApi:
-    """The `Socket` of API Gateway: the Management API of the stage at `endpoint` (`https://<domain>/<stage>`)."""
+    """The `Socket` of API Gateway: the Management API of the stage at `endpoint` (`https://<domain>/<stage>`),
+    or `ob-serve`'s on loopback (`http://127.0.0.1:<port>`: openbrain/local/management.py), which checks no
+    signature, so requests to it are not signed (`ob-serve` may run without AWS credentials)."""
 
     _clients: dict[tuple[str, str], Any] = {}  # one boto3 client per endpoint, built on first use
 
@@ -308,8 +342,12 @@ class ManagementApi:
         key = (endpoint, region)
         if key not in self._clients:
             import boto3
+            from botocore import UNSIGNED
+            from botocore.config import Config
 
-            self._clients[key] = boto3.client("apigatewaymanagementapi", endpoint_url=endpoint, region_name=region)
+            loopback = urlsplit(endpoint).hostname in LOOPBACK
+            self._clients[key] = boto3.client("apigatewaymanagementapi", endpoint_url=endpoint, region_name=region,
+                                              config=Config(signature_version=UNSIGNED) if loopback else None)
         self.client = self._clients[key]
 
     def post(self, connection_id: str, frame: dict[str, Any]) -> None:

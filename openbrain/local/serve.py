@@ -162,6 +162,7 @@ class LocalStack:
         self.socket = _listen(host, port)
         self.demo = DemoSite()  # ob-serve gives it the demo client's widget key before start()
         self.server: uvicorn.Server | None = None
+        self.websocket = WebSocketApp()  # this process's WebSockets (workers have their own), and their Management API
 
     @property
     def url(self) -> str:
@@ -223,7 +224,7 @@ class LocalStack:
                                     daemon=True) for t in TARGETS]
         threads.append(threading.Thread(target=self._sweep_forever, name="ob-serve-outbox", daemon=True))
         if self.workers == 1:
-            self.server = _http_server(self.limits, self.demo)
+            self.server = _http_server(self.limits, self.demo, self.websocket)
             threads.insert(0, threading.Thread(target=self._serve, name="ob-serve-http", daemon=True))
         else:
             self._processes = [self._spawn() for _ in range(self.workers)]
@@ -252,6 +253,7 @@ class LocalStack:
         for thread in self._threads:
             if thread.name == "ob-serve-http":
                 thread.join(timeout=SHUTDOWN_GRACE_SECONDS + 5)
+        self.websocket.close()
         self.socket.close()
         self._stopping.set()
         for thread in self._threads:
@@ -265,9 +267,9 @@ def invoke_api(event: dict[str, Any]) -> dict[str, Any]:
     return dict(handler(event, LocalContext(function_name="chat-api", timeout_ms=29_000)))
 
 
-def _http_server(limits: Limits, demo: DemoSite) -> uvicorn.Server:
+def _http_server(limits: Limits, demo: DemoSite, websocket: WebSocketApp) -> uvicorn.Server:
     return uvicorn.Server(uvicorn.Config(
-        ApiGatewayApp(invoke_api, api_gateway_event, limits, WebSocketApp(), demo),
+        ApiGatewayApp(invoke_api, api_gateway_event, limits, websocket, demo),
         http=protocol_class(limits), ws_max_size=MAX_MESSAGE_BYTES, lifespan="off", log_config=None, access_log=False,
         timeout_keep_alive=limits.keep_alive, timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
         h11_max_incomplete_event_size=limits.max_url_bytes + limits.max_header_bytes + 1024,
@@ -281,7 +283,8 @@ def _worker(sock: socket.socket, limits: Limits, demo: DemoSite, ready: Any) -> 
     from openbrain.aws.backend import get_backend
 
     backend = get_backend()
-    server = _http_server(limits, demo)
+    websocket = WebSocketApp()
+    server = _http_server(limits, demo, websocket)
     parent = os.getppid()
 
     def watch() -> None:
@@ -298,6 +301,7 @@ def _worker(sock: socket.socket, limits: Limits, demo: DemoSite, ready: Any) -> 
     try:
         server.run(sockets=[sock])
     finally:
+        websocket.close()
         backend.close()
 
 

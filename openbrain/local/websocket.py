@@ -8,7 +8,8 @@ stand-in). Frames run on the server's worker threads, each as it arrives, so a c
 runs is answered (`conflict`) at once. Two timers do what API Gateway and the sweep do when deployed: the ack
 rule (`OB_WS_ACK_SECONDS` after connecting, exactly) and the idle timeout (`OB_WS_IDLE_SECONDS` without a frame
 either way). With `--workers N` a connection lives in the worker that accepted it; its record is in the shared
-store.
+store, with the address of that process's Management API (`openbrain.local.management`) as its `endpoint`, so
+a frame pushed from any process (`openbrain.api.websocket.push`) reaches it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from openbrain.api.websocket import (
 )
 from openbrain.aws.backend import get_backend
 from openbrain.core.ids import new_id
+from openbrain.local.management import ManagementServer
 
 log = logging.getLogger(__name__)
 WS_PATH = "/ws"
@@ -82,7 +84,11 @@ class LocalSocket:
         self.last_activity = time.monotonic()
 
     def post(self, connection_id: str, frame: dict[str, Any]) -> None:
-        self._call({"type": "websocket.send", "text": json.dumps(frame)})
+        self.send_text(json.dumps(frame))
+
+    def send_text(self, text: str) -> None:
+        """Send `text` as one text message (the Management API's posts); `ConnectionGoneError` if closed."""
+        self._call({"type": "websocket.send", "text": text})
 
     def close(self, connection_id: str, code: int, reason: str) -> None:
         try:
@@ -107,7 +113,15 @@ class LocalSocket:
 
 
 class WebSocketApp:
-    """The ASGI app for websocket scopes (`openbrain.local.asgi.ApiGatewayApp` hands them here)."""
+    """The ASGI app for websocket scopes (`openbrain.local.asgi.ApiGatewayApp` hands them here); the connections
+    it holds are posted to through `management` (started with the first connection, stopped by `close`)."""
+
+    def __init__(self, management: ManagementServer | None = None) -> None:
+        self.management = management or ManagementServer()
+
+    def close(self) -> None:
+        """Stop the Management API (the server has stopped serving)."""
+        self.management.stop()
 
     async def __call__(self, scope: Scope, receive_message: Receive, send: Send) -> None:
         message = await receive_message()
@@ -123,13 +137,15 @@ class WebSocketApp:
         event = websocket_event("$connect", connection_id, domain=domain, headers=headers,
                                 query=scope["query_string"].decode("latin-1"),
                                 source_ip=(scope.get("client") or ("",))[0])
-        response = await run_in_threadpool(connect, event, backend)
+        management = await run_in_threadpool(self.management.start)
+        response = await run_in_threadpool(lambda: connect(event, backend, endpoint=management.url))
         if response["statusCode"] != 200:
             await _deny(send, response["statusCode"], json.loads(response["body"]))
             return
         await send({"type": "websocket.accept",
                     "subprotocol": (response.get("headers") or {}).get("Sec-WebSocket-Protocol")})
         socket = LocalSocket(send, asyncio.get_running_loop())
+        management.add(connection_id, socket)
         settings = backend.settings
 
         def frame(text: str | None, data: bytes | None) -> None:
@@ -163,6 +179,7 @@ class WebSocketApp:
                 frames.cancel_scope.cancel()  # the timers; a frame's thread runs to its end
         finally:
             socket.open = False
+            management.remove(connection_id)
             await run_in_threadpool(disconnect, websocket_event("$disconnect", connection_id, domain=domain), backend)
 
 

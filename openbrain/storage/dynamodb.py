@@ -305,6 +305,23 @@ class DynamoDBConnectionStore:
         self._update(connection, actions, "end the turn")  # a connection closed meanwhile: nothing to do
         connection.turn_started_at = None
 
+    def set_session(self, connection: Connection, session_id: str) -> None:
+        self._update(connection, [self.model.session_id.set(session_id)], "remember the session")
+        connection.session_id = session_id
+
+    def of_session(self, client_id: str, session_id: str) -> list[Connection]:
+        from pynamodb.exceptions import PynamoDBException
+
+        from openbrain.storage.orm.connection import SESSION_CONNECTIONS_INDEX
+
+        model = self.model
+        try:  # the model's query, not its index's: a subclass bound to other tables queries its own
+            return [connection for connection in model.query(session_id, filter_condition=model.client_id == client_id,
+                                                              index_name=SESSION_CONNECTIONS_INDEX)
+                    if not connection.expired]
+        except PynamoDBException as exc:
+            raise DatabaseError(failure(exc, f"list the connections of a session of {client_id}")) from exc
+
     def delete(self, connection_id: str) -> None:
         from pynamodb.exceptions import DeleteError
 

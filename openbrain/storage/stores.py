@@ -146,6 +146,16 @@ class ConnectionStore(Protocol):
         """Clear the turn in flight and remember `session_id` (when given) as the connection's session."""
         ...
 
+    def set_session(self, connection: Connection, session_id: str) -> None:
+        """Remember `session_id` as the connection's session (a `session` frame: the client resumed it), so
+        frames pushed to that session reach it; a connection closed meanwhile is no error."""
+        ...
+
+    def of_session(self, client_id: str, session_id: str) -> list[Connection]:
+        """The open connections of `client_id` whose session is `session_id` (a query of the session index: each
+        has only the attributes the index projects, `SESSION_CONNECTION_ATTRIBUTES`); never another client's."""
+        ...
+
     def delete(self, connection_id: str) -> None:
         """Forget the connection (gone already is no error)."""
         ...

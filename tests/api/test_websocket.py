@@ -12,6 +12,7 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -21,8 +22,9 @@ from support.apigw_ws import ENDPOINT, STAGE, ws_event
 from support.backend import installed_backend
 from support.fake_openai import TEST_KEY, FakeOpenAI, Reply
 
-from openbrain.api.websocket import MAX_FRAME_BYTES, ManagementApi, handler, receive
+from openbrain.api.websocket import MAX_FRAME_BYTES, ManagementApi, handler, push, receive
 from openbrain.aws.backend import Backend
+from openbrain.core.errors import NotFoundError
 from openbrain.core.settings import Settings
 from openbrain.storage import memory_codec
 from openbrain.storage.orm import AgentConfig, ChatSession, Connection, Lead
@@ -512,3 +514,56 @@ def test_a_rotation_of_the_identity_secret_closes_the_connections_it_verified_at
         assert ws.record is None and ws.id in CLOSED
     assert anonymous.chat(message="hi")[-1]["type"] == "turn.finished"
     assert server.chat(message="hi")[-1]["type"] == "turn.finished"
+
+
+# ------------------------------------------------------------------------------------------------ push
+def test_push_posts_to_every_connection_of_the_session_through_the_management_api_and_forgets_a_gone_one(
+        keys: dict[str, str], backend: Backend) -> None:
+    # given: a connection that chatted, one that resumed its session (a session frame), one of another session,
+    # another client's connection, and one stored with a Management API that answers 410 (the client went away)
+    chatted, resumed, other = acked(keys["widget"]), acked(keys["widget"]), acked(keys["widget"])
+    session_id = chatted.chat(message="hello")[-1]["session_id"]
+    assert resumed.send({"action": "session", "sessionId": session_id})[0]["type"] == "session"
+    assert other.chat(message="hi")[-1]["session_id"] != session_id
+    foreign = acked(keys["globex"], GLOBEX_ORIGIN)
+    foreign.chat(message="hi")
+
+    class Gone(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(410)
+            self.send_header("x-amzn-ErrorType", "GoneException")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Gone)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    gone = Connection("conn-gone=", client_id="acme", key_kind="widget", acked=True, session_id=session_id,
+                      endpoint=f"http://127.0.0.1:{server.server_port}/{STAGE}")
+    gone.save()
+    expired_user = Connection("conn-expired-user=", client_id="acme", key_kind="widget", acked=True,
+                              session_id=session_id, endpoint=ENDPOINT, end_user_id="ada",
+                              user_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    expired_user.save()
+    frame = {"type": "message", "text": "Time for the stand-up", "session_id": session_id, "scheduled": True,
+             "schedule_id": "01KBSCHEDULE0000000000000A", "role": "assistant"}
+    before = {ws.id: len(sent(ws.id)) for ws in (chatted, resumed, other, foreign)}
+
+    # when
+    try:
+        delivered = push(backend, "acme", session_id, frame)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    # then: the two connections of the session got it, as posted by API Gateway's Management API; nobody else did
+    assert delivered == 2
+    assert [sent(ws.id)[before[ws.id]:] for ws in (chatted, resumed, other, foreign)] == [[frame], [frame], [], []]
+    assert sent(expired_user.connection_id) == []  # its user's widget token expired
+    with pytest.raises(NotFoundError):  # the gone one is forgotten
+        backend.stores.connections.get("conn-gone=")
+    assert push(backend, "globex", session_id, frame) == 0  # another client naming the session reaches nobody

@@ -19,7 +19,9 @@ from support.fake_openai import TEST_KEY, FakeOpenAI, Reply
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from openbrain.api.websocket import MAX_FRAME_BYTES
+from openbrain.api.websocket import MAX_FRAME_BYTES, ManagementApi, push
+from openbrain.aws.backend import get_backend
+from openbrain.core.ids import new_id
 from openbrain.core.settings import Settings
 from openbrain.local.serve import LocalStack
 from openbrain.storage import memory_codec
@@ -285,7 +287,6 @@ def test_with_two_workers_each_connection_lives_in_one_and_every_turn_streams(
 
 # ------------------------------------------------------------------------------------------------ end-user identity
 def test_the_ack_carries_the_end_user_and_an_enforcing_client_closes_an_unverified_one(served: Served) -> None:
-    from openbrain.aws.backend import get_backend
     from openbrain.services.identity import mint_token, require_identity, rotate_identity_secret
 
     backend = get_backend()
@@ -308,3 +309,99 @@ def test_the_ack_carries_the_end_user_and_an_enforcing_client_closes_an_unverifi
         frames = turn(ws, message="hi")
     assert frames[-1][1]["type"] == "turn.finished"
     assert ChatSession.get("acme", frames[-1][1]["session_id"]).end_user_id == "ada"
+
+
+# ------------------------------------------------------------------------------------------------ push
+def scheduled(session_id: str, text: str = "Time for the stand-up") -> dict[str, Any]:
+    """The frame of a scheduled message (docs/api.md, Streaming)."""
+    return {"type": "message", "text": text, "session_id": session_id, "scheduled": True,
+            "schedule_id": new_id(), "role": "assistant"}
+
+
+def quiet(ws: ClientConnection, seconds: float = 0.5) -> bool:
+    """Whether nothing arrives on `ws` for `seconds`."""
+    try:
+        ws.recv(timeout=seconds)
+    except TimeoutError:
+        return True
+    return False
+
+
+def test_a_frame_pushed_to_a_session_reaches_its_connections_and_no_others(served: Served) -> None:
+    backend = get_backend()
+    with served.open() as chatted, served.open() as other, served.open(served.globex_key, "https://globex.example") \
+            as foreign, served.open() as resumed:
+        # given: a connection that chatted (its session set), one in another session, another client's, and one
+        # that resumed the first session with a session frame (a widget reloaded)
+        session_id = turn(chatted, message="hello")[-1][1]["session_id"]
+        assert turn(other, message="hi")[-1][1]["session_id"] != session_id
+        turn(foreign, message="hi")
+        resumed.send(json.dumps({"action": "session", "sessionId": session_id}))
+        assert json.loads(resumed.recv(timeout=10))["session"]["session_id"] == session_id
+        frame = scheduled(session_id)
+
+        # when: the test process pushes, as ob-serve's scheduler does (through the loopback Management API)
+        delivered = push(backend, "acme", session_id, frame)
+
+        # then
+        assert delivered == 2
+        assert json.loads(chatted.recv(timeout=10)) == frame == json.loads(resumed.recv(timeout=10))
+        assert quiet(other) and quiet(foreign, 0.1)
+        # another client naming the session id reaches nobody
+        assert push(backend, "globex", session_id, scheduled(session_id, "not yours")) == 0
+        assert quiet(chatted, 0.1) and quiet(resumed, 0.1)
+        # and the connection still chats
+        assert turn(chatted, message="thanks")[-1][1]["session_id"] == session_id
+
+
+def test_a_gone_connection_is_forgotten_and_delete_closes_a_held_one(served: Served) -> None:
+    backend = get_backend()
+    with served.open() as ws:
+        session_id = turn(ws, message="hello")[-1][1]["session_id"]
+        [live] = backend.stores.connections.of_session("acme", session_id)
+        # given: a record left by a socket this process no longer holds (its worker died, say)
+        stale = Connection(new_id(), client_id="acme", key_kind="widget", endpoint=live.endpoint, session_id=session_id)
+        backend.stores.connections.save(stale)
+
+        # when
+        delivered = push(backend, "acme", session_id, scheduled(session_id))
+
+        # then: the live one got it; the stale one answered 410 and is forgotten
+        assert delivered == 1 and json.loads(ws.recv(timeout=10))["scheduled"] is True
+        assert [c.connection_id for c in backend.stores.connections.of_session("acme", session_id)] == [
+            live.connection_id]
+
+        # DeleteConnection closes a held connection (1000); its $disconnect forgets it
+        ManagementApi(str(live.endpoint), backend.settings.region).close(live.connection_id, 1000, "")
+        _, code, _ = closed_with(ws)
+        assert code == 1000
+    deadline = time.monotonic() + 10
+    while backend.stores.connections.of_session("acme", session_id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert push(backend, "acme", session_id, scheduled(session_id)) == 0
+
+
+def test_with_two_workers_a_push_from_the_parent_reaches_a_socket_in_a_worker(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OB_MEMORY_STORE", str(tmp_path / "store.json"))
+    with installed_backend(Settings()) as backend:
+        _, key = make_client("acme", [ORIGIN])
+        AgentConfig("acme", "default", model="offline").save()
+        stack = LocalStack(backend, port=0, workers=2).start()
+        try:
+            url = stack.url.replace("http://", "ws://") + f"/ws?key={key}"
+            with connect(url, open_timeout=30) as first, connect(url, open_timeout=30) as second:
+                acked(first), acked(second)
+                sessions = [turn(ws, message="what is 2 * 2")[-1][1]["session_id"] for ws in (first, second)]
+                frames = [scheduled(session_id) for session_id in sessions]
+
+                delivered = [push(backend, "acme", frame["session_id"], frame) for frame in frames]
+
+                assert delivered == [1, 1]
+                assert [json.loads(first.recv(timeout=10)), json.loads(second.recv(timeout=10))] == frames
+                # each socket's endpoint is the Management API of the worker holding it, not this process's
+                endpoints = {c.endpoint for s in sessions for c in backend.stores.connections.of_session("acme", s)}
+                assert all(str(e).startswith("http://127.0.0.1:") for e in endpoints)
+                assert not stack.websocket.management.started
+        finally:
+            stack.stop()

@@ -8,6 +8,7 @@ import pytest
 
 from openbrain.core.clock import utcnow
 from openbrain.core.errors import NotFoundError
+from openbrain.core.ids import new_id
 from openbrain.storage.orm import Connection
 from openbrain.storage.stores import Stores
 
@@ -86,3 +87,39 @@ def test_an_ack_stores_the_end_user_it_verified(stores: Stores, client_id: str) 
     stored = stores.connections.get(anonymous.connection_id)
     assert (stored.acked, stored.end_user_id, stored.user_profile, stored.user_expires_at,
             stored.identity_secret_ref) == (True, None, None, None, None)
+
+
+def test_a_sessions_connections_are_found_by_session_and_client_only(stores: Stores, client_id: str) -> None:
+    # given: two connections of one session (one that chatted, one that resumed it with a session frame), one of
+    # another session, one without a session, and another client's connection naming the same session id
+    session_id, other_session = new_id(), new_id()
+    chatted = _open(stores, client_id, endpoint="https://abc.example/dev")
+    stores.connections.finish_turn(chatted, session_id)
+    resumed = Connection(f"{client_id}-resumed", client_id=client_id, key_kind="widget", endpoint="http://127.0.0.1:1")
+    stores.connections.save(resumed)
+    stores.connections.set_session(resumed, session_id)
+    elsewhere = Connection(f"{client_id}-elsewhere", client_id=client_id, key_kind="widget")
+    stores.connections.save(elsewhere)
+    stores.connections.set_session(elsewhere, other_session)
+    stores.connections.save(Connection(f"{client_id}-idle", client_id=client_id, key_kind="widget"))
+    foreign = Connection(f"{client_id}-foreign", client_id=f"{client_id}-b", key_kind="widget")
+    stores.connections.save(foreign)
+    stores.connections.set_session(foreign, session_id)
+    expired = Connection(f"{client_id}-expired", client_id=client_id, key_kind="widget", session_id=session_id,
+                         expires_at=utcnow() - timedelta(seconds=1))
+    stores.connections.save(expired)
+
+    # when
+    found = stores.connections.of_session(client_id, session_id)
+
+    # then: the session's live connections of this client, with the endpoint to post through
+    assert resumed.session_id == session_id
+    assert sorted((c.connection_id, c.client_id, c.endpoint) for c in found) == [
+        (chatted.connection_id, client_id, "https://abc.example/dev"),
+        (resumed.connection_id, client_id, "http://127.0.0.1:1")]
+    assert [c.connection_id for c in stores.connections.of_session(f"{client_id}-b", session_id)] == [
+        foreign.connection_id]
+    stores.connections.delete(chatted.connection_id)
+    assert [c.connection_id for c in stores.connections.of_session(client_id, session_id)] == [resumed.connection_id]
+    stores.connections.set_session(chatted, session_id)  # closed meanwhile: no error, nothing stored
+    assert [c.connection_id for c in stores.connections.of_session(client_id, session_id)] == [resumed.connection_id]
