@@ -299,6 +299,40 @@ def _outbox_flush(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+# --- schedules -------------------------------------------------------------------------------------
+
+def _schedules_list(args: argparse.Namespace) -> int:
+    from openbrain.services.sessions import client_schedules, session_schedules
+
+    with _opened() as backend:
+        if args.session:
+            found = [session_schedules(backend.stores, args.client_id, _session_id(args.session))]
+        else:
+            found = client_schedules(backend.stores, args.client_id)
+    waiting = sorted(((s, group.session_id) for group in found for s in group.schedules), key=lambda x: x[0].next_at)
+    lines = [f"{s.schedule_id}  session {session_id}  to the {s.recipient}  {s.description}  "
+             f"next {s.next_at:%Y-%m-%d %H:%M} UTC  {s.prompt.splitlines()[0][:60]}" for s, session_id in waiting]
+    _emit(args, [group.model_dump(mode="json") for group in found], "\n".join(lines) or "(no scheduled messages)")
+    return 0
+
+
+def _schedules_cancel(args: argparse.Namespace) -> int:
+    from openbrain.core.ids import existing_id
+    from openbrain.services.sessions import cancel_schedule
+
+    with _opened() as backend:
+        cancelled = cancel_schedule(backend, args.client_id, _session_id(args.session_id),
+                                    existing_id(args.schedule_id, "scheduled message"))
+    _emit(args, cancelled.model_dump(mode="json"), f"cancelled {cancelled.schedule_id} ({cancelled.description})")
+    return 0
+
+
+def _session_id(text: str) -> str:
+    from openbrain.core.ids import existing_id
+
+    return existing_id(text, "session")
+
+
 # --- init ------------------------------------------------------------------------------------------
 
 def _init(args: argparse.Namespace) -> int:
@@ -459,6 +493,15 @@ def parser() -> argparse.ArgumentParser:
                        "publish every session outbox committed more than GRACE seconds ago, and clear it")
     flushing.add_argument("--grace", type=_seconds, default=60,
                           help="leave younger outboxes to the turn publishing them [60]")
+
+    schedule = commands.add_parser("schedules", help="list and cancel scheduled messages (docs/scheduling.md)")
+    schedules = schedule.add_subparsers(dest="schedules_command", required=True, metavar="COMMAND")
+    listing = command(schedules, "list", _schedules_list, "show a client's scheduled messages waiting, soonest first")
+    listing.add_argument("client_id", metavar="CLIENT_ID")
+    listing.add_argument("--session", metavar="SESSION_ID", help="only this session's [every session's]")
+    cancelling = command(schedules, "cancel", _schedules_cancel, "cancel a scheduled message")
+    for name in ("client_id", "session_id", "schedule_id"):
+        cancelling.add_argument(name, metavar=name.upper())
 
     usage = command(commands, "usage", _usage,
                     "show a client's usage per UTC day: turns, model tokens, errors, rate-limited requests, latency")

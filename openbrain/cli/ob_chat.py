@@ -3,7 +3,9 @@
 On a TTY it shows a prompt with history (prompt-toolkit, when installed); with piped stdin it reads one
 message per line, prints each reply on stdout and tool calls, events and errors on stderr, and exits
 non-zero if any turn failed. When stdout is a terminal, replies print as they arrive (`--no-stream`: when
-complete); piped, each is one line. Commands: /reset, /config, /events, /help, /quit.
+complete); piped, each is one line. Commands: /reset, /config, /events, /schedules, /cancel ID, /help, /quit.
+
+A `dps` command (docs/scheduling.md) takes the lines after it, up to an empty line, as its prompt.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from openbrain.cli.common import EXIT_ERROR, add_no_stream, add_version, dumps, 
 from openbrain.core.errors import OpenBrainError
 from openbrain.domain.profile import DEFAULT_CLIENT_ID, DEFAULT_PROFILE
 
-HELP = "commands: /reset (new session)  /config (active config)  /events (events so far)  /quit"
+HELP = ("commands: /reset (new session)  /config (active config)  /events (events so far)  /schedules (scheduled "
+        "messages)  /cancel ID  /quit; `dps help` explains scheduling")
 HISTORY_FILE = Path("~/.openbrain/chat-history").expanduser()
 
 
@@ -97,6 +100,10 @@ class ChatLoop:
             self.show(dumps(self._config()))
         elif name == "/events":
             self.show(dumps(self.events) if self.events else "(no events yet)")
+        elif name == "/schedules":
+            self.show(self._schedules())
+        elif name == "/cancel":
+            self.show(self._cancel(line.split()[1:]))
         elif name == "/help":
             self.show(HELP)
         else:
@@ -111,6 +118,23 @@ class ChatLoop:
         snapshot = dict(self.backend.stores.sessions.get(self.args.client_id, self.session_id).config_snapshot)
         snapshot["model"] = effective_model_label(AgentConfig.from_snapshot(snapshot), self.backend.settings)
         return snapshot
+
+    def _schedules(self) -> str:
+        from openbrain.services.sessions import session_schedules
+
+        waiting = session_schedules(self.backend.stores, self.args.client_id, self.session_id).schedules
+        return "\n".join(f"{s.schedule_id}  to the {s.recipient}: {s.description}: {s.prompt}" for s in waiting
+                         ) or "(no scheduled messages)"
+
+    def _cancel(self, words: list[str]) -> str:
+        from openbrain.core.ids import existing_id
+        from openbrain.services.sessions import cancel_schedule
+
+        if len(words) != 1:
+            raise OpenBrainError("usage: /cancel ID (/schedules shows the ids)")
+        cancelled = cancel_schedule(self.backend, self.args.client_id, self.session_id,
+                                    existing_id(words[0], "scheduled message"))
+        return f"cancelled {cancelled.schedule_id} ({cancelled.description})"
 
     def say(self, line: str) -> None:
         from openbrain.conversation.chat import ChatMessage, chat, chat_events
@@ -131,6 +155,7 @@ class ChatLoop:
 
     def run(self, lines: Iterator[str]) -> int:
         self.reset()
+        lines = iter(lines)
         for raw in lines:
             line = raw.strip()
             if not line:
@@ -140,12 +165,25 @@ class ChatLoop:
                     if not self.command(line):
                         break
                 else:
-                    self.say(line)
+                    self.say(_with_prompt(line, lines))
             except OpenBrainError as exc:
                 self.failed = True
                 fail("ob-chat", exc.message)
         self.backend.close()
         return EXIT_ERROR if self.failed and not self.interactive else 0
+
+
+def _with_prompt(line: str, lines: Iterator[str]) -> str:
+    """`line`, and if it is the first line of a dps command, the lines after it up to an empty one (its prompt)."""
+    words = line.split()
+    if len(words) < 3 or words[0].lower() != "dps":
+        return line
+    prompt = []
+    for more in lines:
+        if not more.strip():
+            break
+        prompt.append(more.rstrip())
+    return "\n".join([line, *prompt])
 
 
 def main(argv: list[str] | None = None) -> int:

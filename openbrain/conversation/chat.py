@@ -50,6 +50,7 @@ from openbrain.core.settings import Settings
 from openbrain.domain.events import to_outbox
 from openbrain.domain.identity import IDENTITY_REFUSED, EndUser
 from openbrain.domain.profile import DEFAULT_CLIENT_ID, DEFAULT_PROFILE, AgentProfile
+from openbrain.domain.scheduling import DpsCommand, parse_dps
 from openbrain.storage.orm.agent_config import AgentConfig
 from openbrain.storage.orm.chat_session import ChatSession
 
@@ -57,12 +58,15 @@ if TYPE_CHECKING:
     from langchain_core.language_models.chat_models import BaseChatModel
 
     from openbrain.conversation.agents.runner import TurnEvent
+    from openbrain.conversation.schedules import ScheduleBook
+    from openbrain.domain.events import Event
     from openbrain.storage.stores import Count
 
     TurnCounts = Callable[[Mapping[str, int]], Sequence[Count]]  # a turn's usage -> counters its commit adds to
 
 log = logging.getLogger(__name__)
 MAX_CONTEXT_BYTES = 8_000
+DPS_MODEL = "dps"  # the `model` of a dps command's answer: no model ran
 # What `_not_blank` checks, for the OpenAPI document (pydantic's own constraints would word the error for us).
 # "Not blank" as ONE regular expression that Python and a JSON Schema validator (ECMA-262 regexes) read alike:
 # Python's \s also matches \x1c-\x1f and \x85, ECMA's also \ufeff, so `\S` alone let "\x1e" pass the document
@@ -163,13 +167,14 @@ def chat_events(
     they may not use reads as missing; without, nothing is checked."""
     backend = backend or get_backend()
     answers = not request.reset and _blank_free(request.message)
+    command = parse_dps(request.message) if answers else None  # a scheduling command: no turn runs
     if answers:
         _check_message(request.message, backend.settings)
     if request.reset or not request.session_id:
         if user is not None and not user.may_start(request.agent_config):
             raise UnauthorizedError(IDENTITY_REFUSED)
         # Answered at once, the new session is written once, by its first turn (one round trip fewer).
-        session, config = start_session(request, backend, config, save=not answers,
+        session, config = start_session(request, backend, config, save=not answers or command is not None,
                                         user_id=user.user_id if user is not None else None)
         if not answers:
             yield _started(session, 0)
@@ -193,8 +198,34 @@ def chat_events(
                 f"session {request.session_id!r} not found for client {request.client_id!r} (or it expired)"
             ) from exc
         config = None  # a session in flight runs on its snapshot
+    if command is not None:
+        yield from _command_events(session, command, backend)
+        return
     yield from session_events(session, request.message, backend, model=model, deadline=deadline, config=config,
                               tokens=tokens, counts=counts)
+
+
+def _command_events(session: ChatSession, command: DpsCommand, backend: Backend) -> Iterator[TurnEvent]:
+    """A `dps` command (domain/scheduling.py) in `session`: the syntax for `dps` / `dps help`, else the message
+    scheduled and what was scheduled (conversation/schedules.py). No model runs and the transcript is unchanged:
+    the command and its answer are instructions to OpenBrain, not part of the conversation (docs/scheduling.md)."""
+    from openbrain.conversation import schedules
+    from openbrain.domain.scheduling import DPS_HELP
+
+    if session.ended:
+        raise SessionEndedError("this conversation has ended; start a new one with reset")
+    if command.recipient is None:
+        text, events = DPS_HELP, []
+    else:
+        added, published = schedules.schedule(session, backend, command.recipient, command.time_prompt,
+                                              command.prompt, created_by="user")
+        text, events = schedules.confirmation(added), [event.summary() for event in published]
+    yield _started(session, int(session.turn_count))
+    yield {"type": "message", "text": text}
+    yield _finished(ChatResponse(
+        message=text, session_id=session.session_id, client_id=session.client_id, profile_name=session.profile_name,
+        model=DPS_MODEL, events=events,
+    ), {})
 
 
 def collect(events: Iterable[TurnEvent]) -> ChatResponse:
@@ -288,7 +319,8 @@ def continue_session(
 def session_events(
     session: ChatSession, message: str, backend: Backend, *, model: BaseChatModel | None = None,
     deadline: float = math.inf, config: AgentConfig | None = None, tokens: bool = True,
-    counts: TurnCounts | None = None,
+    counts: TurnCounts | None = None, scheduled: bool = False, book: ScheduleBook | None = None,
+    on_reply: Callable[[str], list[Event]] | None = None,
 ) -> Iterator[TurnEvent]:
     """Answer `message` in `session`, yielding the turn's events: load → run → commit → publish
     (docs/events.md), then `message` and `turn.finished`.
@@ -304,12 +336,18 @@ def session_events(
     `config`: the session's config when the caller has it at hand (a session it just started), instead of
     reading it back from the session's snapshot. `tokens`: stream the model's reply as `token` events.
     `counts`, if given, is asked for the counters the commit also writes, given the turn's `usage` (services/usage.py:
-    the client's usage and its rate limits' settlement ride the turn's one write)."""
-    from langchain_core.messages import AIMessage
+    the client's usage and its rate limits' settlement ride the turn's one write).
+
+    The turn's tools change the session's scheduled messages through `book` (conversation/schedules.py; one is made
+    if not given); its changes ride the commit, and an ended session cancels its schedules. `scheduled`: `message`
+    is a scheduled prompt to the chatbot (stored named `schedule`); `on_reply` is given the reply before the commit
+    and returns events the commit carries too (a scheduled delivery's `message.delivered.v1`)."""
+    from langchain_core.messages import AIMessage, HumanMessage
 
     from openbrain.conversation import memory, outbox
     from openbrain.conversation.agents.models import build_chat_model, effective_model_spec
     from openbrain.conversation.agents.runner import turn_events
+    from openbrain.conversation.schedules import SCHEDULE_NAME, ScheduleBook
     from openbrain.storage import memory_codec
 
     settings = backend.settings
@@ -320,33 +358,47 @@ def session_events(
     config = config or AgentConfig.from_snapshot(session.config_snapshot)
     spec = effective_model_spec(config, settings, notice=not session.turn_count)  # the fallback's notice: once
     history = memory_codec.load(session.memory)
+    book = book or ScheduleBook.of(session, backend)
     context = ToolContext(
         client_id=session.client_id, session_id=session.session_id, leads=backend.stores.leads,
         values=dict(session.context or {}), lead_id=session.lead_id, turn=int(session.turn_count) + 1,
-        deadline=deadline,
+        deadline=deadline, schedules=book,
     )
     chat_model = model if model is not None else build_chat_model(spec, config, settings)
     yield _started(session, context.turn)
-    outcome = yield from turn_events(config, chat_model, memory.window(history, config.memory), message, context,
-                                     tokens=tokens)
-    # The tool calls of one model reply run side by side (langgraph's ToolNode), so their events are put back
-    # in the order the model made the calls: the same turn always publishes the same sequence.
-    calls = [call["id"] for reply in outcome.new_messages if isinstance(reply, AIMessage)
-             for call in reply.tool_calls]
-    context.events.sort(key=lambda event: calls.index(event.tool_call_id) if event.tool_call_id in calls
-                        else len(calls))
-    event_summaries = [event.summary() for event in context.events]
-    session.record_events(event_summaries)
-    # Events an earlier turn committed but could not publish ride along (published with this turn's).
-    session.outbox = [*(session.outbox or []), *to_outbox(context.events)] or None
-    memory.remember(session, history, outcome.new_messages, config.memory)
-    session.turn_count = context.turn
-    session.lead_id = context.lead_id
-    if context.ended:
-        session.ended_at = utcnow()
-    session.refresh_ttl(timedelta(days=settings.session_ttl_days))
-    backend.stores.sessions.commit(session, context.lead, context.lead_changes,
-                                   counts(outcome.usage) if counts is not None else ())
+    committed = False
+    try:  # the book's schedules were counted (and armed) as the tools made them: given back unless committed
+        outcome = yield from turn_events(config, chat_model, memory.window(history, config.memory), message, context,
+                                         tokens=tokens)
+        # The tool calls of one model reply run side by side (langgraph's ToolNode), so their events are put back
+        # in the order the model made the calls: the same turn always publishes the same sequence.
+        calls = [call["id"] for reply in outcome.new_messages if isinstance(reply, AIMessage)
+                 for call in reply.tool_calls]
+        if context.ended:
+            book.cancel_all()
+        context.events.extend(book.apply())
+        context.events.sort(key=lambda event: calls.index(event.tool_call_id) if event.tool_call_id in calls
+                            else len(calls))
+        if on_reply is not None:
+            context.events.extend(on_reply(outcome.reply))
+        event_summaries = [event.summary() for event in context.events]
+        session.record_events(event_summaries)
+        # Events an earlier turn committed but could not publish ride along (published with this turn's).
+        session.outbox = [*(session.outbox or []), *to_outbox(context.events)] or None
+        new_messages = outcome.new_messages
+        if scheduled:  # the input came from a schedule, not from the person: a transcript tells them apart
+            new_messages = [HumanMessage(message, name=SCHEDULE_NAME), *new_messages[1:]]
+        memory.remember(session, history, new_messages, config.memory)
+        session.turn_count = context.turn
+        session.lead_id = context.lead_id
+        if context.ended:
+            session.ended_at = utcnow()
+        session.refresh_ttl(timedelta(days=settings.session_ttl_days))
+        backend.stores.sessions.commit(session, context.lead, context.lead_changes,
+                                       counts(outcome.usage) if counts is not None else ())
+        committed = True
+    finally:
+        book.settle(committed=committed)
     outbox.publish(session, backend)
     log.info(
         "chat turn",

@@ -41,6 +41,12 @@ class RequestInProgressError(ConflictError):
     code = "request_in_progress"
 
 
+class ScheduleLimitError(ConflictError):
+    """A scheduled message over the session's or the client's limit of waiting ones (cancel one first)."""
+
+    code = "schedule_limit"
+
+
 class InvalidInputError(OpenBrainError):
     """The caller sent something malformed or out of range."""
 

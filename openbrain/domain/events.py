@@ -89,8 +89,41 @@ class LeadDelivered(Event):
         return self.lead_id
 
 
+class MessageScheduled(Event):
+    """A scheduled message was created (a `dps` command, the `schedule_message` tool, the API): `tool_call_id` is
+    the tool call's, or the schedule id when no tool made it. `next_at` is when it is first due."""
+
+    detail_type: ClassVar[str] = "message.scheduled.v1"
+    schedule_id: str
+    recipient: str
+    expression: str
+    timezone: str
+    description: str
+    next_at: datetime
+    created_by: str
+
+    def object_id(self) -> str:
+        return self.schedule_id
+
+
+class MessageDelivered(Event):
+    """A scheduled message was delivered: `text` is what the person got (the chatbot's reply to the prompt, or the
+    prompt itself for the user), so the client's webhook can send it on by e-mail or SMS. `tool_call_id` is the
+    time it was due (ISO), so each delivery of a recurring schedule has its own idempotency key."""
+
+    detail_type: ClassVar[str] = "message.delivered.v1"
+    schedule_id: str
+    recipient: str
+    text: str
+    delivered_at: datetime
+
+    def object_id(self) -> str:
+        return self.schedule_id
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.detail_type: cls for cls in (LeadCaptured, LeadUpdated, ConversationEnded, LeadDelivered)
+    cls.detail_type: cls for cls in (LeadCaptured, LeadUpdated, ConversationEnded, LeadDelivered, MessageScheduled,
+                                     MessageDelivered)
 }
 
 

@@ -1,8 +1,8 @@
 """A client's rate limits and quotas: what a public (widget) key may spend (docs/api.md, Rate limits and quotas).
 
 One schema for the Client item (only the limits set differ from the defaults), `GET/PUT /limits` and
-`ob-admin client limits`. Every limit counts turns (a request to `POST /chat` or a stream, a reset included)
-or the model's tokens; 0 refuses every turn (a kill switch).
+`ob-admin client limits`. Every limit but the scheduled messages' counts turns (a request to `POST /chat` or a
+stream, a reset included) or the model's tokens; 0 refuses every turn (a kill switch).
 
 The defaults protect a new client before anyone has thought about it: a person types a few messages a
 minute, so 20 a minute (and 5 in any 10 seconds) per end user never stops a real visitor but stops a script;
@@ -10,6 +10,9 @@ minute, so 20 a minute (and 5 in any 10 seconds) per end user never stops a real
 second concurrent turn of one session can never be saved (optimistic locking) but would still be paid for;
 2,000 turns and 200,000 tokens a day, 30,000 turns and 1,000,000 tokens a month bound what a leaked key can
 cost (1 M tokens of gpt-4o-mini is well under a dollar) until the client raises them.
+
+Scheduled messages (docs/scheduling.md) have limits of their own: 10 waiting per session, 1,000 per client, and
+a recurring one at most every 15 minutes.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ class RateLimits(BaseModel):
     turns_per_month: int = _limit(30_000, "turns per UTC calendar month")
     tokens_per_day: int = _limit(200_000, "model tokens (input + output) per UTC day")
     tokens_per_month: int = _limit(1_000_000, "model tokens (input + output) per UTC calendar month")
+    schedules_per_session: int = _limit(10, "scheduled messages waiting in one session")
+    schedules_per_client: int = _limit(1_000, "scheduled messages waiting in all the client's sessions")
+    schedule_min_interval_minutes: int = _limit(15, "the shortest interval of a recurring scheduled message")
 
     @field_validator("*", mode="before")
     @classmethod

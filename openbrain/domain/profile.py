@@ -46,7 +46,8 @@ from openbrain.domain.model_spec import (
     spec_pattern,
 )
 
-TOOL_NAMES = ("get_current_time", "convert_to_from_utc", "calculator", "capture_lead", "end_conversation")
+TOOL_NAMES = ("get_current_time", "convert_to_from_utc", "calculator", "capture_lead", "end_conversation",
+              "schedule_message", "list_schedules", "cancel_schedule")
 DEFAULT_CLIENT_ID = "public"
 DEFAULT_PROFILE = "default"
 DEFAULT_MODEL = "openai:gpt-4o-mini"

@@ -7,7 +7,11 @@ source do in a deployment, with the very same handler functions:
   WebSocket API with its handlers (`openbrain.local.websocket`);
 - each target's queue is polled and its batches handed to the target's handler; what fails stays on
   the queue, is received again after the retry delay, and after `maxReceiveCount` receives SQS moves it
-  to the target's dead-letter queue (`ob-admin dlq list|redrive`).
+  to the target's dead-letter queue (`ob-admin dlq list|redrive`);
+- scheduled messages (docs/scheduling.md) are delivered when due, as EventBridge Scheduler and the delivery
+  Lambda do when deployed: every `schedule_interval` seconds the sessions are looked through for schedules due
+  (`conversation.schedules.deliver_due`). Their state is in the store, so they survive a restart; a time missed
+  while ob-serve was not running is delivered once, at the next start.
 Requests are served by uvicorn (`openbrain.local.asgi`: limits, timeouts, JSON errors) and run side by
 side, each with its own resolver state (`openbrain.api.app.PerRequestRestResolver`), in this process or in
 `--workers N` processes sharing the listening socket and the store.
@@ -23,8 +27,9 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -33,6 +38,8 @@ import uvicorn
 from openbrain.aws.resources import TARGETS
 from openbrain.conversation.outbox import SWEEP_GRACE
 from openbrain.conversation.outbox import flush as flush_outboxes
+from openbrain.conversation.schedules import Delivery, deliver_due
+from openbrain.core.clock import utcnow
 from openbrain.core.errors import ConfigurationError
 from openbrain.core.ids import new_id
 from openbrain.local.asgi import ApiGatewayApp, Limits, protocol_class
@@ -130,8 +137,8 @@ def ensure_demo_client(stores: Stores, origins: list[str], api_key: str | None =
 
 
 class LocalStack:
-    """Serve the chat API on `host:port`, poll every target's queue and sweep the sessions' outboxes (every
-    `outbox_grace`) until `stop()`.
+    """Serve the chat API on `host:port`, poll every target's queue, sweep the sessions' outboxes (every
+    `outbox_grace`) and deliver the scheduled messages due (every `schedule_interval`) until `stop()`.
 
     Requests run side by side on the HTTP server's worker threads; each target's poller and the outbox sweep
     have a thread of their own, so a hung webhook (each delivery ends at `OB_WEBHOOK_TIMEOUT_SECONDS`) or a
@@ -142,7 +149,8 @@ class LocalStack:
 
     def __init__(self, backend: Backend, host: str = "127.0.0.1", port: int = 8080, *, workers: int = 1,
                  poll_interval: float = 0.5, retry_after: int | None = None,
-                 outbox_grace: timedelta = SWEEP_GRACE, limits: Limits | None = None) -> None:
+                 outbox_grace: timedelta = SWEEP_GRACE, limits: Limits | None = None,
+                 schedule_interval: float = 1.0, clock: Callable[[], datetime] = utcnow) -> None:
         if workers < 1:
             raise ConfigurationError(f"--workers must be at least 1, not {workers}")
         if workers > 1 and backend.in_process:
@@ -153,6 +161,8 @@ class LocalStack:
         self.workers = workers
         self.poll_interval = poll_interval
         self.outbox_grace = outbox_grace
+        self.schedule_interval = schedule_interval
+        self.clock = clock  # what time the scheduler thinks it is (tests move it instead of sleeping)
         self.retry_after = retry_after
         self.limits = limits or Limits(max_body_bytes=backend.settings.max_body_bytes)
         self._closing = threading.Event()  # no new requests, no worker replaced
@@ -218,11 +228,26 @@ class LocalStack:
             except Exception:
                 log.exception("sweeping the sessions' outboxes failed")
 
+    def run_schedules(self) -> list[Delivery]:
+        """Deliver every scheduled message due by `clock()` (one pass of the scheduler thread)."""
+        return deliver_due(self.backend, self.clock())
+
+    def _schedule_forever(self) -> None:
+        """What EventBridge Scheduler and `ScheduledDeliveryFunction` do when deployed; the first pass at once
+        (a time missed while ob-serve was stopped is delivered now, once)."""
+        while not self._stopping.is_set():
+            try:
+                self.run_schedules()
+            except Exception:
+                log.exception("delivering the scheduled messages due failed")
+            self._stopping.wait(self.schedule_interval)
+
     def start(self) -> LocalStack:
         """Start serving and polling in the background; return once the server accepts requests."""
         threads = [threading.Thread(target=self._poll_forever, args=(t.name,), name=f"ob-serve-{t.name}",
                                     daemon=True) for t in TARGETS]
         threads.append(threading.Thread(target=self._sweep_forever, name="ob-serve-outbox", daemon=True))
+        threads.append(threading.Thread(target=self._schedule_forever, name="ob-serve-scheduler", daemon=True))
         if self.workers == 1:
             self.server = _http_server(self.limits, self.demo, self.websocket)
             threads.insert(0, threading.Thread(target=self._serve, name="ob-serve-http", daemon=True))

@@ -1,8 +1,11 @@
 """A session as its client sees it: its state and its transcript (`GET /sessions/{id}`, the tuner's inspector);
-an end user's sessions (`GET /sessions?userId=`).
+an end user's sessions (`GET /sessions?userId=`); its scheduled messages (`GET /sessions/{id}/schedules`, `DELETE
+/sessions/{id}/schedules/{schedule_id}`, `ob-chat`'s `/schedules` and `/cancel`, `ob-admin schedules`).
 
 `transcript(session)` is the one rendering of stored memory as messages: role (`user`, `assistant`, `tool`,
-`system`), text, the tool calls an assistant message made and the call a tool message answers.
+`system`), text, the tool calls an assistant message made and the call a tool message answers, and `scheduled`:
+a message a schedule made (a prompt to the chatbot, role `user`, or a message to the person, role `assistant`:
+docs/scheduling.md).
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from openbrain.conversation import schedules
+from openbrain.conversation.schedules import SCHEDULE_NAME, Schedule, schedules_of
 from openbrain.core.errors import NotFoundError
 from openbrain.domain.identity import validate_user_id
 
 if TYPE_CHECKING:
+    from openbrain.aws.backend import Backend
     from openbrain.domain.identity import EndUser
     from openbrain.storage.orm import ChatSession
     from openbrain.storage.stores import Stores
@@ -34,6 +40,34 @@ class Message(BaseModel):
     content: str
     tool_calls: list[ToolCall] = Field(default_factory=list)
     tool_call_id: str | None = None
+    scheduled: bool = False
+
+
+class ScheduledMessage(BaseModel):
+    """A scheduled message waiting in a session (conversation/schedules.py)."""
+
+    schedule_id: str
+    recipient: str
+    prompt: str
+    time_prompt: str
+    description: str
+    expression: str
+    timezone: str
+    recurring: bool
+    next_at: datetime
+    created_at: datetime
+    created_by: str
+    deliveries: int
+
+    @classmethod
+    def of(cls, schedule: Schedule) -> ScheduledMessage:
+        fields = {name: value for name, value in schedule.__dict__.items() if name != "id"}
+        return cls(schedule_id=schedule.id, **fields)
+
+
+class Schedules(BaseModel):
+    session_id: str
+    schedules: list[ScheduledMessage]
 
 
 class Session(BaseModel):
@@ -49,6 +83,7 @@ class Session(BaseModel):
     ended: bool
     ended_at: datetime | None
     messages: list[Message]
+    schedules: list[ScheduledMessage] = Field(default_factory=list)
 
 
 class SessionSummary(BaseModel):
@@ -68,12 +103,17 @@ class UserSessions(BaseModel):
 MAX_USER_SESSIONS = 100
 
 
-def get_session(stores: Stores, client_id: str, session_id: str, user: EndUser | None = None) -> Session:
-    """Session `session_id` of `client_id` with its transcript; `NotFoundError` if missing or expired, or (with
-    `user`, a caller's end user) one `user` may not use, which reads the same."""
+def _session(stores: Stores, client_id: str, session_id: str, user: EndUser | None) -> ChatSession:
     session = stores.sessions.get(client_id, session_id)
     if user is not None and not user.may_use(session.end_user_id, session.profile_name):
         raise NotFoundError(f"ChatSession {client_id}/{session_id} not found")
+    return session
+
+
+def get_session(stores: Stores, client_id: str, session_id: str, user: EndUser | None = None) -> Session:
+    """Session `session_id` of `client_id` with its transcript; `NotFoundError` if missing or expired, or (with
+    `user`, a caller's end user) one `user` may not use, which reads the same."""
+    session = _session(stores, client_id, session_id, user)
     return Session(
         session_id=session.session_id,
         client_id=session.client_id,
@@ -87,7 +127,27 @@ def get_session(stores: Stores, client_id: str, session_id: str, user: EndUser |
         ended=session.ended,
         ended_at=session.ended_at,
         messages=transcript(session),
+        schedules=[ScheduledMessage.of(schedule) for schedule in schedules_of(session)],
     )
+
+
+def session_schedules(stores: Stores, client_id: str, session_id: str, user: EndUser | None = None) -> Schedules:
+    """The scheduled messages waiting in a session, soonest first (`NotFoundError` as `get_session`)."""
+    session = _session(stores, client_id, session_id, user)
+    return Schedules(session_id=session_id, schedules=[ScheduledMessage.of(s) for s in schedules_of(session)])
+
+
+def cancel_schedule(backend: Backend, client_id: str, session_id: str, schedule_id: str,
+                    user: EndUser | None = None) -> ScheduledMessage:
+    """Cancel a waiting scheduled message of a session (`NotFoundError`: no such session, or no such schedule)."""
+    session = _session(backend.stores, client_id, session_id, user)
+    return ScheduledMessage.of(schedules.cancel(session, backend, schedule_id))
+
+
+def client_schedules(stores: Stores, client_id: str) -> list[Schedules]:
+    """Every session of `client_id` with scheduled messages waiting, and them (`ob-admin schedules list`)."""
+    return [Schedules(session_id=s.session_id, schedules=[ScheduledMessage.of(x) for x in schedules_of(s)])
+            for s in stores.sessions.of_client(client_id) if s.schedules]
 
 
 def user_sessions(stores: Stores, client_id: str, user_id: str, limit: int = MAX_USER_SESSIONS) -> UserSessions:
@@ -113,4 +173,5 @@ def _message(message: Any) -> Message:
         tool_calls=[ToolCall(id=c.get("id"), name=c["name"], args=c.get("args") or {})
                     for c in getattr(message, "tool_calls", None) or []],
         tool_call_id=getattr(message, "tool_call_id", None),
+        scheduled=getattr(message, "name", None) == SCHEDULE_NAME,
     )

@@ -199,6 +199,16 @@ class DynamoDBSessionStore(ItemStore[ChatSession]):
         except PynamoDBException as exc:
             raise DatabaseError(failure(exc, "list the sessions with an outbox")) from exc
 
+    def with_schedules_due(self, due_before: datetime) -> Iterator[ChatSession]:
+        from pynamodb.exceptions import PynamoDBException
+
+        model = self.model
+        try:
+            yield from model.scan(model.next_schedule_at < due_before,
+                                  attributes_to_get=["client_id", "session_id", "schedules", "expires_at"])
+        except PynamoDBException as exc:
+            raise DatabaseError(failure(exc, "list the sessions with a scheduled message due")) from exc
+
     def of_user(self, client_id: str, user_id: str, *, limit: int | None = None) -> list[ChatSession]:
         from pynamodb.exceptions import PynamoDBException
 

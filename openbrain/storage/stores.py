@@ -84,6 +84,11 @@ class SessionStore(ClientItemStore[ChatSession], Protocol):
         """Every session (of any client) whose outbox waits since before `committed_before` (a scan)."""
         ...
 
+    def with_schedules_due(self, due_before: datetime) -> Iterator[ChatSession]:
+        """Every session (of any client) with a scheduled message due before `due_before` (a scan: ob-serve's
+        scheduler; on AWS, EventBridge Scheduler keeps the times). Each has only its keys and `schedules`."""
+        ...
+
     def of_user(self, client_id: str, user_id: str, *, limit: int | None = None) -> list[ChatSession]:
         """The client's sessions bound to end user `user_id`, last updated first, at most `limit` (a query of
         the user index: each has only the attributes the index projects, `USER_SESSION_ATTRIBUTES`)."""

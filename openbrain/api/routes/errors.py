@@ -7,7 +7,8 @@
 | `ForbiddenError` | 403 | forbidden |
 | `NotFoundError`, unknown route | 404 | not_found |
 | a known path with another method | 405 (with `Allow`) | method_not_allowed |
-| `ConflictError` (`SessionEndedError`, `RequestInProgressError`) | 409 | conflict, session_ended, request_in_progress |
+| `ConflictError` (`SessionEndedError`, `RequestInProgressError`, `ScheduleLimitError`) | 409 | conflict, \
+session_ended, request_in_progress, schedule_limit |
 | `PayloadTooLargeError` (body over `OB_MAX_BODY_BYTES`) | 413 | payload_too_large |
 | body in another media type than JSON | 415 | unsupported_media_type |
 | `InvalidInputError`, request validation (types, missing fields) | 422 | invalid_input |

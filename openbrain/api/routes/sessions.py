@@ -13,7 +13,7 @@ from openbrain.domain.identity import USER_ID_PATTERN
 from openbrain.services import sessions
 from openbrain.services.identity import Presented
 
-from ..context import current_client, end_user, stores
+from ..context import backend, current_client, end_user, stores
 from .errors import KEY_ERRORS, error_responses
 from .security import API_KEY, UserHashHeader, UserIdHeader, WidgetTokenHeader
 
@@ -41,3 +41,29 @@ def list_user_sessions(
 ) -> sessions.UserSessions:
     client = current_client(router, server_key=True)
     return sessions.user_sessions(stores(), client.client_id, user_id, limit)
+
+
+@router.get("/sessions/<session_id>/schedules", summary="A session's scheduled messages, soonest first",
+            tags=["sessions"], security=API_KEY,
+            description="The messages waiting to be sent in the session (docs/scheduling.md): a `dps` command, the "
+                        "`schedule_message` tool or the API scheduled them. A session bound to an end user is 404 "
+                        "to any other caller of a widget key.",
+            responses=error_responses(*KEY_ERRORS, 404, 422))
+def list_schedules(session_id: str, user_id: UserIdHeader = None, user_hash: UserHashHeader = None,
+                   widget_token: WidgetTokenHeader = None) -> sessions.Schedules:
+    client = current_client(router)
+    user = end_user(router, client, Presented(user_id, user_hash, widget_token))
+    return sessions.session_schedules(stores(), client.client_id, existing_id(session_id, "session"), user)
+
+
+@router.delete("/sessions/<session_id>/schedules/<schedule_id>", summary="Cancel a scheduled message",
+               tags=["sessions"], security=API_KEY,
+               description="The cancelled message, as it was scheduled; 404 if the session has no such message "
+                           "waiting (sent already, or cancelled).",
+               responses=error_responses(*KEY_ERRORS, 404, 409, 422))
+def cancel_schedule(session_id: str, schedule_id: str, user_id: UserIdHeader = None, user_hash: UserHashHeader = None,
+                    widget_token: WidgetTokenHeader = None) -> sessions.ScheduledMessage:
+    client = current_client(router)
+    user = end_user(router, client, Presented(user_id, user_hash, widget_token))
+    return sessions.cancel_schedule(backend(), client.client_id, existing_id(session_id, "session"),
+                                    existing_id(schedule_id, "scheduled message"), user)

@@ -6,6 +6,9 @@ It reads the latest human message and, when the matching tool is bound, calls it
 - "what is (17 + 5) * 3"                            -> calculator(expression="(17 + 5) * 3")
 - "my name is Ada Lovelace, email ada@example.com"  -> capture_lead(full_name=..., email=...)
 - "goodbye"                                          -> end_conversation()
+- "remind me in 5 minutes to stretch"               -> schedule_message(recipient="chatbot", when="in 5 minutes",
+                                                        message="Remind the person to stretch")
+- "list my reminders" / "cancel reminder <id>"       -> list_schedules() / cancel_schedule(schedule_id=...)
 After tool results it answers from them; otherwise it answers in a way that shows it sees the
 conversation history. Every reply carries `response_metadata={"model_name": "offline", "offline": True}`
 and a rough `usage_metadata`, and streams token by token (`OfflineChatModel`).
@@ -72,6 +75,14 @@ _CONVERT = re.compile(
 _NUMBER = r"\(*\s*-?\d+(?:\.\d+)?\s*\)*"
 _ARITHMETIC = re.compile(rf"{_NUMBER}(?:\s*(?:\*\*|//|[-+*/%^×÷])\s*{_NUMBER})+")
 _TOKEN = re.compile(r"\s*(?:\w+|[^\w\s])|\s+")
+_WHEN = r"(?:in|at|on|tomorrow|tonight|next|every)\b"
+_REMIND = re.compile(rf"\bremind me\s+(?P<when>{_WHEN}.*?)\s+to\s+(?P<what>[^.!?\n]+)", re.I)
+_REMIND_TO = re.compile(rf"\bremind me to\s+(?P<what>.+?)\s+(?P<when>{_WHEN}[^.!?\n]*)", re.I)
+_LIST_SCHEDULES = re.compile(
+    r"\b(?:what(?:'s| is) scheduled|(?:list|show)(?: me)? (?:my |the )?(?:scheduled messages|schedules|reminders))",
+    re.I)
+_CANCEL_SCHEDULE = re.compile(r"\bcancel (?:the )?(?:schedule|reminder|scheduled message)\s+([0-9A-Za-z]{26})\b",
+                              re.I)
 
 # What a forced tool choice calls when the message asks for nothing: the tools that need nothing from it.
 _FORCED_ARGS: dict[str, dict[str, Any]] = {
@@ -120,6 +131,13 @@ def plan_tool_calls(text: str) -> list[tuple[str, dict[str, Any]]]:
         calls.append(("get_current_time", {"timezone": "UTC"}))
     elif not (email or phone) and (expression := _ARITHMETIC.search(text)):
         calls.append(("calculator", {"expression": expression.group(0).strip()}))
+    if remind := _REMIND.search(text) or _REMIND_TO.search(text):
+        calls.append(("schedule_message", {"recipient": "chatbot", "when": remind.group("when").strip(),
+                                           "message": f"Remind the person to {remind.group('what').strip()}"}))
+    if _LIST_SCHEDULES.search(text):
+        calls.append(("list_schedules", {}))
+    if cancel := _CANCEL_SCHEDULE.search(text):
+        calls.append(("cancel_schedule", {"schedule_id": cancel.group(1).upper()}))
     if _BYE.search(text):
         calls.append(("end_conversation", {"reason": "the person said goodbye"}))
     return calls

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from openbrain.core.errors import NotFoundError
 
 if TYPE_CHECKING:
+    from openbrain.conversation.schedules import ScheduleBook
     from openbrain.domain.events import Event
     from openbrain.storage.orm import Lead
     from openbrain.storage.stores import LeadStore
@@ -25,8 +26,8 @@ class ToolContext:
 
     `values` are the session's tool context (e.g. a page URL or a CRM campaign id a widget sends); `leads`
     reads the session's stored lead; tools set `lead` (the lead to write: new, or with the fields named in
-    `lead_changes` changed), `lead_id` and `ended`, and append to `events`. `deadline` (a
-    `time.monotonic()` value) is when the turn must stop.
+    `lead_changes` changed), `lead_id` and `ended`, and append to `events`; the scheduling tools change
+    `schedules`. `deadline` (a `time.monotonic()` value) is when the turn must stop.
     """
 
     client_id: str
@@ -42,6 +43,7 @@ class ToolContext:
     tool_calls: list[str] = field(default_factory=list)
     deadline: float = math.inf
     budget: float = math.inf  # the seconds the turn was given (the stop reply names them)
+    schedules: ScheduleBook | None = None  # the session's scheduled messages (conversation/schedules.py)
 
     def start_clock(self, seconds: float) -> None:
         """The turn starts now and may take `seconds` (or until the deadline it had, if sooner)."""

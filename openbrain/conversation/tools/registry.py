@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from openbrain.conversation.tools import calculator, conversation, lead, time_tools
+from openbrain.conversation.tools import calculator, conversation, lead, schedule_tools, time_tools
 from openbrain.conversation.tools.context import ToolContext
 
 if TYPE_CHECKING:
@@ -42,6 +42,12 @@ TOOLS: dict[str, ToolSpec] = {
         ToolSpec("capture_lead", lead.DESCRIPTION, lead.LeadArgs, lead.capture_lead),
         ToolSpec("end_conversation", conversation.DESCRIPTION, conversation.EndConversationArgs,
                  conversation.end_conversation),
+        ToolSpec("schedule_message", schedule_tools.SCHEDULE_DESCRIPTION, schedule_tools.ScheduleArgs,
+                 schedule_tools.schedule_message),
+        ToolSpec("list_schedules", schedule_tools.LIST_DESCRIPTION, schedule_tools.ListArgs,
+                 schedule_tools.list_schedules),
+        ToolSpec("cancel_schedule", schedule_tools.CANCEL_DESCRIPTION, schedule_tools.CancelArgs,
+                 schedule_tools.cancel_schedule),
     )
 }
 

@@ -4,8 +4,8 @@ Keys: hash `client_id`, range `session_id` (a ULID, fresh per instance). `memory
 versioned JSON of the conversation's langchain messages (see `openbrain.storage.memory_codec`), `config_snapshot` the
 AgentConfig the session was started with, `context` the key/values tools see but the model never does.
 `outbox` holds the events of the latest committed turn(s) until they are published
-(docs/events.md). `expires_at` is a DynamoDB TTL attribute refreshed every turn; reads treat an expired item as missing
-even before DynamoDB's TTL sweeper deletes it.
+(docs/events.md); `schedules` its scheduled messages (docs/scheduling.md). `expires_at` is a DynamoDB TTL attribute
+refreshed every turn; reads treat an expired item as missing even before DynamoDB's TTL sweeper deletes it.
 
 A session started by a verified end user is bound to them (`end_user_id`; domain/identity.py), and
 `client_user` = `<client_id>#<user_id>` keys the global secondary index `USER_SESSIONS_INDEX` (range
@@ -96,6 +96,10 @@ class ChatSession(OpenBrainModel):
     end_user_id = UnicodeAttribute(null=True)
     client_user = UnicodeAttribute(null=True)
     user_sessions = UserSessions()
+    # The session's active scheduled messages (conversation/schedules.py) and the soonest time one is due, which
+    # ob-serve's scheduler looks for (on AWS, EventBridge Scheduler keeps the times: this is what lists them).
+    schedules = CompactJSONAttribute(null=True)
+    next_schedule_at = UTCDateTimeAttribute(null=True)
 
     def bind_user(self, user_id: str | None) -> None:
         """Bind the session to the verified end user `user_id` (None: to nobody)."""
@@ -117,7 +121,7 @@ class ChatSession(OpenBrainModel):
     def memory_budget(self, policy_bytes: int) -> int:
         """How many bytes `memory` may take so the whole item stays under `ITEM_SIZE_TARGET`."""
         others = sum(len(_json(value).encode())
-                     for value in (self.config_snapshot, self.context, self.recent_events, self.outbox))
+                     for value in (self.config_snapshot, self.context, self.recent_events, self.outbox, self.schedules))
         return max(1_000, min(policy_bytes, ITEM_SIZE_TARGET - others - _FIXED_ATTRIBUTES_BYTES))
 
     @classmethod

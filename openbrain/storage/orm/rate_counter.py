@@ -9,6 +9,7 @@ Keys: hash `key`, a string naming what is counted and its window:
 | `<client_id>#day#<YYYY-MM-DD>`, `<client_id>#month#<YYYY-MM>` | the client's turns and tokens |
 | `<client_id>#session#<session_id>#<lease window>` | turns of one session in flight |
 | `<client_id>#usage#<YYYY-MM-DD>` | the client's usage that UTC day, every key's turns (services/usage.py) |
+| `<client_id>#schedules` | the client's scheduled messages waiting (`active`: conversation/schedules.py) |
 
 A usage row counts `turns`, `input_tokens`, `output_tokens`, `latency_ms` (the sum over its turns, so a mean),
 `errors` and `rate_limited`; it is kept 400 days (`expires_at`), the limits' windows an hour past their end.
@@ -43,4 +44,5 @@ class RateCounter(Model):
     latency_ms = NumberAttribute(null=True)
     errors = NumberAttribute(null=True)
     rate_limited = NumberAttribute(null=True)
+    active = NumberAttribute(null=True)
     expires_at = TTLAttribute(null=True)
