@@ -103,7 +103,8 @@ def test_ob_chat_help_lists_the_commands(cli: Cli) -> None:
     result = cli.run("ob-chat", stdin="/help\n")
 
     assert result.stdout.splitlines()[1] == (
-        "commands: /reset (new session)  /config (active config)  /events (events so far)  /quit"
+        "commands: /reset (new session)  /config (active config)  /events (events so far)  /schedules (scheduled "
+        "messages)  /cancel ID  /quit; `dps help` explains scheduling"
     )
 
 
