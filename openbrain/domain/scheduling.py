@@ -18,27 +18,41 @@ and refuses what they would guess at.
 A time prompt says when a scheduled message is sent. It is read in the session's time zone (an IANA name such as
 `Europe/London`), and the confirmation always states the zone.
 
-One-time:
+The examples below are as they resolve on Friday 4 December 2026 at 10:00 in Europe/London (a test checks each
+row). The expression is what EventBridge Scheduler is given, with the zone as its `ScheduleExpressionTimezone`.
 
-| You write | It means |
-|---|---|
-| `in 20 minutes`, `in 2 hours`, `in half an hour`, `30 minutes from now` | that long after now (real time) |
-| `at 17:00`, `at 5pm`, `tonight`, `this evening` | today; refused if that time has passed today |
-| `tomorrow at 9`, `tomorrow evening`, `the day after tomorrow at 8am` | that day at that time |
-| `next Friday 9:30`, `Monday at 10am`, `friday night` | the next such weekday (never today) |
-| `15th March at 2pm`, `December 25 at 9am`, `on 2027-01-05 at 10:00` | the next such date |
+One-time (`at(...)` is local wall time in the zone):
 
-Recurring:
+| You write | Expression | Confirmed as |
+|---|---|---|
+| `in 20 minutes` | `at(2026-12-04T10:20:00)` | Fri 4 Dec 2026 10:20 Europe/London |
+| `in half an hour` | `at(2026-12-04T10:30:00)` | Fri 4 Dec 2026 10:30 Europe/London |
+| `at 17:00` | `at(2026-12-04T17:00:00)` | Fri 4 Dec 2026 17:00 Europe/London |
+| `tonight` | `at(2026-12-04T21:00:00)` | Fri 4 Dec 2026 21:00 Europe/London |
+| `tomorrow evening` | `at(2026-12-05T19:00:00)` | Sat 5 Dec 2026 19:00 Europe/London |
+| `tomorrow at 9` | `at(2026-12-05T09:00:00)` | Sat 5 Dec 2026 09:00 Europe/London |
+| `the day after tomorrow at 8am` | `at(2026-12-06T08:00:00)` | Sun 6 Dec 2026 08:00 Europe/London |
+| `next Friday 9:30` | `at(2026-12-11T09:30:00)` | Fri 11 Dec 2026 09:30 Europe/London |
+| `Monday at 10am` | `at(2026-12-07T10:00:00)` | Mon 7 Dec 2026 10:00 Europe/London |
+| `15th March at 2pm` | `at(2027-03-15T14:00:00)` | Mon 15 Mar 2027 14:00 Europe/London |
+| `on 2027-01-05 at 10:00` | `at(2027-01-05T10:00:00)` | Tue 5 Jan 2027 10:00 Europe/London |
 
-| You write | Scheduler expression |
-|---|---|
-| `every day at 8am`, `daily at 7:15`, `each day at 08:00` | `cron(0 8 * * ? *)`, `cron(15 7 * * ? *)`, ... |
-| `every weekday at 9`, `every Monday and Thursday at 18:00` | `cron(0 9 ? * MON,TUE,WED,THU,FRI *)`, ... |
-| `every Sunday morning`, `mondays at 10:00` | `cron(0 9 ? * SUN *)`, `cron(0 10 ? * MON *)` |
-| `on the 1st of every month at noon`, `every month on the 15th at 9am` | `cron(0 12 1 * ? *)`, `cron(0 9 15 * ? *)` |
-| `every first Monday of the month at 9am` | `cron(0 9 ? * 2#1 *)` (Scheduler numbers days 1-7 from Sunday) |
-| `every year on March 5 at 9am` | `cron(0 9 5 3 ? *)` |
-| `every 30 minutes`, `every 2 hours`, `hourly`, `every hour` | `rate(30 minutes)`, `rate(2 hours)`, `rate(1 hour)` |
+Recurring (`cron(minutes hours day-of-month month day-of-week year)` in the zone, or `rate(...)`; a cron's
+confirmation ends with the zone in brackets, "every day at 08:00 (Europe/London)"):
+
+| You write | Expression | Confirmed as |
+|---|---|---|
+| `every day at 8am` | `cron(0 8 * * ? *)` | every day at 08:00 |
+| `daily at 7:15` | `cron(15 7 * * ? *)` | every day at 07:15 |
+| `every weekday at 9` | `cron(0 9 ? * MON,TUE,WED,THU,FRI *)` | every weekday at 09:00 |
+| `every Monday and Thursday at 18:00` | `cron(0 18 ? * MON,THU *)` | every Monday and Thursday at 18:00 |
+| `every Sunday morning` | `cron(0 9 ? * SUN *)` | every Sunday at 09:00 |
+| `on the 1st of every month at noon` | `cron(0 12 1 * ? *)` | on day 1 of every month at 12:00 |
+| `every first Monday of the month at 9am` | `cron(0 9 ? * 2#1 *)` | on the first Monday of every month at 09:00 |
+| `every year on March 5 at 9am` | `cron(0 9 5 3 ? *)` | every year on 5 March at 09:00 |
+| `every 30 minutes` | `rate(30 minutes)` | every 30 minutes |
+| `every 2 hours` | `rate(2 hours)` | every 2 hours |
+| `hourly` | `rate(1 hour)` | every hour |
 
 Words for times of day: morning 09:00, afternoon 15:00, evening 19:00, night and tonight 21:00, noon and midday
 12:00, midnight 00:00. With an explicit hour they only pick am or pm ("tomorrow evening at 7" is 19:00).
@@ -71,6 +85,7 @@ Daylight saving time, as EventBridge Scheduler does it (and `When.next_after` co
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -421,9 +436,12 @@ def _recurring(
 ) -> When:
     if len(_CLOCK.findall(canonical)) > 1:
         raise ScheduleError(f'"{text}" names more than one time of day: make one schedule per time.')
-    event = RecurringEvent(now_date=now.astimezone(zone).replace(tzinfo=None), preferred_time_range=(0, 12))
     try:
-        rule = event.parse(canonical)
+        with warnings.catch_warnings():  # recurrent builds parsedatetime's Calendar the way it deprecates
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            # (0, 12): a bare hour is on the 24-hour clock (_canonical has already written every hour as HH:MM)
+            event = RecurringEvent(now_date=now.astimezone(zone).replace(tzinfo=None), preferred_time_range=(0, 12))
+            rule = event.parse(canonical)
     except (ValueError, OverflowError, TypeError, AttributeError, IndexError) as exc:
         raise _not_understood(text) from exc
     if not isinstance(rule, str):
