@@ -61,10 +61,18 @@ Hours: `5pm`, `5 pm`, `5:30am` and 24-hour `17:00`, `07:15` are exact (a time wi
 24-hour clock). A bare hour after "at" is read as 8 to 11 in the morning, 12 noon, 13 to 23 and 0 as on the 24-hour
 clock; a bare 1 to 7 is ambiguous ("at 5": write 5am, 5pm or 17:00) unless a word for the time of day says which.
 
+Dates: "the 1st" alone is this month's (refused as past once it has gone: name the month); numeric dates are read
+day first (25/12/2026) unless only month first makes sense (12/25/2026); when both could be either (5/1/2027) the
+prompt is refused: write 2027-01-05 or 5 January. "Next Friday" and "Friday" are the coming Friday (never today).
+"Every morning / evening / night" is every day at that hour.
+
 Refused, with a message that says what to write instead:
 - a time in the past ("yesterday at 5pm"; "at 9am" when it is already 10:00: "say tomorrow at 09:00");
-- a day without a time ("tomorrow", "on Friday": say at what time), a month or a year without a day ("next month");
-- anything the parsers do not understand ("whenever you like", "blue", "February 30");
+- a day without a time ("tomorrow", "on Friday": say at what time), a month or a year without a day ("next month",
+  "February at 3pm");
+- anything the parsers do not understand ("whenever you like", "blue", "February 30"), and any reading that does
+  not account for every number, weekday and month written (the parsers are lenient with word salad: "evening fri 5"
+  or "every hour at :15" are refused rather than guessed at); fractions ("every 1.5 hours": say 90 minutes);
 - recurring more often than the minimum interval (15 minutes by default: "every 5 minutes" is refused), every N
   days or weeks at a time of day (Scheduler's cron cannot count days across months: name the weekdays instead),
   two times in one schedule ("every day at 9 and 17": make two schedules), an end date ("until Friday");
@@ -73,6 +81,7 @@ Refused, with a message that says what to write instead:
 Daylight saving time, as EventBridge Scheduler does it (and `When.next_after` computes it):
 - a recurring time of day (cron) keeps its local wall time across the change: "every day at 8am" in Europe/London
   is 08:00 GMT in winter and 08:00 BST in summer;
+- a day of the month that some months lack ("on the 31st of every month") fires only in the months that have it;
 - a cron time that does not exist on the day clocks go forward (01:30 in London on the last Sunday of March) is
   skipped that day; one that happens twice when clocks go back runs once, the first time;
 - `rate(...)` counts absolute time: "every 2 hours" is every 7,200 seconds whatever the clocks do; it starts at the
@@ -84,6 +93,7 @@ Daylight saving time, as EventBridge Scheduler does it (and `When.next_after` co
 
 from __future__ import annotations
 
+import calendar
 import re
 import warnings
 from dataclasses import dataclass
@@ -91,8 +101,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import dateparser
-from croniter import croniter
+from croniter import CroniterError, croniter
+from dateparser.date import DateDataParser
 from recurrent.event_parser import RecurringEvent
 
 from openbrain.core.errors import InvalidInputError
@@ -131,6 +141,7 @@ _PM_PARTS = {"afternoon", "evening", "night"}
 # below it (1 to 7) it is ambiguous.
 _BARE_HOUR_MORNING = 8
 
+_DAY_CODES = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]  # RFC 5545, in Python's weekday() order
 _DAY_NAMES = {"MO": "MON", "TU": "TUE", "WE": "WED", "TH": "THU", "FR": "FRI", "SA": "SAT", "SU": "SUN"}
 _DAY_WORDS = {
     "MON": "Monday",
@@ -308,7 +319,10 @@ def _canonical(text: str) -> list[str]:
     s = " ".join(text.lower().split()).strip(" .!")
     if not s:
         raise ScheduleError('No time prompt: say when, e.g. "tomorrow at 9am" or "every day at 8am".')
+    if re.search(r"\d[.,]\d", s):
+        raise ScheduleError(f'"{text}": write times as 9:30 and durations in whole units ("90 minutes").')
     s = re.sub(r"\bhourly\b", "every hour", s)
+    s = re.sub(r"\b(every|each) (morning|afternoon|evening|night)\b", r"\1 day \2", s)
     s = re.sub(r"\b(in )?(half an hour|half hour)\b", lambda m: f"{m.group(1) or ''}30 minutes", s)
     s = re.sub(r"\b(in )?(a )?quarter (of an )?hour\b", lambda m: f"{m.group(1) or ''}15 minutes", s)
     s = re.sub(r"\b(noon|midday)\b", "12:00", s)
@@ -380,23 +394,32 @@ def _describe_moment(moment: datetime, timezone: str, zone: ZoneInfo) -> str:
 def _one_time(canonical: str, text: str, now: datetime, timezone: str, zone: ZoneInfo) -> When:
     base = now.astimezone(zone).replace(tzinfo=None)
     time_only = re.fullmatch(r"(today )?(at )?(\d{2}):(\d{2})( today)?", canonical)
-    relative = bool(re.match(r"in\b", canonical) or re.search(r"\bfrom now$", canonical)) and not _CLOCK.search(
-        canonical
+    relative = (
+        bool(re.match(r"in\b", canonical) or re.search(r"\bfrom now$", canonical))
+        and bool(re.search(r"(?<![a-z])(second|sec|minute|min|hour|hr|h|day|week|month|year)s?\b", canonical))
+        and not _CLOCK.search(canonical)
     )
     if time_only:
         wall = base.replace(hour=int(time_only.group(3)), minute=int(time_only.group(4)), second=0)
         period = "time"
     else:
         try:
-            data = dateparser.date.DateDataParser(
+            data = DateDataParser(
                 languages=["en"],
-                settings={"RELATIVE_BASE": base, "PREFER_DATES_FROM": "future", "RETURN_TIME_AS_PERIOD": True},
+                settings={
+                    "RELATIVE_BASE": base,
+                    "PREFER_DATES_FROM": "future",
+                    "RETURN_TIME_AS_PERIOD": True,
+                    "DATE_ORDER": "DMY",  # "the 1st" is a day, not January; 25/12 and 12/25 both work
+                },
             ).get_date_data(canonical)
         except (ValueError, OverflowError, TypeError, AttributeError, IndexError) as exc:  # odd input trips it
             raise _not_understood(text) from exc
         if data.date_obj is None:
             raise _not_understood(text)
         wall, period = data.date_obj.replace(tzinfo=None, microsecond=0), data.period
+        if not _accounts_for(canonical, wall, relative):
+            raise _not_understood(text)
     if relative:
         first = now + (wall - base)
     elif period in {"month", "year"}:
@@ -424,6 +447,49 @@ def _one_time(canonical: str, text: str, now: datetime, timezone: str, zone: Zon
     )
 
 
+_TOKEN = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}(?:/\d{2,4})?|\d{2}:\d{2}|\d+")
+_DURATION = re.compile(r"\d+ ?(second|sec|minute|min|hour|hr|h|day|week|month|year)s?\b")
+_WEEKDAY_WORDS = {name.lower(): i for names in (calendar.day_name, calendar.day_abbr) for i, name in enumerate(names)}
+_MONTH_WORDS = {name.lower(): i for names in (calendar.month_name, calendar.month_abbr) for i, name in enumerate(names)}
+
+
+def _named(canonical: str, words: dict[str, int]) -> set[int]:
+    return {words[word] for word in re.findall(r"[a-z]+", canonical) if word in words}
+
+
+def _accounts_for(canonical: str, wall: datetime, relative: bool) -> bool:
+    """Whether the parsed moment agrees with every number, weekday and month the prompt names. dateparser reads
+    word salad leniently ("evening fri 5" as 4 May); a result that ignores part of what was written is refused."""
+    durations = {m.start() for m in _DURATION.finditer(canonical)}
+    day_given = False  # a month named without a day ("feb at 15:00") would silently take today's day number
+    for token in _TOKEN.finditer(canonical):
+        value = token.group(0)
+        if token.start() in durations:
+            continue
+        day_given = day_given or "-" in value or "/" in value or (value.isdigit() and int(value) == wall.day)
+        if "-" in value:
+            ok = value == f"{wall:%Y-%m-%d}"
+        elif "/" in value:
+            first, second, *year = (int(part) for part in value.split("/"))
+            if first != second and first <= 12 and second <= 12:
+                y = wall.year if not year else year[0] + (2000 if year[0] < 100 else 0)
+                raise ScheduleError(
+                    f'"{value}" could be day or month first: write {y}-{second:02d}-{first:02d} '
+                    f"or {y}-{first:02d}-{second:02d}."
+                )
+            ok = {first, second} == {wall.day, wall.month} and year in ([], [wall.year], [wall.year % 100])
+        elif ":" in value:
+            ok = relative or value == f"{wall:%H:%M}"
+        else:
+            ok = relative or int(value) in {wall.day, wall.year}
+        if not ok:
+            return False
+    weekdays, months = _named(canonical, _WEEKDAY_WORDS), _named(canonical, _MONTH_WORDS)
+    if months and not day_given:
+        return False
+    return (not weekdays or weekdays == {wall.weekday()}) and (not months or months == {wall.month})
+
+
 def _not_understood(text: str) -> ScheduleError:
     return ScheduleError(
         f'"{text}" is not a time I understand: try "in 20 minutes", "tomorrow at 9am", "next Friday 9:30" '
@@ -436,6 +502,7 @@ def _recurring(
 ) -> When:
     if len(_CLOCK.findall(canonical)) > 1:
         raise ScheduleError(f'"{text}" names more than one time of day: make one schedule per time.')
+    canonical = re.sub(r"(?<!\bat )\b(\d{2}:\d{2})\b", r"at \1", canonical)  # recurrent reads a time after "at"
     try:
         with warnings.catch_warnings():  # recurrent builds parsedatetime's Calendar the way it deprecates
             warnings.simplefilter("ignore", PendingDeprecationWarning)
@@ -450,6 +517,8 @@ def _recurring(
     unsupported = set(params) - {"freq", "interval", "byday", "byhour", "byminute", "bymonthday", "bymonth"}
     if unsupported:
         raise ScheduleError(f'"{text}" is more than a schedule can say (no end dates or exceptions): keep it simple.')
+    if not _rule_accounts_for(canonical, params):
+        raise _not_understood(text)
     freq, interval = params["freq"], int(params.get("interval", 1))
     if freq in {"minutely", "hourly"}:
         if set(params) - {"freq", "interval"}:
@@ -508,6 +577,23 @@ def _recurring(
     return When(expression, timezone, first, True, f"{description} ({timezone})")
 
 
+def _rule_accounts_for(canonical: str, params: dict[str, Any]) -> bool:
+    """Whether recurrent's rule keeps every number, weekday and month the prompt names (it drops what it does not
+    understand: "every hour at :15" would otherwise be every hour, "9am daily each monday" every day)."""
+    numbers = {int(params.get("interval", 1))}
+    numbers |= {int(day) for day in str(params.get("bymonthday", "")).split(",") if day}
+    numbers |= {int(n) for n in re.findall(r"-?\d+", str(params.get("byday", "")))}
+    clock = f"{int(params['byhour']):02d}:{int(params.get('byminute', 0)):02d}" if "byhour" in params else None
+    for token in _TOKEN.finditer(canonical):
+        value = token.group(0)
+        if not (value == clock or (value.isdigit() and int(value) in numbers)):
+            return False
+    days = {_DAY_CODES.index(code[-2:]) for code in str(params.get("byday", "")).split(",") if code}
+    months = {int(month) for month in str(params.get("bymonth", "")).split(",") if month}
+    named_days, named_months = _named(canonical, _WEEKDAY_WORDS), _named(canonical, _MONTH_WORDS)
+    return (not named_days or named_days == days) and (not named_months or named_months == months)
+
+
 def _duration(span: timedelta) -> str:
     minutes = int(span.total_seconds() // 60)
     if minutes % 60 == 0 and minutes >= 60:
@@ -540,7 +626,10 @@ def _cron_next(fields: str, zone: ZoneInfo, after: datetime) -> datetime:
     start = after.astimezone(zone)
     walker = croniter(fields, start)
     for _ in range(1000):
-        candidate: datetime = walker.get_next(datetime)
+        try:
+            candidate: datetime = walker.get_next(datetime)
+        except CroniterError as exc:  # a day that never comes ("every year on 30 February")
+            raise ScheduleError("That day never comes: pick one that does.") from exc
         local = candidate.astimezone(zone)
         wall = local.replace(tzinfo=None)
         in_gap = not croniter.match(fields, wall)
@@ -549,7 +638,7 @@ def _cron_next(fields: str, zone: ZoneInfo, after: datetime) -> datetime:
             fire = candidate.astimezone(UTC)
             if fire > after:
                 return fire
-    raise ScheduleError("The schedule never fires.")  # pragma: no cover (every cron this module writes fires)
+    raise ScheduleError("That day never comes: pick one that does.")  # pragma: no cover (croniter raises first)
 
 
 __all__ = [
