@@ -264,12 +264,12 @@ def parse_time_prompt(text: str, *, now: datetime, timezone: str, min_interval: 
     interval under min_interval, an unknown time zone."""
     zone = _zone(timezone)
     now = _aware_utc(now).replace(microsecond=0)
-    readings = _canonical(text)
+    readings, ambiguous = _canonical(text)
     if _RECURRING_WORD.search(readings[0]):
-        if len(readings) > 1:
-            raise _ambiguous_hour(text)
+        if ambiguous is not None:
+            raise _ambiguous_hour(text, ambiguous)
         return _recurring(readings[0], text, now, timezone, zone, min_interval)
-    if len(readings) == 1:
+    if ambiguous is None:
         return _one_time(readings[0], text, now, timezone, zone)
     # "at 5": ambiguous, unless both readings have passed (then "in the past" is the clearer answer).
     errors = []
@@ -279,7 +279,7 @@ def parse_time_prompt(text: str, *, now: datetime, timezone: str, min_interval: 
         except _PastError as exc:
             errors.append(exc)
             continue
-        raise _ambiguous_hour(text)
+        raise _ambiguous_hour(text, ambiguous)
     raise errors[-1]
 
 
@@ -307,15 +307,14 @@ def _hhmm(hour: int, minute: int) -> str:
     return f"{hour:02d}:{minute:02d}"
 
 
-def _ambiguous_hour(text: str) -> ScheduleError:
-    match = re.search(r"\bat\s+(\d{1,2})\b", text.lower())
-    hour = int(match.group(1)) if match else 5
+def _ambiguous_hour(text: str, hour: int) -> ScheduleError:
     return ScheduleError(f'"{text}" is ambiguous: say {hour}am, {hour}pm or {hour + 12:02d}:00 (or morning / evening).')
 
 
-def _canonical(text: str) -> list[str]:
+def _canonical(text: str) -> tuple[list[str], int | None]:
     """Rewrite what the parsers do not know into what they do: every time of day becomes 24-hour HH:MM, vague
-    words become their default hours. Returns one reading, or two (am and pm) for an ambiguous bare hour."""
+    words become their default hours. Returns one reading, or two (am and pm) and the hour for an ambiguous bare
+    hour."""
     s = " ".join(text.lower().split()).strip(" .!")
     if not s:
         raise ScheduleError('No time prompt: say when, e.g. "tomorrow at 9am" or "every day at 8am".')
@@ -346,7 +345,7 @@ def _canonical(text: str) -> list[str]:
 
     part_match = re.search(r"\b(tonight|morning|afternoon|evening|night)\b", s)
     part = None if part_match is None else ("night" if part_match.group(1) == "tonight" else part_match.group(1))
-    readings = [s]
+    readings, ambiguous = [s], None
     bare = re.search(r"\bat (\d{1,2})\b(?![:\d])", s)
     if bare:
         hour = int(bare.group(1))
@@ -357,7 +356,7 @@ def _canonical(text: str) -> list[str]:
         elif hour == 0 or hour >= _BARE_HOUR_MORNING:
             hours = [hour]
         else:
-            hours = [hour, hour + 12]
+            hours, ambiguous = [hour, hour + 12], hour
         readings = [s[: bare.start()] + "at " + _hhmm(h, 0) + s[bare.end() :] for h in hours]
 
     def vague(reading: str) -> str:
@@ -378,7 +377,7 @@ def _canonical(text: str) -> list[str]:
             )
         return " ".join(reading.split())
 
-    return [vague(reading) for reading in readings]
+    return [vague(reading) for reading in readings], ambiguous
 
 
 def _from_wall(wall: datetime, zone: ZoneInfo) -> datetime:
@@ -572,7 +571,7 @@ def _recurring(
     fields = _croniter_fields(expression)
     first = _cron_next(fields, zone, now)
     second = _cron_next(fields, zone, first)
-    if second - first < min_interval:  # cannot happen for the forms above; kept as the rule's one check
+    if second - first < min_interval:  # a caller's minimum above a day refuses a daily schedule
         raise ScheduleError(f'"{text}" is too often: at most every {_duration(min_interval)}.')
     return When(expression, timezone, first, True, f"{description} ({timezone})")
 

@@ -223,6 +223,12 @@ def test_the_minimum_interval_is_the_callers() -> None:
         parse_time_prompt("every hour", now=NOW, timezone=LONDON, min_interval=timedelta(hours=2))
 
 
+def test_a_minimum_interval_above_a_day_refuses_a_daily_cron() -> None:
+    with pytest.raises(ScheduleError, match="too often: at most every 48 hours"):
+        parse_time_prompt("every day at 8am", now=NOW, timezone=LONDON, min_interval=timedelta(days=2))
+    assert parse_time_prompt("every Monday at 8am", now=NOW, timezone=LONDON, min_interval=timedelta(days=2))
+
+
 def test_now_must_be_aware() -> None:
     with pytest.raises(ValueError, match="aware"):
         parse_time_prompt("in 5 minutes", now=datetime(2026, 12, 4, 10), timezone=LONDON, min_interval=MIN)
