@@ -93,7 +93,6 @@ Daylight saving time, as EventBridge Scheduler does it (and `When.next_after` co
 
 from __future__ import annotations
 
-import calendar
 import re
 import warnings
 from dataclasses import dataclass
@@ -141,22 +140,18 @@ _PM_PARTS = {"afternoon", "evening", "night"}
 # below it (1 to 7) it is ambiguous.
 _BARE_HOUR_MORNING = 8
 
-_DAY_CODES = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]  # RFC 5545, in Python's weekday() order
-_DAY_NAMES = {"MO": "MON", "TU": "TUE", "WE": "WED", "TH": "THU", "FR": "FRI", "SA": "SAT", "SU": "SUN"}
-_DAY_WORDS = {
-    "MON": "Monday",
-    "TUE": "Tuesday",
-    "WED": "Wednesday",
-    "THU": "Thursday",
-    "FRI": "Friday",
-    "SAT": "Saturday",
-    "SUN": "Sunday",
+# RFC 5545's day codes (recurrent's), in Python's weekday() order: Scheduler's name, Scheduler's number (1-7 from
+# Sunday), the word. Written out rather than taken from `calendar`, whose names follow the process's locale.
+_DAYS = {
+    "MO": ("MON", 2, "Monday"),
+    "TU": ("TUE", 3, "Tuesday"),
+    "WE": ("WED", 4, "Wednesday"),
+    "TH": ("THU", 5, "Thursday"),
+    "FR": ("FRI", 6, "Friday"),
+    "SA": ("SAT", 7, "Saturday"),
+    "SU": ("SUN", 1, "Sunday"),
 }
-_SCHEDULER_DAY_NUMBERS = {"SUN": 1, "MON": 2, "TUE": 3, "WED": 4, "THU": 5, "FRI": 6, "SAT": 7}
-_ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
-_WEEKDAYS = "MON,TUE,WED,THU,FRI"
 _MONTHS = [
-    "",
     "January",
     "February",
     "March",
@@ -170,6 +165,10 @@ _MONTHS = [
     "November",
     "December",
 ]
+_WEEKDAY_WORDS = {w: i for i, (_, _, word) in enumerate(_DAYS.values()) for w in (word.lower(), word[:3].lower())}
+_MONTH_WORDS = {w: i for i, month in enumerate(_MONTHS, 1) for w in (month.lower(), month[:3].lower())}
+_ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
+_WEEKDAYS = "MON,TUE,WED,THU,FRI"
 
 _AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
 _CRON = re.compile(r"^cron\(([^()]+)\)$")
@@ -448,8 +447,6 @@ def _one_time(canonical: str, text: str, now: datetime, timezone: str, zone: Zon
 
 _TOKEN = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}(?:/\d{2,4})?|\d{2}:\d{2}|\d+")
 _DURATION = re.compile(r"\d+ ?(second|sec|minute|min|hour|hr|h|day|week|month|year)s?\b")
-_WEEKDAY_WORDS = {name.lower(): i for names in (calendar.day_name, calendar.day_abbr) for i, name in enumerate(names)}
-_MONTH_WORDS = {name.lower(): i for names in (calendar.month_name, calendar.month_abbr) for i, name in enumerate(names)}
 
 
 def _named(canonical: str, words: dict[str, int]) -> set[int]:
@@ -539,17 +536,17 @@ def _recurring(
     hour, minute = int(params["byhour"]), int(params.get("byminute", 0))
     at = _hhmm(hour, minute)
     dom, month, dow = "*", "*", "?"
-    days = [_DAY_NAMES.get(day) for day in params.get("byday", "").split(",") if day]
+    days = [day for day in params.get("byday", "").split(",") if day]
     if freq == "daily" and not days:
         description = f"every day at {at}"
     elif freq in {"daily", "weekly"}:
-        if not days or None in days:
+        if not days or any(day not in _DAYS for day in days):
             raise ScheduleError(f'"{text}" does not say which day of the week: e.g. "every Monday at 9am".')
-        dom, dow = "?", ",".join(d for d in days if d)
+        dom, dow = "?", ",".join(_DAYS[day][0] for day in days)
         if dow == _WEEKDAYS:
             description = f"every weekday at {at}"
         else:
-            names = [_DAY_WORDS[d] for d in days if d]
+            names = [_DAYS[day][2] for day in days]
             listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
             description = f"every {listed} at {at}"
     elif freq == "monthly" and "bymonthday" in params:
@@ -559,12 +556,12 @@ def _recurring(
         description = f"on day {dom.replace(',', ' and ')} of every month at {at}"
     elif freq == "monthly" and (ordinal := re.fullmatch(r"([1-5])(MO|TU|WE|TH|FR|SA|SU)", params.get("byday", ""))):
         # numbered, as Scheduler's docs write "#" (days of the week 1-7 = SUN-SAT)
-        dom, dow = "?", f"{_SCHEDULER_DAY_NUMBERS[_DAY_NAMES[ordinal.group(2)]]}#{ordinal.group(1)}"
-        day_word = _DAY_WORDS[_DAY_NAMES[ordinal.group(2)]]
+        _, number, day_word = _DAYS[ordinal.group(2)]
+        dom, dow = "?", f"{number}#{ordinal.group(1)}"
         description = f"on the {_ORDINALS[int(ordinal.group(1))]} {day_word} of every month at {at}"
     elif freq == "yearly" and "bymonthday" in params and "bymonth" in params and "," not in params["bymonth"]:
         dom, month = params["bymonthday"], params["bymonth"]
-        description = f"every year on {dom} {_MONTHS[int(month)]} at {at}"
+        description = f"every year on {dom} {_MONTHS[int(month) - 1]} at {at}"
     else:
         raise ScheduleError(f'"{text}" does not say which day: e.g. "on the 1st of every month at 9am".')
     expression = f"cron({minute} {hour} {dom} {month} {dow} *)"
@@ -587,7 +584,7 @@ def _rule_accounts_for(canonical: str, params: dict[str, Any]) -> bool:
         value = token.group(0)
         if not (value == clock or (value.isdigit() and int(value) in numbers)):
             return False
-    days = {_DAY_CODES.index(code[-2:]) for code in str(params.get("byday", "")).split(",") if code}
+    days = {list(_DAYS).index(code[-2:]) for code in str(params.get("byday", "")).split(",") if code}
     months = {int(month) for month in str(params.get("bymonth", "")).split(",") if month}
     named_days, named_months = _named(canonical, _WEEKDAY_WORDS), _named(canonical, _MONTH_WORDS)
     return (not named_days or named_days == days) and (not named_months or named_months == months)
