@@ -424,6 +424,76 @@ def test_any_time_prompt_either_schedules_or_is_refused(text: str) -> None:
     assert when.first > NOW
 
 
+WORDS = [
+    "every",
+    "each",
+    "daily",
+    "on",
+    "the",
+    "1st",
+    "2nd",
+    "31st",
+    "last",
+    "first",
+    "of",
+    "month",
+    "week",
+    "day",
+    "year",
+    "at",
+    "in",
+    "5",
+    "15",
+    "0",
+    "99",
+    "12:00",
+    "9am",
+    "pm",
+    "am",
+    "minutes",
+    "hours",
+    "and",
+    "until",
+    "monday",
+    "fri",
+    "march",
+    "feb",
+    "29",
+    "2027-02-29",
+    "tomorrow",
+    "next",
+    "noon",
+    "midnight",
+    "evening",
+    "night",
+    "tonight",
+    "other",
+    "weekday",
+    "weekend",
+    "half",
+    "hour",
+    "5/1",
+    "25/12",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(WORDS), min_size=1, max_size=7),
+    timezone=st.sampled_from([LONDON, NEW_YORK, "Asia/Kathmandu"]),
+)
+def test_word_salad_either_schedules_something_that_fires_or_is_refused(words: list[str], timezone: str) -> None:
+    try:
+        when = parse(" ".join(words), timezone)
+    except ScheduleError:
+        return
+    assert when.first > NOW
+    assert when.next_after(NOW) == when.first
+    if when.recurring:
+        later = when.next_after(when.first)
+        assert later is not None and later > when.first
+
+
 # ------------------------------------------------------------------------------------------------ dps
 @pytest.mark.parametrize(
     ("message", "command"),
