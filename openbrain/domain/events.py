@@ -1,7 +1,8 @@
 """Domain events: what the tools and targets tell the rest of the system.
 
 Every event is a pydantic model with a versioned detail type (`lead.captured.v1`). Its detail carries
-the ids a target needs to load what it acts on (never the lead's personal data, never a secret) and an
+the ids a target needs to load what it acts on (never the lead's personal data, never a secret; a delivered
+scheduled message carries its text, which the client's webhook sends on) and an
 idempotency key that stays the same if the same tool call is delivered twice. The JSON of each event is
 documented in docs/events.md and pinned by tests/domain/test_event_contracts.py. They are sent by
 `openbrain.aws.events.EventPublisher`, the one module that calls `put_events`.
@@ -89,8 +90,40 @@ class LeadDelivered(Event):
         return self.lead_id
 
 
+class MessageScheduled(Event):
+    """A message was scheduled in a session (`dps`, the `schedule_message` tool or the API). `next_at` is the first
+    time it fires (aware UTC); `description` says when for people, in the session's time zone."""
+
+    detail_type: ClassVar[str] = "message.scheduled.v1"
+    schedule_id: str
+    recipient: str  # "user" | "chatbot"
+    expression: str  # EventBridge Scheduler's: at(...), cron(...), rate(...)
+    timezone: str  # IANA
+    description: str
+    next_at: datetime
+    created_by: str  # "user" | "model" | "api"
+
+    def object_id(self) -> str:
+        return self.schedule_id
+
+
+class MessageDelivered(Event):
+    """A scheduled message was delivered to the session: `text` is what the user got (the prompt for `user`, the
+    bot's reply for `chatbot`), carried so that a client's webhook can send it on by e-mail or SMS."""
+
+    detail_type: ClassVar[str] = "message.delivered.v1"
+    schedule_id: str
+    recipient: str
+    text: str
+    delivered_at: datetime
+
+    def object_id(self) -> str:
+        return self.schedule_id
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.detail_type: cls for cls in (LeadCaptured, LeadUpdated, ConversationEnded, LeadDelivered)
+    cls.detail_type: cls for cls in (LeadCaptured, LeadUpdated, ConversationEnded, LeadDelivered, MessageScheduled,
+                                     MessageDelivered)
 }
 
 
