@@ -48,9 +48,11 @@ class WebhookRejectedError(UpstreamError):
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one record that did not fail (`object_id`: the event's object, a lead or a schedule)."""
+    """What became of one record that did not fail (`object_id`: the event's object, a lead or a schedule).
+    `skipped`: it could not be delivered and never will be (logged at WARNING); `ignored`: the client does not want
+    it (logged at INFO)."""
 
-    status: Literal["delivered", "duplicate", "skipped"]
+    status: Literal["delivered", "duplicate", "skipped", "ignored"]
     event_id: str
     object_id: str | None = None
     reason: str = ""
@@ -100,7 +102,7 @@ class WebhookTarget:
         except OpenBrainError as exc:
             log.warning("%s failed: %s", about, exc.message)
             raise
-        level = logging.WARNING if outcome.status == "skipped" else logging.INFO
+        level = logging.WARNING if outcome.status == "skipped" else logging.INFO  # "ignored": the client's choice
         log.log(level, "%s: %s%s", about, outcome.status, f" ({outcome.reason})" if outcome.reason else "")
         return outcome
 
