@@ -38,8 +38,17 @@ HANDLERS = {
     "ChatApiFunction": ("lambdas/chat_api/", "app.handler"),
     "ChatWsFunction": ("lambdas/chat_ws/", "app.handler"),
     "LeadWebhookFunction": ("lambdas/targets/lead_webhook/", "app.handler"),
+    "MessageWebhookFunction": ("lambdas/targets/message_webhook/", "app.handler"),
     "OutboxSweepFunction": ("lambdas/targets/outbox_sweep/", "app.handler"),
+    "ScheduledDeliveryFunction": ("lambdas/targets/scheduled_delivery/", "app.handler"),
 }
+# The functions that create and delete scheduled messages' schedules (a `chatbot` delivery runs a turn, whose model
+# may schedule another), and the settings that tell them where (openbrain/aws/scheduler.py).
+SCHEDULING = {"ChatApiFunction", "ChatWsFunction", "ScheduledDeliveryFunction"}
+SCHEDULE_SETTINGS = {"OB_SCHEDULE_GROUP": "the functions that create schedules only",
+                     "OB_SCHEDULER_ROLE_ARN": "the functions that create schedules only",
+                     "OB_SCHEDULE_TARGET_ARN": "the functions that create schedules only",
+                     "OB_SCHEDULE_DLQ_ARN": "the functions that create schedules only"}
 # OB_* settings a deployed function does not need, and why. A new setting fails
 # test_every_setting_a_function_needs_is_set until it is either set in the template or listed here.
 NOT_NEEDED_IN_AWS = {
@@ -57,7 +66,15 @@ NOT_NEEDED_IN_AWS = {
 NOT_NEEDED_BY = {
     "LeadWebhookFunction": {"OB_MAX_MESSAGE_CHARS": "chat turns only", "OB_MAX_BODY_BYTES": "the HTTPS API only",
                             "OB_OPENAI_API_KEY_REF": "no model runs in a target",
-                            "OB_IDEMPOTENCY_TABLE": "POST /chat only", "OB_WS_ACK_SECONDS": "the WebSocket API only"},
+                            "OB_IDEMPOTENCY_TABLE": "POST /chat only", "OB_WS_ACK_SECONDS": "the WebSocket API only",
+                            **SCHEDULE_SETTINGS},
+    "MessageWebhookFunction": {"OB_MAX_MESSAGE_CHARS": "chat turns only", "OB_MAX_BODY_BYTES": "the HTTPS API only",
+                               "OB_OPENAI_API_KEY_REF": "no model runs in a target",
+                               "OB_IDEMPOTENCY_TABLE": "POST /chat only", "OB_WS_ACK_SECONDS": "the WebSocket API only",
+                               **SCHEDULE_SETTINGS},
+    "ScheduledDeliveryFunction": {"OB_MAX_BODY_BYTES": "the HTTPS API only", "OB_IDEMPOTENCY_TABLE": "POST /chat only",
+                                  "OB_WS_ACK_SECONDS": "the WebSocket API only",
+                                  "OB_WEBHOOK_TIMEOUT_SECONDS": "event targets only"},
     "ChatApiFunction": {"OB_WEBHOOK_TIMEOUT_SECONDS": "event targets only",
                         "OB_WS_ACK_SECONDS": "the WebSocket API only"},
     "ChatWsFunction": {"OB_WEBHOOK_TIMEOUT_SECONDS": "event targets only",
@@ -65,7 +82,8 @@ NOT_NEEDED_BY = {
     "OutboxSweepFunction": {"OB_MAX_MESSAGE_CHARS": "chat turns only", "OB_MAX_BODY_BYTES": "the HTTPS API only",
                             "OB_OPENAI_API_KEY_REF": "no model runs in the sweep",
                             "OB_WEBHOOK_TIMEOUT_SECONDS": "the sweep posts to no webhook",
-                            "OB_IDEMPOTENCY_TABLE": "POST /chat only", "OB_WS_ACK_SECONDS": "the WebSocket API only"},
+                            "OB_IDEMPOTENCY_TABLE": "POST /chat only", "OB_WS_ACK_SECONDS": "the WebSocket API only",
+                            **SCHEDULE_SETTINGS},
 }
 # OB_* variables the template sets that Settings does not read yet, with who reads them.
 PENDING_SETTINGS: dict[str, str] = {}
@@ -74,7 +92,10 @@ TABLE_ACCESS = {
     "ChatApiFunction": ({"AgentConfig", "ChatSession", "Lead", "Idempotency", "RateCounter"}, {"Client"}),
     "ChatWsFunction": ({"ChatSession", "Lead", "Connection", "RateCounter"}, {"AgentConfig", "Client"}),
     "LeadWebhookFunction": ({"Lead"}, {"Client", "ChatSession"}),
+    "MessageWebhookFunction": (set(), {"Client", "ChatSession"}),
     "OutboxSweepFunction": ({"ChatSession"}, set()),
+    # a `chatbot` message is a chat turn: what the WebSocket function's turns write, and the connections it pushes to
+    "ScheduledDeliveryFunction": ({"ChatSession", "Lead", "Connection", "RateCounter"}, {"AgentConfig", "Client"}),
 }
 AGENT_RUNTIME = {"langchain", "langchain-core", "langchain-openai", "langgraph", "openai", "tiktoken"}
 
@@ -376,18 +397,27 @@ def test_functions_get_least_privilege_table_access(template: dict[str, Any]) ->
         assert granted == {"DynamoDBCrudPolicy": crud, "DynamoDBReadPolicy": read}, function
 
 
+def _statements(template: dict[str, Any], function: str) -> list[dict[str, Any]]:
+    return [statement for kind, arg in _policies(template, function) if kind == "Statement" for statement in arg]
+
+
 def test_the_chat_apis_only_inline_statement_lets_it_update_a_clients_limits_and_nothing_else(
         template: dict[str, Any]) -> None:
-    statements = {function: [arg for kind, arg in _policies(template, function) if kind == "Statement"]
-                  for function in HANDLERS}
-    # the other inline statement: the WebSocket function's ManageConnections on its own API (tested above)
-    assert {function: len(found) for function, found in statements.items() if found} == {
-        "ChatApiFunction": 1, "ChatWsFunction": 1}
-    [[statement]] = statements["ChatApiFunction"]
-    assert statement["Action"] == "dynamodb:UpdateItem"
-    assert ref_id(statement["Resource"]) == "ClientTable"
-    assert statement["Condition"] == {"ForAllValues:StringEquals": {
-        "dynamodb:Attributes": ["client_id", "limits", "updated_at", "version"]}}
+    # the other inline statements: ManageConnections on the WebSocket API and the scheduled messages' (tested below)
+    for function in HANDLERS:
+        for statement in _statements(template, function):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert statement["Effect"] == "Allow", function
+            if actions == ["execute-api:ManageConnections"]:
+                assert function in {"ChatWsFunction", "ScheduledDeliveryFunction"}
+                assert statement["Resource"]["Fn::Sub"].endswith(":${ChatWsApi}/${Stage}/*/@connections/*")
+            elif all(action.startswith("scheduler:") for action in actions) or actions == ["iam:PassRole"]:
+                assert function in SCHEDULING
+            else:
+                assert (function, actions) == ("ChatApiFunction", ["dynamodb:UpdateItem"])
+                assert ref_id(statement["Resource"]) == "ClientTable"
+                assert statement["Condition"] == {"ForAllValues:StringEquals": {
+                    "dynamodb:Attributes": ["client_id", "limits", "updated_at", "version"]}}
 
 
 def test_functions_use_only_scoped_policy_templates(template: dict[str, Any]) -> None:
@@ -399,7 +429,7 @@ def test_functions_use_only_scoped_policy_templates(template: dict[str, Any]) ->
         policies = [(kind, arg) for kind, arg in _policies(template, function) if kind != "Statement"]
         assert {kind for kind, _ in policies} <= allowed, function
         bus = [arg for kind, arg in policies if kind == "EventBridgePutEventsPolicy"]
-        assert [ref_id(b["EventBusName"]) for b in bus] == ["EventBus"], function
+        assert [ref_id(b["EventBusName"]) for b in bus] in ([], ["EventBus"]), function
         for kind, arg in policies:
             text = str(arg)
             if kind in {"SSMParameterReadPolicy", "AWSSecretsManagerGetSecretValuePolicy"}:
@@ -408,6 +438,82 @@ def test_functions_use_only_scoped_policy_templates(template: dict[str, Any]) ->
                 assert function == "ChatWsFunction"
                 assert [(s["Effect"], s["Action"]) for s in arg] == [("Allow", "execute-api:ManageConnections")]
                 assert arg[0]["Resource"]["Fn::Sub"].endswith(":${ChatWsApi}/${Stage}/*/@connections/*")
+
+
+# -------------------------------------------------------------------------------------------- scheduled messages
+DELIVERY_ARN = ("arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:"
+                "${AWS::StackName}-scheduled-delivery")
+
+
+def test_the_stack_has_its_own_schedule_group_and_schedules_dlq(template: dict[str, Any]) -> None:
+    [group] = resources(template, "AWS::Scheduler::ScheduleGroup")
+    assert group == "ScheduleGroup" and props(template, group)["Name"] == stack_named("schedules")
+    dlq = props(template, "ScheduleDeadLetterQueue")
+    assert dlq["QueueName"] == stack_named("schedules-dlq")
+    assert (dlq["MessageRetentionPeriod"], dlq["SqsManagedSseEnabled"]) == (DLQ_RETENTION_SECONDS, True)
+    alarms = [r["Properties"] for r in resources(template, "AWS::CloudWatch::Alarm").values()
+              if r["Properties"].get("Dimensions") == [
+                  {"Name": "QueueName", "Value": {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "QueueName"]}}]]
+    assert [(a["MetricName"], a["Threshold"]) for a in alarms] == [("ApproximateNumberOfMessagesVisible", 0)]
+    outputs = {ref_id(o["Value"]) for o in template["Outputs"].values()
+               if isinstance(o["Value"], dict) and "Ref" in o["Value"]}
+    assert {"ScheduleGroup", "ScheduleDeadLetterQueue"} <= outputs
+
+
+def test_the_scheduler_role_is_for_this_accounts_scheduler_and_may_only_invoke_delivery_and_dead_letter(
+        template: dict[str, Any]) -> None:
+    role = props(template, "SchedulerRole")
+    [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert (trust["Effect"], trust["Principal"], trust["Action"]) == (
+        "Allow", {"Service": "scheduler.amazonaws.com"}, "sts:AssumeRole")
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                                  "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["ScheduleGroup", "Arn"]}}}
+    [policy] = role["Policies"]
+    granted = {(s["Effect"], s["Action"], str(s["Resource"])) for s in policy["PolicyDocument"]["Statement"]}
+    assert granted == {("Allow", "lambda:InvokeFunction", str({"Fn::Sub": DELIVERY_ARN})),
+                       ("Allow", "sqs:SendMessage", str({"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}))}
+    assert "ManagedPolicyArns" not in role
+    # the ARN the role may invoke is the delivery function's own
+    delivery = props(template, "ScheduledDeliveryFunction")
+    assert delivery["FunctionName"] == stack_named("scheduled-delivery")
+
+
+def test_the_functions_that_schedule_are_told_where_and_may_touch_only_their_groups_schedules(
+        template: dict[str, Any]) -> None:
+    for function in HANDLERS:
+        env = function_env(template, function)
+        if function not in SCHEDULING:
+            assert not set(SCHEDULE_SETTINGS) & set(env), function
+            assert not any(str(s["Action"]).count("scheduler:") for s in _statements(template, function)), function
+            continue
+        assert ref_id(env["OB_SCHEDULE_GROUP"]) == "ScheduleGroup"
+        assert env["OB_SCHEDULER_ROLE_ARN"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+        assert env["OB_SCHEDULE_TARGET_ARN"] == {"Fn::Sub": DELIVERY_ARN}
+        assert env["OB_SCHEDULE_DLQ_ARN"] == {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}
+        statements = _statements(template, function)
+        [schedules] = [s for s in statements if isinstance(s["Action"], list)
+                       and all(a.startswith("scheduler:") for a in s["Action"])]
+        assert set(schedules["Action"]) == {"scheduler:CreateSchedule", "scheduler:UpdateSchedule",
+                                            "scheduler:DeleteSchedule", "scheduler:GetSchedule"}
+        assert schedules["Resource"]["Fn::Sub"].endswith(":schedule/${ScheduleGroup}/*")
+        [passing] = [s for s in statements if s["Action"] == "iam:PassRole"]
+        assert passing["Resource"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+        assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+
+
+def test_a_failed_delivery_is_retried_within_the_hour_then_dead_lettered(template: dict[str, Any]) -> None:
+    from openbrain.aws.scheduler import RETRY_POLICY
+
+    delivery = props(template, "ScheduledDeliveryFunction")
+    assert delivery["EventInvokeConfig"] == {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600}
+    assert delivery["DeadLetterQueue"] == {"Type": "SQS",
+                                           "TargetArn": {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}}
+    # Scheduler's own retries (openbrain/aws/scheduler.py) give up within the same hour
+    assert RETRY_POLICY["MaximumEventAgeInSeconds"] == delivery["EventInvokeConfig"]["MaximumEventAgeInSeconds"]
+    # the function runs a turn (which may take the API's whole 29 s) and the model key is a reference
+    assert delivery["Timeout"] >= 30
+    assert function_env(template, "ScheduledDeliveryFunction")["OB_OPENAI_API_KEY_REF"]["Fn::If"][0] == (
+        "CreateOpenAIKeySecret")
 
 
 # -------------------------------------------------------------------------------------------- artifacts
@@ -420,6 +526,9 @@ def test_layers_are_built_by_a_makefile_target_and_used(template: dict[str, Any]
     assert [ref_id(x) for x in props(template, "ChatApiFunction")["Layers"]] == ["ChatLayer"]
     assert [ref_id(x) for x in props(template, "ChatWsFunction")["Layers"]] == ["ChatLayer"]
     assert [ref_id(x) for x in props(template, "LeadWebhookFunction")["Layers"]] == ["CoreLayer"]
+    assert [ref_id(x) for x in props(template, "MessageWebhookFunction")["Layers"]] == ["CoreLayer"]
+    # a scheduled `chatbot` message runs a chat turn
+    assert [ref_id(x) for x in props(template, "ScheduledDeliveryFunction")["Layers"]] == ["ChatLayer"]
 
 
 def _names(requirements: list[str]) -> set[str]:

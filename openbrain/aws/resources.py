@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from openbrain.core.errors import ConfigurationError, UpstreamError
-from openbrain.domain.events import EVENT_SOURCE, LeadCaptured, LeadUpdated
+from openbrain.domain.events import EVENT_SOURCE, LeadCaptured, LeadUpdated, MessageDelivered, MessageScheduled
 from openbrain.storage.orm import MODELS, ChatSession, Connection, RateCounter
 
 if TYPE_CHECKING:
@@ -61,6 +61,8 @@ class QueueTarget:
 TARGETS: tuple[QueueTarget, ...] = (
     QueueTarget("lead-webhook", (LeadCaptured.detail_type, LeadUpdated.detail_type),
                 "openbrain.targets.lead_webhook:handler"),
+    QueueTarget("message-webhook", (MessageScheduled.detail_type, MessageDelivered.detail_type),
+                "openbrain.targets.message_webhook:handler"),
 )
 
 

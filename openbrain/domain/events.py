@@ -1,7 +1,8 @@
 """Domain events: what the tools and targets tell the rest of the system.
 
 Every event is a pydantic model with a versioned detail type (`lead.captured.v1`). Its detail carries
-the ids a target needs to load what it acts on (never the lead's personal data, never a secret) and an
+the ids a target needs to load what it acts on (never the lead's personal data, never a secret; a delivered
+scheduled message carries its text, which the client's webhook sends on) and an
 idempotency key that stays the same if the same tool call is delivered twice. The JSON of each event is
 documented in docs/events.md and pinned by tests/domain/test_event_contracts.py. They are sent by
 `openbrain.aws.events.EventPublisher`, the one module that calls `put_events`.
@@ -90,26 +91,27 @@ class LeadDelivered(Event):
 
 
 class MessageScheduled(Event):
-    """A scheduled message was created (a `dps` command, the `schedule_message` tool, the API): `tool_call_id` is
-    the tool call's, or the schedule id when no tool made it. `next_at` is when it is first due."""
+    """A message was scheduled in a session (`dps`, the `schedule_message` tool or the API). `next_at` is the first
+    time it fires (aware UTC); `description` says when for people, in the session's time zone. `tool_call_id` is
+    the tool call's, or the schedule id when no tool made it."""
 
     detail_type: ClassVar[str] = "message.scheduled.v1"
     schedule_id: str
-    recipient: str
-    expression: str
-    timezone: str
+    recipient: str  # "user" | "chatbot"
+    expression: str  # EventBridge Scheduler's: at(...), cron(...), rate(...)
+    timezone: str  # IANA
     description: str
     next_at: datetime
-    created_by: str
+    created_by: str  # "user" | "model" | "api"
 
     def object_id(self) -> str:
         return self.schedule_id
 
 
 class MessageDelivered(Event):
-    """A scheduled message was delivered: `text` is what the person got (the chatbot's reply to the prompt, or the
-    prompt itself for the user), so the client's webhook can send it on by e-mail or SMS. `tool_call_id` is the
-    time it was due (ISO), so each delivery of a recurring schedule has its own idempotency key."""
+    """A scheduled message was delivered to the session: `text` is what the user got (the prompt for `user`, the
+    bot's reply for `chatbot`), carried so that a client's webhook can send it on by e-mail or SMS. `tool_call_id`
+    is the time it was due (ISO), so each delivery of a recurring schedule has its own idempotency key."""
 
     detail_type: ClassVar[str] = "message.delivered.v1"
     schedule_id: str

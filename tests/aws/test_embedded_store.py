@@ -410,6 +410,6 @@ def test_an_open_backend_carries_on_when_the_store_process_is_killed(store: Path
         assert store_pid(store) not in (None, pid)
         assert sorted(lead.email for lead in Lead.get_all("acme")) == ["ada@example.com", "grace@example.com"]
         sqs = backend.client("sqs")
-        [queue] = [url for name, url in backend.queue_urls.items() if not name.endswith("-dlq")]
+        queue = backend.queue_urls["openbrain-lead-webhook"]
         sqs.send_message(QueueUrl=queue, MessageBody="hello")
         assert [m["Body"] for m in sqs.receive_message(QueueUrl=queue)["Messages"]] == ["hello"]

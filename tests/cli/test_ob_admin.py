@@ -257,8 +257,8 @@ def test_dlq_commands_report_in_text_and_json(cli: Cli) -> None:
     # the embedded backend's queues live only as long as one process, so they are empty here
     assert cli.run(PROG, "dlq", "list").stdout == "no dead-lettered messages\n"
     assert _json(cli.run(PROG, "dlq", "list", "lead-webhook", "--json")) == []
-    [redriven] = _json(cli.run(PROG, "dlq", "redrive", "--json"))
-    assert (redriven["target"], redriven["moved"]) == ("lead-webhook", 0)
+    redriven = _json(cli.run(PROG, "dlq", "redrive", "--json"))
+    assert [(r["target"], r["moved"]) for r in redriven] == [("lead-webhook", 0), ("message-webhook", 0)]
 
 
 def test_dlq_of_an_unknown_target_is_one_line(cli: Cli) -> None:
@@ -289,7 +289,8 @@ def test_init_prepares_a_moto_server_and_is_idempotent(cli: Cli, moto_server: st
                        aws_access_key_id="x", aws_secret_access_key="x")
     assert sorted(dynamodb.list_tables()["TableNames"]) == sorted(first["tables"])
     queues = sorted(url.rsplit("/", 1)[1] for url in sqs.list_queues()["QueueUrls"])
-    assert queues == ["openbrain-lead-webhook", "openbrain-lead-webhook-dlq"]
+    assert queues == ["openbrain-lead-webhook", "openbrain-lead-webhook-dlq", "openbrain-message-webhook",
+                      "openbrain-message-webhook-dlq"]
     # and the other commands work against the same endpoint from other processes
     key = _json(cli.run(PROG, "client", "create", "Acme", "--json", **env))["api_key"]
     assert _json(cli.run(PROG, "client", "list", "--json", **env))[0]["api_keys"] == 1
@@ -322,17 +323,18 @@ def test_init_on_an_endpoint_without_ttl_creates_everything_and_says_ttl_is_unsu
     assert text.returncode == 0, text.stderr
     assert text.stderr == ""
     lines = text.stdout.splitlines()
-    assert lines[0].startswith("created 7 of 7 tables; bus openbrain-events, 2 queues and their rules are in place")
+    assert lines[0].startswith("created 7 of 7 tables; bus openbrain-events, 4 queues and their rules are in place")
     [ttl] = [line for line in lines if "TTL" in line or "ttl" in line]
     assert ttl == (f"ttl    unsupported: {dynamodb_url} has no UpdateTimeToLive, so expired sessions, "
                    "idempotency records and rate-limit windows are never deleted (reads ignore them all the same)")
-    assert (report["ttl"], set(report["tables"].values()), len(report["queues"])) == ("unsupported", {"exists"}, 2)
+    assert (report["ttl"], set(report["tables"].values()), len(report["queues"])) == ("unsupported", {"exists"}, 4)
     import boto3
 
     sqs = boto3.client("sqs", endpoint_url=moto_server, region_name="us-east-1", aws_access_key_id="x",
                        aws_secret_access_key="x")
     assert sorted(url.rsplit("/", 1)[1] for url in sqs.list_queues()["QueueUrls"]) == [
-        "openbrain-lead-webhook", "openbrain-lead-webhook-dlq"]
+        "openbrain-lead-webhook", "openbrain-lead-webhook-dlq", "openbrain-message-webhook",
+        "openbrain-message-webhook-dlq"]
 
 
 def test_config_import_on_an_endpoint_without_transactions_names_the_operation(cli: Cli, moto_server: str) -> None:

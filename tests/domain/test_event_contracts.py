@@ -28,6 +28,8 @@ from openbrain.domain.events import (
     LeadCaptured,
     LeadDelivered,
     LeadUpdated,
+    MessageDelivered,
+    MessageScheduled,
     from_outbox,
     to_outbox,
 )
@@ -37,6 +39,7 @@ AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 EVENT_ID = "01JAAAAAAAAAAAAAAAAAAAAAAA"
 SESSION_ID = "01JSESSIONSESSIONSESSION00"
 LEAD_ID = "01JLEADLEADLEADLEADLEAD000"
+SCHEDULE_ID = "01JSCHEDULESCHEDULESCHED00"
 COMMON_KEYS = {"event_id", "occurred_at", "client_id", "session_id", "tool_call_id", "idempotency_key"}
 WEBHOOK_QUEUE = "openbrain-lead-webhook"
 
@@ -65,6 +68,24 @@ def _delivered(**overrides: Any) -> LeadDelivered:
               "delivered_event_type": "lead.captured.v1", "delivered_event_id": "01JCAPTUREDCAPTUREDCAPTURE0",
               "delivered_idempotency_key": "dff413db401499cf724bb37c4a71b98d", **overrides}
     return LeadDelivered(**fields)
+
+
+def _scheduled(**overrides: Any) -> MessageScheduled:
+    fields = {"event_id": EVENT_ID, "occurred_at": AT, "client_id": "acme", "session_id": SESSION_ID,
+              "tool_call_id": "call_4", "schedule_id": SCHEDULE_ID, "recipient": "chatbot",
+              "expression": "cron(0 8 * * ? *)", "timezone": "Europe/London",
+              "description": "every day at 08:00 (Europe/London)", "next_at": datetime(2026, 1, 3, 8, tzinfo=UTC),
+              "created_by": "user", **overrides}
+    return MessageScheduled(**fields)
+
+
+def _message_delivered(**overrides: Any) -> MessageDelivered:
+    # tool_call_id: the run's due time, so each run of a recurring schedule has its own idempotency key
+    fields = {"event_id": EVENT_ID, "occurred_at": AT, "client_id": "acme", "session_id": SESSION_ID,
+              "tool_call_id": "2026-01-03T08:00:00Z", "schedule_id": SCHEDULE_ID, "recipient": "chatbot",
+              "text": "Today's monkey: the golden snub-nosed monkey.",
+              "delivered_at": datetime(2026, 1, 3, 8, 0, 2, tzinfo=UTC), **overrides}
+    return MessageDelivered(**fields)
 
 
 # --- the pinned JSON -------------------------------------------------------------------------------------
@@ -129,8 +150,51 @@ def test_lead_delivered_v1_detail() -> None:
     }
 
 
+def test_message_scheduled_v1_detail() -> None:
+    assert MessageScheduled.detail_type == "message.scheduled.v1"
+    assert _scheduled().detail() == {
+        "event_id": EVENT_ID,
+        "occurred_at": "2026-01-02T03:04:05Z",
+        "client_id": "acme",
+        "session_id": SESSION_ID,
+        "tool_call_id": "call_4",
+        "idempotency_key": "e672e87273a02d53fb561dc187d02ca1",
+        "schedule_id": SCHEDULE_ID,
+        "recipient": "chatbot",
+        "expression": "cron(0 8 * * ? *)",
+        "timezone": "Europe/London",
+        "description": "every day at 08:00 (Europe/London)",
+        "next_at": "2026-01-03T08:00:00Z",
+        "created_by": "user",
+    }
+
+
+def test_message_delivered_v1_detail() -> None:
+    assert MessageDelivered.detail_type == "message.delivered.v1"
+    assert _message_delivered().detail() == {
+        "event_id": EVENT_ID,
+        "occurred_at": "2026-01-02T03:04:05Z",
+        "client_id": "acme",
+        "session_id": SESSION_ID,
+        "tool_call_id": "2026-01-03T08:00:00Z",
+        "idempotency_key": "68b956face5cf95a542626b6c83599c2",
+        "schedule_id": SCHEDULE_ID,
+        "recipient": "chatbot",
+        "text": "Today's monkey: the golden snub-nosed monkey.",
+        "delivered_at": "2026-01-03T08:00:02Z",
+    }
+
+
+def test_each_run_of_a_recurring_schedule_has_its_own_idempotency_key() -> None:
+    first, retried = _message_delivered(), _message_delivered(event_id=new_id())
+    tomorrow = _message_delivered(tool_call_id="2026-01-04T08:00:00Z")
+
+    assert first.idempotency_key == retried.idempotency_key != tomorrow.idempotency_key
+
+
 def test_these_are_all_the_event_types() -> None:
-    assert set(EVENT_TYPES) == {"lead.captured.v1", "lead.updated.v1", "conversation.ended.v1", "lead.delivered.v1"}
+    assert set(EVENT_TYPES) == {"lead.captured.v1", "lead.updated.v1", "conversation.ended.v1", "lead.delivered.v1",
+                                "message.scheduled.v1", "message.delivered.v1"}
     assert all(re.fullmatch(r"[a-z]+\.[a-z]+\.v\d+", name) for name in EVENT_TYPES)
 
 
@@ -142,8 +206,12 @@ def test_these_are_all_the_event_types() -> None:
         (_ended(), "session_id", {"turn_count", "lead_id"}),
         (_delivered(), "lead_id", {"lead_id", "target", "delivered_event_type", "delivered_event_id",
                                    "delivered_idempotency_key"}),
+        (_scheduled(), "schedule_id", {"schedule_id", "recipient", "expression", "timezone", "description",
+                                       "next_at", "created_by"}),
+        (_message_delivered(), "schedule_id", {"schedule_id", "recipient", "text", "delivered_at"}),
     ],
-    ids=["lead.captured.v1", "lead.updated.v1", "conversation.ended.v1", "lead.delivered.v1"],
+    ids=["lead.captured.v1", "lead.updated.v1", "conversation.ended.v1", "lead.delivered.v1", "message.scheduled.v1",
+         "message.delivered.v1"],
 )
 def test_every_detail_has_the_ids_a_target_needs_and_types_it_can_rely_on(
     event: Event, object_key: str, extra_keys: set[str]
@@ -162,16 +230,21 @@ def test_every_detail_has_the_ids_a_target_needs_and_types_it_can_rely_on(
         assert set(detail["changed_fields"]) <= set(LEAD_FIELDS)
     if "turn_count" in detail:
         assert isinstance(detail["turn_count"], int)
+    for key in ("next_at", "delivered_at"):
+        if key in detail:
+            assert datetime.fromisoformat(detail[key]).utcoffset() is not None
 
 
-@pytest.mark.parametrize("event", [_captured(), _updated(), _ended(), _delivered()], ids=lambda e: e.detail_type)
+@pytest.mark.parametrize("event", [_captured(), _updated(), _ended(), _delivered(), _scheduled(), _message_delivered()],
+                         ids=lambda e: e.detail_type)
 def test_a_consumer_can_read_a_detail_back_into_its_event(event: Event) -> None:
     detail = json.loads(json.dumps(event.detail()))
 
     assert EVENT_TYPES[event.detail_type].model_validate(detail) == event
 
 
-@pytest.mark.parametrize("event", [_captured(), _updated(), _ended(), _delivered()], ids=lambda e: e.detail_type)
+@pytest.mark.parametrize("event", [_captured(), _updated(), _ended(), _delivered(), _scheduled(), _message_delivered()],
+                         ids=lambda e: e.detail_type)
 def test_the_eventbridge_entry(event: Event) -> None:
     entry = EventPublisher(client=None, bus_name="openbrain-events").entry(event)  # type: ignore[arg-type]
 

@@ -14,7 +14,7 @@ spec = importlib.util.spec_from_file_location("app", {str(APP_PATH)!r})
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 import openbrain.targets.dlq, openbrain.aws.secrets, openbrain.targets.lead_webhook, openbrain.targets.poller
-import openbrain.targets.outbox_sweep
+import openbrain.targets.outbox_sweep, openbrain.targets.message_webhook
 assert callable(module.handler)
 print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in
                         ("langchain", "langchain_core", "langchain_openai", "openai", "moto", "openbrain"))))
@@ -27,7 +27,8 @@ def test_importing_the_target_handler_loads_no_langchain() -> None:
 
     assert result.returncode == 0, result.stderr
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
-    assert {"openbrain.targets.lead_webhook", "openbrain.targets.outbox_sweep"} <= set(loaded)
+    assert {"openbrain.targets.lead_webhook", "openbrain.targets.outbox_sweep",
+            "openbrain.targets.message_webhook"} <= set(loaded)
     assert not [name for name in loaded if name.startswith(("langchain", "openai"))]
     assert "moto" not in loaded
     for heavy in ("openbrain.conversation.chat", "openbrain.conversation.agents.runner",
