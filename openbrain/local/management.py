@@ -7,7 +7,7 @@ process that serves WebSockets answers, on `127.0.0.1` and a port of its own:
 
 - `POST /@connections/{id}`: the body (a frame, JSON text) sent to the connection as a text message; 410
   (`GoneException`, as API Gateway answers) when the connection is not held here or has closed; 413
-  (`PayloadTooLargeException`) over API Gateway's 128 KB message limit;
+  (`PayloadTooLargeException`) over API Gateway's 128 KB message limit; 400 for a body that is not UTF-8;
 - `DELETE /@connections/{id}`: the connection closed (1000), 410 when not held here.
 
 Its URL is stored as each connection's `endpoint` on `$connect`, so a push reaches the socket with the very
@@ -97,7 +97,8 @@ def _handler(management: ManagementServer) -> type[BaseHTTPRequestHandler]:
             socket, connection_id = self._connection()
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_DATA_BYTES:
-                self.close_connection = True  # the body is not read
+                while length > 0 and (chunk := self.rfile.read(min(length, 65_536))):  # read, not kept
+                    length -= len(chunk)
                 self._answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "PayloadTooLargeException",
                              f"the data is {length} bytes; the limit is {MAX_DATA_BYTES}")
                 return
@@ -106,10 +107,15 @@ def _handler(management: ManagementServer) -> type[BaseHTTPRequestHandler]:
                 self._answer(HTTPStatus.NOT_FOUND, "NotFoundException", "no such route")
                 return
             try:
+                text = data.decode()
+            except UnicodeDecodeError:
+                self._answer(HTTPStatus.BAD_REQUEST, "BadRequestException", "frames are UTF-8 (JSON) text")
+                return
+            try:
                 if socket is None:
                     raise ConnectionGoneError(connection_id)
-                socket.send_text(data.decode())
-            except (ConnectionGoneError, UnicodeDecodeError):
+                socket.send_text(text)
+            except ConnectionGoneError:
                 self._answer(HTTPStatus.GONE, "GoneException", None)
                 return
             self._answer(HTTPStatus.OK, None, None)

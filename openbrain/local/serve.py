@@ -145,7 +145,8 @@ class LocalStack:
     hung model (each turn ends at its deadline) delays only its own work. With `workers` > 1 the requests are
     served by that many processes on the one listening socket (the kernel hands each connection to one of
     them), each with its own backend attached to the shared store; the pollers and the sweep stay in this
-    process, and a worker that dies is replaced."""
+    process, and a worker that dies is replaced. Each process holding WebSockets answers its own loopback
+    Management API (`openbrain.local.management`), stopped with its server."""
 
     def __init__(self, backend: Backend, host: str = "127.0.0.1", port: int = 8080, *, workers: int = 1,
                  poll_interval: float = 0.5, retry_after: int | None = None,

@@ -2,7 +2,8 @@
  *   <script src="https://API/widget.js" data-key="obw.CLIENT.SECRET" data-profile="default" defer></script>
  * A launcher and a chat panel in an open shadow root; styles are a constructable stylesheet (no inline style
  * or script, no eval, model text only ever as textContent), so it runs under `script-src 'self'; style-src 'self'`.
- * Replies stream over the API's WebSocket protocol (docs/api.md, Streaming turns) and fall back to POST /chat. */
+ * Replies stream over the API's WebSocket protocol (docs/api.md, Streaming turns) and fall back to POST /chat;
+ * scheduled messages arrive over the same socket, kept open between turns. */
 (() => {
   "use strict";
   const script = document.currentScript;
@@ -282,6 +283,11 @@ textarea:disabled{background:#f3f4f6}
     scroll();
     return node;
   };
+  const pushed = (frame) => { // a scheduled message, outside any turn: shown if it is of this conversation
+    if (frame.session_id !== sessionId || frame.role !== "assistant") return;
+    bubble("assistant", frame.text);
+    emit("message", { role: "assistant", text: frame.text, sessionId, scheduled: true });
+  };
 
   // ----------------------------------------------------------------------------------------- transports
   const headers = () => {
@@ -317,7 +323,8 @@ textarea:disabled{background:#f3f4f6}
             if (socket === opened) socket = null;
           } else resolve(acked ? ws : null);
           if (!acked) ws.close();
-        } else if (onFrame) {
+        } else if (frame.scheduled) pushed(frame);
+        else if (onFrame) {
           // API Gateway's own frame when the function failed or took over 29 s: {"message": "...", "requestId"}
           // (the turn may or may not have been stored: its message stays in the conversation, as when offline)
           onFrame(frame.type ? frame : { type: "error", code: "gateway_error", message: frame.message });
@@ -452,11 +459,18 @@ textarea:disabled{background:#f3f4f6}
       else fail("offline");
       return true;
     }
-    const shown = session.messages.filter((m) => (m.role === "user" || m.role === "assistant") && m.content);
+    // a scheduled prompt to the chatbot is stored as a user message, but the visitor never wrote it
+    const shown = session.messages.filter((m) => m.content && (m.role === "user" ? !m.scheduled : m.role === "assistant"));
     for (const m of shown) bubble(m.role, m.content);
     ended = !!session.ended;
     idle();
     return shown.length > 0;
+  };
+  // The socket of a stored conversation, opened and told of its session, so scheduled messages arrive.
+  const listen = async () => {
+    if (!sessionId) return;
+    const ws = await (socket = socket || connect());
+    if (ws && !ws.refusal) ws.send(JSON.stringify({ action: "session", sessionId }));
   };
   const greet = () => {
     if (data.greeting) {
@@ -473,8 +487,8 @@ textarea:disabled{background:#f3f4f6}
     (input.disabled ? newButton : input).focus();
     if (!started) {
       started = true;
-      queue = queue.then(restore).then((resumed) => resumed || greet()).catch(crashed);
-    }
+      queue = queue.then(restore).then((resumed) => (resumed ? listen() : greet())).catch(crashed);
+    } else if (!socket) queue = queue.then(listen).catch(crashed); // closed meanwhile (idle): opened again
     return queue;
   }
   function close() {
@@ -512,7 +526,7 @@ textarea:disabled{background:#f3f4f6}
   }
   function resume(id) { // a session of this profile the client's server listed for the user (GET /sessions?userId=)
     remember(String(id));
-    return restart(() => restore().then((resumed) => resumed || greet()));
+    return restart(() => restore().then((resumed) => (resumed ? listen() : greet())));
   }
   function identify(who) {
     identity = who && who.token ? { token: String(who.token) }

@@ -1,0 +1,119 @@
+"""A scheduled message pushed to an open conversation shows in the chat widget (docs/widget.md, Scheduled
+messages), in Debian's chromium against a real `ob-serve` on a store file: the test attaches to the same store
+and pushes the frame as the scheduler does (`openbrain.api.websocket.push`), through ob-serve's loopback
+Management API. Fails on any page error, console error or traceback (support/browser.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from support.backend import installed_backend
+from support.browser import TURN_MS, Served, WidgetPage, ob_serve, widget_page
+from support.store import stop_store
+
+from openbrain.api.websocket import push
+from openbrain.core.ids import new_id
+from openbrain.core.settings import Settings
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Route
+
+    from openbrain.aws.backend import Backend
+
+pytestmark = pytest.mark.e2e
+STORE_KEY = "openbrain:local:default"  # where the widget keeps the demo client's session id
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "store.json"
+    try:
+        yield path
+    finally:
+        stop_store(path)
+
+
+@pytest.fixture
+def served(tmp_path: Path, store: Path) -> Iterator[Served]:
+    """ob-serve on a store file (the offline model: no key)."""
+    with ob_serve(tmp_path, OB_MEMORY_STORE=str(store)) as running:
+        yield running
+
+
+@pytest.fixture
+def attached(served: Served, store: Path) -> Iterator[Backend]:
+    """This process attached to ob-serve's store, as its scheduler would be."""
+    with installed_backend(Settings(backend="memory", memory_store=store)) as attached:
+        yield attached
+
+
+def frame(session_id: str, text: str) -> dict[str, Any]:
+    return {"type": "message", "text": text, "session_id": session_id, "scheduled": True,
+            "schedule_id": new_id(), "role": "assistant"}
+
+
+def record_messages(ui: WidgetPage) -> None:
+    ui.page.evaluate("() => { window.obMessages = []; OpenBrain.on('message', (m) => window.obMessages.push(m)); }")
+
+
+def test_a_pushed_scheduled_message_shows_after_a_turn_and_after_a_reload(browser: Browser, served: Served,
+                                                                           attached: Backend) -> None:
+    from playwright.sync_api import expect
+
+    with widget_page(browser) as ui:
+        # given: a visitor who chatted
+        ui.goto(served.url + "/demo")
+        record_messages(ui)
+        ui.open()
+        ui.greeted()
+        ui.send("Remind me about the stand-up")
+        expect(ui.messages("assistant")).to_have_count(2, timeout=TURN_MS)
+        expect(ui.send_button).to_be_enabled(timeout=TURN_MS)
+        session_id = ui.page.evaluate(f"localStorage.getItem({json.dumps(STORE_KEY)})")
+
+        # when: the scheduler pushes a message to the session, no turn running
+        assert push(attached, "local", session_id, frame(session_id, "Time for the **stand-up**")) == 1
+
+        # then: it shows as the assistant's newest message, in the conversation's live region, and is reported
+        expect(ui.messages("assistant").last).to_have_text("Time for the stand-up")
+        expect(ui.page.get_by_role("log").locator("strong")).to_have_text("stand-up")
+        assert ui.page.get_by_role("log").get_attribute("aria-live") == "polite"
+        assert ui.page.evaluate("window.obMessages.at(-1)") == {
+            "role": "assistant", "text": "Time for the **stand-up**", "sessionId": session_id, "scheduled": True}
+        expect(ui.messages("user")).to_have_count(1)
+
+        # given: the page reloaded, the stored transcript holding a scheduled prompt to the chatbot (a user
+        # message the visitor never wrote) and the reply it got
+        def with_scheduled_prompt(route: Route) -> None:
+            response = route.fetch()
+            session = response.json()
+            session["messages"] += [{"role": "user", "content": "Ask how the stand-up went", "scheduled": True},
+                                    {"role": "assistant", "content": "How did the stand-up go?", "scheduled": True}]
+            route.fulfill(response=response, json=session)
+
+        ui.page.route(f"**/sessions/{session_id}", with_scheduled_prompt)
+        ui.page.reload()
+        record_messages(ui)
+        ui.open()
+
+        # then: the reply shows, the prompt does not
+        expect(ui.messages("assistant").last).to_have_text("How did the stand-up go?", timeout=TURN_MS)
+        expect(ui.messages("user")).to_have_text(["Remind me about the stand-up"])
+
+        # and the resumed conversation's socket hears the next push
+        def pushed() -> int:
+            return push(attached, "local", session_id, frame(session_id, "Stand-up in 5 minutes"))
+
+        delivered = 0
+        for _ in range(50):  # the socket opens and names its session just after the transcript shows
+            delivered = pushed()
+            if delivered:
+                break
+            ui.page.wait_for_timeout(100)
+        assert delivered == 1
+        expect(ui.messages("assistant").last).to_have_text("Stand-up in 5 minutes")
+        assert ui.page.evaluate("window.obMessages.length") == 1
