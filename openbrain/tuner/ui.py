@@ -531,7 +531,15 @@ def build(workbench: Workbench, client_id: str | None = None, title: str = "Open
                     show = gr.Button("Show")
                 inspect_status = gr.Markdown(elem_id="inspect-status")
                 session_table = gr.Dataframe(headers=SESSION_COLUMNS, interactive=False, label="Recent sessions "
-                                             "(newest first)", type="array")
+                                             "(newest first)", type="array", elem_id="sessions")
+                shown = gr.State(None)  # (client id, session id) of the session shown: Show and a cancel set it
+                schedule_table = gr.Dataframe(headers=SCHEDULE_COLUMNS, interactive=False, type="array", wrap=True,
+                                              label="Scheduled messages waiting in the session shown (soonest first)",
+                                              elem_id="schedules")
+                with gr.Row():
+                    schedule_id = gr.Textbox(label="Scheduled message id (click a row)", scale=3,
+                                             elem_id="schedule-id")
+                    cancel_schedule = gr.Button("Cancel scheduled message", variant="stop", elem_id="cancel-schedule")
                 with gr.Row():
                     transcript = gr.Chatbot(label="Transcript", height=420, render_markdown=False)
                     with gr.Column():
@@ -539,13 +547,6 @@ def build(workbench: Workbench, client_id: str | None = None, title: str = "Open
                         lead = gr.JSON(label="Lead")
                         events = gr.JSON(label="Events it emitted")
                         session_context = gr.JSON(label="Tool context")
-                shown = gr.State(None)  # (client id, session id) of the session shown: Show and a cancel set it
-                schedule_table = gr.Dataframe(headers=SCHEDULE_COLUMNS, interactive=False, type="array",
-                                              label="Scheduled messages waiting (soonest first)", elem_id="schedules")
-                with gr.Row():
-                    schedule_id = gr.Textbox(label="Scheduled message id (click a row)", scale=3,
-                                             elem_id="schedule-id")
-                    cancel_schedule = gr.Button("Cancel scheduled message", variant="stop", elem_id="cancel-schedule")
                 gr.Markdown("### Dead-letter queue")
                 with gr.Row():
                     dlq_refresh = gr.Button("List dead letters")

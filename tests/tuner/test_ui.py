@@ -134,7 +134,7 @@ def test_the_page_builds_with_the_editor_playground_and_inspector(backend: Backe
 
     labels = {getattr(block, "label", None) for block in page.blocks.values()}
     assert {"Client", "Profile", "Model", "System message", "Icebreaker", "Tools", "Edited (unsaved)",
-            "Saved profile", "Transcript", "Lead", "Scheduled messages waiting (soonest first)",
+            "Saved profile", "Transcript", "Lead", "Scheduled messages waiting in the session shown (soonest first)",
             "Scheduled message id (click a row)"} <= labels
     assert RESTARTED.startswith("—")
 
