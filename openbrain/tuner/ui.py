@@ -7,7 +7,12 @@
 
 The playground streams: `Handlers.send` is a generator whose first view shows the person's message in both
 panes (and empties the message box) before either side answers, then each reply growing as the model writes
-it, with the tool calls it runs, and last the reply as stored with the notes under it (`turn_messages`).
+it, with the tool calls it runs, and last the reply as stored with the notes under it (`turn_messages`). The
+message box sends on Enter; Shift+Enter starts a new line (a `dps` command's prompt goes on the lines after its first).
+
+The inspector shows a session's waiting scheduled messages and cancels one by id; the session it acts on is the
+one shown (a State that only Show and a cancel set), whatever the session id box says meanwhile. Transcript
+messages a schedule made start with `SCHEDULED`.
 
 The editor remembers the profile it loaded (client, name, version) in a State that only a load or a save
 sets; Save, Delete, Import and the playground act on that profile, and refuse when the pickers show
@@ -25,12 +30,14 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 import gradio as gr
 
 from openbrain.core.errors import InvalidInputError, OpenBrainError
 from openbrain.domain.profile import DEFAULT_CLIENT_ID, DEFAULT_PROFILE, AgentProfile, MemoryPolicy
+from openbrain.services.sessions import ScheduledMessage
 from openbrain.tuner.workbench import (
     FORM_FIELDS,
     Pair,
@@ -45,7 +52,10 @@ from openbrain.tuner.workbench import (
 
 log = logging.getLogger(__name__)
 
-SESSION_COLUMNS = ["session_id", "profile", "turns", "created_at", "updated_at", "lead_id", "events", "ended"]
+SESSION_COLUMNS = ["session_id", "profile", "turns", "created_at", "updated_at", "lead_id", "events", "ended",
+                   "scheduled"]
+SCHEDULE_COLUMNS = ["schedule_id", "recipient", "when", "next (UTC)", "prompt", "created_by", "deliveries"]
+SCHEDULED = "⏰ scheduled: "  # before the text of a transcript message a schedule made
 DLQ_COLUMNS = ["target", "message_id", "event_type", "client_id", "receive_count", "redrive_count", "sent_at", "error"]
 Chat = list[dict[str, Any]]
 RESTARTED = "— new sessions: the profile, its edits or the tool context changed —"
@@ -135,24 +145,32 @@ def answering(edited: Turn, saved: Turn) -> str:
 
 
 def transcript_messages(detail: SessionDetail) -> Chat:
-    """A stored session as chat bubbles: tool calls and tool results as titled notes."""
+    """A stored session as chat bubbles: tool calls and tool results as titled notes; a message a schedule made
+    (a prompt to the chatbot, or a message to the person) starts with `SCHEDULED`."""
     bubbles: Chat = []
     called: dict[str | None, str] = {}  # tool call id -> the tool it called
     for message in detail.transcript:
+        text = SCHEDULED + message.content if message.scheduled else message.content
         if message.role == "user":
-            bubbles.append({"role": "user", "content": message.content})
+            bubbles.append({"role": "user", "content": text})
         elif message.role == "tool":
             bubbles.append({"role": "assistant", "content": message.content,
                             "metadata": {"title": f"result of {called.get(message.tool_call_id)}"}})
         else:
             if message.content:
-                bubbles.append({"role": "assistant", "content": message.content})
+                bubbles.append({"role": "assistant", "content": text})
             for call in message.tool_calls:
                 called[call.id] = call.name
                 bubbles.append({"role": "assistant", "content": json.dumps(call.args, ensure_ascii=False),
                                 "metadata": {"title": f"calls {call.name}"}})
     return bubbles
 
+
+def schedule_row(schedule: ScheduledMessage) -> list[Any]:
+    """A waiting scheduled message as a row of the inspector's table, by `SCHEDULE_COLUMNS`."""
+    return [schedule.schedule_id, schedule.recipient, schedule.description,
+            schedule.next_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"), schedule.prompt, schedule.created_by,
+            schedule.deliveries]
 
 
 def loaded_line(loaded: Profile) -> str:
@@ -228,17 +246,21 @@ class TableView:
 
 @dataclass(frozen=True)
 class SessionView:
-    """One session in the inspector (None: unchanged) and a message line."""
+    """One session of client `client_id` in the inspector (None: unchanged) and a message line. A session shown
+    empties the scheduled message id box and becomes the one a cancel acts on."""
 
     message: str
     detail: SessionDetail | None = None
+    client_id: str = ""
 
     def outputs(self) -> list[Any]:
-        """For [transcript, config snapshot, lead, events, tool context, message line]."""
+        """For [transcript, config snapshot, lead, events, tool context, scheduled messages, scheduled message id,
+        shown session state, message line]."""
         if self.detail is None:
-            return [*(gr.update() for _ in range(5)), self.message]
+            return [*(gr.update() for _ in range(8)), self.message]
         d = self.detail
-        return [transcript_messages(d), d.config_snapshot, d.lead, d.events, d.context, self.message]
+        return [transcript_messages(d), d.config_snapshot, d.lead, d.events, d.context,
+                [schedule_row(s) for s in d.schedules], "", (self.client_id, d.summary["session_id"]), self.message]
 
 
 View = EditorView | NoteView | DocumentView | PlaygroundView | TableView | SessionView
@@ -378,8 +400,8 @@ class Handlers:
         return TableView(ok(f"{len(rows)} recent session(s)"), [[row[c] for c in SESSION_COLUMNS] for row in rows])
 
     @staticmethod
-    def pick_session(table: Any, event: gr.SelectData) -> str:
-        """The session id of the clicked row of the sessions table."""
+    def pick_id(table: Any, event: gr.SelectData) -> str:
+        """The id (first cell) of the clicked row of the sessions or the scheduled messages table."""
         row = event.index[0] if isinstance(event.index, list | tuple) else event.index
         try:
             return str(table[row][0])
@@ -390,9 +412,23 @@ class Handlers:
         detail = self.workbench.session(client_id, session_id)
         summary = detail.summary
         trimmed = summary["trimmed_messages"]
+        scheduled = len(detail.schedules)
         return SessionView(ok(f"session {summary['session_id']}: {summary['turns']} turn(s), profile "
                               f"{summary['profile']}, model {detail.model_label}"
-                              + (f", {trimmed} older message(s) trimmed" if trimmed else "")), detail)
+                              + (f", {trimmed} older message(s) trimmed" if trimmed else "")
+                              + (f", {scheduled} scheduled message(s) waiting" if scheduled else "")),
+                           detail, client_id)
+
+    def cancel_schedule(self, shown: tuple[str, str] | None, schedule_id: str) -> SessionView:
+        """Cancel a scheduled message of the session shown, then show that session again."""
+        if not shown:
+            raise InvalidInputError("show a session first")
+        client_id, session_id = shown
+        cancelled = self.workbench.cancel_schedule(client_id, session_id, schedule_id)
+        detail = self.workbench.session(client_id, session_id)
+        return SessionView(ok(f"cancelled scheduled message {cancelled.schedule_id} to {cancelled.recipient} "
+                              f"({cancelled.description}); {len(detail.schedules)} waiting in session "
+                              f"{session_id}"), detail, client_id)
 
     def dead_letters(self) -> TableView:
         letters = self.workbench.dead_letters()
@@ -481,8 +517,9 @@ def build(workbench: Workbench, client_id: str | None = None, title: str = "Open
                     saved_chat = gr.Chatbot(label="Saved profile", elem_id="saved-chat", height=420,
                                             render_markdown=False)
                 with gr.Row():
-                    message = gr.Textbox(show_label=False, placeholder="Say something to both…", scale=4,
-                                         elem_id="message")
+                    message = gr.Textbox(show_label=False, scale=4, elem_id="message",
+                                         placeholder="Say something to both… (Enter sends, Shift+Enter starts a "
+                                                     "new line; dps help: scheduled messages)")
                     send = gr.Button("Send", variant="primary", elem_id="send")
                     reset = gr.Button("Reset", elem_id="reset")
                 play_status = gr.Markdown(elem_id="play-status")
@@ -494,7 +531,15 @@ def build(workbench: Workbench, client_id: str | None = None, title: str = "Open
                     show = gr.Button("Show")
                 inspect_status = gr.Markdown(elem_id="inspect-status")
                 session_table = gr.Dataframe(headers=SESSION_COLUMNS, interactive=False, label="Recent sessions "
-                                             "(newest first)", type="array")
+                                             "(newest first)", type="array", elem_id="sessions")
+                shown = gr.State(None)  # (client id, session id) of the session shown: Show and a cancel set it
+                schedule_table = gr.Dataframe(headers=SCHEDULE_COLUMNS, interactive=False, type="array", wrap=True,
+                                              label="Scheduled messages waiting in the session shown (soonest first)",
+                                              elem_id="schedules")
+                with gr.Row():
+                    schedule_id = gr.Textbox(label="Scheduled message id (click a row)", scale=3,
+                                             elem_id="schedule-id")
+                    cancel_schedule = gr.Button("Cancel scheduled message", variant="stop", elem_id="cancel-schedule")
                 with gr.Row():
                     transcript = gr.Chatbot(label="Transcript", height=420, render_markdown=False)
                     with gr.Column():
@@ -515,7 +560,8 @@ def build(workbench: Workbench, client_id: str | None = None, title: str = "Open
             raise RuntimeError("the editor's components and FORM_FIELDS differ")
         editor = [*form, loaded, status, validation, profile]
         playground = [edited_chat, saved_chat, sessions, message, play_status]
-        inspector = [transcript, snapshot, lead, events, session_context, inspect_status]
+        inspector = [transcript, snapshot, lead, events, session_context, schedule_table, schedule_id, shown,
+                     inspect_status]
         private: dict[str, Any] = {"api_visibility": "private"}  # the page's listeners are not an API
 
         def wire(event: Any, handler: Callable[..., View | Iterator[View]], failed: Callable[[str], View],
@@ -541,8 +587,10 @@ def build(workbench: Workbench, client_id: str | None = None, title: str = "Open
 
         for event in (refresh.click, page.load, client.input):  # the picked client's sessions, from the start
             wire(event, on.sessions, TableView, [client], [session_table, inspect_status])
-        session_table.select(on.pick_session, [session_table], [session_id], **private)
+        session_table.select(on.pick_id, [session_table], [session_id], **private)
         wire(show.click, on.show, SessionView, [client, session_id], inspector)
+        schedule_table.select(on.pick_id, [schedule_table], [schedule_id], **private)
+        wire(cancel_schedule.click, on.cancel_schedule, SessionView, [shown, schedule_id], inspector)
         wire(dlq_refresh.click, on.dead_letters, TableView, [], [dlq_table, dlq_status])
         wire(redrive.click, on.redrive, TableView, [], [dlq_table, dlq_status])
     return page

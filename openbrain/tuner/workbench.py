@@ -5,8 +5,10 @@ The workbench has no data path of its own: profiles are saved and deleted throug
 profile schema's (`openbrain.domain.profile.AgentProfile`, its memory policy flattened), YAML goes through
 `openbrain.services.configs_io` as `ob-admin config` does, chat turns go through
 `openbrain.conversation.chat.chat_events` as `ob`, the API and the streaming transports do (the playground
-shows a turn as it streams: `Turn.after`), and the dead-letter queue through
-`openbrain.targets.dlq` as `ob-admin dlq` does. Errors are the library's `OpenBrainError`s; the UI shows
+shows a turn as it streams: `Turn.after`; a `dps` command typed there schedules a message, as anywhere), a
+session's scheduled messages are listed and cancelled through `openbrain.services.sessions` as
+`GET/DELETE /sessions/{id}/schedules` do, and the dead-letter queue through `openbrain.targets.dlq` as
+`ob-admin dlq` does. Errors are the library's `OpenBrainError`s; the UI shows
 their message.
 
 On the embedded backend one lock serialises calls: gradio runs event handlers on a thread pool, and the
@@ -29,12 +31,13 @@ from typing import TYPE_CHECKING, Any
 
 from openbrain.conversation.agents.models import effective_model_label
 from openbrain.conversation.chat import ChatMessage, chat_events
+from openbrain.conversation.schedules import schedules_of
 from openbrain.conversation.tools.registry import TOOLS
 from openbrain.core.errors import ConflictError, InvalidInputError, NotFoundError, OpenBrainError
 from openbrain.domain.profile import CONFIG_FIELDS, DEFAULT_CLIENT_ID, DEFAULT_PROFILE, AgentProfile, MemoryPolicy
 from openbrain.services import profiles as profile_service
 from openbrain.services.configs_io import ImportReport, dump_document, import_configs, load_document, profile_fields
-from openbrain.services.sessions import Message, transcript
+from openbrain.services.sessions import Message, ScheduledMessage, cancel_schedule, transcript
 from openbrain.storage.orm.agent_config import AgentConfig
 from openbrain.storage.orm.client import validate_client_id
 
@@ -141,6 +144,7 @@ class SessionDetail:
     context: dict[str, Any]
     lead: dict[str, Any] | None
     events: list[dict[str, Any]]
+    schedules: list[ScheduledMessage]  # waiting, soonest first (as GET /sessions/{id}/schedules lists them)
 
 
 def form_values(profile: AgentProfile) -> dict[str, Any]:
@@ -399,7 +403,19 @@ class Workbench:
             context=dict(stored.context or {}),
             lead=lead,
             events=list(stored.recent_events or []),
+            schedules=[ScheduledMessage.of(schedule) for schedule in schedules_of(stored)],
         )
+
+    def cancel_schedule(self, client_id: str, session_id: str, schedule_id: str) -> ScheduledMessage:
+        """Cancel a scheduled message waiting in the session, as `DELETE /sessions/{id}/schedules/{schedule_id}`
+        does (`NotFoundError`: no such session, or no such message waiting in it: delivered or cancelled since)."""
+        validate_client_id(client_id)
+        if not (session_id or "").strip():
+            raise InvalidInputError("pick a session first")
+        if not (schedule_id or "").strip():
+            raise InvalidInputError("pick a scheduled message first (click its row)")
+        with self._lock:
+            return cancel_schedule(self.backend, client_id, session_id.strip(), schedule_id.strip())
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """Every target's dead-lettered messages (read without consuming them)."""
@@ -443,4 +459,5 @@ def _session_summary(session: Any) -> dict[str, Any]:
         "events": len(session.recent_events or []),
         "ended": session.ended,
         "trimmed_messages": int(session.trimmed_messages),
+        "scheduled": len(session.schedules or []),
     }

@@ -219,7 +219,11 @@ class TunerPage:
     def session_rows(self) -> Locator:
         """The inspector's session list as it is (no refresh): the rows that name a session."""
         self.tab("Inspector")
-        return self.page.get_by_role("row").filter(has_text=SESSION_ID)
+        return self.page.locator("#sessions").get_by_role("row").filter(has_text=SESSION_ID)
+
+    def schedule_rows(self) -> Locator:
+        """The rows of the inspector's table of the shown session's scheduled messages (each names its id)."""
+        return self.page.locator("#schedules").get_by_role("row").filter(has_text=SESSION_ID)
 
     def show(self, row: Locator) -> Locator:
         """Pick a session row, show it; the transcript's chat log."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from support.browser import LOAD_MS, TURN_MS, VIEWPORT, TunerPage, tuner
+from support.browser import LOAD_MS, SESSION_ID, TURN_MS, VIEWPORT, TunerPage, tuner
 from support.cli import BIN, TIMEOUT
 from support.fake_openai import FakeOpenAI, Reply
 from support.store import stop_store
@@ -262,3 +262,66 @@ def test_the_tuner_opens_on_public_with_the_sessions_ob_made_listed(browser: Bro
             expect(transcript).to_contain_text("42")
     finally:
         stop_store(store)
+
+
+def test_a_dps_command_typed_in_the_playground_is_listed_in_the_inspector_and_cancelled_there(ui: TunerPage) -> None:
+    from playwright.sync_api import expect
+
+    # when a person types a dps command, its prompt on a line of its own (Shift+Enter), and sends it with Enter
+    ui.tab("Playground")
+    box = ui.field("message")
+    box.click()
+    box.press_sequentially("dps u in 10 minutes")
+    box.press("Shift+Enter")
+    box.press_sequentially("Drink water")
+    expect(box).to_have_value("dps u in 10 minutes\nDrink water")
+    box.press("Enter")
+    expect(box).to_have_value("", timeout=TURN_MS)
+    ui.wait_for_replies()
+
+    # then both sides scheduled it: each pane says so, with the message's id
+    for side in ("edited", "saved"):
+        expect(ui.page.locator(f"#{side}-chat").get_by_test_id("user")).to_contain_text("Drink water")
+        expect(ui.replies(side).first).to_contain_text("Scheduled a message to you: ")
+    found = SESSION_ID.search(ui.replies("edited").first.inner_text())
+    assert found, "the edited side's answer names no id"
+    schedule_id = found.group()
+
+    # and the inspector lists both sessions, each with one message scheduled (the last column)
+    rows = ui.sessions()
+    expect(rows).to_have_count(2)
+    for row in rows.all():
+        expect(row.get_by_role("gridcell").last).to_have_text("1")
+
+    # when the operator shows the edited side's session (the older: the edited side runs first)
+    ui.show(rows.last)
+
+    # then its scheduled message is listed: its id, recipient, when and prompt
+    status = ui.page.locator("#inspect-status")
+    expect(status).to_contain_text("1 scheduled message(s) waiting")
+    expect(ui.schedule_rows()).to_have_count(1)
+    listed = ui.schedule_rows().first
+    for shown in (schedule_id, "user", "UTC", "Drink water"):
+        expect(listed).to_contain_text(shown)
+
+    # when they pick it and cancel it
+    listed.get_by_role("gridcell").first.click()
+    expect(ui.page.get_by_label("Scheduled message id (click a row)")).to_have_value(schedule_id)
+    ui.page.get_by_role("button", name="Cancel scheduled message").click()
+
+    # then the page says so and the message is gone from the list, also when the session is read again
+    expect(status).to_contain_text(f"✓ cancelled scheduled message {schedule_id} to user")
+    expect(ui.schedule_rows()).to_have_count(0)
+    ui.page.get_by_role("button", name="Show", exact=True).click()
+    expect(status).not_to_contain_text("cancelled")
+    expect(status).not_to_contain_text("scheduled message(s) waiting")
+    expect(ui.schedule_rows()).to_have_count(0)
+
+    # and the saved side's session still has its own
+    rows = ui.sessions()
+    expect(rows.last.get_by_role("gridcell").last).to_have_text("0")
+    expect(rows.first.get_by_role("gridcell").last).to_have_text("1")
+    ui.show(rows.first)
+    expect(ui.schedule_rows()).to_have_count(1)
+    expect(ui.schedule_rows().first).to_contain_text("Drink water")
+    expect(ui.schedule_rows().first).not_to_contain_text(schedule_id)

@@ -4,6 +4,7 @@ page builds, and every listener (`Handlers`) called as the page calls it, errors
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import gradio as gr
@@ -12,14 +13,18 @@ from gradio.state_holder import SessionState
 from support.targets import make_client
 
 from openbrain.aws.backend import Backend
+from openbrain.services.sessions import Message
 from openbrain.storage.orm import AgentConfig, ChatSession
 from openbrain.tuner.ui import (
     ANSWERING,
     RESTARTED,
+    SCHEDULE_COLUMNS,
+    SCHEDULED,
     EditorView,
     Handlers,
     NoteView,
     PlaygroundView,
+    SessionView,
     build,
     listener,
     plain,
@@ -28,7 +33,7 @@ from openbrain.tuner.ui import (
     transcript_messages,
     turn_messages,
 )
-from openbrain.tuner.workbench import FORM_FIELDS, Pair, Turn, Workbench
+from openbrain.tuner.workbench import FORM_FIELDS, Pair, SessionDetail, Turn, Workbench
 
 pytestmark = pytest.mark.integration
 
@@ -129,7 +134,8 @@ def test_the_page_builds_with_the_editor_playground_and_inspector(backend: Backe
 
     labels = {getattr(block, "label", None) for block in page.blocks.values()}
     assert {"Client", "Profile", "Model", "System message", "Icebreaker", "Tools", "Edited (unsaved)",
-            "Saved profile", "Transcript", "Lead"} <= labels
+            "Saved profile", "Transcript", "Lead", "Scheduled messages waiting in the session shown (soonest first)",
+            "Scheduled message id (click a row)"} <= labels
     assert RESTARTED.startswith("—")
 
 
@@ -262,6 +268,72 @@ def test_the_inspector_lists_shows_and_finds_no_dead_letters(on: Handlers) -> No
     shown = on.show(CLIENT, table.rows[0][0]).outputs()
     assert shown[-1].startswith("✓ session ") and "42" in shown[0][-1]["content"]
     assert on.dead_letters().outputs() == [[], "✓ 0 dead-lettered message(s)"]
+
+
+def test_the_inspector_shows_a_sessions_scheduled_messages_and_cancels_the_one_picked(on: Handlers) -> None:
+    # given a dps command sent from the playground (Shift+Enter put its prompt on a line of its own)
+    loaded = on.load(CLIENT, "default")
+    *_, sent = on.send(loaded.loaded, "{}", Pair(), [], [], "dps u in 10 minutes\nDrink water", *form_of(loaded))
+    assert sent.pair and sent.edited and sent.edited[1]["content"].startswith("Scheduled a message to you")
+    session_id = sent.pair.edited or ""
+    listed = on.sessions(CLIENT).rows or []
+    assert {row[0]: row[-1] for row in listed} == {sent.pair.edited: 1, sent.pair.saved: 1}  # `scheduled`, last
+
+    # when the session is shown
+    shown = on.show(CLIENT, session_id)
+    *_, rows, picked, held, line = shown.outputs()
+
+    # then its waiting message is a row, the id box is emptied, and the session shown is the one a cancel acts on
+    [[schedule_id, recipient, when, next_at, prompt, created_by, deliveries]] = rows
+    assert (recipient, prompt, created_by, deliveries) == ("user", "Drink water", "user", 0)
+    assert when.endswith(" UTC") and schedule_id in sent.edited[1]["content"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", next_at)
+    assert (picked, held) == ("", (CLIENT, session_id))
+    assert line.endswith("1 scheduled message(s) waiting")
+
+    # when the operator cancels it
+    *_, rows, picked, held, line = on.cancel_schedule(held, schedule_id).outputs()
+
+    # then the table is empty, and the line says what was cancelled
+    assert (rows, picked, held) == ([], "", (CLIENT, session_id))
+    assert line.startswith(f"✓ cancelled scheduled message {schedule_id} to user (") and "0 waiting" in line
+
+    # and cancelling it again, or with nothing shown, is a line on the page that changes nothing else
+    cancel = listener(on.cancel_schedule, SessionView)
+    *unchanged, again = cancel(held, schedule_id)
+    assert again.startswith("⚠ no scheduled message") and all(u == gr.update() for u in unchanged)
+    assert cancel(None, schedule_id)[-1] == "⚠ show a session first"
+
+
+def test_a_cancel_runs_through_gradio_as_the_browser_sends_it(backend: Backend, on: Handlers) -> None:
+    loaded = on.load(CLIENT, "default")
+    *_, sent = on.send(loaded.loaded, "{}", Pair(), [], [], "dps c every day at 8am\nA monkey fact",
+                       *form_of(loaded))
+    assert sent.pair
+    session_id = sent.pair.saved or ""
+    [waiting] = on.workbench.session(CLIENT, session_id).schedules
+
+    # when gradio runs the cancel with the session held in the page's State
+    outputs = as_gradio_runs(build(on.workbench, client_id=CLIENT), "cancel_schedule", {0: (CLIENT, session_id)},
+                             None, waiting.schedule_id)
+
+    # then the table gradio sends back is empty and the session has no schedule left
+    assert outputs[-1].startswith(f"✓ cancelled scheduled message {waiting.schedule_id} to chatbot (every day")
+    assert outputs[5]["data"] == [] and outputs[5]["headers"] == SCHEDULE_COLUMNS
+    assert ChatSession.get(CLIENT, session_id).schedules is None
+
+
+def test_transcript_messages_a_schedule_made_are_marked() -> None:
+    made = SessionDetail(summary={}, config_snapshot={}, model_label="offline", context={}, lead=None, events=[],
+                         schedules=[], transcript=[
+                             Message(role="assistant", content="Drink water", scheduled=True),
+                             Message(role="user", content="a monkey fact", scheduled=True),
+                             Message(role="assistant", content="Capuchins use tools."),
+                             Message(role="user", content="thanks")])
+
+    assert [b["content"] for b in transcript_messages(made)] == [
+        f"{SCHEDULED}Drink water", f"{SCHEDULED}a monkey fact", "Capuchins use tools.", "thanks"]
+    assert SCHEDULED == "⏰ scheduled: "
 
 
 def test_messages_are_text_not_markdown() -> None:

@@ -4,6 +4,7 @@ through the real chat turn with the offline model, and the inspector reading wha
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ from support.targets import WebhookServer, fail_until_dead_lettered, load_handle
 
 from openbrain.aws.backend import Backend
 from openbrain.conversation.chat import ChatMessage, chat
+from openbrain.conversation.schedules import deliver_due
+from openbrain.core.clock import utcnow
 from openbrain.core.errors import ConflictError, InvalidInputError, NotFoundError
 from openbrain.domain.profile import CONFIG_FIELDS, DEFAULT_PROFILE, DEFAULT_TOOLS, AgentProfile, MemoryPolicy
 from openbrain.services.configs_io import load_document
@@ -316,6 +319,64 @@ def test_recent_sessions_are_newest_first_and_only_the_clients_own(bench: Workbe
         bench.session("globex", ids[0])
     with pytest.raises(InvalidInputError, match="pick a session"):
         bench.session(CLIENT, "")
+
+
+def test_a_dps_command_in_the_playground_schedules_and_the_inspector_lists_and_cancels_it(bench: Workbench) -> None:
+    # given: a dps command typed in the playground, its prompt on the line after the command's
+    before = utcnow()
+    *_, (edited, saved, pair) = bench.compare(CLIENT, DEFAULT_PROFILE, offline_values(bench),
+                                              {"timezone": "Europe/London"}, None, Pair(),
+                                              "dps u in 10 minutes\nDrink water")
+
+    # then each side scheduled one message (the command's answer says what and its id) and ran no model
+    for turn in (edited, saved):
+        assert turn.error is None and turn.reply.startswith("Scheduled a message to you")
+        assert [event["type"] for event in turn.events] == ["message.scheduled.v1"]
+    detail = bench.session(CLIENT, pair.edited or "")
+    [waiting] = detail.schedules
+    assert (waiting.recipient, waiting.prompt, waiting.timezone) == ("user", "Drink water", "Europe/London")
+    assert waiting.schedule_id in edited.reply and waiting.description in edited.reply
+    assert before + timedelta(minutes=10, seconds=-1) <= waiting.next_at <= utcnow() + timedelta(minutes=10)
+    assert detail.summary["scheduled"] == 1
+    assert {row["session_id"]: row["scheduled"] for row in bench.recent_sessions(CLIENT)} == {
+        pair.edited: 1, pair.saved: 1}
+
+    # when the operator cancels the edited side's
+    cancelled = bench.cancel_schedule(CLIENT, pair.edited or "", waiting.schedule_id)
+
+    # then it is gone from that session only, and cannot be cancelled twice
+    assert cancelled.schedule_id == waiting.schedule_id and cancelled.prompt == "Drink water"
+    assert bench.session(CLIENT, pair.edited or "").schedules == []
+    assert [s.prompt for s in bench.session(CLIENT, pair.saved or "").schedules] == ["Drink water"]
+    with pytest.raises(NotFoundError, match="no scheduled message"):
+        bench.cancel_schedule(CLIENT, pair.edited or "", waiting.schedule_id)
+    with pytest.raises(NotFoundError):  # another session's message is not this one's to cancel
+        bench.cancel_schedule(CLIENT, pair.edited or "", bench.session(CLIENT, pair.saved or "").schedules[0]
+                              .schedule_id)
+    with pytest.raises(InvalidInputError, match="pick a scheduled message"):
+        bench.cancel_schedule(CLIENT, pair.saved or "", " ")
+    with pytest.raises(NotFoundError):  # nor another client's
+        bench.cancel_schedule("globex", pair.saved or "", waiting.schedule_id)
+    assert len(bench.session(CLIENT, pair.saved or "").schedules) == 1
+
+
+def test_the_inspectors_transcript_tells_what_a_schedule_delivered(bench: Workbench, backend: Backend) -> None:
+    # given a message scheduled to each recipient, delivered when due
+    *_, (_, _, pair) = bench.compare(CLIENT, DEFAULT_PROFILE, offline_values(bench), {}, None, Pair(),
+                                     "dps u in 10 minutes\nDrink water")
+    list(bench.compare(CLIENT, DEFAULT_PROFILE, offline_values(bench), {}, None, pair,
+                       "dps c in 10 minutes\nwhat is 6 * 7"))
+    assert len(deliver_due(backend, utcnow() + timedelta(minutes=11))) == 4  # two per side
+
+    # then the transcript marks the messages the schedules made, and the turn's reply is the model's own
+    detail = bench.session(CLIENT, pair.edited or "")
+    assert [(m.role, m.content, m.scheduled) for m in detail.transcript if m.role != "tool" and m.content] == [
+        ("assistant", detail.config_snapshot["icebreaker"], False),
+        ("assistant", "Drink water", True),
+        ("user", "what is 6 * 7", True),
+        ("assistant", "6 * 7 = 42", False),
+    ]
+    assert detail.schedules == [] and detail.summary["scheduled"] == 0
 
 
 def test_a_dead_letter_is_listed_and_redrive_delivers_it(bench: Workbench, backend: Backend,
