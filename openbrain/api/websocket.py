@@ -42,9 +42,9 @@ import time
 from collections.abc import Callable, Generator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, cast
-from urllib.parse import urlsplit
 
 from openbrain.aws.backend import get_backend
+from openbrain.aws.connections import ConnectionGoneError, ManagementApi
 from openbrain.core.clock import utcnow
 from openbrain.core.errors import ForbiddenError, InvalidInputError, NotFoundError, OpenBrainError, UnauthorizedError
 from openbrain.core.ids import existing_id
@@ -72,11 +72,6 @@ CLOSE_POLICY = 1008  # the ack rule broken (RFC 6455: policy violation)
 CLOSE_IDLE = 1001  # ob-serve: no frame either way for OB_WS_IDLE_SECONDS (API Gateway: 10 minutes)
 TURN_STALE = timedelta(minutes=5)  # a turn marked in flight for longer crashed: it no longer blocks the next
 ACTIONS = ("ack", "chat", "session", "lead")  # lead: server keys only, as GET /leads/{id}
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-
-
-class ConnectionGoneError(Exception):
-    """The connection is gone (API Gateway's 410 GoneException, or a closed local socket)."""
 
 
 class Socket(Protocol):
@@ -184,30 +179,6 @@ def receive(event: dict[str, Any], backend: Backend, socket: Socket, *, deadline
             socket.post(connection_id, error_event(exc))
     except ConnectionGoneError:
         stores.connections.delete(connection_id)
-
-
-def push(backend: Backend, client_id: str, session_id: str, frame: dict[str, Any]) -> int:
-    """Post `frame` to every open connection whose session is `session_id` (and client `client_id`); returns how
-    many got it; a gone connection is forgotten. One that cannot be reached otherwise is logged and skipped."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    stores, region = backend.stores, backend.settings.region
-    delivered = 0
-    for connection in stores.connections.of_session(client_id, session_id):
-        if connection.endpoint is None or (connection.user_expires_at is not None
-                                           and connection.user_expires_at <= utcnow()):
-            continue  # the widget token of its user expired: it hears nothing more (its next frame closes it)
-        try:
-            ManagementApi(connection.endpoint, region).post(connection.connection_id, frame)
-        except ConnectionGoneError:
-            stores.connections.delete(connection.connection_id)
-        except (BotoCoreError, ClientError) as exc:
-            logger.warning("push to a connection failed", extra={"client_id": client_id, "session_id": session_id,
-                                                                  "connection_id": connection.connection_id,
-                                                                  "error": type(exc).__name__})
-        else:
-            delivered += 1
-    return delivered
 
 
 def expire(connection_id: str, backend: Backend, socket: Socket) -> bool:
@@ -331,36 +302,6 @@ def _chat(connection: Connection, data: dict[str, Any], backend: Backend, socket
 
 
 # ------------------------------------------------------------------------------------------------ on AWS
-class ManagementApi:
-    """The `Socket` of API Gateway: the Management API of the stage at `endpoint` (`https://<domain>/<stage>`),
-    or `ob-serve`'s on loopback (`http://127.0.0.1:<port>`: openbrain/local/management.py), which checks no
-    signature, so requests to it are not signed (`ob-serve` may run without AWS credentials)."""
-
-    _clients: dict[tuple[str, str], Any] = {}  # one boto3 client per endpoint, built on first use
-
-    def __init__(self, endpoint: str, region: str) -> None:
-        key = (endpoint, region)
-        if key not in self._clients:
-            import boto3
-            from botocore import UNSIGNED
-            from botocore.config import Config
-
-            loopback = urlsplit(endpoint).hostname in LOOPBACK
-            self._clients[key] = boto3.client("apigatewaymanagementapi", endpoint_url=endpoint, region_name=region,
-                                              config=Config(signature_version=UNSIGNED) if loopback else None)
-        self.client = self._clients[key]
-
-    def post(self, connection_id: str, frame: dict[str, Any]) -> None:
-        try:
-            self.client.post_to_connection(ConnectionId=connection_id, Data=json.dumps(frame).encode())
-        except self.client.exceptions.GoneException as exc:
-            raise ConnectionGoneError(connection_id) from exc
-
-    def close(self, connection_id: str, code: int, reason: str) -> None:
-        with contextlib.suppress(self.client.exceptions.GoneException):
-            self.client.delete_connection(ConnectionId=connection_id)
-
-
 def frame_deadline(context: Any = None) -> float:
     """When a turn of a frame received now must end: before API Gateway stops waiting for the integration (29 s;
     it would then send the client a frame of its own) and before the Lambda's time (`context`, if any) runs

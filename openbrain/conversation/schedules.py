@@ -35,14 +35,13 @@ from openbrain.core.clock import utcnow
 from openbrain.core.errors import NotFoundError, OpenBrainError, ScheduleLimitError, SessionEndedError
 from openbrain.core.ids import new_id
 from openbrain.domain.events import Event, MessageDelivered, MessageScheduled
-from openbrain.domain.scheduling import parse_time_prompt, when_from_expression
 from openbrain.storage.stores import Count
 
 if TYPE_CHECKING:
     from openbrain.aws.backend import Backend
     from openbrain.aws.scheduler import ScheduleTarget
     from openbrain.domain.limits import RateLimits
-    from openbrain.domain.scheduling import When
+    from openbrain.domain.time_prompts import When
     from openbrain.storage.orm import ChatSession
 
 log = logging.getLogger(__name__)
@@ -81,6 +80,8 @@ class Schedule:
                       "created_at": datetime.fromisoformat(data["created_at"])})
 
     def when(self) -> When:
+        from openbrain.domain.time_prompts import when_from_expression  # the parsers: only when a schedule is read
+
         return when_from_expression(self.expression, self.timezone, first=self.next_at, description=self.description)
 
     def target(self, session: ChatSession) -> ScheduleTarget:
@@ -100,15 +101,18 @@ def _store(session: ChatSession, schedules: list[Schedule]) -> None:
 
 
 def session_timezone(session: ChatSession) -> str:
-    """The IANA zone a session's time prompts are read in: its context's `timezone` if it names one, else UTC."""
+    """The IANA zone a session's time prompts are read in: its context's `timezone` if it names one, else its
+    profile's (`AgentProfile.timezone`, UTC by default)."""
+    profile_zone = str((session.config_snapshot or {}).get("timezone") or "UTC")
     zone = (session.context or {}).get("timezone")
     if isinstance(zone, str) and zone:
         try:
             zoneinfo.ZoneInfo(zone)
             return zone
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            log.info("session %s: context timezone %r is not an IANA zone; using UTC", session.session_id, zone)
-    return "UTC"
+            log.info("session %s: context timezone %r is not an IANA zone; using %s", session.session_id, zone,
+                     profile_zone)
+    return profile_zone
 
 
 def confirmation(schedule: Schedule) -> str:
@@ -160,6 +164,7 @@ class ScheduleBook:
         over a limit). The client's counter of waiting schedules is counted now; `settle` gives it back if the
         session's commit fails."""
         from openbrain.domain.scheduling import ScheduleError
+        from openbrain.domain.time_prompts import parse_time_prompt  # the parsers: only when one is added
 
         now = now or utcnow()
         if self.session.ended:
@@ -368,7 +373,7 @@ def _remember(session: ChatSession, text: str) -> None:
 
 
 def _push(backend: Backend, session: ChatSession, found: Schedule, text: str) -> int:
-    from openbrain.api.websocket import push  # TEMP: moves to aws.connections
+    from openbrain.aws.connections import push
 
     frame = {"type": "message", "text": text, "role": "assistant", "session_id": session.session_id,
              "scheduled": True, "schedule_id": found.id}

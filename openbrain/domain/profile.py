@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from typing import Any, ClassVar, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from annotated_types import Ge, Le
 from pydantic import (
@@ -25,6 +26,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -178,7 +180,23 @@ class AgentProfile(_Schema):
                           "secretsmanager:openbrain/clients/<client_id>/<name>",
         json_schema_extra={"pattern": CREDENTIALS_PATTERN},
     )
+    timezone: str = Field(
+        "UTC", description="the IANA time zone (e.g. 'Europe/London') the session's scheduled messages are read in "
+                           "when its context names none (docs/scheduling.md)",
+        json_schema_extra=lambda schema: schema.update(enum=list[JsonValue](sorted(available_timezones()))),
+    )
     memory: MemoryPolicy = Field(default_factory=MemoryPolicy)
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        """An IANA zone name (ZoneInfo reads it from tzdata; the OpenAPI document lists them all, built only when
+        it is: listing them takes ~20 ms)."""
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise _invalid(f"timezone must be an IANA time zone such as Europe/London, not {value[:64]!r}") from None
+        return value
 
     @field_validator("system_message", "icebreaker", mode="before")
     @classmethod

@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from openbrain.api.websocket import ConnectionGoneError
+from openbrain.aws.connections import ConnectionGoneError
 
 if TYPE_CHECKING:
     from openbrain.local.websocket import LocalSocket

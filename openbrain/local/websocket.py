@@ -28,7 +28,6 @@ from starlette.types import Receive, Scope, Send
 
 from openbrain.api.websocket import (
     CLOSE_IDLE,
-    ConnectionGoneError,
     connect,
     disconnect,
     expire,
@@ -36,6 +35,7 @@ from openbrain.api.websocket import (
     receive,
 )
 from openbrain.aws.backend import get_backend
+from openbrain.aws.connections import ConnectionGoneError
 from openbrain.core.ids import new_id
 from openbrain.local.management import ManagementServer
 

@@ -4,8 +4,9 @@ Scheduler invokes it asynchronously with the schedule's `Input` as the event (op
 
     {"client_id": "acme", "session_id": "01K...", "schedule_id": "01K...", "scheduled_time": "2026-12-05T19:00:00Z"}
 
-`handler` parses it and hands the target and its due time to `openbrain.services.schedules.deliver`, which
-delivers the message (stores it, pushes it to the session's open connections, emits `message.delivered.v1`).
+`handler` parses it and hands the target and its due time to `openbrain.conversation.schedules.deliver`, which
+delivers the message (stores it, pushes it to the session's open connections, emits `message.delivered.v1`;
+docs/scheduling.md).
 
 - A malformed event (not a schedule's Input: invoked by hand, or armed by something else) is logged at WARNING,
   naming the fields that are wrong, and dropped: retrying cannot repair it, so raising would only make Lambda try
@@ -32,8 +33,8 @@ def handler(event: Any, context: Any) -> dict[str, str]:
     except MalformedScheduleEventError as exc:
         log.warning("scheduled delivery: dropped a malformed event (not retried): %s", exc.message)
         return {"status": "malformed", "reason": exc.message}
-    # the lead's service runs a chat turn for a `chatbot` message: imported only when there is one to deliver
-    from openbrain.services.schedules import deliver
+    # it runs a chat turn for a `chatbot` message: imported only when there is one to deliver
+    from openbrain.conversation.schedules import deliver
 
     due = scheduled_time.isoformat().replace("+00:00", "Z")
     log.info("scheduled delivery: client %s session %s schedule %s due %s", target.client_id, target.session_id,

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
+from zoneinfo import available_timezones
 
 import gradio as gr
 
@@ -480,6 +481,10 @@ def build(workbench: Workbench, client_id: str | None = None, title: str = "Open
                             credentials = gr.Textbox(label="Credentials reference", elem_id="credentials",
                                                      info="env:OB_MODEL_KEY_<NAME>, ssm:/openbrain/clients/<client>/"
                                                           "<name> or secretsmanager:...; never the key itself")
+                            timezone = gr.Dropdown(label="Time zone", elem_id="timezone",
+                                                   choices=sorted(available_timezones()), value="UTC",
+                                                   info="scheduled messages' times, unless the session's "
+                                                        "context names one (docs/scheduling.md)")
                         system_message = gr.Textbox(label="System message", lines=6, elem_id="system-message")
                         icebreaker = gr.Textbox(label="Icebreaker", lines=2, elem_id="icebreaker")
                         with gr.Accordion("Memory policy", open=False):
@@ -555,7 +560,7 @@ def build(workbench: Workbench, client_id: str | None = None, title: str = "Open
                 dlq_status = gr.Markdown()
 
         form: list[Any] = [system_message, icebreaker, model, temperature, tools, iterations, seconds, base_url,
-                           credentials, *memory]
+                           credentials, timezone, *memory]
         if len(form) != len(FORM_FIELDS):
             raise RuntimeError("the editor's components and FORM_FIELDS differ")
         editor = [*form, loaded, status, validation, profile]

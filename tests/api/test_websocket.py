@@ -22,8 +22,9 @@ from support.apigw_ws import ENDPOINT, STAGE, ws_event
 from support.backend import installed_backend
 from support.fake_openai import TEST_KEY, FakeOpenAI, Reply
 
-from openbrain.api.websocket import MAX_FRAME_BYTES, ManagementApi, handler, push, receive
+from openbrain.api.websocket import MAX_FRAME_BYTES, handler, receive
 from openbrain.aws.backend import Backend
+from openbrain.aws.connections import ManagementApi, push
 from openbrain.core.errors import NotFoundError
 from openbrain.core.settings import Settings
 from openbrain.storage import memory_codec

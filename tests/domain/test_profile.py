@@ -33,7 +33,7 @@ def test_the_defaults_are_a_valid_profile() -> None:
 
 def test_config_fields_are_the_schemas_fields_in_order() -> None:
     assert CONFIG_FIELDS == ("system_message", "icebreaker", "model", "temperature", "tools", "max_iterations",
-                             "max_execution_time", "base_url", "credentials", "memory")
+                             "max_execution_time", "base_url", "credentials", "timezone", "memory")
 
 
 def test_camel_case_and_snake_case_are_both_accepted_and_snake_case_comes_out() -> None:
@@ -77,7 +77,10 @@ def test_whole_number_fields_take_whole_floats_as_ints() -> None:
         ({"memory": {"window": 1}}, ("unknown memory field 'window'; allowed: window_messages, window_tokens, "
                                      "max_stored_messages, max_stored_bytes")),
         ({"temprature": 1}, "unknown field 'temprature'; allowed: system_message, icebreaker, model, temperature"),
-        ({"tools": ["calculator", "rm_rf"]}, "unknown tool(s) rm_rf; known tools: calculator, capture_lead"),
+        ({"tools": ["calculator", "rm_rf"]}, ("unknown tool(s) rm_rf; known tools: calculator, cancel_schedule, "
+                                             "capture_lead")),
+        ({"timezone": "Mars/Olympus_Mons"}, "timezone must be an IANA time zone such as Europe/London"),
+        ({"timezone": "../etc/passwd"}, "timezone must be an IANA time zone"),
         ({"tools": "calculator"}, "tools must be a list of tool names"),
         ({"model": "gpt-4"}, "invalid model spec 'gpt-4': use 'offline' or 'openai:<model>'"),
         ({"model": 4}, "model must be a model spec string"),

@@ -1,5 +1,5 @@
-"""The dps command and time prompts (openbrain/domain/scheduling.py): the phrase corpus in three zones, DST changes
-in two, every refusal, the command's forms, and the syntax section of docs/scheduling.md."""
+"""The dps command and time prompts (openbrain/domain/scheduling.py, time_prompts.py): the phrase corpus in three
+zones, DST changes in two, every refusal, the command's forms, and the syntax section of docs/scheduling.md."""
 
 from __future__ import annotations
 
@@ -13,17 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import openbrain.domain.scheduling as scheduling
+import openbrain.domain.time_prompts as time_prompts
 from openbrain.core.errors import InvalidInputError
-from openbrain.domain.scheduling import (
-    DPS_HELP,
-    DpsCommand,
-    ScheduleError,
-    When,
-    parse_dps,
-    parse_time_prompt,
-    when_from_expression,
-)
+from openbrain.domain.scheduling import DPS_HELP, DpsCommand, ScheduleError, parse_dps
+from openbrain.domain.time_prompts import When, parse_time_prompt, when_from_expression
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)  # a Friday; 10:00 in London, 05:00 in New York, 21:00 in Sydney
@@ -522,7 +515,7 @@ def test_the_help_explains_the_syntax_with_examples_that_work() -> None:
 
 # ------------------------------------------------------------------------------------------------ docs
 def _time_prompts_section() -> str:
-    doc = scheduling.__doc__ or ""
+    doc = time_prompts.__doc__ or ""
     return doc[doc.index("## Time prompts") :].rstrip() + "\n"
 
 
@@ -531,7 +524,7 @@ def test_the_docs_time_prompts_section_is_the_modules() -> None:
     assert docs.startswith("# Scheduled messages\n")  # the lead's sections may come before and after this one
     section = docs[docs.index("## Time prompts") :]
     following = section.find("\n## ", 1)
-    assert (section if following < 0 else section[: following + 1]) == _time_prompts_section()
+    assert (section if following < 0 else section[:following]).rstrip() + "\n" == _time_prompts_section()
 
 
 def test_every_example_in_the_docs_resolves_as_written() -> None:
@@ -544,7 +537,7 @@ def test_every_example_in_the_docs_resolves_as_written() -> None:
 
 
 def test_the_documented_defaults_are_the_ones_used() -> None:
-    assert scheduling.PARTS_OF_DAY == {"morning": 9, "afternoon": 15, "evening": 19, "night": 21}
-    for word, hour in scheduling.PARTS_OF_DAY.items():
+    assert time_prompts.PARTS_OF_DAY == {"morning": 9, "afternoon": 15, "evening": 19, "night": 21}
+    for word, hour in time_prompts.PARTS_OF_DAY.items():
         assert f"{word} {hour:02d}:00" in _time_prompts_section()
         assert parse(f"tomorrow {word}").first == utc(2026, 12, 5, hour)

@@ -19,8 +19,9 @@ from support.fake_openai import TEST_KEY, FakeOpenAI, Reply
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from openbrain.api.websocket import MAX_FRAME_BYTES, ManagementApi, push
+from openbrain.api.websocket import MAX_FRAME_BYTES
 from openbrain.aws.backend import get_backend
+from openbrain.aws.connections import ManagementApi, push
 from openbrain.core.ids import new_id
 from openbrain.core.settings import Settings
 from openbrain.local.serve import LocalStack

@@ -397,9 +397,11 @@ def test_a_dead_letter_is_listed_and_redrive_delivers_it(bench: Workbench, backe
         assert {letter["client_id"] for letter in letters} == {CLIENT}
 
         webhook.status = 200
-        (result,) = bench.redrive()
+        results = {result.target: result for result in bench.redrive()}
 
+        result = results["lead-webhook"]
         assert (result.moved, result.processed, result.failed) == (2, 2, 0)
+        assert results["message-webhook"].moved == 0
         assert bench.dead_letters() == []
         assert len(webhook.requests) > 2
         assert {lead.status for lead in Lead.get_all(CLIENT)} == {"delivered"}

@@ -15,7 +15,7 @@ from support.backend import installed_backend
 from support.browser import TURN_MS, Served, WidgetPage, ob_serve, widget_page
 from support.store import stop_store
 
-from openbrain.api.websocket import push
+from openbrain.aws.connections import push
 from openbrain.core.ids import new_id
 from openbrain.core.settings import Settings
 

@@ -72,6 +72,7 @@ class AgentConfig(OpenBrainModel):
     max_execution_time = NumberAttribute(default=_DEFAULTS.max_execution_time)
     base_url = UnicodeAttribute(null=True)
     credentials = UnicodeAttribute(null=True)  # a reference (docs/models.md), never a key
+    timezone = UnicodeAttribute(default=_DEFAULTS.timezone)
     memory = MemoryPolicyAttribute(default=MemoryPolicy)
 
     @classmethod
