@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import logging
 import zoneinfo
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from openbrain.core.clock import utcnow
-from openbrain.core.errors import NotFoundError, OpenBrainError, ScheduleLimitError, SessionEndedError
+from openbrain.core.errors import NotFoundError, OpenBrainError, RateLimitedError, ScheduleLimitError, SessionEndedError
 from openbrain.core.ids import new_id
 from openbrain.domain.events import Event, MessageDelivered, MessageScheduled
 from openbrain.storage.stores import Count
@@ -43,6 +43,9 @@ if TYPE_CHECKING:
     from openbrain.domain.limits import RateLimits
     from openbrain.domain.time_prompts import When
     from openbrain.storage.orm import ChatSession
+
+    TurnCounts = Callable[[Mapping[str, int]], Sequence[Count]]  # a turn's usage -> the counters its commit adds to
+    Admit = Callable[[ChatSession], TurnCounts]  # a scheduled turn of the session may run: its counts
 
 log = logging.getLogger(__name__)
 SCHEDULE_NAME = "schedule"  # the `name` of a stored message a schedule made (domain: services/sessions.transcript)
@@ -305,9 +308,13 @@ class Delivery:
 
 
 def deliver(backend: Backend, target: ScheduleTarget, scheduled_time: datetime | None = None, *,
-            now: datetime | None = None) -> Delivery:
+            now: datetime | None = None, admit: Admit | None = None) -> Delivery:
     """Deliver the message `target` names, due at `scheduled_time` (None: whenever it is due); see the module
-    docstring. Raises what the store or the model raised (the Scheduler retries, ob-serve tries again)."""
+    docstring. Raises what the store or the model raised (the Scheduler retries, ob-serve tries again).
+
+    `admit`, if given, is asked before a prompt to the chatbot runs (services/schedules.py: the client's quotas)
+    and returns the counters the turn's commit adds to; if it raises `RateLimitedError`, the turn does not run:
+    this time is skipped (the schedule moves on as if delivered, and nothing is sent)."""
     now = now or utcnow()
     try:
         session = backend.stores.sessions.get(target.client_id, target.session_id)
@@ -341,7 +348,13 @@ def deliver(backend: Backend, target: ScheduleTarget, scheduled_time: datetime |
                                  recipient=found.recipient, text=text, delivered_at=utcnow())]
 
     if found.recipient == "chatbot":
-        text = _chatbot_turn(session, found, book, backend, delivered)
+        try:
+            counts = admit(session) if admit is not None else None
+        except RateLimitedError as exc:
+            log.warning("schedule %s of session %s: skipped this time (%s)", found.id, session.session_id, exc.message)
+            commit(session, book, backend)
+            return Delivery(None, following)
+        text = _chatbot_turn(session, found, book, backend, delivered, counts)
     else:
         text = found.prompt
         _remember(session, found.prompt)
@@ -351,12 +364,12 @@ def deliver(backend: Backend, target: ScheduleTarget, scheduled_time: datetime |
 
 
 def _chatbot_turn(session: ChatSession, found: Schedule, book: ScheduleBook, backend: Backend,
-                  delivered: Callable[[str], list[Event]]) -> str:
+                  delivered: Callable[[str], list[Event]], counts: TurnCounts | None) -> str:
     """A turn of `session` with the schedule's prompt as its input; the book's changes ride its commit."""
     from openbrain.conversation.chat import collect, session_events
 
     return collect(session_events(session, found.prompt, backend, tokens=False, scheduled=True, book=book,
-                                  on_reply=delivered)).message
+                                  on_reply=delivered, counts=counts)).message
 
 
 def _remember(session: ChatSession, text: str) -> None:
@@ -395,13 +408,16 @@ def due(backend: Backend, now: datetime | None = None) -> Iterator[tuple[Schedul
                 yield found.target(session), found.next_at
 
 
-def deliver_due(backend: Backend, now: datetime | None = None) -> list[Delivery]:
-    """Deliver every schedule due by `now`, each on its own (one failing is logged, the others go on)."""
+def deliver_due(backend: Backend, now: datetime | None = None, *,
+                deliver_one: Callable[..., Delivery] | None = None) -> list[Delivery]:
+    """Deliver every schedule due by `now` (with `deliver_one`, default `deliver`), each on its own (one failing is
+    logged, the others go on)."""
     now = now or utcnow()
+    deliver_one = deliver_one or deliver
     done = []
     for target, at in list(due(backend, now)):
         try:
-            done.append(deliver(backend, target, at, now=now))
+            done.append(deliver_one(backend, target, at, now=now))
         except Exception:
             log.exception("delivering schedule %s failed; tried again on the next pass", target.schedule_id)
     return done

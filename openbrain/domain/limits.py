@@ -12,7 +12,8 @@ second concurrent turn of one session can never be saved (optimistic locking) bu
 cost (1 M tokens of gpt-4o-mini is well under a dollar) until the client raises them.
 
 Scheduled messages (docs/scheduling.md) have limits of their own: 10 waiting per session, 1,000 per client, and
-a recurring one at most every 15 minutes.
+a recurring one at most every 15 minutes; a scheduled prompt to the chatbot is a turn of the client's, counted against
+its daily and monthly quotas (services/schedules.py).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ source do in a deployment, with the very same handler functions:
   to the target's dead-letter queue (`ob-admin dlq list|redrive`);
 - scheduled messages (docs/scheduling.md) are delivered when due, as EventBridge Scheduler and the delivery
   Lambda do when deployed: every `schedule_interval` seconds the sessions are looked through for schedules due
-  (`conversation.schedules.deliver_due`). Their state is in the store, so they survive a restart; a time missed
+  (`services.schedules.deliver_due`). Their state is in the store, so they survive a restart; a time missed
   while ob-serve was not running is delivered once, at the next start.
 Requests are served by uvicorn (`openbrain.local.asgi`: limits, timeouts, JSON errors) and run side by
 side, each with its own resolver state (`openbrain.api.app.PerRequestRestResolver`), in this process or in
@@ -38,13 +38,14 @@ import uvicorn
 from openbrain.aws.resources import TARGETS
 from openbrain.conversation.outbox import SWEEP_GRACE
 from openbrain.conversation.outbox import flush as flush_outboxes
-from openbrain.conversation.schedules import Delivery, deliver_due
+from openbrain.conversation.schedules import Delivery
 from openbrain.core.clock import utcnow
 from openbrain.core.errors import ConfigurationError
 from openbrain.core.ids import new_id
 from openbrain.local.asgi import ApiGatewayApp, Limits, protocol_class
 from openbrain.local.demo import DemoSite
 from openbrain.local.websocket import MAX_MESSAGE_BYTES, WebSocketApp
+from openbrain.services.schedules import deliver_due
 from openbrain.storage.orm.client import Client
 from openbrain.targets.poller import LocalContext, poll_once
 from openbrain.targets.queues import target_named

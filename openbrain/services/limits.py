@@ -121,10 +121,24 @@ def admit(client: Client, end_user: str | None, session_id: str | None, counters
     admission (`Admission.counts`) when the turn ends."""
     now = now or utcnow()
     limits = _limits(client, end_user, session_id, now)
+    _count(limits, counters, now)
+    return Admission([found.count for found in limits[3:5]], limits[5].count if session_id else None)
+
+
+def admit_quotas(client: Client, counters: CounterStore, now: datetime | None = None) -> Admission:
+    """Count a turn of `client` that no caller asked for (a scheduled prompt to the chatbot: docs/scheduling.md)
+    against its daily and monthly quotas only, in one write; `RateLimitedError` if it is over one. Settled as
+    `admit`'s."""
+    now = now or utcnow()
+    quotas = _limits(client, None, None, now)[3:5]
+    _count(quotas, counters, now)
+    return Admission([found.count for found in quotas])
+
+
+def _count(limits: list[_Limit], counters: CounterStore, now: datetime) -> None:
     closed = [i for i, found in enumerate(limits) if min(found.count.below.values()) <= 0]  # a limit of 0
     refused = closed or counters.count([found.count for found in limits])
     if refused:
         worst = max((limits[i] for i in refused), key=lambda found: found.resets)
         retry_after = max(1, worst.resets - int(now.timestamp()))
         raise RateLimitedError(f"rate limited: over {worst.what}; retry in {retry_after} s", retry_after)
-    return Admission([found.count for found in limits[3:5]], limits[5].count if session_id else None)

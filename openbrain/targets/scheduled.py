@@ -4,7 +4,7 @@ Scheduler invokes it asynchronously with the schedule's `Input` as the event (op
 
     {"client_id": "acme", "session_id": "01K...", "schedule_id": "01K...", "scheduled_time": "2026-12-05T19:00:00Z"}
 
-`handler` parses it and hands the target and its due time to `openbrain.conversation.schedules.deliver`, which
+`handler` parses it and hands the target and its due time to `openbrain.services.schedules.deliver`, which
 delivers the message (stores it, pushes it to the session's open connections, emits `message.delivered.v1`;
 docs/scheduling.md).
 
@@ -34,7 +34,7 @@ def handler(event: Any, context: Any) -> dict[str, str]:
         log.warning("scheduled delivery: dropped a malformed event (not retried): %s", exc.message)
         return {"status": "malformed", "reason": exc.message}
     # it runs a chat turn for a `chatbot` message: imported only when there is one to deliver
-    from openbrain.conversation.schedules import deliver
+    from openbrain.services.schedules import deliver
 
     due = scheduled_time.isoformat().replace("+00:00", "Z")
     log.info("scheduled delivery: client %s session %s schedule %s due %s", target.client_id, target.session_id,

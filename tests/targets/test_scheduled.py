@@ -1,6 +1,6 @@
 """The scheduled delivery function, fed the events EventBridge Scheduler sends: a malformed one is dropped with a
-WARNING, never raised (retrying cannot repair it). The delivery itself (services.schedules.deliver) is tested
-with that service."""
+WARNING, never raised (retrying cannot repair it). Delivering a well-formed one: tests/services/
+test_scheduled_delivery.py."""
 
 from __future__ import annotations
 
