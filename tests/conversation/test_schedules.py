@@ -4,18 +4,20 @@ passing `now`, never by sleeping."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from support.events import delivered
 
 from openbrain.aws.backend import Backend
 from openbrain.conversation.chat import DPS_MODEL, ChatMessage, chat
-from openbrain.conversation.schedules import deliver, deliver_due, schedule, schedules_of
+from openbrain.conversation.schedules import confirmation, deliver, deliver_due, schedule, schedules_of
 from openbrain.core.clock import utcnow
 from openbrain.core.errors import ConflictError, InvalidInputError, NotFoundError, ScheduleLimitError, SessionEndedError
 from openbrain.domain.limits import RateLimits
-from openbrain.domain.scheduling import DPS_HELP
+from openbrain.domain.scheduling import DPS_HELP, parse_dps
 from openbrain.services.sessions import cancel_schedule, get_session, session_schedules
 from openbrain.storage.orm import AgentConfig, ChatSession, Client
 
@@ -245,3 +247,21 @@ def test_a_schedule_whose_commit_fails_is_given_back(acme: Client, backend: Back
     # then
     assert [s.prompt for s in schedules_of(_session(session_id))] == ["first"]
     assert _waiting(backend) == 1
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/scheduling.md"])
+def test_the_dps_examples_of_the_docs_schedule_what_they_say(acme: Client, doc: str) -> None:
+    examples = re.findall(r"^```dps\n(.*?)^```$", (ROOT / doc).read_text(), re.M | re.S)
+    assert examples
+    for example in examples:
+        command = parse_dps(example)
+        assert command is not None and command.recipient is not None
+        session_id = _start({"timezone": "Europe/London"})
+        answer = _say(session_id, example.strip())
+        [waiting] = schedules_of(_session(session_id))
+        assert (waiting.recipient, waiting.prompt, waiting.time_prompt) == (
+            command.recipient, command.prompt, command.time_prompt)
+        assert answer.message == confirmation(waiting) and "Europe/London" in answer.message
