@@ -436,7 +436,9 @@ textarea:disabled{background:#f3f4f6}
     }
   };
   // the session as it is when the turn starts (an icebreaker queued before may have started it)
-  const chat = (body, asked) => turn({ agentConfig: PROFILE, ...(sessionId && !body.reset ? { sessionId } : {}), ...body }, asked);
+  // A new session learns the visitor's time zone: scheduled messages ("dps ...", reminders) are read in it.
+  const inZone = () => { try { return { context: { timezone: Intl.DateTimeFormat().resolvedOptions().timeZone } }; } catch (e) { return {}; } };
+  const chat = (body, asked) => turn({ agentConfig: PROFILE, ...(sessionId && !body.reset ? { sessionId } : inZone()), ...body }, asked);
   const enqueue = (body, asked) => (queue = queue.then(() => chat(body, asked)).catch(crashed)); // one at a time
 
   // The stored conversation shown again; false when there is none to show (then the visitor is greeted).

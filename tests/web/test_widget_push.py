@@ -1,12 +1,13 @@
 """A scheduled message pushed to an open conversation shows in the chat widget (docs/widget.md, Scheduled
 messages), in Debian's chromium against a real `ob-serve` on a store file: the test attaches to the same store
-and pushes the frame as the scheduler does (`openbrain.api.websocket.push`), through ob-serve's loopback
-Management API. Fails on any page error, console error or traceback (support/browser.py)."""
+and pushes the frame as the scheduler does (`openbrain.aws.connections.push`), through ob-serve's loopback
+Management API, or runs the scheduler's pass itself on a `dps` command the visitor typed. Fails on any page error, console error or traceback (support/browser.py)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +17,10 @@ from support.browser import TURN_MS, Served, WidgetPage, ob_serve, widget_page
 from support.store import stop_store
 
 from openbrain.aws.connections import push
+from openbrain.core.clock import utcnow
 from openbrain.core.ids import new_id
 from openbrain.core.settings import Settings
+from openbrain.services.schedules import deliver_due
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Route
@@ -117,3 +120,37 @@ def test_a_pushed_scheduled_message_shows_after_a_turn_and_after_a_reload(browse
         assert delivered == 1
         expect(ui.messages("assistant").last).to_have_text("Stand-up in 5 minutes")
         assert ui.page.evaluate("window.obMessages.length") == 1
+
+
+def test_a_visitor_schedules_with_dps_in_their_time_zone_and_the_answer_arrives_when_due(
+        browser: Browser, served: Served, attached: Backend) -> None:
+    from playwright.sync_api import expect
+
+    with widget_page(browser, timezone_id="Asia/Tokyo") as ui:
+        # given: a visitor in Tokyo types a dps command (Shift+Enter between its lines)
+        ui.goto(served.url + "/demo")
+        ui.open()
+        ui.greeted()
+        ui.composer.fill("dps c in 1 minute")
+        ui.composer.press("Shift+Enter")
+        ui.composer.type("what is 6 * 7")
+        ui.composer.press("Enter")
+
+        # then: the widget says what was scheduled, in the visitor's zone
+        confirmation = ui.messages("assistant").last
+        expect(confirmation).to_contain_text("Scheduled a message to the assistant", timeout=TURN_MS)
+        expect(confirmation).to_contain_text("Asia/Tokyo")
+        expect(ui.send_button).to_be_enabled(timeout=TURN_MS)
+        session_id = ui.page.evaluate(f"localStorage.getItem({json.dumps(STORE_KEY)})")
+
+        # when: its time comes (the scheduler's pass, run on ob-serve's store with the clock a minute on)
+        [done] = deliver_due(attached, utcnow() + timedelta(minutes=1, seconds=1))
+
+        # then: the answer arrives in the open panel, no turn asked for
+        assert done.text and done.pushed == 1
+        expect(ui.messages("assistant").last).to_have_text(done.text, timeout=TURN_MS)
+        # and after a reload the transcript has it, without the scheduled prompt as something the visitor said
+        ui.page.reload()
+        ui.open()
+        expect(ui.messages("assistant").last).to_have_text(done.text, timeout=TURN_MS)
+        expect(ui.messages("user")).to_have_count(0)
