@@ -4,13 +4,12 @@ chatbot counted as the client's turn (its quotas, its usage)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
+from support.targets import load_handler
 
 from openbrain.aws.backend import Backend
 from openbrain.aws.scheduler import SCHEDULED_TIME, EventBridgeScheduler
@@ -28,7 +27,6 @@ pytestmark = pytest.mark.integration
 GROUP = "acme-stack-schedules"
 ROLE = "arn:aws:iam::123456789012:role/acme-stack-scheduler"
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:acme-stack-scheduled-delivery"
-APP_PATH = Path(__file__).resolve().parents[2] / "lambdas" / "targets" / "scheduled_delivery" / "app.py"
 
 
 @pytest.fixture
@@ -51,12 +49,7 @@ def scheduler(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 @pytest.fixture
 def handler() -> Any:
-    """The delivery function's handler, imported from its app.py as Lambda does."""
-    spec = importlib.util.spec_from_file_location("scheduled_delivery_app", APP_PATH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.handler
+    return load_handler("scheduled_delivery")
 
 
 def _start() -> str:

@@ -36,9 +36,10 @@ def verified(body: bytes, headers: dict[str, str], secret: str = SECRET) -> Any:
     return Webhook(secret).verify(body, headers)
 
 
-def load_handler() -> Any:
-    """`handler` of the target's app.py, imported from its path as Lambda does."""
-    spec = importlib.util.spec_from_file_location("lead_webhook_app", APP_PATH)
+def load_handler(function: str = "lead_webhook") -> Any:
+    """`handler` of the function's app.py (`lambdas/targets/<function>/app.py`), imported from its path as Lambda
+    does."""
+    spec = importlib.util.spec_from_file_location(f"{function}_app", ROOT / "lambdas" / "targets" / function / "app.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -3,7 +3,6 @@ Lambda handler (loaded from its app.py as Lambda does) fed batches received from
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 from datetime import UTC, datetime
@@ -12,10 +11,10 @@ from typing import Any
 import pytest
 from standardwebhooks import WebhookVerificationError
 from support.targets import (
-    ROOT,
     SECRET,
     WebhookServer,
     captured,
+    load_handler,
     make_client,
     make_lead,
     put_ssm_secret,
@@ -31,17 +30,12 @@ from openbrain.targets.poller import PollResult, poll_once
 
 pytestmark = pytest.mark.integration
 TARGET = "message-webhook"
-APP_PATH = ROOT / "lambdas" / "targets" / "message_webhook" / "app.py"
 TEXT = "Time to stretch: stand up, reach for the ceiling, hold for ten seconds."
 
 
 @pytest.fixture(scope="module")
 def handler() -> Any:
-    spec = importlib.util.spec_from_file_location("message_webhook_app", APP_PATH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.handler
+    return load_handler("message_webhook")
 
 
 @pytest.fixture

@@ -4,27 +4,19 @@ test_scheduled_delivery.py."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import pytest
+from support.targets import load_handler
 
 from openbrain.aws.scheduler import SCHEDULED_TIME, ScheduleTarget, schedule_input
-
-APP_PATH = Path(__file__).resolve().parents[2] / "lambdas" / "targets" / "scheduled_delivery" / "app.py"
 
 
 @pytest.fixture(scope="module")
 def handler() -> Any:
-    """`handler` of the function's app.py, imported from its path as Lambda does."""
-    spec = importlib.util.spec_from_file_location("scheduled_delivery_app", APP_PATH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.handler
+    return load_handler("scheduled_delivery")
 
 
 def _armed_input(**changes: Any) -> dict[str, Any]:

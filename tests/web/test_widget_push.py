@@ -1,7 +1,8 @@
 """A scheduled message pushed to an open conversation shows in the chat widget (docs/widget.md, Scheduled
 messages), in Debian's chromium against a real `ob-serve` on a store file: the test attaches to the same store
 and pushes the frame as the scheduler does (`openbrain.aws.connections.push`), through ob-serve's loopback
-Management API, or runs the scheduler's pass itself on a `dps` command the visitor typed. Fails on any page error, console error or traceback (support/browser.py)."""
+Management API, or runs the scheduler's pass itself on a `dps` command the visitor typed. Fails on any page
+error, console error or traceback (support/browser.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from openbrain.core.clock import utcnow
 from openbrain.core.ids import new_id
 from openbrain.core.settings import Settings
 from openbrain.services.schedules import deliver_due
+from openbrain.services.sessions import session_schedules
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Route
@@ -142,6 +144,8 @@ def test_a_visitor_schedules_with_dps_in_their_time_zone_and_the_answer_arrives_
         expect(confirmation).to_contain_text("Asia/Tokyo")
         expect(ui.send_button).to_be_enabled(timeout=TURN_MS)
         session_id = ui.page.evaluate(f"localStorage.getItem({json.dumps(STORE_KEY)})")
+        [waiting] = session_schedules(attached.stores, "local", session_id).schedules
+        assert (waiting.timezone, waiting.recipient, waiting.prompt) == ("Asia/Tokyo", "chatbot", "what is 6 * 7")
 
         # when: its time comes (the scheduler's pass, run on ob-serve's store with the clock a minute on)
         [done] = deliver_due(attached, utcnow() + timedelta(minutes=1, seconds=1))
