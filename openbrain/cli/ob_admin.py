@@ -302,13 +302,15 @@ def _outbox_flush(args: argparse.Namespace) -> int:
 # --- schedules -------------------------------------------------------------------------------------
 
 def _schedules_list(args: argparse.Namespace) -> int:
+    from openbrain.core.ids import existing_id
     from openbrain.services.sessions import client_schedules, session_schedules
 
+    client_id = _client_id(args.client_id)
     with _opened() as backend:
         if args.session:
-            found = [session_schedules(backend.stores, args.client_id, _session_id(args.session))]
+            found = [session_schedules(backend.stores, client_id, existing_id(args.session, "session"))]
         else:
-            found = client_schedules(backend.stores, args.client_id)
+            found = client_schedules(backend.stores, client_id)
     waiting = sorted(((s, group.session_id) for group in found for s in group.schedules), key=lambda x: x[0].next_at)
     lines = [f"{s.schedule_id}  session {session_id}  to the {s.recipient}  {s.description}  "
              f"next {s.next_at:%Y-%m-%d %H:%M} UTC  {s.prompt.splitlines()[0][:60]}" for s, session_id in waiting]
@@ -321,16 +323,20 @@ def _schedules_cancel(args: argparse.Namespace) -> int:
     from openbrain.services.sessions import cancel_schedule
 
     with _opened() as backend:
-        cancelled = cancel_schedule(backend, args.client_id, _session_id(args.session_id),
+        cancelled = cancel_schedule(backend, _client_id(args.client_id), existing_id(args.session_id, "session"),
                                     existing_id(args.schedule_id, "scheduled message"))
     _emit(args, cancelled.model_dump(mode="json"), f"cancelled {cancelled.schedule_id} ({cancelled.description})")
     return 0
 
 
-def _session_id(text: str) -> str:
-    from openbrain.core.ids import existing_id
+def _client_id(text: str) -> str:
+    """A client id as a session may carry one: not blank (the CLIs' own clients, `public`, have no record to read;
+    a blank key would reach DynamoDB as a ValidationException)."""
+    from openbrain.core.errors import InvalidInputError
 
-    return existing_id(text, "session")
+    if not text.strip():
+        raise InvalidInputError("CLIENT_ID must not be blank")
+    return text
 
 
 # --- init ------------------------------------------------------------------------------------------

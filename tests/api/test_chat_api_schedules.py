@@ -265,3 +265,18 @@ def test_put_limits_takes_the_three_scheduling_limits(acme: Api) -> None:
 def test_put_limits_refuses_a_scheduling_limit_that_is_not_one(acme: Api, body: dict[str, object]) -> None:
     response = acme.put("/limits", body)
     assert (response.status, response.error["code"]) == (422, "invalid_input")
+
+
+@pytest.mark.parametrize("command", ["dps u every 5 minutes\nhi", "dps u yesterday at 5pm\nhi", "dps x in 1 hour\nhi"])
+def test_a_dps_message_not_understood_starts_no_session(acme: Api, command: str) -> None:
+    response = acme.post("/chat", {"agentConfig": "bot", "message": command})
+
+    assert (response.status, response.error["code"]) == (422, "invalid_input")
+    assert list(ChatSession.query("acme")) == []
+
+
+def test_a_dps_message_may_start_a_session(acme: Api) -> None:
+    response = acme.post("/chat", {"agentConfig": "bot", "message": "dps c in 1 hour\nping"})
+
+    assert response.status == 200, response.body
+    assert [entry["prompt"] for entry in stored(response.json["session_id"])] == ["ping"]
