@@ -111,7 +111,8 @@ def _client_show(args: argparse.Namespace) -> int:
 
 
 def _limit_lines(limits: dict[str, int]) -> list[str]:
-    return [f"  {name:<21}{value:,}" for name, value in limits.items()]
+    width = max(map(len, limits), default=0) + 2
+    return [f"  {name:<{width}}{value:,}" for name, value in limits.items()]
 
 
 def _client_limits(args: argparse.Namespace) -> int:
@@ -126,7 +127,7 @@ def _client_limits(args: argparse.Namespace) -> int:
             limits = get_client(backend.stores, args.client_id).rate_limits
     shown = limits.model_dump()
     _emit(args, {"client_id": args.client_id, "limits": shown},
-          "\n".join([f"limits of {args.client_id} (widget-key turns; docs/api.md, Rate limits and quotas)",
+          "\n".join([f"limits of {args.client_id} (docs/api.md, Rate limits and quotas)",
                      *_limit_lines(shown)]))
     return 0
 
@@ -434,7 +435,8 @@ def parser() -> argparse.ArgumentParser:
     show = command(clients, "show", _client_show, "show one client and its profiles")
     show.add_argument("client_id", metavar="CLIENT_ID")
     limits = command(clients, "limits", _client_limits,
-                     "show or set the client's rate limits and quotas (widget-key turns; 0 refuses every turn)")
+                     "show or set the client's rate limits and quotas (widget-key turns, 0 refusing every turn; "
+                     "scheduled messages waiting, 0 refusing every one, and their shortest interval)")
     limits.add_argument("client_id", metavar="CLIENT_ID")
     for name, spec in RateLimits.model_fields.items():
         limits.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, metavar="N",
