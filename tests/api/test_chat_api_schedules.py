@@ -4,7 +4,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
+from typing import Any
 
 import pytest
 from support.api import ACME_ORIGIN, Api
@@ -280,3 +283,42 @@ def test_a_dps_message_may_start_a_session(acme: Api) -> None:
 
     assert response.status == 200, response.body
     assert [entry["prompt"] for entry in stored(response.json["session_id"])] == ["ping"]
+
+
+def _documented() -> list[Any]:
+    """The JSON examples of docs/api.md's "Scheduled messages" section: the request, the reply, the list."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    section = text[text.index("### Scheduled messages"):]
+    section = section[:section.index("\n## ")]
+    return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", section, re.S)]
+
+
+def _shape(value: Any) -> Any:
+    """`value` with every leaf replaced by its type: what a documented example and a real answer share."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shape(item) for item in value[:1]]
+    return type(value).__name__
+
+
+def test_the_examples_in_docs_api_md_are_what_the_api_answers(acme: Api) -> None:
+    # given: the documented request, sent in a session started in the documented time zone
+    request, reply, listed = _documented()
+    started = acme.post("/chat", {"reset": True, "agentConfig": "bot", "context": {"timezone": "Europe/London"}})
+    session_id = started.json["session_id"]
+
+    # when
+    answered = acme.post("/chat", {**request, "sessionId": session_id})
+    schedules = acme.get(f"/sessions/{session_id}/schedules")
+
+    # then: the same fields and kinds of values; the same words, but for the ids
+    assert answered.status == 200, answered.body
+    assert _shape(answered.json) == _shape(reply)
+    schedule_id = answered.json["events"][0]["object_id"]
+    assert answered.json["message"].replace(schedule_id, "ID") == reply["message"].replace(
+        reply["events"][0]["object_id"], "ID")
+    assert _shape(schedules.json) == _shape(listed)
+    documented, real = listed["schedules"][0], schedules.json["schedules"][0]
+    same = ("recipient", "prompt", "time_prompt", "description", "expression", "timezone", "recurring", "created_by")
+    assert {key: real[key] for key in same} == {key: documented[key] for key in same}

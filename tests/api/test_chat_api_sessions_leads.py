@@ -36,7 +36,9 @@ def test_a_session_shows_its_messages_tool_calls_and_state(acme: Api) -> None:
     assert body["lead_id"] == Lead.get_all("acme")[0].lead_id
     assert body["created_at"] <= body["updated_at"]
     messages = body["messages"]
-    assert messages[0] == {"role": "assistant", "content": "Hello from Acme!", "tool_calls": [], "tool_call_id": None}
+    assert messages[0] == {"role": "assistant", "content": "Hello from Acme!", "tool_calls": [], "tool_call_id": None,
+                           "scheduled": False}
+    assert body["schedules"] == []
     assert messages[1]["role"] == "user" and messages[1]["content"] == "what is (17 + 5) * 3"
     calls = [call for m in messages for call in m["tool_calls"]]
     assert [call["name"] for call in calls] == ["calculator", "capture_lead"]
