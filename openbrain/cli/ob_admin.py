@@ -111,7 +111,8 @@ def _client_show(args: argparse.Namespace) -> int:
 
 
 def _limit_lines(limits: dict[str, int]) -> list[str]:
-    return [f"  {name:<21}{value:,}" for name, value in limits.items()]
+    width = max(map(len, limits), default=0) + 2
+    return [f"  {name:<{width}}{value:,}" for name, value in limits.items()]
 
 
 def _client_limits(args: argparse.Namespace) -> int:
@@ -126,7 +127,7 @@ def _client_limits(args: argparse.Namespace) -> int:
             limits = get_client(backend.stores, args.client_id).rate_limits
     shown = limits.model_dump()
     _emit(args, {"client_id": args.client_id, "limits": shown},
-          "\n".join([f"limits of {args.client_id} (widget-key turns; docs/api.md, Rate limits and quotas)",
+          "\n".join([f"limits of {args.client_id} (docs/api.md, Rate limits and quotas)",
                      *_limit_lines(shown)]))
     return 0
 
@@ -302,13 +303,15 @@ def _outbox_flush(args: argparse.Namespace) -> int:
 # --- schedules -------------------------------------------------------------------------------------
 
 def _schedules_list(args: argparse.Namespace) -> int:
+    from openbrain.core.ids import existing_id
     from openbrain.services.sessions import client_schedules, session_schedules
 
+    client_id = _client_id(args.client_id)
     with _opened() as backend:
         if args.session:
-            found = [session_schedules(backend.stores, args.client_id, _session_id(args.session))]
+            found = [session_schedules(backend.stores, client_id, existing_id(args.session, "session"))]
         else:
-            found = client_schedules(backend.stores, args.client_id)
+            found = client_schedules(backend.stores, client_id)
     waiting = sorted(((s, group.session_id) for group in found for s in group.schedules), key=lambda x: x[0].next_at)
     lines = [f"{s.schedule_id}  session {session_id}  to the {s.recipient}  {s.description}  "
              f"next {s.next_at:%Y-%m-%d %H:%M} UTC  {s.prompt.splitlines()[0][:60]}" for s, session_id in waiting]
@@ -321,16 +324,20 @@ def _schedules_cancel(args: argparse.Namespace) -> int:
     from openbrain.services.sessions import cancel_schedule
 
     with _opened() as backend:
-        cancelled = cancel_schedule(backend, args.client_id, _session_id(args.session_id),
+        cancelled = cancel_schedule(backend, _client_id(args.client_id), existing_id(args.session_id, "session"),
                                     existing_id(args.schedule_id, "scheduled message"))
     _emit(args, cancelled.model_dump(mode="json"), f"cancelled {cancelled.schedule_id} ({cancelled.description})")
     return 0
 
 
-def _session_id(text: str) -> str:
-    from openbrain.core.ids import existing_id
+def _client_id(text: str) -> str:
+    """A client id as a session may carry one: not blank (the CLIs' own clients, `public`, have no record to read;
+    a blank key would reach DynamoDB as a ValidationException)."""
+    from openbrain.core.errors import InvalidInputError
 
-    return existing_id(text, "session")
+    if not text.strip():
+        raise InvalidInputError("CLIENT_ID must not be blank")
+    return text
 
 
 # --- init ------------------------------------------------------------------------------------------
@@ -428,7 +435,8 @@ def parser() -> argparse.ArgumentParser:
     show = command(clients, "show", _client_show, "show one client and its profiles")
     show.add_argument("client_id", metavar="CLIENT_ID")
     limits = command(clients, "limits", _client_limits,
-                     "show or set the client's rate limits and quotas (widget-key turns; 0 refuses every turn)")
+                     "show or set the client's rate limits and quotas (widget-key turns, 0 refusing every turn; "
+                     "scheduled messages waiting, 0 refusing every one, and their shortest interval)")
     limits.add_argument("client_id", metavar="CLIENT_ID")
     for name, spec in RateLimits.model_fields.items():
         limits.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, metavar="N",

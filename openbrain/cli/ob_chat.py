@@ -5,7 +5,8 @@ message per line, prints each reply on stdout and tool calls, events and errors 
 non-zero if any turn failed. When stdout is a terminal, replies print as they arrive (`--no-stream`: when
 complete); piped, each is one line. Commands: /reset, /config, /events, /schedules, /cancel ID, /help, /quit.
 
-A `dps` command (docs/scheduling.md) takes the lines after it, up to an empty line, as its prompt.
+A `dps` command (docs/scheduling.md) takes the lines after it, up to an empty line, as its prompt (empty lines
+right after the `dps` line come before the prompt, as `dps help` writes it).
 """
 
 from __future__ import annotations
@@ -123,8 +124,8 @@ class ChatLoop:
         from openbrain.services.sessions import session_schedules
 
         waiting = session_schedules(self.backend.stores, self.args.client_id, self.session_id).schedules
-        return "\n".join(f"{s.schedule_id}  to the {s.recipient}: {s.description}: {s.prompt}" for s in waiting
-                         ) or "(no scheduled messages)"
+        return "\n".join(f"{s.schedule_id}  to the {s.recipient}: {s.description}: {' / '.join(s.prompt.splitlines())}"
+                         for s in waiting) or "(no scheduled messages)"  # one line each, as every reply piped
 
     def _cancel(self, words: list[str]) -> str:
         from openbrain.core.ids import existing_id
@@ -174,15 +175,17 @@ class ChatLoop:
 
 
 def _with_prompt(line: str, lines: Iterator[str]) -> str:
-    """`line`, and if it is the first line of a dps command, the lines after it up to an empty one (its prompt)."""
+    """`line`, and if it is the first line of a dps command, its prompt: the lines after it up to an empty one.
+    Empty lines right after the dps line are skipped: `dps help` writes a blank line between the two."""
     words = line.split()
     if len(words) < 3 or words[0].lower() != "dps":
         return line
-    prompt = []
+    prompt: list[str] = []
     for more in lines:
-        if not more.strip():
+        if more.strip():
+            prompt.append(more.rstrip())
+        elif prompt:
             break
-        prompt.append(more.rstrip())
     return "\n".join([line, *prompt])
 
 

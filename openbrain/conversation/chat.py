@@ -173,8 +173,10 @@ def chat_events(
     if request.reset or not request.session_id:
         if user is not None and not user.may_start(request.agent_config):
             raise UnauthorizedError(IDENTITY_REFUSED)
-        # Answered at once, the new session is written once, by its first turn (one round trip fewer).
-        session, config = start_session(request, backend, config, save=not answers or command is not None,
+        # Answered at once, the new session is written once, by its first turn (one round trip fewer), or by the
+        # commit of the message a dps command schedules (so a refused one stores nothing); `dps help` has none.
+        help_only = command is not None and command.recipient is None
+        session, config = start_session(request, backend, config, save=not answers or help_only,
                                         user_id=user.user_id if user is not None else None)
         if not answers:
             yield _started(session, 0)

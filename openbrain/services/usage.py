@@ -85,7 +85,11 @@ class TurnLedger:
         return [self._pending.count(utcnow()), *(self.admission.counts(usage) if self.admission else [])]
 
     def committed(self) -> None:
-        """The commit carrying `committing`'s counts was stored."""
+        """The commit carrying `committing`'s counts was stored. Nothing if no commit asked for them (a `dps`
+        command runs no turn and its commit carries none): `failed` then settles the admission, so the session's
+        slot is freed at once rather than when its lease window ends."""
+        if self._pending is None:
+            return
         self._done = True
         if self._pending is not None and self.observe is not None:
             self.observe(self._pending)

@@ -38,6 +38,7 @@ def test_a_session_shows_its_messages_tool_calls_and_state(acme: Api) -> None:
     messages = body["messages"]
     assert messages[0] == {"role": "assistant", "content": "Hello from Acme!", "tool_calls": [], "tool_call_id": None,
                            "scheduled": False}
+    assert body["schedules"] == []
     assert messages[1]["role"] == "user" and messages[1]["content"] == "what is (17 + 5) * 3"
     calls = [call for m in messages for call in m["tool_calls"]]
     assert [call["name"] for call in calls] == ["calculator", "capture_lead"]

@@ -215,6 +215,28 @@ def test_a_widget_keys_turns_count_against_the_rate_limit_and_a_refusal_is_an_er
     assert server.chat(reset=True)[-1]["type"] == "turn.finished"  # the client's own server is not limited
 
 
+def test_a_dps_frame_schedules_a_message_and_the_connection_goes_on(keys: dict[str, str]) -> None:
+    # given: a widget visitor's connection with a session
+    ws = acked(keys["widget"])
+    session_id = ws.chat(message="hello")[-1]["session_id"]
+
+    # when: a dps command (docs/scheduling.md), then one not understood, then a turn
+    scheduled = ws.chat(message="dps user in 2 hours\n\nTime for a walk.")
+    refused = ws.chat(message="dps user whenever\nhi")
+    turn = ws.chat(message="what is 6 * 7")
+
+    # then: the confirmation streams like a reply (no tokens: no model ran) in the connection's session
+    assert [f["type"] for f in scheduled] == ["turn.started", "message", "turn.finished"]
+    assert scheduled[1]["text"].startswith("Scheduled a message to you: ")
+    assert scheduled[-1]["session_id"] == session_id and scheduled[-1]["model"] == "dps"
+    [waiting] = ChatSession.get("acme", session_id).schedules or []
+    assert waiting["prompt"] == "Time for a walk." and waiting["id"] in scheduled[1]["text"]
+    # a command not understood is an error frame naming the part; the widget's session slot was freed each time
+    assert [(f["type"], f["code"]) for f in refused] == [("error", "invalid_input")]
+    assert '"whenever"' in refused[0]["message"]
+    assert turn[-1]["type"] == "turn.finished" and turn[-1]["session_id"] == session_id
+
+
 def test_a_long_reply_makes_at_most_one_post_per_50_ms_of_streaming_plus_the_control_frames() -> None:
     with FakeOpenAI() as server:
         # given: a model streaming 500 tokens over about 2 s

@@ -37,6 +37,28 @@ def test_client_limits_sets_what_is_given_refuses_a_negative_one_and_client_show
     assert_one_line_error(negative, "ob-admin", "turns_per_day: Input should be greater than or equal to 0")
 
 
+def test_the_scheduling_limits_are_set_shown_aligned_and_hold_for_every_key(cli: Cli) -> None:
+    # given
+    assert cli.run("ob-admin", "client", "create", "Acme", "--client-id", "acme").returncode == 0
+
+    # when
+    set_ = cli.run("ob-admin", "client", "limits", "acme", "--schedules-per-session", "1",
+                   "--schedule-min-interval-minutes", "60")
+
+    # then: every limit on a line of its own, the values in one column
+    assert set_.returncode == 0, set_.stderr
+    rows = [line for line in set_.stdout.splitlines() if line.startswith("  ")]
+    assert len(rows) == len(RateLimits.model_fields)
+    assert len({len(row) - len(row.split()[-1]) for row in rows}) == 1, set_.stdout
+    assert re.search(r"^  schedule_min_interval_minutes +60$", set_.stdout, re.M), set_.stdout
+    # and the CLIs, which run with the operator's credentials, are held to them too
+    too_often = cli.run("ob", "--client-id", "acme", "dps u every 30 minutes\nstretch")
+    assert_one_line_error(too_often, "ob", '"every 30 minutes" is too often: at most every 1 hour')
+    first = json.loads(cli.run("ob", "--client-id", "acme", "--json", "dps u every 2 hours\nstretch").stdout)
+    second = cli.run("ob", "--client-id", "acme", "--session", first["session_id"], "dps u in 1 hour\nwater")
+    assert_one_line_error(second, "ob", "this conversation has 1 scheduled messages, the most it may have")
+
+
 def _chat(url: str, key: str) -> tuple[int, str | None]:
     request = urllib.request.Request(url + "/chat", data=b'{"message": "what is 6 * 7?"}', method="POST",
                                      headers={"Content-Type": "application/json", "x-api-key": key})

@@ -267,3 +267,33 @@ def test_ob_piped_prints_the_streaming_models_reply_as_one_line(cli: Cli, stream
 
     assert result.returncode == 0, result.stderr
     assert result.stdout == STREAMED + "\n"
+
+
+def test_ob_schedules_a_dps_message_and_a_later_process_sees_it(cli: Cli) -> None:
+    # when: the form, a blank line between the dps line and its prompt
+    result = cli.run("ob", "dps c in 5 minutes\n\nsay hi\nand tell me a joke")
+
+    # then: the confirmation is the reply; the session is kept for the next process, which lists it
+    assert result.returncode == 0, result.stderr
+    found = re.fullmatch(rf"Scheduled a message to the assistant: .* UTC\. Its id is ({ULID}) .*\n", result.stdout)
+    assert found, result.stdout
+    session = re.search(rf"^\(session ({ULID}); continue with: ", result.stderr, re.M)
+    assert session, result.stderr
+    listed = json.loads(cli.run("ob-admin", "schedules", "list", "public", "--session", session.group(1),
+                                "--json").stdout)
+    [[waiting]] = [group["schedules"] for group in listed]
+    assert (waiting["schedule_id"], waiting["recipient"], waiting["prompt"]) == (
+        found.group(1), "chatbot", "say hi\nand tell me a joke")
+
+    # and: dps help in that session explains the syntax and schedules nothing more
+    help_text = cli.run("ob", "--session", session.group(1), "dps help")
+    assert help_text.returncode == 0 and help_text.stdout.startswith("dps schedules a message. Write")
+
+
+@pytest.mark.parametrize(("message", "error"), [
+    ("dps u every 5 minutes\nstretch", '"every 5 minutes" is too often: at most every 15 minutes'),
+    ("dps me in 5 minutes\nhi", '"me" is not a recipient: use user (u) or chatbot (c)'),
+    ("dps c in 5 minutes", 'No prompt: write what to send on the lines after "dps c in 5 minutes"'),
+])
+def test_ob_reports_a_dps_message_not_understood_in_one_line(cli: Cli, message: str, error: str) -> None:
+    assert_one_line_error(cli.run("ob", message), "ob", error)

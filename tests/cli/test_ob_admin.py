@@ -373,3 +373,72 @@ def test_outbox_flush_publishes_what_a_crashed_turn_left_and_clears_it(cli: Cli)
     with installed_backend(Settings(memory_store=cli.store)):
         assert ChatSession.get("acme", session.session_id).outbox is None
     assert cli.run(PROG, "outbox", "flush", "--grace", "soon").returncode == 2
+
+
+# --- schedules (docs/scheduling.md) ---------------------------------------------------------------------------
+
+def _scheduled(cli: Cli, message: str) -> tuple[str, str]:
+    """Schedule with `ob` (a dps message, one process): the session's id and the scheduled message's."""
+    reply = _json(cli.run("ob", "--json", message))
+    [event] = reply["events"]
+    assert event["type"] == "message.scheduled.v1"
+    return reply["session_id"], event["object_id"]
+
+
+def test_schedules_list_and_cancel_in_text_and_json(cli: Cli) -> None:
+    # given: two sessions of the CLIs' client with a message waiting each
+    first, daily = _scheduled(cli, "dps u every day at 8am\nGood morning!\nTime to stretch.")
+    second, soon = _scheduled(cli, "dps c in 30 minutes\n\nAsk how the essay is going")
+
+    # when
+    text = cli.run(PROG, "schedules", "list", "public")
+    listed = _json(cli.run(PROG, "schedules", "list", "public", "--json"))
+    one = _json(cli.run(PROG, "schedules", "list", "public", "--session", first, "--json"))
+
+    # then: JSON groups them by session; text is one line each, soonest first, with the prompt's first line
+    assert {group["session_id"]: [(s["schedule_id"], s["prompt"]) for s in group["schedules"]] for group in listed} \
+        == {first: [(daily, "Good morning!\nTime to stretch.")], second: [(soon, "Ask how the essay is going")]}
+    assert one == [group for group in listed if group["session_id"] == first]
+    [[morning], [essay]] = [group["schedules"] for group in sorted(listed, key=lambda g: g["session_id"] != first)]
+    assert text.returncode == 0, text.stderr
+    lines = {line.split()[0]: line for line in text.stdout.splitlines()}
+    assert lines[daily] == (f"{daily}  session {first}  to the user  every day at 08:00 (UTC)  next "
+                            f"{morning['next_at'][:10]} 08:00 UTC  Good morning!")
+    assert lines[soon].startswith(f"{soon}  session {second}  to the chatbot  ")
+    assert lines[soon].endswith("  Ask how the essay is going")
+    soonest_first = sorted([morning, essay], key=lambda s: s["next_at"])
+    assert list(lines) == [s["schedule_id"] for s in soonest_first]
+
+    # when: both are cancelled, one in text and one in JSON
+    cancelled = cli.run(PROG, "schedules", "cancel", "public", first, daily)
+    cancelled_json = _json(cli.run(PROG, "schedules", "cancel", "public", second, soon, "--json"))
+
+    # then
+    assert cancelled.stdout == f"cancelled {daily} (every day at 08:00 (UTC))\n"
+    assert cancelled_json == essay
+    assert cli.run(PROG, "schedules", "list", "public").stdout == "(no scheduled messages)\n"
+    assert _json(cli.run(PROG, "schedules", "list", "public", "--json")) == []
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("cancel", "public", "SESSION", "01KAAAAAAAAAAAAAAAAAAAAAAA"), "no scheduled message '01KAAAAAAAAAAAAAAA"),
+    (("cancel", "public", "SESSION", "not an id"), "scheduled message not found"),
+    (("cancel", "public", "01KAAAAAAAAAAAAAAAAAAAAAAA", "SCHEDULE"), "ChatSession public/01KAAAAAAAAAAAAAAAAAAAAAAA"),
+    (("cancel", "acme", "SESSION", "SCHEDULE"), "ChatSession acme/"),
+    (("cancel", " ", "SESSION", "SCHEDULE"), "CLIENT_ID must not be blank"),
+    (("list", "public", "--session", "01KAAAAAAAAAAAAAAAAAAAAAAA"), "ChatSession public/01KAAAAAAAAAAAAAAAAAAAAAAA"),
+    (("list", ""), "CLIENT_ID must not be blank"),
+])
+def test_a_schedule_or_session_that_is_not_there_is_one_line_and_exit_1(cli: Cli, args: tuple[str, ...],
+                                                                        message: str) -> None:
+    # given: a waiting message, so what is refused is the id, not an empty store
+    session_id, schedule_id = _scheduled(cli, "dps u in 1 hour\nhello")
+    filled = [arg.replace("SESSION", session_id).replace("SCHEDULE", schedule_id) for arg in args]
+
+    # when
+    result = cli.run(PROG, "schedules", *filled)
+
+    # then: one line, and nothing cancelled
+    assert_one_line_error(result, PROG, message)
+    assert [s["schedule_id"] for group in _json(cli.run(PROG, "schedules", "list", "public", "--json"))
+            for s in group["schedules"]] == [schedule_id]

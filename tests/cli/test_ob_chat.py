@@ -8,6 +8,7 @@ import os
 import re
 import select
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,6 +153,107 @@ def test_an_ob_chat_session_can_be_continued_with_ob(cli: Cli) -> None:
     # then
     assert result.returncode == 0, result.stderr
     assert "I remember your name is Ada Lovelace." in result.stdout
+
+
+# --- scheduled messages (docs/scheduling.md) ---------------------------------------------------------------
+
+
+class Piped:
+    """ob-chat with piped stdin and stdout, fed a line at a time and read a reply at a time, as a script drives it
+    (PYTHONUNBUFFERED: each reply is written as it is printed, not when the pipe's buffer fills)."""
+
+    def __init__(self, cli: Cli, stderr: Path) -> None:
+        self.stderr = stderr
+        with stderr.open("w") as errors:
+            self.process = subprocess.Popen([str(BIN / "ob-chat")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=errors, text=True, env={**cli.env, "PYTHONUNBUFFERED": "1"})
+
+    def send(self, text: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(text)
+        self.process.stdin.flush()
+
+    def reply(self, timeout: float = 60) -> str:
+        assert self.process.stdout is not None
+        if not select.select([self.process.stdout], [], [], timeout)[0]:
+            raise AssertionError(f"no reply within {timeout} s; stderr: {self.stderr.read_text()}")
+        return self.process.stdout.readline().rstrip("\n")
+
+    def close(self) -> tuple[int, str, str]:
+        """End of input: the exit code, the rest of stdout, and all of stderr."""
+        rest, _ = self.process.communicate(timeout=60)
+        return self.process.returncode, rest, self.stderr.read_text()
+
+
+@pytest.fixture
+def piped(cli: Cli, tmp_path: Path) -> Iterator[Piped]:
+    running = Piped(cli, tmp_path / "ob-chat.stderr")
+    try:
+        yield running
+    finally:
+        if running.process.poll() is None:  # the test failed before ob-chat ended
+            running.process.kill()
+            running.process.communicate()
+
+
+def test_ob_chat_schedules_a_multi_line_dps_lists_it_and_cancels_it(piped: Piped) -> None:
+    # given: the icebreaker
+    assert piped.reply() == ICEBREAKER
+
+    # when: a dps command whose prompt is the lines after it, up to an empty line (after the blank line dps help
+    # writes between them), then a message of the conversation
+    piped.send("dps u every day at 8am\n\nStretch your legs.\nThen drink some water.\n\nwhat is 6*7\n")
+    confirmation = piped.reply()
+
+    # then: one line says what was scheduled; the next line was a turn of its own
+    found = re.fullmatch(rf"Scheduled a message to you: every day at 08:00 \(UTC\)\. Its id is ({ULID}) .*",
+                         confirmation)
+    assert found, confirmation
+    schedule_id = found.group(1)
+    assert piped.reply() == "6*7 = 42"
+
+    # when / then: /schedules shows it on one line, /cancel ID cancels it, and it is gone
+    piped.send("/schedules\n")
+    assert piped.reply() == (f"{schedule_id}  to the user: every day at 08:00 (UTC): Stretch your legs. / Then drink "
+                             "some water.")
+    piped.send(f"/cancel {schedule_id}\n")
+    assert piped.reply() == f"cancelled {schedule_id} (every day at 08:00 (UTC))"
+    piped.send("/schedules\n")
+    assert piped.reply() == "(no scheduled messages)"
+    code, rest, stderr = piped.close()
+    assert (code, rest) == (0, ""), stderr
+    assert re.search(rf"^  \[event: message.scheduled.v1 {schedule_id}\]$", stderr, re.M), stderr
+
+
+@pytest.mark.parametrize(("line", "error"), [
+    ("/cancel", "usage: /cancel ID (/schedules shows the ids)"),
+    ("/cancel nonsense", "no scheduled message 'nonsense' waits"),
+    ("/cancel 01KAAAAAAAAAAAAAAAAAAAAAAA", "no scheduled message '01KAAAAAAAAAAAAAAAAAAAAAAA' waits"),
+    ("/cancel one two", "usage: /cancel ID"),
+    ("dps c whenever you like\nhi", '"whenever you like"'),
+    ("dps someone in 1 hour\nhi", '"someone" is not a recipient'),
+])
+def test_a_cancel_or_dps_that_fails_is_one_line_and_the_exit_code_is_1(cli: Cli, line: str, error: str) -> None:
+    # given: a waiting message, so a wrong id is not simply an empty list
+    result = cli.run("ob-chat", stdin=f"dps u in 2 hours\nhello\n\n{line}\n\n/schedules\n")
+
+    # then: the error is one line on stderr, the session goes on, and the exit code remembers it
+    assert result.returncode == 1
+    errors = [text for text in result.stderr.splitlines() if text.startswith("ob-chat: error: ")]
+    assert len(errors) == 1 and errors[0].startswith(f"ob-chat: error: {error}"), result.stderr
+    assert "Traceback" not in result.stderr
+    icebreaker, scheduled, listed = result.stdout.splitlines()
+    assert icebreaker == ICEBREAKER
+    assert scheduled.startswith("Scheduled a message to you: ")
+    assert re.fullmatch(rf"{ULID}  to the user: .* UTC: hello", listed), listed
+
+
+def test_a_dps_command_at_the_end_of_input_without_its_prompt_is_refused(cli: Cli) -> None:
+    result = cli.run("ob-chat", stdin="dps u in 1 hour\n")
+
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [ICEBREAKER]
+    assert result.stderr.splitlines()[-1].startswith('ob-chat: error: No prompt: write what to send on the lines')
 
 
 # --- on a terminal ------------------------------------------------------------------------------------------

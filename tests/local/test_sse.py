@@ -231,6 +231,35 @@ def test_a_widget_key_over_its_rate_limit_gets_429_with_retry_after_and_a_server
     assert stream(served.url, served.acme.key, {"reset": True}).status == 200  # the client's own server is not
 
 
+def test_a_dps_message_streams_its_confirmation_and_the_schedule_routes_list_and_cancel_it(served: Served) -> None:
+    # given: a widget visitor's session
+    first = stream(served.url, served.widget_key, {"message": "hi"}, origin=served.acme.origin)
+    session_id = first.of_type("turn.started")[0]["session_id"]
+    calls = len(served.model.requests)
+
+    # when: a dps command on the stream, and one not understood
+    got = stream(served.url, served.widget_key, {"message": "dps c tomorrow at 9am\n\nAsk me about my plans."},
+                 cookie=session_id)
+    refused = stream(served.url, served.widget_key, {"message": "dps c someday\nhi"}, cookie=session_id)
+
+    # then: the confirmation streams as a reply would, and no model ran
+    assert got.status == 200, got.error
+    assert got.types == ["turn.started", "message", "turn.finished"]
+    assert got.of_type("turn.finished")[0]["model"] == "dps" and len(served.model.requests) == calls
+    # the one not understood is refused before the stream, as POST /chat refuses it
+    assert (refused.status, refused.error["error"]["code"]) == (422, "invalid_input") and not refused.events
+    # and over ob-serve's HTTP API the widget's key lists the message and cancels it, once
+    routes = f"{served.url}/sessions/{session_id}/schedules"
+    headers = {"x-api-key": served.widget_key}
+    [waiting] = httpx.get(routes, headers=headers).json()["schedules"]
+    assert waiting["schedule_id"] in got.of_type("message")[0]["text"]
+    assert (waiting["recipient"], waiting["prompt"]) == ("chatbot", "Ask me about my plans.")
+    cancelled = httpx.delete(f"{routes}/{waiting['schedule_id']}", headers=headers)
+    assert cancelled.status_code == 200 and cancelled.json() == waiting
+    assert httpx.delete(f"{routes}/{waiting['schedule_id']}", headers=headers).status_code == 404
+    assert httpx.get(routes, headers={"x-api-key": served.globex.key}).status_code == 404
+
+
 def test_a_failure_once_streaming_is_the_streams_last_event(served: Served) -> None:
     # given: the model provider refuses the turn
     served.model.always(Reply(status=400, error_message="the provider says no"))
