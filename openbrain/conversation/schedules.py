@@ -122,7 +122,7 @@ def confirmation(schedule: Schedule) -> str:
     """What the person is told once a message is scheduled."""
     to = "you" if schedule.recipient == "user" else "the assistant"
     return (f"Scheduled a message to {to}: {schedule.description}. "
-            f"Its id is {schedule.id} (cancel it with /cancel {schedule.id}).")
+            f"Its id is {schedule.id}.")
 
 
 def _client_counter(client_id: str) -> str:

@@ -206,7 +206,7 @@ def test_ob_chat_schedules_a_multi_line_dps_lists_it_and_cancels_it(piped: Piped
     confirmation = piped.reply()
 
     # then: one line says what was scheduled; the next line was a turn of its own
-    found = re.fullmatch(rf"Scheduled a message to you: every day at 08:00 \(UTC\)\. Its id is ({ULID}) .*",
+    found = re.fullmatch(rf"Scheduled a message to you: every day at 08:00 \(UTC\)\. Its id is ({ULID})\.",
                          confirmation)
     assert found, confirmation
     schedule_id = found.group(1)

@@ -366,13 +366,14 @@ def test_init_creates_every_resource_on_an_empty_account_and_can_run_again(empty
     assert set(first.tables.values()) == {"created"}
     assert set(second.tables.values()) == {"exists"}
     assert second.queues == first.queues
-    assert set(first.queues) == {"t-lead-webhook", "t-lead-webhook-dlq"}
+    assert set(first.queues) == {"t-lead-webhook", "t-lead-webhook-dlq", "t-message-webhook", "t-message-webhook-dlq"}
     dynamodb = empty_aws_account.client("dynamodb")
     assert sorted(dynamodb.list_tables()["TableNames"]) == sorted(first.tables)
     ttl = dynamodb.describe_time_to_live(TableName="openbrain-chat-sessions")["TimeToLiveDescription"]
     assert ttl["TimeToLiveStatus"] == "ENABLED"
     events = empty_aws_account.client("events")
-    assert [r["Name"] for r in events.list_rules(EventBusName="openbrain-events")["Rules"]] == ["t-lead-webhook"]
+    assert sorted(r["Name"] for r in events.list_rules(EventBusName="openbrain-events")["Rules"]) == [
+        "t-lead-webhook", "t-message-webhook"]
     # and the models work against what init made
     create_client(empty_aws_account.stores, "Acme", client_id="acme")
     assert get_client(empty_aws_account.stores, "acme").display_name == "Acme"
