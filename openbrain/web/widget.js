@@ -483,10 +483,13 @@ textarea:disabled{background:#f3f4f6}
   };
 
   // ---------------------------------------------------------------------------------------------- API
-  function open() {
+  const show = () => {
     panel.hidden = false;
     launcher.setAttribute("aria-expanded", "true");
     (input.disabled ? newButton : input).focus();
+  };
+  function open() {
+    show();
     if (!started) {
       started = true;
       queue = queue.then(restore).then((resumed) => (resumed ? listen() : greet())).catch(crashed);
@@ -518,8 +521,7 @@ textarea:disabled{background:#f3f4f6}
     log.replaceChildren();
     idle();
     started = true;
-    if (panel.hidden) open();
-    else input.focus();
+    show(); // not open(): its socket for the old conversation would name a session the new one may not be
     return (queue = queue.then(first).catch(crashed));
   };
   function reset() {

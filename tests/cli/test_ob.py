@@ -275,7 +275,7 @@ def test_ob_schedules_a_dps_message_and_a_later_process_sees_it(cli: Cli) -> Non
 
     # then: the confirmation is the reply; the session is kept for the next process, which lists it
     assert result.returncode == 0, result.stderr
-    found = re.fullmatch(rf"Scheduled a message to the assistant: .* UTC\. Its id is ({ULID}) .*\n", result.stdout)
+    found = re.fullmatch(rf"Scheduled a message to the assistant: .* UTC\. Its id is ({ULID})\.\n", result.stdout)
     assert found, result.stdout
     session = re.search(rf"^\(session ({ULID}); continue with: ", result.stderr, re.M)
     assert session, result.stderr

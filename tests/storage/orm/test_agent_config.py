@@ -204,7 +204,8 @@ def test_with_overrides_accepts_every_allowed_field() -> None:
     overrides = {
         "system_message": "s", "icebreaker": "i", "model": "openai:gpt-test", "temperature": 1, "tools": [],
         "max_iterations": 2, "max_execution_time": 3, "base_url": "http://localhost:8000/v1",
-        "credentials": "ssm:/openbrain/clients/public/model-key", "memory": {"window_tokens": 0},
+        "credentials": "ssm:/openbrain/clients/public/model-key", "timezone": "Europe/Paris",
+        "memory": {"window_tokens": 0},
     }
     assert set(overrides) == set(CONFIG_FIELDS)
 
@@ -310,6 +311,8 @@ def test_an_item_stored_by_earlier_releases_loads_into_the_schema() -> None:
 def test_the_stored_item_keeps_its_attribute_names_and_types() -> None:
     item = AgentConfig.from_raw_data(OLD_ITEM).validate().serialize()
 
+    # the old attributes as they were, and the one added since (issue 15's time zone) at its default
+    assert item.pop("timezone") == {"S": "UTC"}
     assert {name: set(value) for name, value in item.items()} == {name: set(value) for name, value in OLD_ITEM.items()}
     assert item["memory"] == OLD_ITEM["memory"]
     assert item["tools"] == OLD_ITEM["tools"]
