@@ -97,6 +97,21 @@ def test_sessions_with_an_outbox_are_found_once_old_enough(stores: Stores, clien
     assert found(1) == [waiting.session_id]
 
 
+def test_sessions_with_a_scheduled_message_are_found_once_it_is_due(stores: Stores, client_id: str) -> None:
+    schedules = [{"id": "01KSCHEDULE0000000000000000", "next_at": "2026-12-05T08:00:00+00:00"}]
+    waiting = _stored_session(stores, client_id)
+    waiting.schedules, waiting.next_schedule_at = schedules, utcnow() + timedelta(minutes=5)
+    stores.sessions.save(waiting)
+    _stored_session(stores, client_id)  # nothing scheduled
+
+    def found(minutes: int) -> list[tuple[str, object]]:
+        sessions = stores.sessions.with_schedules_due(utcnow() + timedelta(minutes=minutes))
+        return [(s.session_id, s.schedules) for s in sessions if s.client_id == client_id]
+
+    assert found(4) == []
+    assert found(6) == [(waiting.session_id, schedules)]
+
+
 def test_a_commit_adds_its_counts_in_the_same_write_and_one_that_lost_the_race_adds_none(
         stores: Stores, client_id: str) -> None:
     usage, slot = f"{client_id}#usage", f"{client_id}#slot"
