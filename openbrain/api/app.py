@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from .body import bounded_json
+from .body import json_object
 from .cors import cors_middleware
 from .observability import logger
 from .routes import agent_configs, chat, errors, leads, limits, sessions, status, usage, widget, widget_tokens
@@ -108,7 +108,7 @@ class PerRequestRestResolver(APIGatewayRestResolver):
 app = PerRequestRestResolver(
     enable_validation=True,
     response_validation_error_http_code=500,  # a response that fails its schema is our bug, not the caller's
-    json_body_deserializer=bounded_json,
+    json_body_deserializer=json_object,
 )
 app.configure_openapi(
     title=TITLE,

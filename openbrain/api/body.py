@@ -33,6 +33,16 @@ def bounded_json(body: str) -> Any:
     return value
 
 
+def json_object(body: str) -> dict[str, Any]:
+    """`bounded_json` of a body that must be a JSON object: every body of the HTTP API is one. Checked here
+    because Powertools' validation takes a non-empty array's first element for a body model (the long fuzz run
+    had `POST /chat` answer `[{"message": "hi"}]`)."""
+    value = bounded_json(body)
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"body: must be a JSON object, not {type(value).__name__}")
+    return value
+
+
 def _no_constants(name: str) -> Any:
     """NaN and Infinity are not JSON (Python's parser accepts them); refuse them as bad input."""
     raise InvalidInputError(f"{name} is not a JSON number")

@@ -140,6 +140,8 @@ def test_chat_needs_a_key(anonymous: Api, acme: Api) -> None:
         ("{not json", 400, "invalid_json"),
         ('{"message": "unterminated', 400, "invalid_json"),
         ('["a", "list"]', 422, "invalid_input"),
+        ('[{"message": "hi"}]', 422, "invalid_input"),  # the long fuzz run: Powertools took the first element
+        ('[{"reset": true}, 1]', 422, "invalid_input"),
         ('"a string"', 422, "invalid_input"),
         ('{"message": 5}', 422, "invalid_input"),
         ('{"reset": {"a": 1}}', 422, "invalid_input"),
@@ -156,6 +158,21 @@ def test_malformed_bodies_are_4xx_with_an_error_body(acme: Api, raw: str, status
     assert response.status == status, response.body
     assert response.error["code"] == code
     assert "Traceback" not in response.body
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("PUT", "/limits", {"turns_per_day": 5}),
+    ("PUT", "/agent-configs/sales", {"model": "offline"}),
+    ("POST", "/chat", {"message": "hi"}),
+])
+def test_every_route_refuses_a_valid_body_wrapped_in_an_array_and_changes_nothing(acme: Api, method: str, path: str,
+                                                                                  body: dict[str, object]) -> None:
+    response = acme.call(method, path, [body])
+
+    assert response.status == 422, response.body
+    assert response.error == {"code": "invalid_input", "message": "body: must be a JSON object, not list"}
+    assert acme.get("/limits").json["turns_per_day"] == 2_000
+    assert acme.get("/agent-configs/sales").status == 404
 
 
 def test_a_wrong_type_names_the_field(acme: Api) -> None:
