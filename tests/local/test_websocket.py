@@ -256,32 +256,39 @@ def test_the_python_snippet_in_docs_api_md_streams_a_turn(served: Served, capsys
     assert memory_codec.loads(ChatSession.get("acme", scope["session_id"]).memory)[-1].content == STORY
 
 
-def test_with_two_workers_each_connection_lives_in_one_and_every_turn_streams(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # given: ob-serve --workers 2 on a store file the spawned workers attach to (they read the environment)
+@contextmanager
+def two_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LocalStack, str]]:
+    """ob-serve --workers 2 on a store file the spawned workers attach to (they read the environment), with
+    client acme (offline model): the stack, and its WebSocket URL with acme's key."""
     monkeypatch.setenv("OB_MEMORY_STORE", str(tmp_path / "store.json"))
     with installed_backend(Settings()) as backend:
         _, key = make_client("acme", [ORIGIN])
         AgentConfig("acme", "default", model="offline").save()
         stack = LocalStack(backend, port=0, workers=2).start()
         try:
-            url = stack.url.replace("http://", "ws://") + f"/ws?key={key}"
-
-            def converse(n: int) -> tuple[str, str]:
-                with connect(url, open_timeout=30) as ws:
-                    acked(ws)
-                    frames = [frame for _, frame in turn(ws, message=f"what is {n} * 2")]
-                    tokens = "".join(f["text"] for f in frames if f["type"] == "token")
-                    assert frames[-1]["type"] == "turn.finished", frames
-                    second = turn(ws, message="and 1 + 1")[-1][1]
-                    assert second["session_id"] == frames[-1]["session_id"]  # the connection's session
-                    return tokens, frames[-2]["text"]
-
-            # when: six connections at once
-            with ThreadPoolExecutor(6) as pool:
-                replies = list(pool.map(converse, range(6)))
+            yield stack, stack.url.replace("http://", "ws://") + f"/ws?key={key}"
         finally:
             stack.stop()
+
+
+def test_with_two_workers_each_connection_lives_in_one_and_every_turn_streams(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given: ob-serve --workers 2
+    with two_workers(tmp_path, monkeypatch) as (_, url):
+
+        def converse(n: int) -> tuple[str, str]:
+            with connect(url, open_timeout=30) as ws:
+                acked(ws)
+                frames = [frame for _, frame in turn(ws, message=f"what is {n} * 2")]
+                tokens = "".join(f["text"] for f in frames if f["type"] == "token")
+                assert frames[-1]["type"] == "turn.finished", frames
+                second = turn(ws, message="and 1 + 1")[-1][1]
+                assert second["session_id"] == frames[-1]["session_id"]  # the connection's session
+                return tokens, frames[-2]["text"]
+
+        # when: six connections at once
+        with ThreadPoolExecutor(6) as pool:
+            replies = list(pool.map(converse, range(6)))
     # then: every one streamed its reply
     assert [tokens == text == f"{n} * 2 = {n * 2}" for n, (tokens, text) in enumerate(replies)] == [True] * 6
 
@@ -384,25 +391,18 @@ def test_a_gone_connection_is_forgotten_and_delete_closes_a_held_one(served: Ser
 
 def test_with_two_workers_a_push_from_the_parent_reaches_a_socket_in_a_worker(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OB_MEMORY_STORE", str(tmp_path / "store.json"))
-    with installed_backend(Settings()) as backend:
-        _, key = make_client("acme", [ORIGIN])
-        AgentConfig("acme", "default", model="offline").save()
-        stack = LocalStack(backend, port=0, workers=2).start()
-        try:
-            url = stack.url.replace("http://", "ws://") + f"/ws?key={key}"
-            with connect(url, open_timeout=30) as first, connect(url, open_timeout=30) as second:
-                acked(first), acked(second)
-                sessions = [turn(ws, message="what is 2 * 2")[-1][1]["session_id"] for ws in (first, second)]
-                frames = [scheduled(session_id) for session_id in sessions]
+    with two_workers(tmp_path, monkeypatch) as (stack, url):
+        backend = stack.backend
+        with connect(url, open_timeout=30) as first, connect(url, open_timeout=30) as second:
+            acked(first), acked(second)
+            sessions = [turn(ws, message="what is 2 * 2")[-1][1]["session_id"] for ws in (first, second)]
+            frames = [scheduled(session_id) for session_id in sessions]
 
-                delivered = [push(backend, "acme", frame["session_id"], frame) for frame in frames]
+            delivered = [push(backend, "acme", frame["session_id"], frame) for frame in frames]
 
-                assert delivered == [1, 1]
-                assert [json.loads(first.recv(timeout=10)), json.loads(second.recv(timeout=10))] == frames
-                # each socket's endpoint is the Management API of the worker holding it, not this process's
-                endpoints = {c.endpoint for s in sessions for c in backend.stores.connections.of_session("acme", s)}
-                assert all(str(e).startswith("http://127.0.0.1:") for e in endpoints)
-                assert not stack.websocket.management.started
-        finally:
-            stack.stop()
+            assert delivered == [1, 1]
+            assert [json.loads(first.recv(timeout=10)), json.loads(second.recv(timeout=10))] == frames
+            # each socket's endpoint is the Management API of the worker holding it, not this process's
+            endpoints = {c.endpoint for s in sessions for c in backend.stores.connections.of_session("acme", s)}
+            assert all(str(e).startswith("http://127.0.0.1:") for e in endpoints)
+            assert not stack.websocket.management.started
