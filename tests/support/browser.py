@@ -226,11 +226,14 @@ class TunerPage:
         return self.page.locator("#schedules").get_by_role("row").filter(has_text=SESSION_ID)
 
     def show(self, row: Locator) -> Locator:
-        """Pick a session row, show it; the transcript's chat log."""
+        """Pick a session row, show it; the transcript's chat log. Waits for the row's own id in the id box (an
+        earlier pick leaves another id there, and Show would show that session)."""
         from playwright.sync_api import expect
 
-        row.get_by_role("gridcell").first.click()
-        expect(self.page.get_by_label("Session id (click a row)")).not_to_have_value("")
+        cell = row.get_by_role("gridcell").first
+        cell.click()
+        expect(self.page.get_by_label("Session id (click a row)")).to_have_value(SESSION_ID.search(cell.inner_text())
+                                                                               .group())
         self.page.get_by_role("button", name="Show", exact=True).click()
         return self.page.get_by_role("log")
 
