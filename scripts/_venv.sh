@@ -26,7 +26,9 @@ STAMP="$VENV/.openbrain-installed-$CKSUM-$OB_EXTRAS"
 if [ ! -f "$STAMP" ]; then
   echo "setting up $VENV (openbrain-agents[$OB_EXTRAS]) ..." >&2
   "$VENV/bin/python" -m pip install -q --upgrade pip >&2
-  "$VENV/bin/python" -m pip install -q -e "$ROOT[$OB_EXTRAS]" >&2
+  # setuptools warns on every editable install that a folder named like the package may shadow it: here that
+  # folder is the package being installed, so the boxed warning is only noise on a user's first run.
+  PYTHONWARNINGS="ignore:Editable installation" "$VENV/bin/python" -m pip install -q -e "$ROOT[$OB_EXTRAS]" >&2
   find "$VENV" -maxdepth 1 -name '.openbrain-installed-*' ! -name ".openbrain-installed-$CKSUM-*" -delete
   touch "$STAMP"
 fi
