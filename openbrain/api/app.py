@@ -158,11 +158,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.thread_safe_clear_keys()
     logger.thread_safe_append_keys(correlation_id=(event.get("requestContext") or {}).get("requestId"))
     response = app.resolve(event, context)
+    method = str(event.get("httpMethod") or "")
     logger.info(
         "request",
         extra={
-            "method": event.get("httpMethod"),
-            "route": event.get("resource"),  # the template (/sessions/{session_id}), not the ids
+            "method": method,
+            # the matched template (/sessions/{session_id}), not the ids (API Gateway's `resource` is /{proxy+})
+            "route": app.route_template(method, str(event.get("path") or "/")),
             "status": response.get("statusCode"),
             "latency_ms": round((time.perf_counter() - started) * 1000, 1),
         },
