@@ -56,14 +56,14 @@ from openbrain.aws.backend import Backend, get_backend
 from openbrain.conversation.schedules import is_time_zone
 from openbrain.conversation.tools.context import ToolContext
 from openbrain.core.clock import utcnow
-from openbrain.core.errors import InvalidInputError, NotFoundError, SessionEndedError, UnauthorizedError
+from openbrain.core.errors import InvalidInputError, SessionEndedError, UnauthorizedError
 from openbrain.core.settings import Settings
 from openbrain.domain.events import to_outbox
 from openbrain.domain.identity import IDENTITY_REFUSED, EndUser
 from openbrain.domain.profile import DEFAULT_CLIENT_ID, DEFAULT_PROFILE, PROFILE_ERROR, AgentProfile
 from openbrain.domain.scheduling import DpsCommand, parse_dps
 from openbrain.storage.orm.agent_config import AgentConfig
-from openbrain.storage.orm.chat_session import ChatSession
+from openbrain.storage.orm.chat_session import ChatSession, session_not_found
 
 if TYPE_CHECKING:
     from langchain_core.language_models.chat_models import BaseChatModel
@@ -210,18 +210,13 @@ def chat_events(
             ), {})
             return
     else:
-        try:
-            session = backend.stores.sessions.get(request.client_id, request.session_id)
-            if user is not None and not user.may_use(session.end_user_id, session.profile_name):
-                raise NotFoundError("another end user's session")  # as a missing one: it reveals nothing
-            if user is not None and user.user_id is not None and session.end_user_id is None:
-                # a visitor who signs in mid-conversation takes it along: from this turn's commit on it is theirs
-                # alone (else the next person signed in on that browser would read it)
-                session.bind_user(user.user_id)
-        except NotFoundError as exc:
-            raise NotFoundError(
-                f"session {request.session_id!r} not found for client {request.client_id!r} (or it expired)"
-            ) from exc
+        session = backend.stores.sessions.get(request.client_id, request.session_id)
+        if user is not None and not user.may_use(session.end_user_id, session.profile_name):
+            raise session_not_found(request.client_id, request.session_id)  # as a missing one: it reveals nothing
+        if user is not None and user.user_id is not None and session.end_user_id is None:
+            # a visitor who signs in mid-conversation takes it along: from this turn's commit on it is theirs
+            # alone (else the next person signed in on that browser would read it)
+            session.bind_user(user.user_id)
         config = None  # a session in flight runs on its snapshot
     if command is not None:
         yield from _command_events(session, command, backend)
