@@ -8,6 +8,7 @@ reference: docs/api.md, and `GET /openapi.json` / `GET /swagger` at run time.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter, Route
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from .body import json_object
@@ -88,14 +89,34 @@ class PerRequestRestResolver(APIGatewayRestResolver):
     def processed_stack_frames(self, value: list[str]) -> None:
         self._state.processed_stack_frames = value
 
+    def methods_at(self, path: str) -> list[str]:
+        """The methods `path` answers (a 405's `Allow`; empty: no such path): its routes', HEAD wherever GET is (a
+        GET route answers it), and OPTIONS (a CORS preflight, `cors.py`)."""
+        methods = {route.method for route in self._routes() if route.rule.match(self._remove_prefix(path))}
+        return sorted(methods | {"OPTIONS"} | ({"HEAD"} if "GET" in methods else set())) if methods else []
+
     def allowed_methods(self) -> list[str]:
-        """The methods the current request's path has routes for (its 405's `Allow`; empty: no such path)."""
-        path = self._remove_prefix(self.current_event.path)
-        return sorted({route.method for route in self._static_routes + self._dynamic_routes if route.rule.match(path)})
+        """`methods_at` the current request's path."""
+        return self.methods_at(self.current_event.path)
+
+    def route_template(self, method: str, path: str) -> str | None:
+        """The template of the route that answers `method` on `path` (`/sessions/{session_id}`; a HEAD's is its
+        GET's); None if none does. Matched as Powertools matches: static routes first, the first that fits."""
+        path = self._remove_prefix(path)
+        method = "GET" if method == "HEAD" else method
+        route = next((r for r in self._routes() if r.method == method and r.rule.match(path)), None)
+        return re.sub(r"<(\w+)>", r"{\1}", route.path) if route is not None else None
+
+    def _routes(self) -> list[Route]:
+        return self._static_routes + self._dynamic_routes
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         """`APIGatewayRestResolver.resolve` with this request's own state (its writes to the `BaseRouter`
-        class attributes still happen, and nothing here reads them while a request's state is set)."""
+        class attributes still happen, and nothing here reads them while a request's state is set). A HEAD is
+        answered as a GET where the path has a GET route (the transport, API Gateway or ob-serve, sends its
+        headers without the body); elsewhere it is 405 like any method the path has no route for."""
+        if event.get("httpMethod") == "HEAD" and self.route_template("HEAD", event.get("path") or "/"):
+            event = {**event, "httpMethod": "GET"}
         state = _RequestState(event=self._to_proxy_event(dict(event)),  # type: ignore[arg-type]
                               lambda_context=context, context=dict(self._startup_state.context))
         token = self._request_state.set(state)
@@ -137,11 +158,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.thread_safe_clear_keys()
     logger.thread_safe_append_keys(correlation_id=(event.get("requestContext") or {}).get("requestId"))
     response = app.resolve(event, context)
+    method = str(event.get("httpMethod") or "")
     logger.info(
         "request",
         extra={
-            "method": event.get("httpMethod"),
-            "route": event.get("resource"),  # the template (/sessions/{session_id}), not the ids
+            "method": method,
+            # the matched template (/sessions/{session_id}), not the ids (API Gateway's `resource` is /{proxy+})
+            "route": app.route_template(method, str(event.get("path") or "/")),
             "status": response.get("statusCode"),
             "latency_ms": round((time.perf_counter() - started) * 1000, 1),
         },

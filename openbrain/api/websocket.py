@@ -53,6 +53,7 @@ from openbrain.services.chat import ChatCall
 from openbrain.services.identity import Presented, identify
 from openbrain.services.sessions import get_session
 from openbrain.storage.orm import Connection
+from openbrain.storage.orm.chat_session import existing_session_id
 from openbrain.storage.orm.client import SERVER, parse_api_key
 
 from .body import bounded_json
@@ -161,8 +162,8 @@ def receive(event: dict[str, Any], backend: Backend, socket: Socket, *, deadline
                 anonymous = user is not None and user.user_id is None
                 if anonymous and stores.clients.get(connection.client_id).identity_required:
                     raise UnauthorizedError(IDENTITY_REQUIRED)
-                session_id = existing_id(data.get("sessionId") or data.get("session_id") or connection.session_id,
-                                         "session")
+                session_id = existing_session_id(
+                    connection.client_id, data.get("sessionId") or data.get("session_id") or connection.session_id)
                 session = get_session(stores, connection.client_id, session_id, user)
                 stores.connections.set_session(connection, session_id)  # resumed: what is pushed to it arrives
                 socket.post(connection_id, {"type": "session", "session": session.model_dump(mode="json")})

@@ -303,13 +303,12 @@ def _outbox_flush(args: argparse.Namespace) -> int:
 # --- schedules -------------------------------------------------------------------------------------
 
 def _schedules_list(args: argparse.Namespace) -> int:
-    from openbrain.core.ids import existing_id
     from openbrain.services.sessions import client_schedules, session_schedules
 
     client_id = _client_id(args.client_id)
     with _opened() as backend:
         if args.session:
-            found = [session_schedules(backend.stores, client_id, existing_id(args.session, "session"))]
+            found = [session_schedules(backend.stores, client_id, args.session)]
         else:
             found = client_schedules(backend.stores, client_id)
     waiting = sorted(((s, group.session_id) for group in found for s in group.schedules), key=lambda x: x[0].next_at)
@@ -324,7 +323,7 @@ def _schedules_cancel(args: argparse.Namespace) -> int:
     from openbrain.services.sessions import cancel_schedule
 
     with _opened() as backend:
-        cancelled = cancel_schedule(backend, _client_id(args.client_id), existing_id(args.session_id, "session"),
+        cancelled = cancel_schedule(backend, _client_id(args.client_id), args.session_id,
                                     existing_id(args.schedule_id, "scheduled message"))
     _emit(args, cancelled.model_dump(mode="json"), f"cancelled {cancelled.schedule_id} ({cancelled.description})")
     return 0

@@ -40,19 +40,30 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from openbrain.aws.backend import Backend, get_backend
+from openbrain.conversation.schedules import is_time_zone
 from openbrain.conversation.tools.context import ToolContext
 from openbrain.core.clock import utcnow
-from openbrain.core.errors import InvalidInputError, NotFoundError, SessionEndedError, UnauthorizedError
+from openbrain.core.errors import InvalidInputError, SessionEndedError, UnauthorizedError
 from openbrain.core.settings import Settings
 from openbrain.domain.events import to_outbox
 from openbrain.domain.identity import IDENTITY_REFUSED, EndUser
-from openbrain.domain.profile import DEFAULT_CLIENT_ID, DEFAULT_PROFILE, AgentProfile
+from openbrain.domain.profile import DEFAULT_CLIENT_ID, DEFAULT_PROFILE, PROFILE_ERROR, AgentProfile
 from openbrain.domain.scheduling import DpsCommand, parse_dps
 from openbrain.storage.orm.agent_config import AgentConfig
-from openbrain.storage.orm.chat_session import ChatSession
+from openbrain.storage.orm.chat_session import ChatSession, session_not_found
 
 if TYPE_CHECKING:
     from langchain_core.language_models.chat_models import BaseChatModel
@@ -110,6 +121,17 @@ class ChatMessage(BaseModel):
         """Override keys in any spelling the profile schema accepts, as its field names."""
         return AgentProfile.normalise(value) if isinstance(value, dict) else value
 
+    @model_validator(mode="after")
+    def _known_time_zone(self) -> ChatMessage:
+        """The context's `timezone`, if given, is an IANA zone (docs/scheduling.md, Time zone): refused here,
+        before the turn runs or stores anything, rather than read as UTC."""
+        zone = self.tool_context().get("timezone")
+        if zone is not None and not is_time_zone(zone):
+            where = "context.timezone" if "timezone" in self.context else "timezone"
+            raise PydanticCustomError(PROFILE_ERROR, "{message}", {
+                "message": f"{where} must be an IANA time zone such as Europe/London, not {repr(zone)[:64]}"})
+        return self
+
     @classmethod
     def parse(cls, data: dict[str, Any]) -> ChatMessage:
         """Validate a request body; raises `InvalidInputError` naming the bad field."""
@@ -118,7 +140,8 @@ class ChatMessage(BaseModel):
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "body"
-            raise InvalidInputError(f"{where}: {first['msg']}") from exc
+            raise InvalidInputError(first["msg"] if first["type"] == PROFILE_ERROR  # names the field already
+                                    else f"{where}: {first['msg']}") from exc
 
     def tool_context(self) -> dict[str, Any]:
         """`context` plus any extra keys of the request."""
@@ -187,18 +210,13 @@ def chat_events(
             ), {})
             return
     else:
-        try:
-            session = backend.stores.sessions.get(request.client_id, request.session_id)
-            if user is not None and not user.may_use(session.end_user_id, session.profile_name):
-                raise NotFoundError("another end user's session")  # as a missing one: it reveals nothing
-            if user is not None and user.user_id is not None and session.end_user_id is None:
-                # a visitor who signs in mid-conversation takes it along: from this turn's commit on it is theirs
-                # alone (else the next person signed in on that browser would read it)
-                session.bind_user(user.user_id)
-        except NotFoundError as exc:
-            raise NotFoundError(
-                f"session {request.session_id!r} not found for client {request.client_id!r} (or it expired)"
-            ) from exc
+        session = backend.stores.sessions.get(request.client_id, request.session_id)
+        if user is not None and not user.may_use(session.end_user_id, session.profile_name):
+            raise session_not_found(request.client_id, request.session_id)  # as a missing one: it reveals nothing
+        if user is not None and user.user_id is not None and session.end_user_id is None:
+            # a visitor who signs in mid-conversation takes it along: from this turn's commit on it is theirs
+            # alone (else the next person signed in on that browser would read it)
+            session.bind_user(user.user_id)
         config = None  # a session in flight runs on its snapshot
     if command is not None:
         yield from _command_events(session, command, backend)

@@ -103,18 +103,28 @@ def _store(session: ChatSession, schedules: list[Schedule]) -> None:
     session.next_schedule_at = min((schedule.next_at for schedule in schedules), default=None)
 
 
+def is_time_zone(name: object) -> bool:
+    """Whether `name` is an IANA zone that tzdata knows ("Europe/London"): what a context's `timezone` must be."""
+    if not isinstance(name, str) or not name:
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def session_timezone(session: ChatSession) -> str:
     """The IANA zone a session's time prompts are read in: its context's `timezone` if it names one, else its
-    profile's (`AgentProfile.timezone`, UTC by default)."""
+    profile's (`AgentProfile.timezone`, UTC by default). A request naming an unknown zone is refused
+    (`ChatMessage`); a session stored before that check may still hold one, read as its profile's zone."""
     profile_zone = str((session.config_snapshot or {}).get("timezone") or "UTC")
     zone = (session.context or {}).get("timezone")
-    if isinstance(zone, str) and zone:
-        try:
-            zoneinfo.ZoneInfo(zone)
-            return zone
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            log.info("session %s: context timezone %r is not an IANA zone; using %s", session.session_id, zone,
-                     profile_zone)
+    if is_time_zone(zone):
+        return str(zone)
+    if zone is not None:
+        log.info("session %s: context timezone %r is not an IANA zone; using %s", session.session_id, zone,
+                 profile_zone)
     return profile_zone
 
 

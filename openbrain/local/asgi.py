@@ -13,7 +13,9 @@ with the API's error shape `{"error": {"code", "message"}}` (docs/api.md):
 | a body in another media type than JSON (form data included) | 415 | unsupported_media_type |
 | headers over `max_header_bytes` | 431 | headers_too_large |
 | more than `max_connections` open connections | 503 | too_many_connections |
-| a method the API has no route for (`TRACE`, `PROPFIND`, ...) | 405 (with `Allow`) | method_not_allowed |
+| a method the API has no route for (`TRACE`, `PROPFIND`, ...) on a path it serves | 405 (with the path's `Allow`) \
+| method_not_allowed |
+| such a method on any other path | 404 | not_found |
 
 `POST /chat/stream` (Server-Sent Events) is answered by `openbrain.local.sse` after the same checks.
 
@@ -45,6 +47,7 @@ from openbrain.local.demo import PAGES, DemoSite
 
 log = logging.getLogger(__name__)
 Invoke = Callable[[dict[str, Any]], dict[str, Any]]
+Methods = Callable[[str], list[str]]  # the methods the API answers on a path (`PerRequestRestResolver.methods_at`)
 EventBuilder = Callable[[str, str, list[tuple[str, str]], bytes, str], dict[str, Any]]
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 JSON_MEDIA_TYPE = "application/json"
@@ -140,9 +143,10 @@ class ApiGatewayApp:
     """The ASGI app: checks what API Gateway would, reads the body within the limits, and answers with
     what `invoke(event)` (the Lambda handler) returned."""
 
-    def __init__(self, invoke: Invoke, event: EventBuilder, limits: Limits, websocket: ASGIApp | None = None,
-                 demo: DemoSite | None = None) -> None:
+    def __init__(self, invoke: Invoke, event: EventBuilder, limits: Limits, methods: Methods,
+                 websocket: ASGIApp | None = None, demo: DemoSite | None = None) -> None:
         self.invoke = invoke
+        self.methods = methods
         self.event = event
         self.limits = limits
         self.websocket = websocket  # websocket scopes go there (openbrain.local.websocket)
@@ -157,7 +161,7 @@ class ApiGatewayApp:
         request = Request(scope, receive)
         refusal = self._refusal(request)
         if refusal is not None:
-            await self._send(send, request.method, *refusal)
+            await self._send(send, request.method, *refusal, allow=self._allowed(scope))
             return
         try:
             body = await self._read_body(request)
@@ -192,8 +196,11 @@ class ApiGatewayApp:
         limits = self.limits
         scope = request.scope
         if request.method not in METHODS:
+            allowed = self._allowed(scope)
+            if not allowed:
+                return HTTPStatus.NOT_FOUND, "not_found", "no such route"
             return (HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed",
-                    f"the method {request.method[:32]} is not allowed; use {', '.join(sorted(METHODS))}")
+                    f"{request.method[:32]} is not allowed here; use {', '.join(allowed)}")
         if len(scope["raw_path"]) + len(scope["query_string"]) > limits.max_url_bytes:
             return HTTPStatus.REQUEST_URI_TOO_LONG, "uri_too_long", f"the URL is over {limits.max_url_bytes} bytes"
         if sum(len(name) + len(value) + 4 for name, value in scope["headers"]) > limits.max_header_bytes:
@@ -210,6 +217,16 @@ class ApiGatewayApp:
             return (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large",
                     f"the request body is {length} bytes; the limit is {limits.max_body_bytes} (OB_MAX_BODY_BYTES)")
         return None
+
+    def _allowed(self, scope: Scope) -> list[str]:
+        """The methods the request's path answers (a 405's `Allow`): the API's, and what this layer serves itself
+        (a preflight of these paths is the API's)."""
+        methods = set(self.methods(scope["raw_path"].decode("latin-1")))  # as the API's event carries the path
+        if scope["path"] == sse.CHAT_STREAM_PATH:
+            methods |= {"POST", "OPTIONS"}
+        if self.demo is not None and scope["path"] in PAGES:
+            methods |= {"GET", "HEAD", "OPTIONS"}
+        return sorted(methods)
 
     async def _read_body(self, request: Request) -> bytes:
         """The body, refused (413) as soon as it passes the limit, or (408) when it is late."""
@@ -243,14 +260,14 @@ class ApiGatewayApp:
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else payload})
 
     async def _send(self, send: Send, method: str, status: HTTPStatus, code: str, message: str, *,
-                    close: bool = False) -> None:
-        """An error answer; `close` when the rest of the body is not worth reading."""
+                    close: bool = False, allow: list[str] | None = None) -> None:
+        """An error answer; `close` when the rest of the body is not worth reading; `allow`: a 405's methods."""
         body = error_body(code, message)
         headers = [(b"content-type", JSON_MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]
         if close:
             headers.append((b"connection", b"close"))
         if status == HTTPStatus.METHOD_NOT_ALLOWED:
-            headers.append((b"allow", ", ".join(sorted(METHODS)).encode()))
+            headers.append((b"allow", ", ".join(allow or ()).encode()))
         await send({"type": "http.response.start", "status": status.value, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 

@@ -294,9 +294,16 @@ def invoke_api(event: dict[str, Any]) -> dict[str, Any]:
     return dict(handler(event, LocalContext(function_name="chat-api", timeout_ms=29_000)))
 
 
+def api_methods(path: str) -> list[str]:
+    """The methods the chat API answers on `path` (what `ob-serve`'s 405 for a method it never routes names)."""
+    from openbrain.api.app import app
+
+    return app.methods_at(path)
+
+
 def _http_server(limits: Limits, demo: DemoSite, websocket: WebSocketApp) -> uvicorn.Server:
     return uvicorn.Server(uvicorn.Config(
-        ApiGatewayApp(invoke_api, api_gateway_event, limits, websocket, demo),
+        ApiGatewayApp(invoke_api, api_gateway_event, limits, api_methods, websocket, demo),
         http=protocol_class(limits), ws_max_size=MAX_MESSAGE_BYTES, lifespan="off", log_config=None, access_log=False,
         timeout_keep_alive=limits.keep_alive, timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
         h11_max_incomplete_event_size=limits.max_url_bytes + limits.max_header_bytes + 1024,

@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 from openbrain.conversation.chat import ChatMessage, ChatResponse, chat_events, collect
 from openbrain.core.errors import ForbiddenError, NotFoundError, RateLimitedError, SessionEndedError, UnauthorizedError
-from openbrain.core.ids import existing_id, is_id
+from openbrain.core.ids import is_id
 from openbrain.domain.identity import ANONYMOUS, IDENTITY_REQUIRED, EndUser
 from openbrain.services.limits import admit
 from openbrain.services.usage import TurnLedger, TurnUsage
+from openbrain.storage.orm.chat_session import existing_session_id
 from openbrain.storage.orm.client import WIDGET
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ def chat_events_as_client(client: Client, request: ChatMessage, call: ChatCall, 
     if request.reset:
         pass
     elif request.session_id:
-        existing_id(request.session_id, "session")
+        existing_session_id(client.client_id, request.session_id)
     elif is_id(call.remembered_session):
         request.session_id, from_cookie = call.remembered_session, True
     unknown = set(request.agent_config_overrides) - API_OVERRIDABLE

@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 
 from openbrain.conversation import schedules
 from openbrain.conversation.schedules import SCHEDULE_NAME, Schedule, schedules_of
-from openbrain.core.errors import NotFoundError
 from openbrain.domain.identity import validate_user_id
+from openbrain.storage.orm.chat_session import session_not_found
 
 if TYPE_CHECKING:
     from openbrain.aws.backend import Backend
@@ -106,7 +106,7 @@ MAX_USER_SESSIONS = 100
 def _session(stores: Stores, client_id: str, session_id: str, user: EndUser | None) -> ChatSession:
     session = stores.sessions.get(client_id, session_id)
     if user is not None and not user.may_use(session.end_user_id, session.profile_name):
-        raise NotFoundError(f"ChatSession {client_id}/{session_id} not found")
+        raise session_not_found(client_id, session_id)
     return session
 
 

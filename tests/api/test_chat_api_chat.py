@@ -6,6 +6,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from support.api import Api, HttpResponse, make_client
@@ -16,6 +17,7 @@ from openbrain.core.settings import Settings
 from openbrain.storage.orm import AgentConfig, ChatSession
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def session_cookie(response: HttpResponse) -> str:
@@ -173,6 +175,33 @@ def test_every_route_refuses_a_valid_body_wrapped_in_an_array_and_changes_nothin
     assert response.error == {"code": "invalid_input", "message": "body: must be a JSON object, not list"}
     assert acme.get("/limits").json["turns_per_day"] == 2_000
     assert acme.get("/agent-configs/sales").status == 404
+
+
+def test_unknown_body_keys_are_refused_where_the_document_says_so_and_are_tool_context_on_chat(
+        acme: Api, anonymous: Api) -> None:
+    # given: the bodies the OpenAPI document describes, and which of them take keys it does not list
+    spec = anonymous.get("/openapi.json").json
+    bodies = {(method.upper(), path): op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+              for path, ops in spec["paths"].items() for method, op in ops.items() if "requestBody" in op}
+    schemas = spec["components"]["schemas"]
+    closed = {route for route, ref in bodies.items() if schemas[ref.rsplit("/", 1)[1]]["additionalProperties"] is False}
+    assert bodies.keys() - closed == {("POST", "/chat")}
+    # and docs/api.md's 422 row names the same routes
+    row = next(line for line in (ROOT / "docs" / "api.md").read_text().splitlines() if "`invalid_input` | well" in line)
+    assert all(f"`{method} {path}`" in row for method, path in bodies)
+
+    # when / then: an unknown key beside valid fields is 422 naming it where the schema is closed, and changes nothing
+    valid = {"/agent-configs/{profile_name}": {"model": "offline"}, "/limits": {}, "/widget-tokens": {"userId": "ada"}}
+    assert {path for _, path in closed} == valid.keys()
+    for method, path in closed:
+        response = acme.call(method, path.replace("{profile_name}", "sales"), {**valid[path], "bogus": 1})
+        assert (response.status, response.error["code"]) == (422, "invalid_input"), (path, response.body)
+        assert "bogus" in response.error["message"]
+    assert acme.get("/agent-configs/sales").status == 404
+    # and POST /chat keeps it as the session's tool context
+    chat = acme.post("/chat", {"agentConfig": "bot", "message": "hi", "bogus": 1})
+    assert chat.status == 200, chat.body
+    assert ChatSession.get("acme", chat.json["session_id"]).context == {"bogus": 1}
 
 
 def test_a_wrong_type_names_the_field(acme: Api) -> None:

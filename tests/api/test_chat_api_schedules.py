@@ -278,6 +278,32 @@ def test_a_dps_message_not_understood_starts_no_session(acme: Api, command: str)
     assert list(ChatSession.query("acme")) == []
 
 
+@pytest.mark.parametrize("body", [
+    {"agentConfig": "bot", "message": "dps u tomorrow evening\nWater", "timezone": "Mars/Base"},
+    {"agentConfig": "bot", "message": "dps u tomorrow evening\nWater", "context": {"timezone": "Mars/Base"}},
+    {"reset": True, "context": {"timezone": "Europe/London "}},
+    {"message": "hi", "timezone": 5},
+])
+def test_an_unknown_time_zone_is_refused_naming_it_and_stores_nothing(acme: Api, body: dict[str, object]) -> None:
+    # when: a context `timezone` that no IANA zone has (docs/scheduling.md, Time zone)
+    response = acme.post("/chat", body)
+
+    # then: refused, naming the field, not read as UTC; no session, no schedule
+    assert (response.status, response.error["code"]) == (422, "invalid_input"), response.body
+    field = "context.timezone" if "context" in body else "timezone"
+    assert response.error["message"].startswith(f"{field} must be an IANA time zone"), response.error
+    assert list(ChatSession.query("acme")) == []
+
+
+def test_an_unknown_time_zone_in_a_sessions_turn_schedules_nothing(acme: Api) -> None:
+    session_id = start(acme)
+
+    response = acme.post("/chat", {"sessionId": session_id, "message": "dps u in 1 hour\nhi", "timezone": "Mars/Base"})
+
+    assert (response.status, response.error["code"]) == (422, "invalid_input")
+    assert stored(session_id) == []
+
+
 def test_a_dps_message_may_start_a_session(acme: Api) -> None:
     response = acme.post("/chat", {"agentConfig": "bot", "message": "dps c in 1 hour\nping"})
 

@@ -12,8 +12,8 @@ pytestmark = pytest.mark.integration
 LEAD_MESSAGE = "my name is Ada Lovelace, email ada@example.com"
 
 
-def start(api: Api) -> str:
-    return str(api.post("/chat", {"reset": True, "agentConfig": "bot"}).json["session_id"])
+def start(api: Api, headers: dict[str, str] | None = None) -> str:
+    return str(api.post("/chat", {"reset": True, "agentConfig": "bot"}, headers=headers).json["session_id"])
 
 
 def test_a_session_shows_its_messages_tool_calls_and_state(acme: Api) -> None:
@@ -71,6 +71,28 @@ def test_an_unknown_or_impossible_session_is_404(acme: Api) -> None:
     assert acme.get("/sessions/01KAAAAAAAAAAAAAAAAAAAAAAA").status == 404
     assert acme.get("/sessions/" + "x" * 2000).status == 404
     assert acme.get("/sessions/a%20b").status == 404
+
+
+def test_a_session_not_there_reads_one_way_on_every_route_whoever_it_belongs_to(acme: Api, globex: Api) -> None:
+    # given: ids of no session, ids that could name none, globex's session, and one bound to end user ada
+    theirs, adas = start(globex), start(acme, {"X-User-Id": "ada"})
+    cases = {"01KAAAAAAAAAAAAAAAAAAAAAAA": "01KAAAAAAAAAAAAAAAAAAAAAAA", "%00": "%00", "a%20b": "a%20b",
+             "x" * 2000: "x" * 64, theirs: theirs, adas: adas}
+
+    for path_id, named in cases.items():
+        headers = {"X-User-Id": "bob"} if path_id == adas else None
+        # when: each route that takes a session id
+        answers = [acme.get(f"/sessions/{path_id}", headers=headers),
+                   acme.get(f"/sessions/{path_id}/schedules", headers=headers),
+                   acme.delete(f"/sessions/{path_id}/schedules/01KBBBBBBBBBBBBBBBBBBBBBBB", headers=headers)]
+        if "%" not in path_id:
+            answers.append(acme.post("/chat", {"sessionId": path_id, "message": "hi"}, headers=headers))
+
+        # then: 404 with docs/api.md's wording, the same for a session of another client or user as for none
+        for response in answers:
+            assert response.status == 404, response.body
+            assert response.error == {"code": "not_found",
+                                      "message": f"session {named!r} not found for client 'acme' (or it expired)"}
 
 
 def test_sessions_need_a_key(acme: Api, anonymous: Api) -> None:

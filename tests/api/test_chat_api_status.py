@@ -82,9 +82,19 @@ def test_unknown_route_is_404_in_the_error_shape(acme: Api) -> None:
 def test_wrong_method_on_a_known_path_is_405_naming_the_allowed_ones(acme: Api) -> None:
     response = acme.call("PATCH", "/chat", {"message": "hi"})
 
-    assert (response.status, response.error["code"], response.header("Allow")) == (405, "method_not_allowed", "POST")
-    assert acme.call("PATCH", "/agent-configs/bot").header("Allow") == "DELETE, GET, PUT"
+    assert (response.status, response.error["code"], response.header("Allow")) == (405, "method_not_allowed",
+                                                                                 "OPTIONS, POST")
+    assert acme.call("PATCH", "/agent-configs/bot").header("Allow") == "DELETE, GET, HEAD, OPTIONS, PUT"
     assert acme.call("PATCH", "/no/such/path").status == 404
+
+
+def test_head_is_answered_as_get_by_the_handler_itself(acme: Api) -> None:
+    # given: what API Gateway hands the Lambda for `curl -I` (its ANY method includes HEAD)
+    got, head = acme.get("/agent-configs/bot"), acme.call("HEAD", "/agent-configs/bot")
+
+    # then: GET's answer (API Gateway, like ob-serve, sends a HEAD's headers without the body)
+    assert head.status == got.status == 200 and head.body == got.body
+    assert acme.call("HEAD", "/chat").header("Allow") == "OPTIONS, POST"
 
 
 def test_openapi_json_documents_every_route_and_the_api_key(anonymous: Api) -> None:

@@ -366,6 +366,7 @@ def test_a_widget_key_may_chat_and_read_its_session_but_not_read_leads(keys: dic
     ('{"action": "dance"}', "invalid_input"),
     (json.dumps({"action": "chat", "message": "x" * MAX_FRAME_BYTES}), "payload_too_large"),
     ('{"action": "chat", "reset": "yes"}', "invalid_input"),
+    ('{"action": "chat", "message": "dps u in 1 hour\\nhi", "timezone": "Mars/Base"}', "invalid_input"),
 ])
 def test_a_bad_frame_gets_an_error_frame_and_the_connection_stays(keys: dict[str, str], frame: str,
                                                                    code: str) -> None:

@@ -3,6 +3,7 @@ time, without buffering what it refuses, and that it keeps serving afterwards.""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -92,6 +93,7 @@ def still_serving(stack: LocalStack) -> bool:
              b"message=x"), 415, "unsupported_media_type"),
     (request("PROPFIND", "/"), 405, "method_not_allowed"),
     (request("TRACE", "/"), 405, "method_not_allowed"),
+    (request("TRACE", "/no/such/route"), 404, "not_found"),
     (request("GET", "/" + "a" * 9_000), 414, "uri_too_long"),
     (request("GET", "/", {f"X-Pad-{i}": "v" * 1_000 for i in range(17)}), 431, "headers_too_large"),
     (request("GET", "/", {"X-Huge": "v" * 40_000}), 431, "headers_too_large"),
@@ -101,6 +103,45 @@ def test_a_malformed_request_gets_a_json_error_and_the_server_keeps_serving(
         stack: LocalStack, raw: bytes, status: int, code: str) -> None:
     assert_json_error(exchange(stack, raw), status, code)
     assert still_serving(stack)
+
+
+def test_head_answers_wherever_get_does_with_the_same_headers_and_no_body(stack: LocalStack) -> None:
+    # given: a real HTTP client
+    conn = http.client.HTTPConnection(*address(stack), timeout=10)
+    try:
+        for path in ("/widget.js", "/", "/openapi.json", "/demo.css"):
+            conn.request("GET", path)
+            got = conn.getresponse()
+            body = got.read()
+            # when
+            conn.request("HEAD", path)
+            head = conn.getresponse()
+
+            # then: GET's status and headers (its Content-Length too), and no body
+            assert head.read() == b"" and body
+            assert (head.status, head.getheader("Content-Length")) == (got.status, str(len(body))), path
+            assert dict(head.getheaders()).keys() - {"date"} == dict(got.getheaders()).keys() - {"date"}
+            assert head.getheader("Content-Type") == got.getheader("Content-Type")
+
+        # and a HEAD where there is no GET is a 405 like any method the path lacks, with a true Allow
+        conn.request("HEAD", "/chat")
+        refused = conn.getresponse()
+        assert (refused.status, refused.getheader("Allow"), refused.read()) == (405, "OPTIONS, POST", b"")
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(("path", "allow"), [
+    ("/widget.js", "GET, HEAD, OPTIONS"), ("/chat", "OPTIONS, POST"), ("/chat/stream", "OPTIONS, POST"),
+    ("/demo", "GET, HEAD, OPTIONS"), ("/sessions/x/schedules/y", "DELETE, OPTIONS"),
+])
+def test_a_405_names_the_methods_the_path_answers(stack: LocalStack, path: str, allow: str) -> None:
+    for method in ("TRACE", "PATCH"):  # one ob-serve refuses itself, one the handler refuses
+        if method == "PATCH" and path in {"/chat/stream", "/demo"}:
+            continue  # the handler does not serve ob-serve's own paths (404)
+        status, headers, body = exchange(stack, request(method, path))
+        assert (status, headers.get("allow"), body["error"]["code"]) == (405, allow, "method_not_allowed"), method
+        assert body["error"]["message"] == f"{method} is not allowed here; use {allow}"
 
 
 def test_a_body_shorter_than_its_content_length_times_out(stack: LocalStack) -> None:

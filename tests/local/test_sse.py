@@ -168,6 +168,7 @@ def test_a_widget_key_may_stream_a_turn(served: Served) -> None:
     ("not an object", 422, "invalid_input"),
     ("a bad field", 422, "invalid_input"),
     ("a server-only override", 403, "forbidden"),
+    ("an unknown time zone", 422, "invalid_input"),
     ("form data", 415, "unsupported_media_type"),
     ("too large", 413, "payload_too_large"),
 ])
@@ -195,6 +196,8 @@ def test_a_refusal_before_the_stream_is_a_json_error_with_the_http_apis_status(
         content = b"[1, 2]"
     elif case == "a bad field":
         body = {"message": "hi", "reset": "yes"}
+    elif case == "an unknown time zone":
+        body = {"message": "dps u tomorrow evening\nWater", "context": {"timezone": "Mars/Base"}}
     elif case == "a server-only override":
         body = {"message": "hi", "agentConfigOverrides": {"model": "offline"}}
     elif case == "form data":

@@ -32,7 +32,8 @@ IDEMPOTENCY = (
     summary="Send a message (or reset) and get the agent's reply",
     description=(
         "Body: a ChatMessage in camelCase or snake_case (`clientId`, `sessionId`, `message`, `reset`, "
-        "`agentConfig`, `agentConfigOverrides`; other keys become tool context). Without `sessionId` the "
+        "`agentConfig`, `agentConfigOverrides`, `context`; other keys become tool context, and a `timezone` there "
+        "must be an IANA zone). Without `sessionId` the "
         "session comes from the `Session` cookie, else a new one starts. `reset: true` starts a session "
         "and returns its icebreaker. The end-user identity headers (docs/api.md, End-user identity) bind a new "
         "session to the user; another user's session is 404."

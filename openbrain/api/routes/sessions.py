@@ -28,7 +28,7 @@ def get_session(session_id: str, user_id: UserIdHeader = None, user_hash: UserHa
                 widget_token: WidgetTokenHeader = None) -> sessions.Session:
     client = current_client(router)
     user = end_user(router, client, Presented(user_id, user_hash, widget_token))
-    return sessions.get_session(stores(), client.client_id, existing_id(session_id, "session"), user)
+    return sessions.get_session(stores(), client.client_id, session_id, user)
 
 
 @router.get("/sessions", summary="An end user's sessions, last updated first", tags=["sessions"], security=API_KEY,
@@ -53,7 +53,7 @@ def list_schedules(session_id: str, user_id: UserIdHeader = None, user_hash: Use
                    widget_token: WidgetTokenHeader = None) -> sessions.Schedules:
     client = current_client(router)
     user = end_user(router, client, Presented(user_id, user_hash, widget_token))
-    return sessions.session_schedules(stores(), client.client_id, existing_id(session_id, "session"), user)
+    return sessions.session_schedules(stores(), client.client_id, session_id, user)
 
 
 @router.delete("/sessions/<session_id>/schedules/<schedule_id>", summary="Cancel a scheduled message",
@@ -65,5 +65,5 @@ def cancel_schedule(session_id: str, schedule_id: str, user_id: UserIdHeader = N
                     widget_token: WidgetTokenHeader = None) -> sessions.ScheduledMessage:
     client = current_client(router)
     user = end_user(router, client, Presented(user_id, user_hash, widget_token))
-    return sessions.cancel_schedule(backend(), client.client_id, existing_id(session_id, "session"),
+    return sessions.cancel_schedule(backend(), client.client_id, session_id,
                                     existing_id(schedule_id, "scheduled message"), user)

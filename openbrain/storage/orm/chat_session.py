@@ -31,7 +31,7 @@ from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 
 from openbrain.core.clock import utcnow
 from openbrain.core.errors import NotFoundError
-from openbrain.core.ids import new_id
+from openbrain.core.ids import is_id, new_id
 from openbrain.storage.orm.base import OpenBrainModel
 
 MAX_RECENT_EVENTS = 50
@@ -132,9 +132,15 @@ class ChatSession(OpenBrainModel):
         consistent_read: bool = True,
         attributes_to_get: Any = None,
     ) -> Self:
-        session = super().get(hash_key, range_key, consistent_read, attributes_to_get)
+        """Session `range_key` of client `hash_key`; `session_not_found` if it is missing or expired, or if the
+        id could name no session (it never reaches DynamoDB, whose key limits would make bad input a 5xx)."""
+        session_id = existing_session_id(hash_key, range_key)
+        try:
+            session = super().get(hash_key, session_id, consistent_read, attributes_to_get)
+        except NotFoundError as exc:
+            raise session_not_found(hash_key, range_key) from exc
         if session.expired:
-            raise NotFoundError(f"ChatSession {hash_key}/{range_key} not found")
+            raise session_not_found(hash_key, range_key)
         return session
 
     @classmethod
@@ -145,3 +151,16 @@ class ChatSession(OpenBrainModel):
     @property
     def ended(self) -> bool:
         return self.ended_at is not None
+
+
+def session_not_found(client_id: str, session_id: object) -> NotFoundError:
+    """The one way a session is reported missing (docs/api.md): whether it is missing, expired, could name no
+    session, or is another client's or another end user's, which must read the same."""
+    return NotFoundError(f"session {str(session_id)[:64]!r} not found for client {client_id!r} (or it expired)")
+
+
+def existing_session_id(client_id: str, session_id: str | None) -> str:
+    """`session_id` if it could name a stored session (`core.ids.is_id`), else `session_not_found`."""
+    if session_id is None or not is_id(session_id):
+        raise session_not_found(client_id, session_id)
+    return session_id
