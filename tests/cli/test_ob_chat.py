@@ -263,7 +263,7 @@ def test_a_command_ends_a_dps_prompt_and_runs(cli: Cli) -> None:
     # then: the prompt is its one line, and each command ran: /schedules lists it, /cancel fails, /quit quits
     assert result.returncode == 1
     icebreaker, scheduled, listed = result.stdout.splitlines()
-    assert scheduled.startswith("Scheduled a message to you: ")
+    assert (icebreaker, scheduled[:28]) == (ICEBREAKER, "Scheduled a message to you: ")
     assert re.fullmatch(rf"{ULID}  to the user: .* UTC: hello again", listed), listed
     assert result.stderr.splitlines()[-1].startswith("ob-chat: error: no scheduled message 'nope' waits")
 
