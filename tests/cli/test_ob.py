@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from support.cli import BIN, STREAMED, Cli, assert_one_line_error, free_port, on_terminal, partial_reads
+from support.cli import BIN, STREAMED, TIMEOUT, Cli, assert_one_line_error, free_port, on_terminal, partial_reads
 from support.endpoints import CREDENTIALS
 from support.store import stop_store
 
@@ -16,6 +18,7 @@ pytestmark = pytest.mark.e2e
 
 OFFLINE_NOTICE = "notice: OPENAI_API_KEY is not set; using the offline model instead of openai:gpt-4o-mini"
 ULID = r"[0-9A-HJKMNP-TV-Z]{26}"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_ob_answers_one_message(cli: Cli) -> None:
@@ -290,10 +293,24 @@ def test_ob_schedules_a_dps_message_and_a_later_process_sees_it(cli: Cli) -> Non
     assert help_text.returncode == 0 and help_text.stdout.startswith("dps schedules a message. Write")
 
 
+def test_the_readme_s_dps_example_for_bash_schedules_its_prompt(cli: Cli) -> None:
+    # given: the README's one-line dps command, as typed into bash
+    section = (ROOT / "README.md").read_text().split("## Scheduled messages")[1].split("\n## ")[0]
+    [line] = re.findall(r"^ob \$'dps .*\\n.*'$", section, re.M)
+
+    # when
+    result = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=TIMEOUT,
+                            env={**cli.env, "PATH": f"{BIN}{os.pathsep}{cli.env['PATH']}"})
+
+    # then: $'...' made the line break the prompt needs
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(rf"Scheduled a message to you: .*\. Its id is {ULID}\.\n", result.stdout), result.stdout
+
+
 @pytest.mark.parametrize(("message", "error"), [
     ("dps u every 5 minutes\nstretch", '"every 5 minutes" is too often: at most every 15 minutes'),
     ("dps me in 5 minutes\nhi", '"me" is not a recipient: use user (u) or chatbot (c)'),
-    ("dps c in 5 minutes", 'No prompt: write what to send on the lines after "dps c in 5 minutes"'),
+    ("dps c in 5 minutes", 'No prompt: write what to send on the next line, below "dps c in 5 minutes".'),
 ])
 def test_ob_reports_a_dps_message_not_understood_in_one_line(cli: Cli, message: str, error: str) -> None:
     assert_one_line_error(cli.run("ob", message), "ob", error)

@@ -253,7 +253,7 @@ def test_a_dps_command_at_the_end_of_input_without_its_prompt_is_refused(cli: Cl
 
     assert result.returncode == 1
     assert result.stdout.splitlines() == [ICEBREAKER]
-    assert result.stderr.splitlines()[-1].startswith('ob-chat: error: No prompt: write what to send on the lines')
+    assert result.stderr.splitlines()[-1].startswith("ob-chat: error: No prompt: write what to send on the next line")
 
 
 def test_a_command_ends_a_dps_prompt_and_runs(cli: Cli) -> None:

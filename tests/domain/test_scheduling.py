@@ -503,7 +503,10 @@ def test_a_message_that_is_not_a_dps_command_is_a_chat_turn(message: str) -> Non
         ("dps bot in 5 minutes\nhi", '"bot" is not a recipient'),
         ("dps c\nhi", "No time prompt"),
         ("dps user   \n\nhi", "No time prompt"),
-        ("dps c in 5 minutes", "No prompt"),
+        ("dps c in 5 minutes", 'No prompt: write what to send on the next line, below "dps c in 5 minutes".'),
+        # bash's double quotes keep a typed \n as two characters: the refusal says how to write a new line
+        ("dps u in 20 minutes\\nStretch",
+         "(a typed \\n is not a new line: in bash, write $'dps u in 20 minutes\\nStretch')."),
         ("dps c in 5 minutes\n\n   \n", "No prompt"),
     ],
 )
