@@ -18,7 +18,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from openbrain.cli.common import EXIT_ERROR, add_no_stream, add_version, dumps, fail, print_streaming, run, streams
+from openbrain.cli.common import (
+    EXIT_ERROR,
+    add_no_stream,
+    add_timezone,
+    add_version,
+    dumps,
+    fail,
+    print_streaming,
+    run,
+    session_context,
+    streams,
+)
 from openbrain.core.errors import OpenBrainError
 from openbrain.domain.profile import DEFAULT_CLIENT_ID, DEFAULT_PROFILE
 
@@ -36,6 +47,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help=f"client (tenant) id [{DEFAULT_CLIENT_ID}]")
     p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"AgentConfig profile name [{DEFAULT_PROFILE}]")
     p.add_argument("--model", help="model spec for the session, e.g. offline or openai:gpt-4o-mini")
+    add_timezone(p)
     add_no_stream(p)
     return p
 
@@ -65,10 +77,11 @@ def _piped_reader() -> Read:
 
 
 class ChatLoop:
-    def __init__(self, args: argparse.Namespace, interactive: bool) -> None:
+    def __init__(self, args: argparse.Namespace, interactive: bool, context: dict[str, str]) -> None:
         from openbrain.aws.backend import get_backend
 
         self.args = args
+        self.context = context  # each new session's (`session_context`)
         self.interactive = interactive
         self.streaming = streams(args)
         self.backend = get_backend()
@@ -87,6 +100,7 @@ class ChatLoop:
                 "agent_config": self.args.profile,
                 "reset": True,
                 "agent_config_overrides": {"model": self.args.model} if self.args.model else {},
+                "context": self.context,
             }
         )
         response = chat(request, self.backend)
@@ -203,11 +217,13 @@ def _with_prompt(line: str, read: Read) -> tuple[str, str | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
+    context = session_context(cli, args.timezone)
     interactive = sys.stdin.isatty()
 
     def session() -> int:
-        return ChatLoop(args, interactive).run(_tty_reader() if interactive else _piped_reader())
+        return ChatLoop(args, interactive, context).run(_tty_reader() if interactive else _piped_reader())
 
     return run("ob-chat", session)
 

@@ -100,10 +100,13 @@ def test_ob_refuses_to_continue_an_ended_session(cli: Cli) -> None:
         (["--profile", "nope", "hi"], "profile 'nope' not found for client 'public'"),
         (["--session", "X", "--model", "offline", "hi"],
          "--model applies to new sessions; a session keeps the model it started with"),
+        (["--session", "X", "--timezone", "Europe/London", "hi"],
+         "--timezone applies to new sessions; a session keeps the zone it started with"),
         (["--model", "gpt-4o", "hi"], "invalid model spec 'gpt-4o': use 'offline' or 'openai:<model>'"),
         (["--client-id", " ", "hi"], "client_id: Value error, must be 1-128 characters, not only spaces"),
     ],
-    ids=["unknown session", "unknown profile", "model with session", "bad model spec", "blank client id"],
+    ids=["unknown session", "unknown profile", "model with session", "timezone with session", "bad model spec",
+         "blank client id"],
 )
 def test_ob_reports_a_bad_request_in_one_line(cli: Cli, args: list[str], message: str) -> None:
     result = cli.run("ob", *args)
@@ -159,6 +162,15 @@ def test_ob_reports_bad_flags_with_usage(cli: Cli, args: list[str], complaint: s
     assert result.stdout == ""
     assert result.stderr.startswith("usage: ob ")
     assert f"ob: error: {complaint}" in result.stderr
+
+
+@pytest.mark.parametrize(("program", "message"), [("ob", ["hi"]), ("ob-chat", [])])
+def test_an_unknown_timezone_is_a_one_line_usage_error(cli: Cli, program: str, message: list[str]) -> None:
+    result = cli.run(program, "--timezone", "Mars/Olympus_Mons", *message, stdin="hi\n")
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (f"{program}: error: --timezone: 'Mars/Olympus_Mons' is not an IANA time zone such as "
+                             "Europe/London\n")
 
 
 def test_ob_help(cli: Cli) -> None:
@@ -273,12 +285,14 @@ def test_ob_piped_prints_the_streaming_models_reply_as_one_line(cli: Cli, stream
 
 
 def test_ob_schedules_a_dps_message_and_a_later_process_sees_it(cli: Cli) -> None:
-    # when: the form, a blank line between the dps line and its prompt
-    result = cli.run("ob", "dps c in 5 minutes\n\nsay hi\nand tell me a joke")
+    # when: the form, a blank line between the dps line and its prompt, on a machine in New York
+    result = cli.run("ob", "dps c in 5 minutes\n\nsay hi\nand tell me a joke", TZ="America/New_York")
 
-    # then: the confirmation is the reply; the session is kept for the next process, which lists it
+    # then: the confirmation is the reply, in the machine's zone; the session is kept for the next process, which
+    # lists it
     assert result.returncode == 0, result.stderr
-    found = re.fullmatch(rf"Scheduled a message to the assistant: .* UTC\. Its id is ({ULID})\.\n", result.stdout)
+    found = re.fullmatch(rf"Scheduled a message to the assistant: .* America/New_York\. Its id is ({ULID})\.\n",
+                         result.stdout)
     assert found, result.stdout
     session = re.search(rf"^\(session ({ULID}); continue with: ", result.stderr, re.M)
     assert session, result.stderr

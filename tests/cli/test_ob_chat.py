@@ -257,14 +257,15 @@ def test_a_dps_command_at_the_end_of_input_without_its_prompt_is_refused(cli: Cl
 
 
 def test_a_command_ends_a_dps_prompt_and_runs(cli: Cli) -> None:
-    # when: a prompt with no empty line after it, then commands (a fresh user's walkthrough)
-    result = cli.run("ob-chat", stdin="dps u in 10 minutes\n\nhello again\n/schedules\n/cancel nope\n/quit\nhi\n")
+    # when: a prompt with no empty line after it, then commands (a fresh user's walkthrough), in a zone of its own
+    result = cli.run("ob-chat", "--timezone", "Asia/Tokyo",
+                     stdin="dps u in 10 minutes\n\nhello again\n/schedules\n/cancel nope\n/quit\nhi\n")
 
     # then: the prompt is its one line, and each command ran: /schedules lists it, /cancel fails, /quit quits
     assert result.returncode == 1
     icebreaker, scheduled, listed = result.stdout.splitlines()
     assert (icebreaker, scheduled[:28]) == (ICEBREAKER, "Scheduled a message to you: ")
-    assert re.fullmatch(rf"{ULID}  to the user: .* UTC: hello again", listed), listed
+    assert re.fullmatch(rf"{ULID}  to the user: .* Asia/Tokyo: hello again", listed), listed
     assert result.stderr.splitlines()[-1].startswith("ob-chat: error: no scheduled message 'nope' waits")
 
 
