@@ -1,22 +1,25 @@
 """What the CLIs share: `--version`, hints that name a command the user can run, turning errors into one line
-and an exit code, printing a reply as it streams, and waiting for a server to be stopped."""
+and an exit code, the time zone a new session reads time prompts in, printing a reply as it streams, and waiting
+for a server to be stopped."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import shutil
 import signal
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import openbrain
+from openbrain.core.clock import is_time_zone
 from openbrain.core.errors import OpenBrainError
 
 if TYPE_CHECKING:
@@ -26,7 +29,9 @@ if TYPE_CHECKING:
 # pyproject's [project] name: the import package is `openbrain`, but `openbrain` on PyPI is another project.
 DISTRIBUTION = "openbrain-agents"
 EXIT_ERROR = 1
+EXIT_USAGE = 2  # argparse's
 EXIT_INTERNAL = 70  # EX_SOFTWARE
+LOCALTIME = Path("/etc/localtime")
 
 
 def add_version(parser: argparse.ArgumentParser) -> None:
@@ -80,6 +85,37 @@ def run(prog: str, main: Callable[[], int]) -> int:
             traceback.print_exc()
         fail(prog, f"unexpected {type(exc).__name__}: {exc} (set OB_DEBUG=1 to see the traceback)")
         return EXIT_INTERNAL
+
+
+def add_timezone(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--timezone", metavar="ZONE",
+                        help="the IANA time zone a new session reads time prompts in (dps, reminders), e.g. "
+                             "Europe/London [this machine's: $TZ, else /etc/localtime's; else the profile's]")
+
+
+def session_context(parser: argparse.ArgumentParser, zone: str | None) -> dict[str, str]:
+    """The context a CLI starts a session with, as the widget sends the browser's: `timezone`, the zone its time
+    prompts are read in (docs/scheduling.md). `zone` (--timezone) if given, a one-line usage error (exit 2) if it
+    is not an IANA zone; else this machine's (`local_timezone`); else none, and the profile's zone applies."""
+    if zone is not None and not is_time_zone(zone):
+        parser.exit(EXIT_USAGE, f"{parser.prog}: error: --timezone: {zone!r} is not an IANA time zone such as "
+                                "Europe/London\n")
+    zone = zone or local_timezone()
+    return {"timezone": zone} if zone else {}
+
+
+def local_timezone(environ: Mapping[str, str] = os.environ, localtime: Path = LOCALTIME) -> str | None:
+    """This machine's IANA zone: $TZ if it names one (POSIX's leading ':' allowed), else the zone /etc/localtime
+    links to (…/zoneinfo/Europe/London), else None."""
+    named = environ.get("TZ", "").removeprefix(":")
+    if is_time_zone(named):
+        return named
+    try:
+        target = os.readlink(localtime)
+    except OSError:  # no such file, or a copy rather than a link: nothing names the zone
+        return None
+    _, found, name = target.partition("zoneinfo/")
+    return name if found and is_time_zone(name) else None
 
 
 def add_no_stream(parser: argparse.ArgumentParser) -> None:

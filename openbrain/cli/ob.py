@@ -6,7 +6,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from openbrain.cli.common import add_no_stream, add_version, command, dumps, print_streaming, run, streams
+from openbrain.cli.common import (
+    add_no_stream,
+    add_timezone,
+    add_version,
+    command,
+    dumps,
+    print_streaming,
+    run,
+    session_context,
+    streams,
+)
 from openbrain.domain.profile import DEFAULT_CLIENT_ID, DEFAULT_PROFILE
 
 
@@ -23,12 +33,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--session", help="continue this session instead of starting a new one")
     p.add_argument("--model", help="model spec for a new session, e.g. offline or openai:gpt-4o-mini")
     p.add_argument("--json", action="store_true", help="print reply, session_id and events as JSON")
+    add_timezone(p)
     add_no_stream(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
+    context = session_context(cli, args.timezone)
 
     def turn() -> int:
         from openbrain.aws.backend import get_backend
@@ -37,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.session and args.model:
             raise InvalidInputError("--model applies to new sessions; a session keeps the model it started with")
+        if args.session and args.timezone:
+            raise InvalidInputError("--timezone applies to new sessions; a session keeps the zone it started with")
         request = ChatMessage.parse(
             {
                 "client_id": args.client_id,
@@ -44,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                 "session_id": args.session,
                 "message": args.message,
                 "agent_config_overrides": {"model": args.model} if args.model else {},
+                "context": {} if args.session else context,
             }
         )
         backend = get_backend()

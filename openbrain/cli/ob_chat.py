@@ -5,25 +5,40 @@ message per line, prints each reply on stdout and tool calls, events and errors 
 non-zero if any turn failed. When stdout is a terminal, replies print as they arrive (`--no-stream`: when
 complete); piped, each is one line. Commands: /reset, /config, /events, /schedules, /cancel ID, /help, /quit.
 
-A `dps` command (docs/scheduling.md) takes the lines after it, up to an empty line, as its prompt (empty lines
-right after the `dps` line come before the prompt, as `dps help` writes it).
+A `dps` command (docs/scheduling.md) takes the lines after it as its prompt (on a terminal they show `...> `): empty
+lines right after the `dps` line come before the prompt (as `dps help` writes it), then the prompt runs to an empty
+line, a /command (which then runs) or the end of input.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from openbrain.cli.common import EXIT_ERROR, add_no_stream, add_version, dumps, fail, print_streaming, run, streams
+from openbrain.cli.common import (
+    EXIT_ERROR,
+    add_no_stream,
+    add_timezone,
+    add_version,
+    dumps,
+    fail,
+    print_streaming,
+    run,
+    session_context,
+    streams,
+)
 from openbrain.core.errors import OpenBrainError
 from openbrain.domain.profile import DEFAULT_CLIENT_ID, DEFAULT_PROFILE
 
 HELP = ("commands: /reset (new session)  /config (active config)  /events (events so far)  /schedules (scheduled "
         "messages)  /cancel ID  /quit; `dps help` explains scheduling")
 HISTORY_FILE = Path("~/.openbrain/chat-history").expanduser()
+PROMPT, MORE = "you> ", "...> "  # a message's first line; the lines of a dps command's prompt
+
+Read = Callable[[str], str | None]  # the next line, shown `prompt` on a terminal; None at the end of input
 
 
 def parser() -> argparse.ArgumentParser:
@@ -32,34 +47,41 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help=f"client (tenant) id [{DEFAULT_CLIENT_ID}]")
     p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"AgentConfig profile name [{DEFAULT_PROFILE}]")
     p.add_argument("--model", help="model spec for the session, e.g. offline or openai:gpt-4o-mini")
+    add_timezone(p)
     add_no_stream(p)
     return p
 
 
-def _tty_lines() -> Iterator[str]:
+def _tty_reader() -> Read:
     try:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.history import FileHistory
     except ImportError:  # the `cli` extra is not installed: plain input()
-        while True:
-            try:
-                yield input("you> ")
-            except EOFError:
-                return
-    HISTORY_FILE.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    prompt: Any = PromptSession(history=FileHistory(str(HISTORY_FILE)))
-    while True:
+        ask: Callable[[str], str] = input
+    else:
+        HISTORY_FILE.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        ask = PromptSession(history=FileHistory(str(HISTORY_FILE))).prompt
+
+    def read(prompt: str) -> str | None:
         try:
-            yield prompt.prompt("you> ")
+            return ask(prompt)
         except EOFError:
-            return
+            return None
+
+    return read
+
+
+def _piped_reader() -> Read:
+    lines = (line.rstrip("\n") for line in sys.stdin)
+    return lambda prompt: next(lines, None)
 
 
 class ChatLoop:
-    def __init__(self, args: argparse.Namespace, interactive: bool) -> None:
+    def __init__(self, args: argparse.Namespace, interactive: bool, context: dict[str, str]) -> None:
         from openbrain.aws.backend import get_backend
 
         self.args = args
+        self.context = context  # each new session's (`session_context`)
         self.interactive = interactive
         self.streaming = streams(args)
         self.backend = get_backend()
@@ -78,6 +100,7 @@ class ChatLoop:
                 "agent_config": self.args.profile,
                 "reset": True,
                 "agent_config_overrides": {"model": self.args.model} if self.args.model else {},
+                "context": self.context,
             }
         )
         response = chat(request, self.backend)
@@ -154,11 +177,11 @@ class ChatLoop:
         if response.ended:
             self.note("  [conversation ended; /reset starts a new one]")
 
-    def run(self, lines: Iterator[str]) -> int:
+    def run(self, read: Read) -> int:
         self.reset()
-        lines = iter(lines)
-        for raw in lines:
-            line = raw.strip()
+        pending: str | None = None  # a /command that ended a dps prompt, to run next
+        while (raw := pending if pending is not None else read(PROMPT)) is not None:
+            pending, line = None, raw.strip()
             if not line:
                 continue
             try:
@@ -166,7 +189,8 @@ class ChatLoop:
                     if not self.command(line):
                         break
                 else:
-                    self.say(_with_prompt(line, lines))
+                    message, pending = _with_prompt(line, read)
+                    self.say(message)
             except OpenBrainError as exc:
                 self.failed = True
                 fail("ob-chat", exc.message)
@@ -174,28 +198,32 @@ class ChatLoop:
         return EXIT_ERROR if self.failed and not self.interactive else 0
 
 
-def _with_prompt(line: str, lines: Iterator[str]) -> str:
-    """`line`, and if it is the first line of a dps command, its prompt: the lines after it up to an empty one.
-    Empty lines right after the dps line are skipped: `dps help` writes a blank line between the two."""
+def _with_prompt(line: str, read: Read) -> tuple[str, str | None]:
+    """`line`, and if it is the first line of a dps command, its prompt: the lines after it up to an empty one,
+    a /command or the end of input; and the /command that ended it, if one did. Empty lines right after the dps
+    line are skipped: `dps help` writes a blank line between the two."""
     words = line.split()
     if len(words) < 3 or words[0].lower() != "dps":
-        return line
+        return line, None
     prompt: list[str] = []
-    for more in lines:
+    while (more := read(MORE)) is not None:
+        if more.strip().startswith("/"):
+            return "\n".join([line, *prompt]), more
         if more.strip():
             prompt.append(more.rstrip())
         elif prompt:
             break
-    return "\n".join([line, *prompt])
+    return "\n".join([line, *prompt]), None
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
+    context = session_context(cli, args.timezone)
     interactive = sys.stdin.isatty()
 
     def session() -> int:
-        lines = _tty_lines() if interactive else (line.rstrip("\n") for line in sys.stdin)
-        return ChatLoop(args, interactive).run(lines)
+        return ChatLoop(args, interactive, context).run(_tty_reader() if interactive else _piped_reader())
 
     return run("ob-chat", session)
 

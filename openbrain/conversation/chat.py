@@ -53,9 +53,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from openbrain.aws.backend import Backend, get_backend
-from openbrain.conversation.schedules import is_time_zone
 from openbrain.conversation.tools.context import ToolContext
-from openbrain.core.clock import utcnow
+from openbrain.core.clock import is_time_zone, utcnow
 from openbrain.core.errors import InvalidInputError, SessionEndedError, UnauthorizedError
 from openbrain.core.settings import Settings
 from openbrain.domain.events import to_outbox

@@ -25,13 +25,12 @@ after now. An ended session cancels its schedules.
 from __future__ import annotations
 
 import logging
-import zoneinfo
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from openbrain.core.clock import utcnow
+from openbrain.core.clock import is_time_zone, utcnow
 from openbrain.core.errors import NotFoundError, OpenBrainError, RateLimitedError, ScheduleLimitError, SessionEndedError
 from openbrain.core.ids import new_id
 from openbrain.domain.events import Event, MessageDelivered, MessageScheduled
@@ -101,17 +100,6 @@ def schedules_of(session: ChatSession) -> list[Schedule]:
 def _store(session: ChatSession, schedules: list[Schedule]) -> None:
     session.schedules = [schedule.to_json() for schedule in schedules] or None
     session.next_schedule_at = min((schedule.next_at for schedule in schedules), default=None)
-
-
-def is_time_zone(name: object) -> bool:
-    """Whether `name` is an IANA zone that tzdata knows ("Europe/London"): what a context's `timezone` must be."""
-    if not isinstance(name, str) or not name:
-        return False
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 def session_timezone(session: ChatSession) -> str:

@@ -71,7 +71,11 @@ def parse_dps(message: str) -> DpsCommand | None:
         )
     prompt = rest.strip("\n").rstrip()
     if not prompt.strip():
-        raise ScheduleError(f'No prompt: write what to send on the lines after "dps {words[1]} {time_prompt}".')
+        typed = "\\n" in first_line  # `ob "dps u in 20 minutes\nStretch"`: bash's double quotes keep \ and n
+        raise ScheduleError(
+            f'No prompt: write what to send on the next line, below "dps {words[1]} {time_prompt}"'
+            + (f" (a typed \\n is not a new line: in bash, write $'{first_line.strip()}')." if typed else ".")
+        )
     return DpsCommand(recipient, time_prompt, prompt)
 
 

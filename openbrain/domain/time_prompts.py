@@ -68,8 +68,10 @@ prompt is refused: write 2027-01-05 or 5 January. "Next Friday" and "Friday" are
 "Every morning / evening / night" is every day at that hour.
 
 Refused, with a message that says what to write instead:
-- a time in the past ("yesterday at 5pm"; "at 9am" when it is already 10:00: "say tomorrow at 09:00");
-- a day without a time ("tomorrow", "on Friday": say at what time), a month or a year without a day ("next month",
+- a time in the past ("yesterday at 5pm"; "at 9am" when it is already 10:00: "say tomorrow at 09:00"), and a day,
+  week, month or year wholly in the past, with or without a time ("yesterday", "last Monday", "last month");
+- a day without a time ("tomorrow", "on Friday": say at what time; the example adds 9am to your words only when
+  that is still to come, else it is "tomorrow at 9am"), a month or a year without a day ("next month",
   "February at 3pm");
 - anything the parsers do not understand ("whenever you like", "blue", "February 30"), and any reading that does
   not account for every number, weekday and month written (the parsers are lenient with word salad: "evening fri 5"
@@ -94,10 +96,12 @@ Daylight saving time, as EventBridge Scheduler does it (and `When.next_after` co
 
 from __future__ import annotations
 
+import calendar
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -356,10 +360,13 @@ def _one_time(canonical: str, text: str, now: datetime, timezone: str, zone: Zon
             raise _not_understood(text)
     if relative:
         first = now + (wall - base)
+    elif period != "time" and _last_day(wall, period) < base.date():
+        raise _PastError(f'"{text}" is in the past: say a time to come, e.g. "tomorrow at 9am".')
     elif period in {"month", "year"}:
         raise ScheduleError(f'"{text}" does not say which day: give a date and a time, e.g. "on 2027-01-05 at 10:00".')
     elif period != "time":
-        raise ScheduleError(f'"{text}" does not say at what time: e.g. "{text} at 9am".')
+        raise _no_time(text, canonical, "tomorrow at 9am",
+                       lambda example: _one_time(_canonical(example)[0][0], example, now, timezone, zone))
     else:
         first = _from_wall(wall, zone)
         if first.astimezone(zone).replace(tzinfo=None) != wall:
@@ -379,6 +386,31 @@ def _one_time(canonical: str, text: str, now: datetime, timezone: str, zone: Zon
         recurring=False,
         description=_describe_moment(first, timezone, zone),
     )
+
+
+def _last_day(wall: datetime, period: str) -> date:
+    """The last day of the `period` ("day", "week", "month" or "year") dateparser read `wall` as."""
+    if period == "week":
+        return wall.date() + timedelta(days=6 - wall.weekday())
+    if period == "month":
+        return wall.date().replace(day=calendar.monthrange(wall.year, wall.month)[1])
+    if period == "year":
+        return wall.date().replace(month=12, day=31)
+    return wall.date()
+
+
+def _no_time(text: str, canonical: str, neutral: str, resolve: Callable[[str], When]) -> ScheduleError:
+    """`text` says no time of day. The example adds one to the person's own words if they then `resolve` to a time
+    to come, else it is `neutral`: never advice that is refused in turn ("today at 9am" after 9, "in monday at 9am")."""
+    example = f"{text} at 9am"
+    if _CLOCK.search(canonical):  # a time the parsers could not use: adding one would not help (and ends the recursion)
+        example = neutral
+    else:
+        try:
+            resolve(example)
+        except ScheduleError:
+            example = neutral
+    return ScheduleError(f'"{text}" does not say at what time: e.g. "{example}".')
 
 
 _TOKEN = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}(?:/\d{2,4})?|\d{2}:\d{2}|\d+")
@@ -468,7 +500,8 @@ def _recurring(
             'name the weekdays instead ("every Monday and Thursday at 9am").'
         )
     if "byhour" not in params:
-        raise ScheduleError(f'"{text}" does not say at what time: e.g. "{text} at 9am".')
+        raise _no_time(text, canonical, "every day at 9am", lambda example: parse_time_prompt(
+            example, now=now, timezone=timezone, min_interval=min_interval))
     hour, minute = int(params["byhour"]), int(params.get("byminute", 0))
     at = _hhmm(hour, minute)
     dom, month, dow = "*", "*", "?"

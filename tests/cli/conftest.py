@@ -21,8 +21,10 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
     home = tmp_path / "home"
     home.mkdir()
     store = tmp_path / "store.json"
-    # the autouse `clean_env` fixture has already removed OB_*, OPENAI_* and AWS endpoint variables
-    env = {**os.environ, "HOME": str(home), "OB_MEMORY_STORE": str(store), "TERM": "dumb", "NO_COLOR": "1"}
+    # the autouse `clean_env` fixture has already removed OB_*, OPENAI_* and AWS endpoint variables; TZ: new sessions
+    # read time prompts in UTC whatever this machine's zone (/etc/localtime may name Etc/UTC or another)
+    env = {**os.environ, "HOME": str(home), "OB_MEMORY_STORE": str(store), "TERM": "dumb", "NO_COLOR": "1",
+           "TZ": "UTC"}
     env.pop("OPENAI_API_KEY", None)
     yield Cli(home=home, store=store, env=env)
     stop_store(store)  # the store's process the CLIs started

@@ -1,6 +1,6 @@
 """What every console script shares (openbrain/cli/common.py): `--version`, and hints that name a command the user
 can run from where they are, whether or not the venv's bin/ is on PATH (`scripts/ob` runs `.venv/bin/ob` without
-putting it there)."""
+putting it there), printing a reply as it streams, and the machine's time zone."""
 
 from __future__ import annotations
 
@@ -152,3 +152,36 @@ def test_a_failure_mid_reply_ends_the_line_before_the_error_is_told() -> None:
         print_streaming(failing(), "bot> ", out)  # type: ignore[arg-type]
 
     assert out.getvalue() == "bot> Half a\n"
+
+
+# --- the machine's time zone (local_timezone; ob and ob-chat send it as a new session's) ---------------------
+
+
+@pytest.mark.parametrize(("tz", "link", "zone"), [
+    ("Europe/Paris", "/usr/share/zoneinfo/Asia/Tokyo", "Europe/Paris"),  # $TZ first
+    (":Europe/Paris", None, "Europe/Paris"),  # POSIX's "implementation-defined" form
+    (None, "/usr/share/zoneinfo/Asia/Tokyo", "Asia/Tokyo"),
+    (None, "../usr/share/zoneinfo/America/New_York", "America/New_York"),  # a relative link
+    (None, "/var/db/timezone/zoneinfo/Europe/London", "Europe/London"),  # macOS
+    ("CET-1CEST,M3.5.0,M10.5.0/3", "/usr/share/zoneinfo/Europe/Berlin", "Europe/Berlin"),  # a POSIX rule
+    ("", "/usr/share/zoneinfo/Etc/UTC", "Etc/UTC"),
+    (None, "/usr/share/zoneinfo/Not/A_Zone", None),
+    (None, "/some/file", None),
+    (None, None, None),  # no /etc/localtime
+])
+def test_the_machines_zone_is_tz_else_what_etc_localtime_links_to(tmp_path: Path, tz: str | None, link: str | None,
+                                                                  zone: str | None) -> None:
+    from openbrain.cli.common import local_timezone
+
+    localtime = tmp_path / "localtime"
+    if link is not None:
+        localtime.symlink_to(link)
+    assert local_timezone({} if tz is None else {"TZ": tz}, localtime) == zone
+
+
+def test_a_copied_etc_localtime_names_no_zone(tmp_path: Path) -> None:
+    from openbrain.cli.common import local_timezone
+
+    localtime = tmp_path / "localtime"
+    localtime.write_bytes(b"TZif2")
+    assert local_timezone({}, localtime) is None

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from support.cli import BIN, STREAMED, Cli, assert_one_line_error, free_port, on_terminal, partial_reads
+from support.cli import BIN, STREAMED, TIMEOUT, Cli, assert_one_line_error, free_port, on_terminal, partial_reads
 from support.endpoints import CREDENTIALS
 from support.store import stop_store
 
@@ -16,6 +18,7 @@ pytestmark = pytest.mark.e2e
 
 OFFLINE_NOTICE = "notice: OPENAI_API_KEY is not set; using the offline model instead of openai:gpt-4o-mini"
 ULID = r"[0-9A-HJKMNP-TV-Z]{26}"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_ob_answers_one_message(cli: Cli) -> None:
@@ -97,10 +100,13 @@ def test_ob_refuses_to_continue_an_ended_session(cli: Cli) -> None:
         (["--profile", "nope", "hi"], "profile 'nope' not found for client 'public'"),
         (["--session", "X", "--model", "offline", "hi"],
          "--model applies to new sessions; a session keeps the model it started with"),
+        (["--session", "X", "--timezone", "Europe/London", "hi"],
+         "--timezone applies to new sessions; a session keeps the zone it started with"),
         (["--model", "gpt-4o", "hi"], "invalid model spec 'gpt-4o': use 'offline' or 'openai:<model>'"),
         (["--client-id", " ", "hi"], "client_id: Value error, must be 1-128 characters, not only spaces"),
     ],
-    ids=["unknown session", "unknown profile", "model with session", "bad model spec", "blank client id"],
+    ids=["unknown session", "unknown profile", "model with session", "timezone with session", "bad model spec",
+         "blank client id"],
 )
 def test_ob_reports_a_bad_request_in_one_line(cli: Cli, args: list[str], message: str) -> None:
     result = cli.run("ob", *args)
@@ -156,6 +162,15 @@ def test_ob_reports_bad_flags_with_usage(cli: Cli, args: list[str], complaint: s
     assert result.stdout == ""
     assert result.stderr.startswith("usage: ob ")
     assert f"ob: error: {complaint}" in result.stderr
+
+
+@pytest.mark.parametrize(("program", "message"), [("ob", ["hi"]), ("ob-chat", [])])
+def test_an_unknown_timezone_is_a_one_line_usage_error(cli: Cli, program: str, message: list[str]) -> None:
+    result = cli.run(program, "--timezone", "Mars/Olympus_Mons", *message, stdin="hi\n")
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (f"{program}: error: --timezone: 'Mars/Olympus_Mons' is not an IANA time zone such as "
+                             "Europe/London\n")
 
 
 def test_ob_help(cli: Cli) -> None:
@@ -270,12 +285,14 @@ def test_ob_piped_prints_the_streaming_models_reply_as_one_line(cli: Cli, stream
 
 
 def test_ob_schedules_a_dps_message_and_a_later_process_sees_it(cli: Cli) -> None:
-    # when: the form, a blank line between the dps line and its prompt
-    result = cli.run("ob", "dps c in 5 minutes\n\nsay hi\nand tell me a joke")
+    # when: the form, a blank line between the dps line and its prompt, on a machine in New York
+    result = cli.run("ob", "dps c in 5 minutes\n\nsay hi\nand tell me a joke", TZ="America/New_York")
 
-    # then: the confirmation is the reply; the session is kept for the next process, which lists it
+    # then: the confirmation is the reply, in the machine's zone; the session is kept for the next process, which
+    # lists it
     assert result.returncode == 0, result.stderr
-    found = re.fullmatch(rf"Scheduled a message to the assistant: .* UTC\. Its id is ({ULID})\.\n", result.stdout)
+    found = re.fullmatch(rf"Scheduled a message to the assistant: .* America/New_York\. Its id is ({ULID})\.\n",
+                         result.stdout)
     assert found, result.stdout
     session = re.search(rf"^\(session ({ULID}); continue with: ", result.stderr, re.M)
     assert session, result.stderr
@@ -290,10 +307,24 @@ def test_ob_schedules_a_dps_message_and_a_later_process_sees_it(cli: Cli) -> Non
     assert help_text.returncode == 0 and help_text.stdout.startswith("dps schedules a message. Write")
 
 
+def test_the_readme_s_dps_example_for_bash_schedules_its_prompt(cli: Cli) -> None:
+    # given: the README's one-line dps command, as typed into bash
+    section = (ROOT / "README.md").read_text().split("## Scheduled messages")[1].split("\n## ")[0]
+    [line] = re.findall(r"^ob \$'dps .*\\n.*'$", section, re.M)
+
+    # when
+    result = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=TIMEOUT,
+                            env={**cli.env, "PATH": f"{BIN}{os.pathsep}{cli.env['PATH']}"})
+
+    # then: $'...' made the line break the prompt needs
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(rf"Scheduled a message to you: .*\. Its id is {ULID}\.\n", result.stdout), result.stdout
+
+
 @pytest.mark.parametrize(("message", "error"), [
     ("dps u every 5 minutes\nstretch", '"every 5 minutes" is too often: at most every 15 minutes'),
     ("dps me in 5 minutes\nhi", '"me" is not a recipient: use user (u) or chatbot (c)'),
-    ("dps c in 5 minutes", 'No prompt: write what to send on the lines after "dps c in 5 minutes"'),
+    ("dps c in 5 minutes", 'No prompt: write what to send on the next line, below "dps c in 5 minutes".'),
 ])
 def test_ob_reports_a_dps_message_not_understood_in_one_line(cli: Cli, message: str, error: str) -> None:
     assert_one_line_error(cli.run("ob", message), "ob", error)

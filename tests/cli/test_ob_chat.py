@@ -253,7 +253,20 @@ def test_a_dps_command_at_the_end_of_input_without_its_prompt_is_refused(cli: Cl
 
     assert result.returncode == 1
     assert result.stdout.splitlines() == [ICEBREAKER]
-    assert result.stderr.splitlines()[-1].startswith('ob-chat: error: No prompt: write what to send on the lines')
+    assert result.stderr.splitlines()[-1].startswith("ob-chat: error: No prompt: write what to send on the next line")
+
+
+def test_a_command_ends_a_dps_prompt_and_runs(cli: Cli) -> None:
+    # when: a prompt with no empty line after it, then commands (a fresh user's walkthrough), in a zone of its own
+    result = cli.run("ob-chat", "--timezone", "Asia/Tokyo",
+                     stdin="dps u in 10 minutes\n\nhello again\n/schedules\n/cancel nope\n/quit\nhi\n")
+
+    # then: the prompt is its one line, and each command ran: /schedules lists it, /cancel fails, /quit quits
+    assert result.returncode == 1
+    icebreaker, scheduled, listed = result.stdout.splitlines()
+    assert (icebreaker, scheduled[:28]) == (ICEBREAKER, "Scheduled a message to you: ")
+    assert re.fullmatch(rf"{ULID}  to the user: .* Asia/Tokyo: hello again", listed), listed
+    assert result.stderr.splitlines()[-1].startswith("ob-chat: error: no scheduled message 'nope' waits")
 
 
 # --- on a terminal ------------------------------------------------------------------------------------------
@@ -338,6 +351,14 @@ def test_ob_chat_on_a_terminal_prompts_and_answers(cli: Cli, terminal: Terminal)
     terminal.expect(b"you> ")
     terminal.type("what is 6*7")
     terminal.expect(b"bot> 6*7 = 42")
+    terminal.expect(b"you> ")
+    # and: a dps command's prompt lines show a prompt of their own, up to the empty line that ends it
+    terminal.type("dps u in 1 hour")
+    terminal.expect(b"...> ")
+    terminal.type("stretch")
+    terminal.expect(b"...> ")
+    terminal.type("")
+    terminal.expect(b"bot> Scheduled a message to you: ")
     terminal.expect(b"you> ")
     terminal.type("/quit")
     code = terminal.wait()

@@ -135,7 +135,8 @@ def test_the_model_schedules_through_its_tool(acme: Client, backend: Backend) ->
                                                                        "model")
     assert response.tool_calls == ["schedule_message"]
     assert [e["type"] for e in response.events] == ["message.scheduled.v1"]
-    assert waiting.id in response.message
+    # and: the offline model says so in its own words, not the tool result's words to the model
+    assert response.message == f"I'll remind you: {waiting.description} (its id is {waiting.id})."
     # and lists and cancels through its tools
     assert waiting.id in _say(session_id, "list my reminders").message
     assert "Cancelled" in _say(session_id, f"cancel reminder {waiting.id}").message

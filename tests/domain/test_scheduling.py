@@ -143,6 +143,15 @@ REFUSALS = [
     ("yesterday at 5", LONDON, "in the past"),
     ("yesterday at 5pm", LONDON, "in the past"),
     ("last friday at 3pm", LONDON, "in the past"),
+    # a day wholly in the past is refused as such, not asked for a time ("yesterday at 9am" would be refused too)
+    ("yesterday", LONDON, '"yesterday" is in the past: say a time to come, e.g. "tomorrow at 9am"'),
+    ("last Monday", LONDON, '"last Monday" is in the past'),
+    ("the day before yesterday", LONDON, "in the past"),
+    ("3 days ago", LONDON, "in the past"),
+    ("on the 3rd", LONDON, "in the past"),
+    ("last week", LONDON, "in the past"),
+    ("last month", LONDON, "in the past"),
+    ("last year", LONDON, "in the past"),
     ("in 0 minutes", LONDON, "in the past"),
     ("at 9am", LONDON, 'That time has passed today: say "tomorrow at 09:00"'),
     ("at midnight", LONDON, 'say "tomorrow at 00:00"'),
@@ -154,11 +163,15 @@ REFUSALS = [
     ("every day at 7", LONDON, "ambiguous: say 7am, 7pm or 19:00"),
     ("next month", LONDON, "does not say which day"),
     ("next year", LONDON, "does not say which day"),
-    ("tomorrow", LONDON, "does not say at what time"),
-    ("on friday", LONDON, "does not say at what time"),
-    ("every day", LONDON, "does not say at what time"),
-    ("every monday", LONDON, "does not say at what time"),
-    ("every week", LONDON, "does not say at what time"),
+    # a day without a time: the example is the person's words with a time only when those lead to a time to come
+    ("tomorrow", LONDON, '"tomorrow" does not say at what time: e.g. "tomorrow at 9am"'),
+    ("on friday", LONDON, 'does not say at what time: e.g. "on friday at 9am"'),
+    ("today", LONDON, '"today" does not say at what time: e.g. "tomorrow at 9am"'),  # 9am today has passed
+    ("on the 4th", LONDON, 'does not say at what time: e.g. "tomorrow at 9am"'),
+    ("this week", LONDON, "does not say at what time"),
+    ("every day", LONDON, 'does not say at what time: e.g. "every day at 9am"'),
+    ("every monday", LONDON, 'does not say at what time: e.g. "every monday at 9am"'),
+    ("every week", LONDON, 'does not say at what time: e.g. "every day at 9am"'),  # "every week at 9am": which day?
     ("weekly at 9am", LONDON, "does not say which day of the week"),
     ("every day at 9am and 5pm", LONDON, "more than one time of day"),
     # unparseable
@@ -208,6 +221,15 @@ def test_a_time_prompt_that_cannot_be_scheduled_is_refused_with_what_to_write(
     assert message in caught.value.message
     assert caught.value.code == "invalid_input"
     assert isinstance(caught.value, InvalidInputError)
+
+
+@pytest.mark.parametrize(("text", "timezone"), [(text, timezone) for text, timezone, message in REFUSALS
+                                               if "does not say at what time" in message or "in the past:" in message])
+def test_the_example_a_refusal_gives_schedules_a_time_to_come(text: str, timezone: str) -> None:
+    with pytest.raises(ScheduleError) as caught:
+        parse(text, timezone)
+    [example] = re.findall(r'e\.g\. "([^"]+)"', caught.value.message)
+    assert parse(example, timezone).first > NOW
 
 
 def test_the_minimum_interval_is_the_callers() -> None:
@@ -481,7 +503,10 @@ def test_a_message_that_is_not_a_dps_command_is_a_chat_turn(message: str) -> Non
         ("dps bot in 5 minutes\nhi", '"bot" is not a recipient'),
         ("dps c\nhi", "No time prompt"),
         ("dps user   \n\nhi", "No time prompt"),
-        ("dps c in 5 minutes", "No prompt"),
+        ("dps c in 5 minutes", 'No prompt: write what to send on the next line, below "dps c in 5 minutes".'),
+        # bash's double quotes keep a typed \n as two characters: the refusal says how to write a new line
+        ("dps u in 20 minutes\\nStretch",
+         "(a typed \\n is not a new line: in bash, write $'dps u in 20 minutes\\nStretch')."),
         ("dps c in 5 minutes\n\n   \n", "No prompt"),
     ],
 )

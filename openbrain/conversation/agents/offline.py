@@ -9,9 +9,11 @@ It reads the latest human message and, when the matching tool is bound, calls it
 - "remind me in 5 minutes to stretch"               -> schedule_message(recipient="chatbot", when="in 5 minutes",
                                                         message="Remind the person to stretch")
 - "list my reminders" / "cancel reminder <id>"       -> list_schedules() / cancel_schedule(schedule_id=...)
-After tool results it answers from them; otherwise it answers in a way that shows it sees the
-conversation history. Every reply carries `response_metadata={"model_name": "offline", "offline": True}`
-and a rough `usage_metadata`, and streams token by token (`OfflineChatModel`).
+After tool results it answers from them, in its own words where a result speaks to the model ("Scheduled (ID):
+WHEN. Tell the person ..." becomes "I'll remind you: WHEN (its id is ID)."); otherwise it answers in a way that
+shows it sees the conversation history. Every reply carries
+`response_metadata={"model_name": "offline", "offline": True}` and a rough `usage_metadata`, and streams token by
+token (`OfflineChatModel`).
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ _REMIND_TO = re.compile(rf"\bremind me to\s+(?P<what>.+?)\s+(?P<when>{_WHEN}[^.!
 _LIST_SCHEDULES = re.compile(
     r"\b(?:what(?:'s| is) scheduled|(?:list|show)(?: me)? (?:my |the )?(?:scheduled messages|schedules|reminders))",
     re.I)
+# schedule_message's result (conversation/tools/schedule_tools.py): what a model tells the person in its own words
+_SCHEDULED = re.compile(r"Scheduled \((?P<id>\w+)\): (?P<when>.+?)\.(?: |$)")
 _CANCEL_SCHEDULE = re.compile(r"\bcancel (?:the )?(?:schedule|reminder|scheduled message)\s+([0-9A-Za-z]{26})\b",
                               re.I)
 
@@ -197,6 +201,8 @@ def _answer_from_tools(results: list[ToolMessage]) -> str:
     for result in results:
         if result.name == "end_conversation":
             parts.append("Goodbye, and thanks for chatting!")
+        elif result.name == "schedule_message" and (scheduled := _SCHEDULED.match(_text(result))):
+            parts.append(f"I'll remind you: {scheduled.group('when')} (its id is {scheduled.group('id')}).")
         else:
             parts.append(_text(result))
     return " ".join(parts)
