@@ -175,6 +175,8 @@ def _client_widget_snippet(args: argparse.Namespace) -> int:
     from openbrain.services.clients import get_client
     from openbrain.web import embed_tag, widget
 
+    if args.key is not None and (problem := _not_a_widget_key(args.key, args.client_id)):
+        args.usage(problem)
     with _opened() as backend:
         client = get_client(backend.stores, args.client_id)
     script = widget()
@@ -187,6 +189,39 @@ def _client_widget_snippet(args: argparse.Namespace) -> int:
         print(f"(put the client's widget key in data-key: it is shown only when made; `{command(PROG)} client "
               f"rotate-key --widget {client.client_id}` makes a new one)", file=sys.stderr)
     return 0
+
+
+def _not_a_widget_key(key: str, client_id: str) -> str | None:
+    """Why `key` may not go in a web page as `client_id`'s widget key (None: it may). A server key may do everything
+    and another client's key chats as that client: either in a page is a leak. The key itself is never repeated."""
+    from openbrain.storage.orm.client import API_KEY_PREFIX, parse_api_key
+
+    wanted = f"give the widget key of client {client_id!r} (obw.{client_id}.…)"
+    if key.startswith(API_KEY_PREFIX):
+        return f"--key is a server key (ob.…), which may do everything and must never be in a web page; {wanted}"
+    parsed = parse_api_key(key)
+    if parsed is None:
+        return f"--key is not an API key; {wanted}"
+    if parsed[1] != client_id:
+        return f"--key is a widget key of client {parsed[1]!r}; {wanted}"
+    return None
+
+
+def _web_url(*schemes: str) -> Callable[[str], str]:
+    """argparse `type` of a URL the widget calls: one of `schemes` with a host."""
+    from urllib.parse import urlsplit
+
+    def check(text: str) -> str:
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in schemes or not parts.hostname:
+            raise argparse.ArgumentTypeError(f"must be a {' or '.join(f'{s}://' for s in schemes)} URL, got {text!r}")
+        return text
+
+    return check
 
 
 def _client_rotate_webhook_secret(args: argparse.Namespace) -> int:
@@ -416,7 +451,7 @@ def parser() -> argparse.ArgumentParser:
 
     def command(group: Any, name: str, handler: Callable[[argparse.Namespace], int], text: str) -> Any:
         sub = group.add_parser(name, parents=[json_flag], help=text, description=text)
-        sub.set_defaults(handler=handler)
+        sub.set_defaults(handler=handler, usage=sub.error)  # `args.usage(message)`: a usage error, exit 2
         return sub
 
     client = commands.add_parser("client", help="create, list, show clients; rotate API keys")
@@ -451,11 +486,12 @@ def parser() -> argparse.ArgumentParser:
     snippet = command(clients, "widget-snippet", _client_widget_snippet,
                       "print the <script> tag that embeds the chat widget, pinned to this version by its SRI hash")
     snippet.add_argument("client_id", metavar="CLIENT_ID")
-    snippet.add_argument("--api", required=True, metavar="URL",
+    snippet.add_argument("--api", required=True, metavar="URL", type=_web_url("https", "http"),
                          help="the chat API's URL (the stack output ApiUrl, or ob-serve's http://127.0.0.1:8080)")
-    snippet.add_argument("--key", metavar="KEY", help="the client's widget key (obw.…) [a placeholder]")
+    snippet.add_argument("--key", metavar="KEY",
+                         help="the client's widget key (obw.<CLIENT_ID>.…; never a server key) [a placeholder]")
     snippet.add_argument("--profile", default="default", help="the profile the widget chats with [default]")
-    snippet.add_argument("--ws", metavar="URL",
+    snippet.add_argument("--ws", metavar="URL", type=_web_url("wss", "ws"),
                          help="the WebSocket URL, when it is not the API's /ws (on AWS: the stack output ChatWsUrl)")
     rotate_secret = command(clients, "rotate-webhook-secret", _client_rotate_webhook_secret,
                             "make a new webhook signing secret (printed once), stored in SSM")

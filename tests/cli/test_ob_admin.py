@@ -114,6 +114,41 @@ def test_widget_snippet_prints_the_tag_of_the_versioned_widget_with_its_sri_hash
                           "client 'nobody' not found")
 
 
+def _usage_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """Run ob-admin in this process with `argv`, which it must refuse as a usage error: the error line (after the
+    usage line). Refused before any store is opened, so this needs none."""
+    from openbrain.cli.ob_admin import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    assert exited.value.code == 2 and out == ""
+    assert err.startswith("usage: ob-admin") and "Traceback" not in err, err
+    return err.splitlines()[-1]
+
+
+SECRET = "s" * 43
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--key", f"ob.acme.{SECRET}"), "error: --key is a server key (ob.…), which may do everything and must never "
+                                     "be in a web page; give the widget key of client 'acme' (obw.acme.…)"),
+    (("--key", "ob.acme.x"), "error: --key is a server key (ob.…)"),
+    (("--key", f"obw.other.{SECRET}"), "error: --key is a widget key of client 'other'; give the widget key of "
+                                       "client 'acme'"),
+    (("--key", "WIDGET-KEY"), "error: --key is not an API key; give the widget key of client 'acme'"),
+    (("--api", "ftp://x"), "error: argument --api: must be a https:// or http:// URL, got 'ftp://x'"),
+    (("--api", "https://"), "error: argument --api: must be a https:// or http:// URL, got 'https://'"),
+    (("--ws", "https://x.example/ws"), "error: argument --ws: must be a wss:// or ws:// URL"),
+], ids=["server key", "short server key", "another client's widget key", "not a key", "ftp api", "no host", "ws"])
+def test_widget_snippet_refuses_what_must_not_be_in_a_web_page(capsys: pytest.CaptureFixture[str],
+                                                              args: tuple[str, ...], message: str) -> None:
+    error = _usage_error(capsys, "client", "widget-snippet", "acme", "--api", "https://api.example", *args)
+
+    assert error.startswith("ob-admin client widget-snippet: " + message), error
+    assert SECRET not in error  # a key is never repeated
+
+
 def test_rotate_key_revokes_the_old_key_for_later_processes(cli: Cli) -> None:
     old = _json(cli.run(PROG, "client", "create", "Acme", "--json"))["api_key"]
 
