@@ -6,7 +6,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from openbrain.cli.common import add_no_stream, add_version, command, dumps, print_streaming, run, streams
+from openbrain.cli.common import (
+    add_no_stream,
+    add_version,
+    client_id,
+    command,
+    dumps,
+    print_streaming,
+    run,
+    streams,
+)
 from openbrain.domain.profile import DEFAULT_CLIENT_ID, DEFAULT_PROFILE
 
 
@@ -18,7 +27,8 @@ def parser() -> argparse.ArgumentParser:
     )
     add_version(p)
     p.add_argument("message", help="what to say to the agent")
-    p.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help=f"client (tenant) id [{DEFAULT_CLIENT_ID}]")
+    p.add_argument("--client-id", type=client_id, default=DEFAULT_CLIENT_ID,
+                   help=f"client (tenant) id [{DEFAULT_CLIENT_ID}]")
     p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"AgentConfig profile name [{DEFAULT_PROFILE}]")
     p.add_argument("--session", help="continue this session instead of starting a new one")
     p.add_argument("--model", help="model spec for a new session, e.g. offline or openai:gpt-4o-mini")

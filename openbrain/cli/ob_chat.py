@@ -17,7 +17,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from openbrain.cli.common import EXIT_ERROR, add_no_stream, add_version, dumps, fail, print_streaming, run, streams
+from openbrain.cli.common import (
+    EXIT_ERROR,
+    add_no_stream,
+    add_version,
+    client_id,
+    dumps,
+    fail,
+    print_streaming,
+    run,
+    streams,
+)
 from openbrain.core.errors import OpenBrainError
 from openbrain.domain.profile import DEFAULT_CLIENT_ID, DEFAULT_PROFILE
 
@@ -29,7 +39,8 @@ HISTORY_FILE = Path("~/.openbrain/chat-history").expanduser()
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ob-chat", description="Chat with an OpenBrain agent in the terminal. " + HELP)
     add_version(p)
-    p.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help=f"client (tenant) id [{DEFAULT_CLIENT_ID}]")
+    p.add_argument("--client-id", type=client_id, default=DEFAULT_CLIENT_ID,
+                   help=f"client (tenant) id [{DEFAULT_CLIENT_ID}]")
     p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"AgentConfig profile name [{DEFAULT_PROFILE}]")
     p.add_argument("--model", help="model spec for the session, e.g. offline or openai:gpt-4o-mini")
     add_no_stream(p)

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.cli import Cli, assert_one_line_error, free_port
+from support.cli import Cli, assert_one_line_error, free_port, usage_error
 from support.endpoints import CREDENTIALS, lacking
+
+from openbrain.cli.ob_admin import main
 
 pytestmark = pytest.mark.e2e
 
@@ -114,28 +116,15 @@ def test_widget_snippet_prints_the_tag_of_the_versioned_widget_with_its_sri_hash
                           "client 'nobody' not found")
 
 
-def _usage_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
-    """Run ob-admin in this process with `argv`, which it must refuse as a usage error: the error line (after the
-    usage line). Refused before any store is opened, so this needs none."""
-    from openbrain.cli.ob_admin import main
-
-    with pytest.raises(SystemExit) as exited:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    assert exited.value.code == 2 and out == ""
-    assert err.startswith("usage: ob-admin") and "Traceback" not in err, err
-    return err.splitlines()[-1]
-
-
 SECRET = "s" * 43
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("--key", f"ob.acme.{SECRET}"), "error: --key is a server key (ob.…), which may do everything and must never "
-                                     "be in a web page; give the widget key of client 'acme' (obw.acme.…)"),
+    (("--key", f"ob.acme.{SECRET}"), ("error: --key is a server key (ob.…), which may do everything and must never "
+                                      "be in a web page; give the widget key of client 'acme' (obw.acme.…)")),
     (("--key", "ob.acme.x"), "error: --key is a server key (ob.…)"),
-    (("--key", f"obw.other.{SECRET}"), "error: --key is a widget key of client 'other'; give the widget key of "
-                                       "client 'acme'"),
+    (("--key", f"obw.other.{SECRET}"), ("error: --key is a widget key of client 'other'; give the widget key "
+                                        "of client 'acme'")),
     (("--key", "WIDGET-KEY"), "error: --key is not an API key; give the widget key of client 'acme'"),
     (("--api", "ftp://x"), "error: argument --api: must be a https:// or http:// URL, got 'ftp://x'"),
     (("--api", "https://"), "error: argument --api: must be a https:// or http:// URL, got 'https://'"),
@@ -143,7 +132,7 @@ SECRET = "s" * 43
 ], ids=["server key", "short server key", "another client's widget key", "not a key", "ftp api", "no host", "ws"])
 def test_widget_snippet_refuses_what_must_not_be_in_a_web_page(capsys: pytest.CaptureFixture[str],
                                                               args: tuple[str, ...], message: str) -> None:
-    error = _usage_error(capsys, "client", "widget-snippet", "acme", "--api", "https://api.example", *args)
+    error = usage_error(capsys, main, "client", "widget-snippet", "acme", "--api", "https://api.example", *args)
 
     assert error.startswith("ob-admin client widget-snippet: " + message), error
     assert SECRET not in error  # a key is never repeated
@@ -175,7 +164,6 @@ def test_rotate_key_keep_old_leaves_both_working(cli: Cli) -> None:
     [
         (("client", "create", "Acme", "--origin", "https://acme.example/app"), "origin 'https://acme.example/app'"),
         (("client", "create", "Acme", "--webhook", "http://crm.example"), "webhook URL 'http://crm.example' must"),
-        (("client", "create", "Acme", "--client-id", "a.b"), "client_id must be"),
         (("client", "show", "nobody"), "client 'nobody' not found"),
         (("client", "rotate-key", "nobody", "--json"), "client 'nobody' not found"),
         (("config", "import", "missing.yaml"), "cannot read missing.yaml"),
@@ -192,6 +180,21 @@ def test_creating_an_existing_client_is_refused(cli: Cli) -> None:
 
     assert_one_line_error(result, PROG, "client 'acme' already exists")
     assert _key_works(cli, "acme", first["api_key"])
+
+
+@pytest.mark.parametrize("args", [
+    ("client", "create", "Acme", "--client-id", "a.b"), ("client", "show", "../x"), ("client", "limits", "a b"),
+    ("client", "rotate-key", ""), ("client", "widget-snippet", "x" * 65, "--api", "https://api.example"),
+    ("client", "identity", "é"), ("client", "rotate-webhook-secret", "a/b"), ("config", "export", " "),
+    ("config", "import", "-", "--client-id", "a.b"), ("usage", "a b"), ("schedules", "list", ""),
+    ("schedules", "cancel", " ", "SESSION", "SCHEDULE"),
+])
+def test_every_client_id_argument_keeps_the_client_id_rule(capsys: pytest.CaptureFixture[str],
+                                                           args: tuple[str, ...]) -> None:
+    error = usage_error(capsys, main, *args)
+
+    assert "client_id must be 1-64 letters, digits, '-' or '_', got" in error
+    assert error.split(": error: ")[1].startswith(("argument CLIENT_ID: ", "argument --client-id: ")), error
 
 
 @pytest.mark.parametrize("args", [("client", "create"), ("client",), (), ("config", "export")])
@@ -460,9 +463,7 @@ def test_schedules_list_and_cancel_in_text_and_json(cli: Cli) -> None:
     (("cancel", "public", "SESSION", "not an id"), "scheduled message not found"),
     (("cancel", "public", "01KAAAAAAAAAAAAAAAAAAAAAAA", "SCHEDULE"), "ChatSession public/01KAAAAAAAAAAAAAAAAAAAAAAA"),
     (("cancel", "acme", "SESSION", "SCHEDULE"), "ChatSession acme/"),
-    (("cancel", " ", "SESSION", "SCHEDULE"), "CLIENT_ID must not be blank"),
     (("list", "public", "--session", "01KAAAAAAAAAAAAAAAAAAAAAAA"), "ChatSession public/01KAAAAAAAAAAAAAAAAAAAAAAA"),
-    (("list", ""), "CLIENT_ID must not be blank"),
 ])
 def test_a_schedule_or_session_that_is_not_there_is_one_line_and_exit_1(cli: Cli, args: tuple[str, ...],
                                                                         message: str) -> None:
