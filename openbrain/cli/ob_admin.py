@@ -51,6 +51,23 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
     print(dumps(data) if args.json else text)
 
 
+def _fields(pairs: dict[str, Any], indent: str = "") -> list[str]:
+    """What the commands show of one thing, as text: `label  value` lines, the values in one column. An unset value
+    (None, no items) is `-`, yes/no is `yes`/`no`, and numbers have thousands separators (--json: null, [], true)."""
+    width = max(map(len, pairs), default=0) + 2
+    return [f"{indent}{label:<{width}}{_shown(value)}" for label, value in pairs.items()]
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == [] or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
 # --- client ----------------------------------------------------------------------------------------
 
 def _client_create(args: argparse.Namespace) -> int:
@@ -69,11 +86,10 @@ def _client_create(args: argparse.Namespace) -> int:
                 backend.stores.clients.delete(client)  # nothing half-made: no client whose leads cannot be signed
                 raise
     created = {"client_id": client.client_id, "api_key": api_key, "widget_key": widget_key}
-    text = f"client_id  {client.client_id}\napi_key    {api_key}\nwidget_key {widget_key}"
+    shown = {**created, "webhook_secret": secret} if secret else created
     if secret:
         created |= {"webhook_secret": secret, "webhook_secret_ref": client.webhook_secret_ref}
-        text += f"\nwebhook_secret {secret}"
-    _emit(args, created, text)
+    _emit(args, created, "\n".join(_fields(shown)))
     if not args.json:
         print(_key_notice(), file=sys.stderr)
         if secret:
@@ -105,14 +121,8 @@ def _client_show(args: argparse.Namespace) -> int:
         info = describe_client(get_client(backend.stores, args.client_id),
                                profile_names(backend.stores, args.client_id))
     limits = info.pop("limits")
-    lines = [f"{key:<19}{', '.join(value) if isinstance(value, list) else value}" for key, value in info.items()]
-    _emit(args, {**info, "limits": limits}, "\n".join([*lines, "limits", *_limit_lines(limits)]))
+    _emit(args, {**info, "limits": limits}, "\n".join([*_fields(info), "limits", *_fields(limits, "  ")]))
     return 0
-
-
-def _limit_lines(limits: dict[str, int]) -> list[str]:
-    width = max(map(len, limits), default=0) + 2
-    return [f"  {name:<{width}}{value:,}" for name, value in limits.items()]
 
 
 def _client_limits(args: argparse.Namespace) -> int:
@@ -128,7 +138,7 @@ def _client_limits(args: argparse.Namespace) -> int:
     shown = limits.model_dump()
     _emit(args, {"client_id": args.client_id, "limits": shown},
           "\n".join([f"limits of {args.client_id} (docs/api.md, Rate limits and quotas)",
-                     *_limit_lines(shown)]))
+                     *_fields(shown, "  ")]))
     return 0
 
 
@@ -164,7 +174,7 @@ def _client_rotate_key(args: argparse.Namespace) -> int:
         client, api_key = rotate_key(backend.stores, args.client_id, keep_old=args.keep_old, kind=args.kind)
     keys = client.api_key_count(args.kind)
     _emit(args, {"client_id": client.client_id, "kind": args.kind, "api_key": api_key, "api_keys": keys},
-          f"client_id  {client.client_id}\napi_key    {api_key}")
+          "\n".join(_fields({"client_id": client.client_id, "api_key": api_key})))
     if not args.json:
         kept = f"{keys - 1} older key(s) still work" if args.keep_old else "every older key is revoked"
         print(f"({kept}) {_key_notice()}", file=sys.stderr)
@@ -229,9 +239,8 @@ def _client_rotate_webhook_secret(args: argparse.Namespace) -> int:
 
     with _opened() as backend:
         client, secret = rotate_webhook_secret(backend, args.client_id, args.webhook)
-    _emit(args, {"client_id": client.client_id, "webhook_url": client.webhook_url, "webhook_secret": secret,
-                 "webhook_secret_ref": client.webhook_secret_ref},
-          f"client_id      {client.client_id}\nwebhook_url    {client.webhook_url}\nwebhook_secret {secret}")
+    shown = {"client_id": client.client_id, "webhook_url": client.webhook_url, "webhook_secret": secret}
+    _emit(args, {**shown, "webhook_secret_ref": client.webhook_secret_ref}, "\n".join(_fields(shown)))
     if not args.json:
         print(f"(running targets sign with it within 5 minutes, or at once after a refusal of the old signature) "
               f"{_signing_notice()}", file=sys.stderr)
@@ -280,8 +289,7 @@ def _config_import(args: argparse.Namespace) -> int:
     document = load_document(text, format_for(None if args.file == "-" else args.file, args.format), source)
     with _opened() as backend:
         report = import_configs(backend.stores.profiles, document, client_id=args.client_id, dry_run=args.dry_run)
-    lines = [f"{label:<10}{', '.join(names) or '-'}" for label, names in
-             (("created", report.created), ("updated", report.updated), ("unchanged", report.unchanged))]
+    lines = _fields({"created": report.created, "updated": report.updated, "unchanged": report.unchanged})
     if report.dry_run:
         lines.append(f"(dry run: nothing was written to {report.client_id})")
     _emit(args, report.as_dict(), "\n".join(lines))
@@ -410,13 +418,9 @@ def _client_identity(args: argparse.Namespace) -> int:
             client = require_identity(backend, args.client_id, args.require)
     shown: dict[str, Any] = {"client_id": client.client_id, "identity_secret_ref": client.identity_secret_ref,
                              "identity_required": bool(client.identity_required)}
-    lines = [f"client_id           {client.client_id}",
-             f"identity_secret_ref {client.identity_secret_ref or '-'}",
-             f"identity_required   {'yes' if client.identity_required else 'no'}"]
     if secret:
         shown["identity_secret"] = secret
-        lines.append(f"identity_secret     {secret}")
-    _emit(args, shown, "\n".join(lines))
+    _emit(args, shown, "\n".join(_fields(shown)))
     if secret and not args.json:
         print("(the identity secret is shown only this once: give it to the client's server, which signs user ids "
               "(X-User-Hash) with it, or widget tokens with a key derived from it (docs/api.md, End-user "

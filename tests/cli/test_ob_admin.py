@@ -48,8 +48,8 @@ def test_client_create_prints_a_key_that_a_later_process_accepts(cli: Cli) -> No
     # then: the key is on stdout once, with a warning on stderr, and works through the embedded store
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "client_id  acme-inc"
-    api_key = lines[1].removeprefix("api_key    ")
+    assert lines[0] == "client_id   acme-inc"
+    api_key = lines[1].removeprefix("api_key     ")
     assert "shown only this once" in result.stderr
     assert _key_works(cli, "acme-inc", api_key)
     assert not _key_works(cli, "acme-inc", api_key[:-1] + ("A" if api_key[-1] != "A" else "B"))
@@ -72,6 +72,7 @@ def test_client_list_and_show_in_json_never_show_keys(cli: Cli) -> None:
     # when
     listed = cli.run(PROG, "client", "list", "--json")
     shown = cli.run(PROG, "client", "show", "beta", "--json")
+    text = cli.run(PROG, "client", "show", "beta")
     table = cli.run(PROG, "client", "list")
 
     # then
@@ -80,7 +81,16 @@ def test_client_list_and_show_in_json_never_show_keys(cli: Cli) -> None:
     assert clients[0]["allowed_origins"] == ["https://alpha.example", "http://localhost:3000"]
     info = _json(shown)
     assert info["api_keys"] == 1 and info["profiles"] == []
-    for output in (listed.stdout, shown.stdout, table.stdout):
+    assert info["webhook_url"] is None and info["identity_secret_ref"] is None and info["identity_required"] is False
+    # text: `label  value` lines, the values in one column, an unset value `-` (JSON's null and [])
+    assert text.returncode == 0, text.stderr
+    fields = text.stdout.split("\nlimits\n")[0].splitlines()
+    assert [line.split(maxsplit=1)[0] for line in fields] == [name for name in info if name != "limits"]
+    assert len({len(line) - len(line.split()[-1]) for line in fields}) == 1, text.stdout
+    shown_as = dict(line.split(maxsplit=1) for line in fields)
+    assert shown_as["webhook_url"] == shown_as["identity_secret_ref"] == shown_as["profiles"] == "-"
+    assert shown_as["allowed_origins"] == "-" and shown_as["identity_required"] == "no"
+    for output in (listed.stdout, shown.stdout, text.stdout, table.stdout):
         assert key not in output
         assert "hash" not in output
     assert table.stdout.splitlines()[0].split() == ["CLIENT_ID", "NAME", "KEYS", "ORIGINS", "WEBHOOK"]
@@ -234,7 +244,7 @@ def test_config_import_then_export_round_trips_through_files(cli: Cli, tmp_path:
 
     # then
     assert imported.returncode == 0, imported.stderr
-    assert imported.stdout.splitlines()[0] == "created   default, sales"
+    assert imported.stdout.splitlines()[0] == "created    default, sales"
     assert again["unchanged"] == ["default", "sales"]
     assert exported.stdout == f"exported 2 profile(s) of acme to {tmp_path / 'out.yaml'}\n"
     assert copied["created"] == ["default", "sales"]
