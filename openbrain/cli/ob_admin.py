@@ -25,15 +25,16 @@ if TYPE_CHECKING:
 PROG = "ob-admin"
 
 
-def _key_notice() -> str:
-    return (f"(keys are shown only this once: store them now; `{command(PROG)} client rotate-key [--widget]` makes "
-            "new ones. The server key (ob.…) may do everything: keep it secret. The widget key (obw.…) may "
-            "only chat: it is the one to put in a web page.)")
+def _key_notice(client_id: str) -> str:
+    rotate = f"{command(PROG)} client rotate-key {client_id}"
+    return (f"(keys are shown only this once: store them now; `{rotate}` and `{rotate} --widget` make new ones. The "
+            "server key (ob.…) may do everything: keep it secret. The widget key (obw.…) may only chat: it is the one "
+            "to put in a web page.)")
 
 
-def _signing_notice() -> str:
+def _signing_notice(client_id: str) -> str:
     return ("(the webhook secret too is shown only this once: give it to the receiver, which verifies each delivery "
-            f"with it (docs/targets.md); `{command(PROG)} client rotate-webhook-secret` makes a new one)")
+            f"with it (docs/targets.md); `{command(PROG)} client rotate-webhook-secret {client_id}` makes a new one)")
 
 
 @contextmanager
@@ -91,9 +92,9 @@ def _client_create(args: argparse.Namespace) -> int:
         created |= {"webhook_secret": secret, "webhook_secret_ref": client.webhook_secret_ref}
     _emit(args, created, "\n".join(_fields(shown)))
     if not args.json:
-        print(_key_notice(), file=sys.stderr)
+        print(_key_notice(client.client_id), file=sys.stderr)
         if secret:
-            print(_signing_notice(), file=sys.stderr)
+            print(_signing_notice(client.client_id), file=sys.stderr)
     return 0
 
 
@@ -177,7 +178,7 @@ def _client_rotate_key(args: argparse.Namespace) -> int:
           "\n".join(_fields({"client_id": client.client_id, "api_key": api_key})))
     if not args.json:
         kept = f"{keys - 1} older key(s) still work" if args.keep_old else "every older key is revoked"
-        print(f"({kept}) {_key_notice()}", file=sys.stderr)
+        print(f"({kept}) {_key_notice(client.client_id)}", file=sys.stderr)
     return 0
 
 
@@ -197,7 +198,7 @@ def _client_widget_snippet(args: argparse.Namespace) -> int:
                  "tag": tag}, tag)
     if not args.json and not args.key:
         print(f"(put the client's widget key in data-key: it is shown only when made; `{command(PROG)} client "
-              f"rotate-key --widget {client.client_id}` makes a new one)", file=sys.stderr)
+              f"rotate-key {client.client_id} --widget` makes a new one)", file=sys.stderr)
     return 0
 
 
@@ -243,7 +244,7 @@ def _client_rotate_webhook_secret(args: argparse.Namespace) -> int:
     _emit(args, {**shown, "webhook_secret_ref": client.webhook_secret_ref}, "\n".join(_fields(shown)))
     if not args.json:
         print(f"(running targets sign with it within 5 minutes, or at once after a refusal of the old signature) "
-              f"{_signing_notice()}", file=sys.stderr)
+              f"{_signing_notice(client.client_id)}", file=sys.stderr)
     return 0
 
 

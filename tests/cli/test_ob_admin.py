@@ -121,7 +121,7 @@ def test_widget_snippet_prints_the_tag_of_the_versioned_widget_with_its_sri_hash
                             "defer></script>")
     # without --key, a placeholder and a word on where the key comes from
     assert text.returncode == 0, text.stderr
-    assert 'data-key="obw.acme.WIDGET-KEY"' in text.stdout and "rotate-key --widget acme" in text.stderr
+    assert 'data-key="obw.acme.WIDGET-KEY"' in text.stdout and "client rotate-key acme --widget`" in text.stderr
     assert_one_line_error(cli.run(PROG, "client", "widget-snippet", "nobody", "--api", api), PROG,
                           "client 'nobody' not found")
 
@@ -188,7 +188,8 @@ def test_creating_an_existing_client_is_refused(cli: Cli) -> None:
 
     result = cli.run(PROG, "client", "create", "Acme")
 
-    assert_one_line_error(result, PROG, "client 'acme' already exists")
+    assert_one_line_error(result, PROG, "client 'acme' already exists; new keys for it: "
+                                        "`ob-admin client rotate-key acme`")
     assert _key_works(cli, "acme", first["api_key"])
 
 
