@@ -144,21 +144,37 @@ def _client_limits(args: argparse.Namespace) -> int:
 
 
 def _usage(args: argparse.Namespace) -> int:
-    from openbrain.services.clients import get_client
     from openbrain.services.usage import date_range, usage_report
 
     start, end = date_range(args.from_, args.to)
     with _opened() as backend:
-        client = get_client(backend.stores, args.client_id)
-        report = usage_report(backend.stores.counters, client.client_id, start, end)
+        report = usage_report(backend.stores.counters, args.client_id, start, end)
+        _note_if_unknown(args, backend)
     columns = ("turns", "input_tokens", "output_tokens", "errors", "rate_limited", "mean_latency_ms")
-    lines = [f"usage of {client.client_id}, {start} to {end} (UTC days; every key's turns)",
+    lines = [f"usage of {args.client_id}, {start} to {end} (UTC days; every key's turns)",
              f"{'day':<12}" + "".join(f"{name:>17}" for name in columns)]
     for label, counts in [*((str(day.day), day) for day in report.days), ("total", report.totals)]:
         cells = (getattr(counts, name) for name in columns)
         lines.append(f"{label:<12}" + "".join(f"{'-' if n is None else format(n, ','):>17}" for n in cells))
     _emit(args, report.model_dump(mode="json", by_alias=True), "\n".join(lines))
     return 0
+
+
+def _note_if_unknown(args: argparse.Namespace, backend: Backend) -> None:
+    """What a client's data is read for (usage, scheduled messages) is its id, record or not: `public`, the CLIs'
+    default, has none, nor has any other id `ob --client-id` was given. An id other than `public` without a record
+    gets a note on stderr (text output only), so that a mistyped one does not pass for a client with nothing."""
+    from openbrain.core.errors import NotFoundError
+    from openbrain.domain.profile import DEFAULT_CLIENT_ID
+
+    if args.json or args.client_id == DEFAULT_CLIENT_ID:
+        return
+    try:
+        backend.stores.clients.get(args.client_id)
+    except NotFoundError:
+        print(f"(there is no client {args.client_id!r} (`{command(PROG)} client list` lists them): this is only what "
+              f"the CLIs stored under that id, as `{command('ob')} --client-id {args.client_id}` does)",
+              file=sys.stderr)
 
 
 def _day(text: str) -> date:
@@ -355,6 +371,7 @@ def _schedules_list(args: argparse.Namespace) -> int:
             found = [session_schedules(backend.stores, args.client_id, existing_id(args.session, "session"))]
         else:
             found = client_schedules(backend.stores, args.client_id)
+        _note_if_unknown(args, backend)
     waiting = sorted(((s, group.session_id) for group in found for s in group.schedules), key=lambda x: x[0].next_at)
     lines = [f"{s.schedule_id}  session {session_id}  to the {s.recipient}  {s.description}  "
              f"next {s.next_at:%Y-%m-%d %H:%M} UTC  {s.prompt.splitlines()[0][:60]}" for s, session_id in waiting]

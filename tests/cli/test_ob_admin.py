@@ -449,7 +449,7 @@ def test_schedules_list_and_cancel_in_text_and_json(cli: Cli) -> None:
         == {first: [(daily, "Good morning!\nTime to stretch.")], second: [(soon, "Ask how the essay is going")]}
     assert one == [group for group in listed if group["session_id"] == first]
     [[morning], [essay]] = [group["schedules"] for group in sorted(listed, key=lambda g: g["session_id"] != first)]
-    assert text.returncode == 0, text.stderr
+    assert text.returncode == 0 and text.stderr == "", text.stderr  # `public` has no record, and needs none
     lines = {line.split()[0]: line for line in text.stdout.splitlines()}
     assert lines[daily] == (f"{daily}  session {first}  to the user  every day at 08:00 (UTC)  next "
                             f"{morning['next_at'][:10]} 08:00 UTC  Good morning!")
@@ -467,6 +467,11 @@ def test_schedules_list_and_cancel_in_text_and_json(cli: Cli) -> None:
     assert cancelled_json == essay
     assert cli.run(PROG, "schedules", "list", "public").stdout == "(no scheduled messages)\n"
     assert _json(cli.run(PROG, "schedules", "list", "public", "--json")) == []
+    # another id without a record is read the same way, with a note that there is no such client (a typo?)
+    other = cli.run(PROG, "schedules", "list", "pubilc")
+    assert other.returncode == 0 and other.stdout == "(no scheduled messages)\n"
+    assert other.stderr.startswith("(there is no client 'pubilc' (`"), other.stderr
+    assert "ob-admin client list` lists them)" in other.stderr
 
 
 @pytest.mark.parametrize(("args", "message"), [
