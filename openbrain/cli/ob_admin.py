@@ -278,6 +278,7 @@ def _config_export(args: argparse.Namespace) -> int:
     fmt = format_for(None if to_stdout else args.file, args.format)
     with _opened() as backend:
         document = export_configs(backend.stores.profiles, args.client_id, include_versions=args.with_versions)
+        _note_if_unknown(args, backend)
     text = dump_document(document, fmt)
     if to_stdout:
         sys.stdout.write(text)

@@ -248,6 +248,7 @@ def test_config_import_then_export_round_trips_through_files(cli: Cli, tmp_path:
     assert imported.stdout.splitlines()[0] == "created    default, sales"
     assert again["unchanged"] == ["default", "sales"]
     assert exported.stdout == f"exported 2 profile(s) of acme to {tmp_path / 'out.yaml'}\n"
+    assert "(there is no client 'acme' (`" in exported.stderr  # profiles need no record, but say there is none
     assert copied["created"] == ["default", "sales"]
     acme = _json(cli.run(PROG, "config", "export", "acme", "--json"))
     copy = _json(cli.run(PROG, "config", "export", "copy", "-", "--format", "json"))
