@@ -34,7 +34,7 @@ def add_version(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
 
 
-def client_id(text: str) -> str:
+def parse_client_id(text: str) -> str:
     """argparse `type` of every CLI's client id (`--client-id`, CLIENT_ID): the rule a stored client's id keeps
     (`validate_client_id`), so a bad one is a usage error (exit 2) before anything is read or stored."""
     from openbrain.storage.orm.client import validate_client_id

@@ -9,9 +9,9 @@ import sys
 from openbrain.cli.common import (
     add_no_stream,
     add_version,
-    client_id,
     command,
     dumps,
+    parse_client_id,
     print_streaming,
     run,
     streams,
@@ -27,7 +27,7 @@ def parser() -> argparse.ArgumentParser:
     )
     add_version(p)
     p.add_argument("message", help="what to say to the agent")
-    p.add_argument("--client-id", type=client_id, default=DEFAULT_CLIENT_ID,
+    p.add_argument("--client-id", type=parse_client_id, default=DEFAULT_CLIENT_ID,
                    help=f"client (tenant) id [{DEFAULT_CLIENT_ID}]")
     p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"AgentConfig profile name [{DEFAULT_PROFILE}]")
     p.add_argument("--session", help="continue this session instead of starting a new one")

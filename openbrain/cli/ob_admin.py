@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from openbrain.cli.common import add_version, client_id, command, dumps, run
+from openbrain.cli.common import add_version, command, dumps, parse_client_id, run
 from openbrain.core.errors import OpenBrainError
 
 if TYPE_CHECKING:
@@ -470,7 +470,8 @@ def parser() -> argparse.ArgumentParser:
     clients = client.add_subparsers(dest="client_command", required=True, metavar="COMMAND")
     create = command(clients, "create", _client_create, "create a client and print its first API key (once)")
     create.add_argument("name", metavar="NAME", help="display name")
-    create.add_argument("--client-id", type=client_id, help="client id (1-64 of A-Z a-z 0-9 - _) [a slug of NAME]")
+    create.add_argument("--client-id", type=parse_client_id,
+                        help="client id (1-64 of A-Z a-z 0-9 - _) [a slug of NAME]")
     create.add_argument("--origin", action="append", metavar="URL",
                         help="allowed browser origin http(s)://host[:port]; repeat for several")
     create.add_argument("--webhook", metavar="URL",
@@ -480,24 +481,24 @@ def parser() -> argparse.ArgumentParser:
                              "[with --webhook: a new secret, stored in SSM and printed once]")
     command(clients, "list", _client_list, "list clients (never keys or their hashes)")
     show = command(clients, "show", _client_show, "show one client and its profiles")
-    show.add_argument("client_id", metavar="CLIENT_ID", type=client_id)
+    show.add_argument("client_id", metavar="CLIENT_ID", type=parse_client_id)
     limits = command(clients, "limits", _client_limits,
                      "show or set the client's rate limits and quotas (widget-key turns, 0 refusing every turn; "
                      "scheduled messages waiting, 0 refusing every one, and their shortest interval)")
-    limits.add_argument("client_id", metavar="CLIENT_ID", type=client_id)
+    limits.add_argument("client_id", metavar="CLIENT_ID", type=parse_client_id)
     for name, spec in RateLimits.model_fields.items():
         limits.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, metavar="N",
                             help=f"{spec.description} [{spec.default:,}]")
     limits.add_argument("--reset", action="store_true", help="every limit not given goes back to its default")
     rotate = command(clients, "rotate-key", _client_rotate_key,
                      "make a new API key (printed once) and revoke the old ones")
-    rotate.add_argument("client_id", metavar="CLIENT_ID", type=client_id)
+    rotate.add_argument("client_id", metavar="CLIENT_ID", type=parse_client_id)
     rotate.add_argument("--keep-old", action="store_true", help="keep the old keys working too")
     rotate.add_argument("--widget", dest="kind", action="store_const", const="widget", default="server",
                         help="rotate the widget key (obw.…, chat only) instead of the server key (ob.…)")
     snippet = command(clients, "widget-snippet", _client_widget_snippet,
                       "print the <script> tag that embeds the chat widget, pinned to this version by its SRI hash")
-    snippet.add_argument("client_id", metavar="CLIENT_ID", type=client_id)
+    snippet.add_argument("client_id", metavar="CLIENT_ID", type=parse_client_id)
     snippet.add_argument("--api", required=True, metavar="URL", type=_web_url("https", "http"),
                          help="the chat API's URL (the stack output ApiUrl, or ob-serve's http://127.0.0.1:8080)")
     snippet.add_argument("--key", metavar="KEY",
@@ -507,12 +508,12 @@ def parser() -> argparse.ArgumentParser:
                          help="the WebSocket URL, when it is not the API's /ws (on AWS: the stack output ChatWsUrl)")
     rotate_secret = command(clients, "rotate-webhook-secret", _client_rotate_webhook_secret,
                             "make a new webhook signing secret (printed once), stored in SSM")
-    rotate_secret.add_argument("client_id", metavar="CLIENT_ID", type=client_id)
+    rotate_secret.add_argument("client_id", metavar="CLIENT_ID", type=parse_client_id)
     rotate_secret.add_argument("--webhook", metavar="URL", help="also set the lead webhook URL")
     identity = command(clients, "identity", _client_identity,
                        "show the client's end-user identity settings; make a new identity secret (printed once, "
                        "stored in SSM); require a verified end user on every widget-key request")
-    identity.add_argument("client_id", metavar="CLIENT_ID", type=client_id)
+    identity.add_argument("client_id", metavar="CLIENT_ID", type=parse_client_id)
     identity.add_argument("--rotate", action="store_true",
                           help="make a new identity secret (the old one stops working at once)")
     identity.add_argument("--require", action=argparse.BooleanOptionalAction, default=None,
@@ -522,7 +523,7 @@ def parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="export or import a client's AgentConfigs (YAML/JSON)")
     configs = config.add_subparsers(dest="config_command", required=True, metavar="COMMAND")
     export = command(configs, "export", _config_export, "write every profile of a client as YAML or JSON")
-    export.add_argument("client_id", metavar="CLIENT_ID", type=client_id)
+    export.add_argument("client_id", metavar="CLIENT_ID", type=parse_client_id)
     export.add_argument("file", metavar="FILE", nargs="?", default="-", help="file to write, or - for stdout [-]")
     export.add_argument("--format", choices=("yaml", "json"), help="[json for *.json, else yaml]")
     export.add_argument("--with-versions", action="store_true",
@@ -530,7 +531,7 @@ def parser() -> argparse.ArgumentParser:
     imp = command(configs, "import", _config_import,
                   "create/update profiles from a file: all validated first, nothing written if any is invalid")
     imp.add_argument("file", metavar="FILE", help="file to read, or - for stdin")
-    imp.add_argument("--client-id", type=client_id,
+    imp.add_argument("--client-id", type=parse_client_id,
                      help="import into this client instead of the document's client_id")
     imp.add_argument("--format", choices=("yaml", "json"), help="[json for *.json, else yaml]")
     imp.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
@@ -554,16 +555,16 @@ def parser() -> argparse.ArgumentParser:
     schedule = commands.add_parser("schedules", help="list and cancel scheduled messages (docs/scheduling.md)")
     schedules = schedule.add_subparsers(dest="schedules_command", required=True, metavar="COMMAND")
     listing = command(schedules, "list", _schedules_list, "show a client's scheduled messages waiting, soonest first")
-    listing.add_argument("client_id", metavar="CLIENT_ID", type=client_id)
+    listing.add_argument("client_id", metavar="CLIENT_ID", type=parse_client_id)
     listing.add_argument("--session", metavar="SESSION_ID", help="only this session's [every session's]")
     cancelling = command(schedules, "cancel", _schedules_cancel, "cancel a scheduled message")
-    cancelling.add_argument("client_id", metavar="CLIENT_ID", type=client_id)
+    cancelling.add_argument("client_id", metavar="CLIENT_ID", type=parse_client_id)
     for name in ("session_id", "schedule_id"):
         cancelling.add_argument(name, metavar=name.upper())
 
     usage = command(commands, "usage", _usage,
                     "show a client's usage per UTC day: turns, model tokens, errors, rate-limited requests, latency")
-    usage.add_argument("client_id", metavar="CLIENT_ID", type=client_id)
+    usage.add_argument("client_id", metavar="CLIENT_ID", type=parse_client_id)
     usage.add_argument("--from", dest="from_", type=_day, metavar="YYYY-MM-DD", help="first day [29 days before --to]")
     usage.add_argument("--to", type=_day, metavar="YYYY-MM-DD", help="last day [today]")
 

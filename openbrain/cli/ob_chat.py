@@ -21,9 +21,9 @@ from openbrain.cli.common import (
     EXIT_ERROR,
     add_no_stream,
     add_version,
-    client_id,
     dumps,
     fail,
+    parse_client_id,
     print_streaming,
     run,
     streams,
@@ -39,7 +39,7 @@ HISTORY_FILE = Path("~/.openbrain/chat-history").expanduser()
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ob-chat", description="Chat with an OpenBrain agent in the terminal. " + HELP)
     add_version(p)
-    p.add_argument("--client-id", type=client_id, default=DEFAULT_CLIENT_ID,
+    p.add_argument("--client-id", type=parse_client_id, default=DEFAULT_CLIENT_ID,
                    help=f"client (tenant) id [{DEFAULT_CLIENT_ID}]")
     p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"AgentConfig profile name [{DEFAULT_PROFILE}]")
     p.add_argument("--model", help="model spec for the session, e.g. offline or openai:gpt-4o-mini")
