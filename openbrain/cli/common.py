@@ -1,6 +1,6 @@
-"""What the CLIs share: `--version`, hints that name a command the user can run, turning errors into one line
-and an exit code, the time zone a new session reads time prompts in, printing a reply as it streams, and waiting
-for a server to be stopped."""
+"""What the CLIs share: `--version`, the client id argument, hints that name a command the user can run, turning
+errors into one line and an exit code, the time zone a new session reads time prompts in, printing a reply as it
+streams, and waiting for a server to be stopped."""
 
 from __future__ import annotations
 
@@ -37,6 +37,17 @@ LOCALTIME = Path("/etc/localtime")
 def add_version(parser: argparse.ArgumentParser) -> None:
     """`--version`: print `<prog> <version>` and exit 0."""
     parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
+
+
+def parse_client_id(text: str) -> str:
+    """argparse `type` of every CLI's client id (`--client-id`, CLIENT_ID): the rule a stored client's id keeps
+    (`validate_client_id`), so a bad one is a usage error (exit 2) before anything is read or stored."""
+    from openbrain.storage.orm.client import validate_client_id
+
+    try:
+        return validate_client_id(text)
+    except OpenBrainError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def installed_version() -> str:

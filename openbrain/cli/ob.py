@@ -12,6 +12,7 @@ from openbrain.cli.common import (
     add_version,
     command,
     dumps,
+    parse_client_id,
     print_streaming,
     run,
     session_context,
@@ -28,7 +29,8 @@ def parser() -> argparse.ArgumentParser:
     )
     add_version(p)
     p.add_argument("message", help="what to say to the agent")
-    p.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help=f"client (tenant) id [{DEFAULT_CLIENT_ID}]")
+    p.add_argument("--client-id", type=parse_client_id, default=DEFAULT_CLIENT_ID,
+                   help=f"client (tenant) id [{DEFAULT_CLIENT_ID}]")
     p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"AgentConfig profile name [{DEFAULT_PROFILE}]")
     p.add_argument("--session", help="continue this session instead of starting a new one")
     p.add_argument("--model", help="model spec for a new session, e.g. offline or openai:gpt-4o-mini")

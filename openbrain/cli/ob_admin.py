@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from openbrain.cli.common import add_version, command, dumps, run
+from openbrain.cli.common import add_version, command, dumps, parse_client_id, run
 from openbrain.core.errors import OpenBrainError
 
 if TYPE_CHECKING:
@@ -25,15 +25,16 @@ if TYPE_CHECKING:
 PROG = "ob-admin"
 
 
-def _key_notice() -> str:
-    return (f"(keys are shown only this once: store them now; `{command(PROG)} client rotate-key [--widget]` makes "
-            "new ones. The server key (ob.…) may do everything: keep it secret. The widget key (obw.…) may "
-            "only chat: it is the one to put in a web page.)")
+def _key_notice(client_id: str) -> str:
+    rotate = f"{command(PROG)} client rotate-key {client_id}"
+    return (f"(keys are shown only this once: store them now; `{rotate}` and `{rotate} --widget` make new ones. The "
+            "server key (ob.…) may do everything: keep it secret. The widget key (obw.…) may only chat: it is the one "
+            "to put in a web page.)")
 
 
-def _signing_notice() -> str:
+def _signing_notice(client_id: str) -> str:
     return ("(the webhook secret too is shown only this once: give it to the receiver, which verifies each delivery "
-            f"with it (docs/targets.md); `{command(PROG)} client rotate-webhook-secret` makes a new one)")
+            f"with it (docs/targets.md); `{command(PROG)} client rotate-webhook-secret {client_id}` makes a new one)")
 
 
 @contextmanager
@@ -49,6 +50,23 @@ def _opened() -> Iterator[Backend]:
 
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
     print(dumps(data) if args.json else text)
+
+
+def _fields(pairs: dict[str, Any], indent: str = "") -> list[str]:
+    """What the commands show of one thing, as text: `label  value` lines, the values in one column. An unset value
+    (None, no items) is `-`, yes/no is `yes`/`no`, and numbers have thousands separators (--json: null, [], true)."""
+    width = max(map(len, pairs), default=0) + 2
+    return [f"{indent}{label:<{width}}{_shown(value)}" for label, value in pairs.items()]
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == [] or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 # --- client ----------------------------------------------------------------------------------------
@@ -69,15 +87,14 @@ def _client_create(args: argparse.Namespace) -> int:
                 backend.stores.clients.delete(client)  # nothing half-made: no client whose leads cannot be signed
                 raise
     created = {"client_id": client.client_id, "api_key": api_key, "widget_key": widget_key}
-    text = f"client_id  {client.client_id}\napi_key    {api_key}\nwidget_key {widget_key}"
+    shown = {**created, "webhook_secret": secret} if secret else created
     if secret:
         created |= {"webhook_secret": secret, "webhook_secret_ref": client.webhook_secret_ref}
-        text += f"\nwebhook_secret {secret}"
-    _emit(args, created, text)
+    _emit(args, created, "\n".join(_fields(shown)))
     if not args.json:
-        print(_key_notice(), file=sys.stderr)
+        print(_key_notice(client.client_id), file=sys.stderr)
         if secret:
-            print(_signing_notice(), file=sys.stderr)
+            print(_signing_notice(client.client_id), file=sys.stderr)
     return 0
 
 
@@ -105,14 +122,8 @@ def _client_show(args: argparse.Namespace) -> int:
         info = describe_client(get_client(backend.stores, args.client_id),
                                profile_names(backend.stores, args.client_id))
     limits = info.pop("limits")
-    lines = [f"{key:<19}{', '.join(value) if isinstance(value, list) else value}" for key, value in info.items()]
-    _emit(args, {**info, "limits": limits}, "\n".join([*lines, "limits", *_limit_lines(limits)]))
+    _emit(args, {**info, "limits": limits}, "\n".join([*_fields(info), "limits", *_fields(limits, "  ")]))
     return 0
-
-
-def _limit_lines(limits: dict[str, int]) -> list[str]:
-    width = max(map(len, limits), default=0) + 2
-    return [f"  {name:<{width}}{value:,}" for name, value in limits.items()]
 
 
 def _client_limits(args: argparse.Namespace) -> int:
@@ -128,26 +139,42 @@ def _client_limits(args: argparse.Namespace) -> int:
     shown = limits.model_dump()
     _emit(args, {"client_id": args.client_id, "limits": shown},
           "\n".join([f"limits of {args.client_id} (docs/api.md, Rate limits and quotas)",
-                     *_limit_lines(shown)]))
+                     *_fields(shown, "  ")]))
     return 0
 
 
 def _usage(args: argparse.Namespace) -> int:
-    from openbrain.services.clients import get_client
     from openbrain.services.usage import date_range, usage_report
 
     start, end = date_range(args.from_, args.to)
     with _opened() as backend:
-        client = get_client(backend.stores, args.client_id)
-        report = usage_report(backend.stores.counters, client.client_id, start, end)
+        report = usage_report(backend.stores.counters, args.client_id, start, end)
+        _note_if_unknown(args, backend)
     columns = ("turns", "input_tokens", "output_tokens", "errors", "rate_limited", "mean_latency_ms")
-    lines = [f"usage of {client.client_id}, {start} to {end} (UTC days; every key's turns)",
+    lines = [f"usage of {args.client_id}, {start} to {end} (UTC days; every key's turns)",
              f"{'day':<12}" + "".join(f"{name:>17}" for name in columns)]
     for label, counts in [*((str(day.day), day) for day in report.days), ("total", report.totals)]:
         cells = (getattr(counts, name) for name in columns)
         lines.append(f"{label:<12}" + "".join(f"{'-' if n is None else format(n, ','):>17}" for n in cells))
     _emit(args, report.model_dump(mode="json", by_alias=True), "\n".join(lines))
     return 0
+
+
+def _note_if_unknown(args: argparse.Namespace, backend: Backend) -> None:
+    """What a client's data is read for (usage, scheduled messages) is its id, record or not: `public`, the CLIs'
+    default, has none, nor has any other id `ob --client-id` was given. An id other than `public` without a record
+    gets a note on stderr (text output only), so that a mistyped one does not pass for a client with nothing."""
+    from openbrain.core.errors import NotFoundError
+    from openbrain.domain.profile import DEFAULT_CLIENT_ID
+
+    if args.json or args.client_id == DEFAULT_CLIENT_ID:
+        return
+    try:
+        backend.stores.clients.get(args.client_id)
+    except NotFoundError:
+        print(f"(there is no client {args.client_id!r} (`{command(PROG)} client list` lists them): this is only what "
+              f"the CLIs stored under that id, as `{command('ob')} --client-id {args.client_id}` does)",
+              file=sys.stderr)
 
 
 def _day(text: str) -> date:
@@ -164,10 +191,10 @@ def _client_rotate_key(args: argparse.Namespace) -> int:
         client, api_key = rotate_key(backend.stores, args.client_id, keep_old=args.keep_old, kind=args.kind)
     keys = client.api_key_count(args.kind)
     _emit(args, {"client_id": client.client_id, "kind": args.kind, "api_key": api_key, "api_keys": keys},
-          f"client_id  {client.client_id}\napi_key    {api_key}")
+          "\n".join(_fields({"client_id": client.client_id, "api_key": api_key})))
     if not args.json:
         kept = f"{keys - 1} older key(s) still work" if args.keep_old else "every older key is revoked"
-        print(f"({kept}) {_key_notice()}", file=sys.stderr)
+        print(f"({kept}) {_key_notice(client.client_id)}", file=sys.stderr)
     return 0
 
 
@@ -175,6 +202,8 @@ def _client_widget_snippet(args: argparse.Namespace) -> int:
     from openbrain.services.clients import get_client
     from openbrain.web import embed_tag, widget
 
+    if args.key is not None and (problem := _not_a_widget_key(args.key, args.client_id)):
+        args.usage(problem)
     with _opened() as backend:
         client = get_client(backend.stores, args.client_id)
     script = widget()
@@ -185,8 +214,41 @@ def _client_widget_snippet(args: argparse.Namespace) -> int:
                  "tag": tag}, tag)
     if not args.json and not args.key:
         print(f"(put the client's widget key in data-key: it is shown only when made; `{command(PROG)} client "
-              f"rotate-key --widget {client.client_id}` makes a new one)", file=sys.stderr)
+              f"rotate-key {client.client_id} --widget` makes a new one)", file=sys.stderr)
     return 0
+
+
+def _not_a_widget_key(key: str, client_id: str) -> str | None:
+    """Why `key` may not go in a web page as `client_id`'s widget key (None: it may). A server key may do everything
+    and another client's key chats as that client: either in a page is a leak. The key itself is never repeated."""
+    from openbrain.storage.orm.client import API_KEY_PREFIX, parse_api_key
+
+    wanted = f"give the widget key of client {client_id!r} (obw.{client_id}.…)"
+    if key.startswith(API_KEY_PREFIX):
+        return f"--key is a server key (ob.…), which may do everything and must never be in a web page; {wanted}"
+    parsed = parse_api_key(key)
+    if parsed is None:
+        return f"--key is not an API key; {wanted}"
+    if parsed[1] != client_id:
+        return f"--key is a widget key of client {parsed[1]!r}; {wanted}"
+    return None
+
+
+def _web_url(*schemes: str) -> Callable[[str], str]:
+    """argparse `type` of a URL the widget calls: one of `schemes` with a host."""
+    from urllib.parse import urlsplit
+
+    def check(text: str) -> str:
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in schemes or not parts.hostname:
+            raise argparse.ArgumentTypeError(f"must be a {' or '.join(f'{s}://' for s in schemes)} URL, got {text!r}")
+        return text
+
+    return check
 
 
 def _client_rotate_webhook_secret(args: argparse.Namespace) -> int:
@@ -194,12 +256,11 @@ def _client_rotate_webhook_secret(args: argparse.Namespace) -> int:
 
     with _opened() as backend:
         client, secret = rotate_webhook_secret(backend, args.client_id, args.webhook)
-    _emit(args, {"client_id": client.client_id, "webhook_url": client.webhook_url, "webhook_secret": secret,
-                 "webhook_secret_ref": client.webhook_secret_ref},
-          f"client_id      {client.client_id}\nwebhook_url    {client.webhook_url}\nwebhook_secret {secret}")
+    shown = {"client_id": client.client_id, "webhook_url": client.webhook_url, "webhook_secret": secret}
+    _emit(args, {**shown, "webhook_secret_ref": client.webhook_secret_ref}, "\n".join(_fields(shown)))
     if not args.json:
         print(f"(running targets sign with it within 5 minutes, or at once after a refusal of the old signature) "
-              f"{_signing_notice()}", file=sys.stderr)
+              f"{_signing_notice(client.client_id)}", file=sys.stderr)
     return 0
 
 
@@ -217,6 +278,7 @@ def _config_export(args: argparse.Namespace) -> int:
     fmt = format_for(None if to_stdout else args.file, args.format)
     with _opened() as backend:
         document = export_configs(backend.stores.profiles, args.client_id, include_versions=args.with_versions)
+        _note_if_unknown(args, backend)
     text = dump_document(document, fmt)
     if to_stdout:
         sys.stdout.write(text)
@@ -245,8 +307,7 @@ def _config_import(args: argparse.Namespace) -> int:
     document = load_document(text, format_for(None if args.file == "-" else args.file, args.format), source)
     with _opened() as backend:
         report = import_configs(backend.stores.profiles, document, client_id=args.client_id, dry_run=args.dry_run)
-    lines = [f"{label:<10}{', '.join(names) or '-'}" for label, names in
-             (("created", report.created), ("updated", report.updated), ("unchanged", report.unchanged))]
+    lines = _fields({"created": report.created, "updated": report.updated, "unchanged": report.unchanged})
     if report.dry_run:
         lines.append(f"(dry run: nothing was written to {report.client_id})")
     _emit(args, report.as_dict(), "\n".join(lines))
@@ -305,12 +366,12 @@ def _outbox_flush(args: argparse.Namespace) -> int:
 def _schedules_list(args: argparse.Namespace) -> int:
     from openbrain.services.sessions import client_schedules, session_schedules
 
-    client_id = _client_id(args.client_id)
     with _opened() as backend:
         if args.session:
-            found = [session_schedules(backend.stores, client_id, args.session)]
+            found = [session_schedules(backend.stores, args.client_id, args.session)]
         else:
-            found = client_schedules(backend.stores, client_id)
+            found = client_schedules(backend.stores, args.client_id)
+        _note_if_unknown(args, backend)
     waiting = sorted(((s, group.session_id) for group in found for s in group.schedules), key=lambda x: x[0].next_at)
     lines = [f"{s.schedule_id}  session {session_id}  to the {s.recipient}  {s.description}  "
              f"next {s.next_at:%Y-%m-%d %H:%M} UTC  {s.prompt.splitlines()[0][:60]}" for s, session_id in waiting]
@@ -323,20 +384,10 @@ def _schedules_cancel(args: argparse.Namespace) -> int:
     from openbrain.services.sessions import cancel_schedule
 
     with _opened() as backend:
-        cancelled = cancel_schedule(backend, _client_id(args.client_id), args.session_id,
+        cancelled = cancel_schedule(backend, args.client_id, args.session_id,
                                     existing_id(args.schedule_id, "scheduled message"))
     _emit(args, cancelled.model_dump(mode="json"), f"cancelled {cancelled.schedule_id} ({cancelled.description})")
     return 0
-
-
-def _client_id(text: str) -> str:
-    """A client id as a session may carry one: not blank (the CLIs' own clients, `public`, have no record to read;
-    a blank key would reach DynamoDB as a ValidationException)."""
-    from openbrain.core.errors import InvalidInputError
-
-    if not text.strip():
-        raise InvalidInputError("CLIENT_ID must not be blank")
-    return text
 
 
 # --- init ------------------------------------------------------------------------------------------
@@ -385,13 +436,9 @@ def _client_identity(args: argparse.Namespace) -> int:
             client = require_identity(backend, args.client_id, args.require)
     shown: dict[str, Any] = {"client_id": client.client_id, "identity_secret_ref": client.identity_secret_ref,
                              "identity_required": bool(client.identity_required)}
-    lines = [f"client_id           {client.client_id}",
-             f"identity_secret_ref {client.identity_secret_ref or '-'}",
-             f"identity_required   {'yes' if client.identity_required else 'no'}"]
     if secret:
         shown["identity_secret"] = secret
-        lines.append(f"identity_secret     {secret}")
-    _emit(args, shown, "\n".join(lines))
+    _emit(args, shown, "\n".join(_fields(shown)))
     if secret and not args.json:
         print("(the identity secret is shown only this once: give it to the client's server, which signs user ids "
               "(X-User-Hash) with it, or widget tokens with a key derived from it (docs/api.md, End-user "
@@ -415,14 +462,15 @@ def parser() -> argparse.ArgumentParser:
 
     def command(group: Any, name: str, handler: Callable[[argparse.Namespace], int], text: str) -> Any:
         sub = group.add_parser(name, parents=[json_flag], help=text, description=text)
-        sub.set_defaults(handler=handler)
+        sub.set_defaults(handler=handler, usage=sub.error)  # `args.usage(message)`: a usage error, exit 2
         return sub
 
     client = commands.add_parser("client", help="create, list, show clients; rotate API keys")
     clients = client.add_subparsers(dest="client_command", required=True, metavar="COMMAND")
     create = command(clients, "create", _client_create, "create a client and print its first API key (once)")
     create.add_argument("name", metavar="NAME", help="display name")
-    create.add_argument("--client-id", help="client id (1-64 of A-Z a-z 0-9 - _) [a slug of NAME]")
+    create.add_argument("--client-id", type=parse_client_id,
+                        help="client id (1-64 of A-Z a-z 0-9 - _) [a slug of NAME]")
     create.add_argument("--origin", action="append", metavar="URL",
                         help="allowed browser origin http(s)://host[:port]; repeat for several")
     create.add_argument("--webhook", metavar="URL",
@@ -432,38 +480,39 @@ def parser() -> argparse.ArgumentParser:
                              "[with --webhook: a new secret, stored in SSM and printed once]")
     command(clients, "list", _client_list, "list clients (never keys or their hashes)")
     show = command(clients, "show", _client_show, "show one client and its profiles")
-    show.add_argument("client_id", metavar="CLIENT_ID")
+    show.add_argument("client_id", metavar="CLIENT_ID", type=parse_client_id)
     limits = command(clients, "limits", _client_limits,
                      "show or set the client's rate limits and quotas (widget-key turns, 0 refusing every turn; "
                      "scheduled messages waiting, 0 refusing every one, and their shortest interval)")
-    limits.add_argument("client_id", metavar="CLIENT_ID")
+    limits.add_argument("client_id", metavar="CLIENT_ID", type=parse_client_id)
     for name, spec in RateLimits.model_fields.items():
         limits.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, metavar="N",
                             help=f"{spec.description} [{spec.default:,}]")
     limits.add_argument("--reset", action="store_true", help="every limit not given goes back to its default")
     rotate = command(clients, "rotate-key", _client_rotate_key,
                      "make a new API key (printed once) and revoke the old ones")
-    rotate.add_argument("client_id", metavar="CLIENT_ID")
+    rotate.add_argument("client_id", metavar="CLIENT_ID", type=parse_client_id)
     rotate.add_argument("--keep-old", action="store_true", help="keep the old keys working too")
     rotate.add_argument("--widget", dest="kind", action="store_const", const="widget", default="server",
                         help="rotate the widget key (obw.…, chat only) instead of the server key (ob.…)")
     snippet = command(clients, "widget-snippet", _client_widget_snippet,
                       "print the <script> tag that embeds the chat widget, pinned to this version by its SRI hash")
-    snippet.add_argument("client_id", metavar="CLIENT_ID")
-    snippet.add_argument("--api", required=True, metavar="URL",
+    snippet.add_argument("client_id", metavar="CLIENT_ID", type=parse_client_id)
+    snippet.add_argument("--api", required=True, metavar="URL", type=_web_url("https", "http"),
                          help="the chat API's URL (the stack output ApiUrl, or ob-serve's http://127.0.0.1:8080)")
-    snippet.add_argument("--key", metavar="KEY", help="the client's widget key (obw.…) [a placeholder]")
+    snippet.add_argument("--key", metavar="KEY",
+                         help="the client's widget key (obw.<CLIENT_ID>.…; never a server key) [a placeholder]")
     snippet.add_argument("--profile", default="default", help="the profile the widget chats with [default]")
-    snippet.add_argument("--ws", metavar="URL",
+    snippet.add_argument("--ws", metavar="URL", type=_web_url("wss", "ws"),
                          help="the WebSocket URL, when it is not the API's /ws (on AWS: the stack output ChatWsUrl)")
     rotate_secret = command(clients, "rotate-webhook-secret", _client_rotate_webhook_secret,
                             "make a new webhook signing secret (printed once), stored in SSM")
-    rotate_secret.add_argument("client_id", metavar="CLIENT_ID")
+    rotate_secret.add_argument("client_id", metavar="CLIENT_ID", type=parse_client_id)
     rotate_secret.add_argument("--webhook", metavar="URL", help="also set the lead webhook URL")
     identity = command(clients, "identity", _client_identity,
                        "show the client's end-user identity settings; make a new identity secret (printed once, "
                        "stored in SSM); require a verified end user on every widget-key request")
-    identity.add_argument("client_id", metavar="CLIENT_ID")
+    identity.add_argument("client_id", metavar="CLIENT_ID", type=parse_client_id)
     identity.add_argument("--rotate", action="store_true",
                           help="make a new identity secret (the old one stops working at once)")
     identity.add_argument("--require", action=argparse.BooleanOptionalAction, default=None,
@@ -473,7 +522,7 @@ def parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="export or import a client's AgentConfigs (YAML/JSON)")
     configs = config.add_subparsers(dest="config_command", required=True, metavar="COMMAND")
     export = command(configs, "export", _config_export, "write every profile of a client as YAML or JSON")
-    export.add_argument("client_id", metavar="CLIENT_ID")
+    export.add_argument("client_id", metavar="CLIENT_ID", type=parse_client_id)
     export.add_argument("file", metavar="FILE", nargs="?", default="-", help="file to write, or - for stdout [-]")
     export.add_argument("--format", choices=("yaml", "json"), help="[json for *.json, else yaml]")
     export.add_argument("--with-versions", action="store_true",
@@ -481,7 +530,8 @@ def parser() -> argparse.ArgumentParser:
     imp = command(configs, "import", _config_import,
                   "create/update profiles from a file: all validated first, nothing written if any is invalid")
     imp.add_argument("file", metavar="FILE", help="file to read, or - for stdin")
-    imp.add_argument("--client-id", help="import into this client instead of the document's client_id")
+    imp.add_argument("--client-id", type=parse_client_id,
+                     help="import into this client instead of the document's client_id")
     imp.add_argument("--format", choices=("yaml", "json"), help="[json for *.json, else yaml]")
     imp.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
 
@@ -504,15 +554,16 @@ def parser() -> argparse.ArgumentParser:
     schedule = commands.add_parser("schedules", help="list and cancel scheduled messages (docs/scheduling.md)")
     schedules = schedule.add_subparsers(dest="schedules_command", required=True, metavar="COMMAND")
     listing = command(schedules, "list", _schedules_list, "show a client's scheduled messages waiting, soonest first")
-    listing.add_argument("client_id", metavar="CLIENT_ID")
+    listing.add_argument("client_id", metavar="CLIENT_ID", type=parse_client_id)
     listing.add_argument("--session", metavar="SESSION_ID", help="only this session's [every session's]")
     cancelling = command(schedules, "cancel", _schedules_cancel, "cancel a scheduled message")
-    for name in ("client_id", "session_id", "schedule_id"):
+    cancelling.add_argument("client_id", metavar="CLIENT_ID", type=parse_client_id)
+    for name in ("session_id", "schedule_id"):
         cancelling.add_argument(name, metavar=name.upper())
 
     usage = command(commands, "usage", _usage,
                     "show a client's usage per UTC day: turns, model tokens, errors, rate-limited requests, latency")
-    usage.add_argument("client_id", metavar="CLIENT_ID")
+    usage.add_argument("client_id", metavar="CLIENT_ID", type=parse_client_id)
     usage.add_argument("--from", dest="from_", type=_day, metavar="YYYY-MM-DD", help="first day [29 days before --to]")
     usage.add_argument("--to", type=_day, metavar="YYYY-MM-DD", help="last day [today]")
 

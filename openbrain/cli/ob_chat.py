@@ -25,6 +25,7 @@ from openbrain.cli.common import (
     add_version,
     dumps,
     fail,
+    parse_client_id,
     print_streaming,
     run,
     session_context,
@@ -44,7 +45,8 @@ Read = Callable[[str], str | None]  # the next line, shown `prompt` on a termina
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ob-chat", description="Chat with an OpenBrain agent in the terminal. " + HELP)
     add_version(p)
-    p.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help=f"client (tenant) id [{DEFAULT_CLIENT_ID}]")
+    p.add_argument("--client-id", type=parse_client_id, default=DEFAULT_CLIENT_ID,
+                   help=f"client (tenant) id [{DEFAULT_CLIENT_ID}]")
     p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"AgentConfig profile name [{DEFAULT_PROFILE}]")
     p.add_argument("--model", help="model spec for the session, e.g. offline or openai:gpt-4o-mini")
     add_timezone(p)

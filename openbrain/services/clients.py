@@ -104,7 +104,8 @@ def create_client(
     except NotFoundError:
         pass
     else:
-        raise ConflictError(f"client {client_id!r} already exists; rotate its key with: client rotate-key")
+        raise ConflictError(f"client {client_id!r} already exists; new keys for it: "
+                            f"`ob-admin client rotate-key {client_id}`")
     api_key = client.add_api_key(SERVER)
     widget_key = client.add_api_key(WIDGET)
     try:

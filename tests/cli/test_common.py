@@ -88,12 +88,17 @@ def test_ob_admin_hints_name_a_runnable_ob_admin(cli: Cli, tmp_path: Path) -> No
     hint = empty.stdout.removeprefix(prefix).strip()
     assert hint == f"{shlex.quote(str(BIN / 'ob-admin'))} client create NAME"
 
-    # when the user runs the hint
-    created = run(cli, shlex.split(hint.replace("NAME", "Acme")), cwd=tmp_path, path=WITHOUT_BIN)
+    # when the user runs the hint (with a webhook, so the webhook secret's notice is printed too)
+    created = run(cli, [*shlex.split(hint.replace("NAME", "Acme")), "--webhook", "http://127.0.0.1:9/leads"],
+                  cwd=tmp_path, path=WITHOUT_BIN)
 
-    # then the client exists, and the key notice names the same runnable command
+    # then the client exists, and each command the notices name is the same runnable ob-admin, for that client
     assert created.returncode == 0, created.stderr
-    assert f"`{shlex.quote(str(BIN / 'ob-admin'))} client rotate-key [--widget]`" in created.stderr
+    named = re.findall(r"`([^`]+)`", created.stderr)
+    assert named == [f"{shlex.quote(str(BIN / 'ob-admin'))} client {rest}" for rest in
+                     ("rotate-key acme", "rotate-key acme --widget", "rotate-webhook-secret acme")], created.stderr
+    for hinted in named:
+        assert run(cli, shlex.split(hinted), cwd=tmp_path, path=WITHOUT_BIN).returncode == 0, hinted
 
 
 # --- printing a reply as it streams (print_streaming) -------------------------------------------------------

@@ -10,7 +10,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from support.cli import BIN, STREAMED, TIMEOUT, Cli, assert_one_line_error, free_port, on_terminal, partial_reads
+from support.cli import (
+    BIN,
+    STREAMED,
+    TIMEOUT,
+    Cli,
+    assert_one_line_error,
+    free_port,
+    on_terminal,
+    partial_reads,
+    usage_error,
+)
 from support.endpoints import CREDENTIALS
 from support.store import stop_store
 
@@ -103,15 +113,27 @@ def test_ob_refuses_to_continue_an_ended_session(cli: Cli) -> None:
         (["--session", "X", "--timezone", "Europe/London", "hi"],
          "--timezone applies to new sessions; a session keeps the zone it started with"),
         (["--model", "gpt-4o", "hi"], "invalid model spec 'gpt-4o': use 'offline' or 'openai:<model>'"),
-        (["--client-id", " ", "hi"], "client_id: Value error, must be 1-128 characters, not only spaces"),
     ],
-    ids=["unknown session", "unknown profile", "model with session", "timezone with session", "bad model spec",
-         "blank client id"],
+    ids=["unknown session", "unknown profile", "model with session", "timezone with session", "bad model spec"],
 )
 def test_ob_reports_a_bad_request_in_one_line(cli: Cli, args: list[str], message: str) -> None:
     result = cli.run("ob", *args)
 
     assert_one_line_error(result, "ob", message)
+
+
+@pytest.mark.parametrize("program", ["ob", "ob_chat", "ob_tuner"])
+@pytest.mark.parametrize("bad", ["../x", "a b", "", " ", "a.b", "x" * 65])
+def test_every_cli_refuses_a_client_id_that_breaks_the_client_id_rule(capsys: pytest.CaptureFixture[str],
+                                                                      program: str, bad: str) -> None:
+    from importlib import import_module
+
+    main = import_module(f"openbrain.cli.{program}").main
+
+    error = usage_error(capsys, main, "--client-id", bad, *(["hi"] if program == "ob" else []))
+
+    assert error.endswith(f": error: argument --client-id: client_id must be 1-64 letters, digits, '-' or '_', "
+                          f"got {bad!r}"), error
 
 
 def test_ob_with_a_blank_message_starts_a_session_and_prints_the_icebreaker(cli: Cli) -> None:

@@ -89,6 +89,20 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], program: str
     assert result.stderr.startswith(f"{program}: error: {message}"), result.stderr
 
 
+def usage_error(capsys: Any, main: Callable[[list[str]], int], *argv: str) -> str:
+    """Run a CLI's `main` in this process with `argv`, which it must refuse as a usage error (exit 2, after its
+    usage line): the error line. Refused while parsing, before any store is opened, so this needs none."""
+    try:
+        main(list(argv))
+    except SystemExit as exited:
+        code = exited.code
+    else:
+        code = None
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and err.startswith("usage: ") and "Traceback" not in err, (code, out, err)
+    return err.splitlines()[-1]
+
+
 def on_terminal(program: str, *args: str, env: dict[str, str], stdin: str = "") -> list[bytes]:
     """Run the console script `program` with its stdout on a pseudo-terminal (stdin and stderr piped) and
     return what it wrote there, read by read as it came (a read returns what was written since the last)."""
