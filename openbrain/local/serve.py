@@ -42,6 +42,7 @@ from openbrain.conversation.schedules import Delivery
 from openbrain.core.clock import utcnow
 from openbrain.core.errors import ConfigurationError
 from openbrain.core.ids import new_id
+from openbrain.domain.urls import LOOPBACK_HOSTS
 from openbrain.local.asgi import ApiGatewayApp, Limits, protocol_class
 from openbrain.local.demo import DemoSite
 from openbrain.local.websocket import MAX_MESSAGE_BYTES, WebSocketApp
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DEMO_CLIENT_ID = "local"
+MAX_DEMO_ORIGINS = 20  # origins on this machine the demo client keeps: those of the ten newest ports
 SHUTDOWN_GRACE_SECONDS = 30  # a turn ends within API Gateway's 29 s
 WORKER_START_SECONDS = 60  # a spawned worker imports the API and attaches to the store before it serves
 _SPAWN = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or locks copied by fork
@@ -111,7 +113,8 @@ class DemoClient:
 def ensure_demo_client(stores: Stores, origins: list[str], api_key: str | None = None, *,
                        offline: bool = False) -> DemoClient:
     """The `local` client, created if missing, with a server key (`api_key` if given: it must name the
-    client, `ob.local.<secret>`; else a new one) and a new widget key. Its earlier keys stop working.
+    client, `ob.local.<secret>`; else a new one) and a new widget key. Its earlier keys stop working. `origins` join
+    its allowed origins (`demo_origins`: those on this machine are bounded).
     With `offline` (no model key configured), its `default` profile, if not stored yet, is stored with
     the offline model, so the demo chats on any backend."""
     from openbrain.core.errors import NotFoundError
@@ -123,8 +126,7 @@ def ensure_demo_client(stores: Stores, origins: list[str], api_key: str | None =
         client = stores.clients.get(DEMO_CLIENT_ID)
     except NotFoundError:
         client = Client(DEMO_CLIENT_ID, display_name="Local demo client")
-    allowed: set[str] = {str(origin) for origin in client.allowed_origins or []} | set(origins)
-    client.allowed_origins = sorted(allowed)  # type: ignore[arg-type]
+    client.allowed_origins = demo_origins([str(origin) for origin in client.allowed_origins or []], origins)  # type: ignore[assignment]
     client.revoke_api_keys()
     api_key = client.add_api_key(SERVER, api_key)
     widget_key = client.add_api_key(WIDGET)
@@ -135,6 +137,16 @@ def ensure_demo_client(stores: Stores, origins: list[str], api_key: str | None =
         except NotFoundError:
             stores.profiles.save(AgentConfig(DEMO_CLIENT_ID, DEFAULT_PROFILE, model="offline"))
     return DemoClient(DEMO_CLIENT_ID, api_key, widget_key)
+
+
+def demo_origins(stored: list[str], origins: list[str]) -> list[str]:
+    """The demo client's allowed origins once `origins` join the `stored` ones: newest last, and of the origins on
+    this machine (127.0.0.1, localhost, [::1]: ob-serve's own, one pair per port, and local dev sites) only the
+    MAX_DEMO_ORIGINS newest, so the list does not grow with every port ever used; any other origin stays."""
+    allowed = [*(origin for origin in stored if origin not in origins), *dict.fromkeys(origins)]
+    local = [origin for origin in allowed if urlsplit(origin).hostname in LOOPBACK_HOSTS]
+    stale = set(local[:-MAX_DEMO_ORIGINS])
+    return [origin for origin in allowed if origin not in stale]
 
 
 class LocalStack:

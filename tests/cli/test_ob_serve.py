@@ -15,8 +15,9 @@ pytestmark = pytest.mark.e2e
     (("--retry-after", "43201"), "argument --retry-after: must be a whole number from 0 to 43200, got '43201'"),
     (("--poll-interval", "nan"), "argument --poll-interval: must be a number from 0.01 to 60.0, got 'nan'"),
     (("--poll-interval", "0"), "argument --poll-interval: must be a number from 0.01 to 60.0, got '0'"),
+    (("--origin", "notaurl"), "argument --origin: origin 'notaurl' must be http(s)://host[:port]"),  # as ob-admin's
 ])
-def test_an_option_out_of_range_is_a_usage_error(cli: Cli, args: tuple[str, ...], message: str) -> None:
+def test_a_bad_option_is_a_usage_error(cli: Cli, args: tuple[str, ...], message: str) -> None:
     result = cli.run("ob-serve", *args)
 
     assert result.returncode == 2, result

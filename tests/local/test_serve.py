@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from openbrain.aws.backend import Backend
-from openbrain.local.serve import LocalStack, api_gateway_event, ensure_demo_client
+from openbrain.local.serve import MAX_DEMO_ORIGINS, LocalStack, api_gateway_event, demo_origins, ensure_demo_client
 from openbrain.storage.orm import AgentConfig
 
 pytestmark = pytest.mark.integration
@@ -68,6 +68,23 @@ def test_the_demo_client_gets_an_offline_default_profile_and_a_fresh_key(backend
     client = Client.get("local")
     assert not client.has_api_key(first.api_key) and client.has_api_key(second.api_key)
     assert AgentConfig.get("local", "default").model == "offline"
+
+
+def test_the_demo_clients_origins_on_this_machine_are_the_newest_ones_and_every_other_origin_stays() -> None:
+    # given: a site's origin, then ob-serve started on more ports than the list keeps
+    stored = demo_origins([], ["https://shop.example"])
+    ports = range(8000, 8000 + MAX_DEMO_ORIGINS)
+    for port in ports:
+        stored = demo_origins(stored, [f"http://127.0.0.1:{port}", f"http://localhost:{port}"])
+
+    # when: the oldest port kept is used again
+    kept = ports[-MAX_DEMO_ORIGINS // 2]
+    stored = demo_origins(stored, [f"http://127.0.0.1:{kept}", f"http://localhost:{kept}"])
+
+    # then: the site's origin, and the newest ports' origins, the port used again last
+    newest = [port for port in ports[-MAX_DEMO_ORIGINS // 2:] if port != kept] + [kept]
+    assert stored == ["https://shop.example",
+                      *(f"http://{host}:{port}" for port in newest for host in ("127.0.0.1", "localhost"))]
 
 
 def test_the_local_stack_sweeps_outboxes_a_crashed_turn_left(backend: Backend) -> None:
