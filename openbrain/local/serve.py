@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import base64
 import errno
+import hashlib
+import hmac
 import logging
 import multiprocessing
 import os
@@ -47,7 +49,7 @@ from openbrain.local.asgi import ApiGatewayApp, Limits, protocol_class
 from openbrain.local.demo import DemoSite
 from openbrain.local.websocket import MAX_MESSAGE_BYTES, WebSocketApp
 from openbrain.services.schedules import deliver_due
-from openbrain.storage.orm.client import Client
+from openbrain.storage.orm.client import KEY_PREFIXES, SERVER, WIDGET, Client
 from openbrain.targets.poller import LocalContext, poll_once
 from openbrain.targets.queues import target_named
 
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DEMO_CLIENT_ID = "local"
+MAX_DEMO_KEYS = 10  # of each kind the demo client keeps: an ob-serve's keys work until ten later starts
 MAX_DEMO_ORIGINS = 20  # origins on this machine the demo client keeps: those of the ten newest ports
 SHUTDOWN_GRACE_SECONDS = 30  # a turn ends within API Gateway's 29 s
 WORKER_START_SECONDS = 60  # a spawned worker imports the API and attaches to the store before it serves
@@ -112,24 +115,23 @@ class DemoClient:
 
 def ensure_demo_client(stores: Stores, origins: list[str], api_key: str | None = None, *,
                        offline: bool = False) -> DemoClient:
-    """The `local` client, created if missing, with a server key (`api_key` if given: it must name the
-    client, `ob.local.<secret>`; else a new one) and a new widget key. Its earlier keys stop working. `origins` join
-    its allowed origins (`demo_origins`: those on this machine are bounded).
-    With `offline` (no model key configured), its `default` profile, if not stored yet, is stored with
-    the offline model, so the demo chats on any backend."""
+    """The `local` client, created if missing, with a server key (`api_key` if given: it must name the client,
+    `ob.local.<secret>`; else a new one) and the widget key that goes with it (`demo_widget_key`), both added to the
+    keys it has: another ob-serve running on the store keeps its keys. Only the MAX_DEMO_KEYS newest keys of each
+    kind stay (a given key already stored becomes the newest). `origins` join its allowed origins (`demo_origins`:
+    those on this machine are bounded). With `offline` (no model key configured), its `default` profile, if not
+    stored yet, is stored with the offline model, so the demo chats on any backend."""
     from openbrain.core.errors import NotFoundError
     from openbrain.domain.profile import DEFAULT_PROFILE
     from openbrain.storage.orm.agent_config import AgentConfig
-    from openbrain.storage.orm.client import SERVER, WIDGET
 
     try:
         client = stores.clients.get(DEMO_CLIENT_ID)
     except NotFoundError:
         client = Client(DEMO_CLIENT_ID, display_name="Local demo client")
     client.allowed_origins = demo_origins([str(origin) for origin in client.allowed_origins or []], origins)  # type: ignore[assignment]
-    client.revoke_api_keys()
-    api_key = client.add_api_key(SERVER, api_key)
-    widget_key = client.add_api_key(WIDGET)
+    api_key = client.add_api_key(SERVER, api_key, keep=MAX_DEMO_KEYS)
+    widget_key = client.add_api_key(WIDGET, demo_widget_key(api_key), keep=MAX_DEMO_KEYS)
     stores.clients.save(client)
     if offline:
         try:
@@ -137,6 +139,14 @@ def ensure_demo_client(stores: Stores, origins: list[str], api_key: str | None =
         except NotFoundError:
             stores.profiles.save(AgentConfig(DEMO_CLIENT_ID, DEFAULT_PROFILE, model="offline"))
     return DemoClient(DEMO_CLIENT_ID, api_key, widget_key)
+
+
+def demo_widget_key(api_key: str) -> str:
+    """The demo client's widget key for its server key `api_key`: the same for the same server key (ob-serve
+    restarted with one `--api-key` keeps its widget key, and adds no other), and telling nothing of it (an HMAC:
+    the widget key is public, in the /demo page)."""
+    digest = hmac.new(api_key.encode(), b"ob-serve demo widget key", hashlib.sha256).digest()
+    return f"{KEY_PREFIXES[WIDGET]}.{DEMO_CLIENT_ID}.{base64.urlsafe_b64encode(digest).decode().rstrip('=')}"
 
 
 def demo_origins(stored: list[str], origins: list[str]) -> list[str]:
