@@ -20,6 +20,7 @@ side, each with its own resolver state (`openbrain.api.app.PerRequestRestResolve
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import hashlib
 import hmac
@@ -61,6 +62,7 @@ log = logging.getLogger(__name__)
 DEMO_CLIENT_ID = "local"
 MAX_DEMO_KEYS = 10  # of each kind the demo client keeps: an ob-serve's keys work until ten later starts
 MAX_DEMO_ORIGINS = 20  # origins on this machine the demo client keeps: those of the ten newest ports
+SAVE_ATTEMPTS = 5  # of the demo client's keys, when other ob-serves start at the same time
 SHUTDOWN_GRACE_SECONDS = 30  # a turn ends within API Gateway's 29 s
 WORKER_START_SECONDS = 60  # a spawned worker imports the API and attaches to the store before it serves
 _SPAWN = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or locks copied by fork
@@ -121,24 +123,31 @@ def ensure_demo_client(stores: Stores, origins: list[str], api_key: str | None =
     kind stay (a given key already stored becomes the newest). `origins` join its allowed origins (`demo_origins`:
     those on this machine are bounded). With `offline` (no model key configured), its `default` profile, if not
     stored yet, is stored with the offline model, so the demo chats on any backend."""
-    from openbrain.core.errors import NotFoundError
+    from openbrain.core.errors import ConflictError, NotFoundError
     from openbrain.domain.profile import DEFAULT_PROFILE
     from openbrain.storage.orm.agent_config import AgentConfig
 
-    try:
-        client = stores.clients.get(DEMO_CLIENT_ID)
-    except NotFoundError:
-        client = Client(DEMO_CLIENT_ID, display_name="Local demo client")
-    client.allowed_origins = demo_origins([str(origin) for origin in client.allowed_origins or []], origins)  # type: ignore[assignment]
-    api_key = client.add_api_key(SERVER, api_key, keep=MAX_DEMO_KEYS)
-    widget_key = client.add_api_key(WIDGET, demo_widget_key(api_key), keep=MAX_DEMO_KEYS)
-    stores.clients.save(client)
+    for attempt in range(1, SAVE_ATTEMPTS + 1):  # another ob-serve starting at once saves it first: add ours again
+        try:
+            client = stores.clients.get(DEMO_CLIENT_ID)
+        except NotFoundError:
+            client = Client(DEMO_CLIENT_ID, display_name="Local demo client")
+        client.allowed_origins = demo_origins([str(origin) for origin in client.allowed_origins or []], origins)  # type: ignore[assignment]
+        server_key = client.add_api_key(SERVER, api_key, keep=MAX_DEMO_KEYS)
+        widget_key = client.add_api_key(WIDGET, demo_widget_key(server_key), keep=MAX_DEMO_KEYS)
+        try:
+            stores.clients.save(client)
+            break
+        except ConflictError:
+            if attempt == SAVE_ATTEMPTS:
+                raise
     if offline:
         try:
             stores.profiles.get(DEMO_CLIENT_ID, DEFAULT_PROFILE)
         except NotFoundError:
-            stores.profiles.save(AgentConfig(DEMO_CLIENT_ID, DEFAULT_PROFILE, model="offline"))
-    return DemoClient(DEMO_CLIENT_ID, api_key, widget_key)
+            with contextlib.suppress(ConflictError):  # another ob-serve starting at once stored it first
+                stores.profiles.save(AgentConfig(DEMO_CLIENT_ID, DEFAULT_PROFILE, model="offline"))
+    return DemoClient(DEMO_CLIENT_ID, server_key, widget_key)
 
 
 def demo_widget_key(api_key: str) -> str:

@@ -14,6 +14,7 @@ from openbrain.aws.backend import Backend
 from openbrain.local.serve import (
     MAX_DEMO_KEYS,
     MAX_DEMO_ORIGINS,
+    DemoClient,
     LocalStack,
     api_gateway_event,
     demo_origins,
@@ -90,6 +91,28 @@ def test_the_demo_client_keeps_its_newest_keys_and_a_given_key_keeps_its_widget_
     assert not client.has_api_key(given) and not client.has_api_key(first.widget_key)
     assert all(client.has_api_key(demo.api_key) and client.has_api_key(demo.widget_key) for demo in later)
     assert (client.api_key_count("server"), client.api_key_count("widget")) == (MAX_DEMO_KEYS, MAX_DEMO_KEYS)
+
+
+def test_ob_serves_starting_at_once_each_keep_their_keys(backend: Backend) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from openbrain.storage.orm import Client
+
+    # given: several ob-serves starting at the same moment on one store
+    starting = Barrier(4)
+
+    def start(port: int) -> DemoClient:
+        starting.wait()
+        return ensure_demo_client(backend.stores, [f"http://127.0.0.1:{port}"], offline=True)
+
+    with ThreadPoolExecutor(4) as pool:
+        demos = list(pool.map(start, range(8081, 8085)))
+
+    # then: every one's keys and origin were stored (each saved after reloading what the others saved)
+    client = Client.get("local")
+    assert all(client.has_api_key(demo.api_key) and client.has_api_key(demo.widget_key) for demo in demos)
+    assert sorted(client.allowed_origins) == [f"http://127.0.0.1:{port}" for port in range(8081, 8085)]
 
 
 def test_a_second_stack_on_the_store_leaves_the_first_ones_keys_and_origin_working(backend: Backend) -> None:
