@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import openbrain
 from openbrain.core.clock import is_time_zone
@@ -55,6 +55,27 @@ def installed_version() -> str:
         return metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:  # run from a checkout that was never installed (PYTHONPATH=.)
         return f"{openbrain.__version__} (from source: {DISTRIBUTION} is not installed)"
+
+
+Number = TypeVar("Number", int, float)
+
+
+def number_between(kind: Callable[[str], Number], low: Number, high: Number | None = None) -> Callable[[str], Number]:
+    """An argparse `type`: a number (`kind`: int or float) from `low` to `high` (no upper bound if None); anything
+    else (`99999` for a port, `nan`, `abc`) is a usage error (exit 2) saying what is allowed."""
+    what = "a whole number" if kind is int else "a number"
+    allowed = f"{what} from {low} to {high}" if high is not None else f"{what} of at least {low}"
+
+    def parse(text: str) -> Number:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}") from None
+        if not (low <= value and (high is None or value <= high)):  # NaN is neither
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
+        return value
+
+    return parse
 
 
 def command(prog: str) -> str:

@@ -9,23 +9,38 @@ from __future__ import annotations
 import argparse
 import sys
 
-from openbrain.cli.common import add_version, run, wait_for_stop
+from openbrain.cli.common import add_version, number_between, run, wait_for_stop
+from openbrain.core.errors import InvalidInputError
+from openbrain.domain.urls import validate_origin
+
+MAX_VISIBILITY_TIMEOUT = 43_200  # SQS's longest: 12 hours
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ob-serve", description=__doc__.splitlines()[0] if __doc__ else None)
     add_version(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on [127.0.0.1]")
-    p.add_argument("--port", type=int, default=8080, help="port [8080]; 0 picks a free one")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
+    p.add_argument("--port", type=number_between(int, 0, 65535), default=8080,
+                   help="port [8080]; 0 picks a free one")
+    p.add_argument("--workers", type=number_between(int, 1), default=1, metavar="N",
                    help="processes serving requests [1]; more than 1 needs the store file or OB_BACKEND=aws")
     p.add_argument("--api-key", help="API key of the `local` demo client (ob.local.<secret>); default: a new one")
-    p.add_argument("--origin", action="append", default=[], help="extra allowed origin for the demo client")
-    p.add_argument("--retry-after", type=int, default=None, metavar="SECONDS",
-                   help="how long a failed target message waits before it is retried [the queue's, 60]")
-    p.add_argument("--poll-interval", type=float, default=0.5, metavar="SECONDS",
-                   help="how often an idle target queue is polled [0.5]")
+    p.add_argument("--origin", action="append", default=[], type=_origin, metavar="URL",
+                   help="extra allowed browser origin http(s)://host[:port] for the demo client; repeat for several")
+    p.add_argument("--retry-after", type=number_between(int, 0, MAX_VISIBILITY_TIMEOUT), default=None,
+                   metavar="SECONDS",
+                   help="how long a failed target message waits before it is retried, 0-43200 [the queue's, 60]")
+    p.add_argument("--poll-interval", type=number_between(float, 0.01, 60.0), default=0.5, metavar="SECONDS",
+                   help="how often an idle target queue is polled, 0.01-60 [0.5]")
     return p
+
+
+def _origin(text: str) -> str:
+    """An --origin as `ob-admin client create` takes it (validate_origin), else a usage error."""
+    try:
+        return validate_origin(text)
+    except InvalidInputError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def main(argv: list[str] | None = None) -> int:

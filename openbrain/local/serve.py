@@ -20,7 +20,10 @@ side, each with its own resolver state (`openbrain.api.app.PerRequestRestResolve
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
+import hashlib
+import hmac
 import logging
 import multiprocessing
 import os
@@ -42,11 +45,12 @@ from openbrain.conversation.schedules import Delivery
 from openbrain.core.clock import utcnow
 from openbrain.core.errors import ConfigurationError
 from openbrain.core.ids import new_id
+from openbrain.domain.urls import LOOPBACK_HOSTS
 from openbrain.local.asgi import ApiGatewayApp, Limits, protocol_class
 from openbrain.local.demo import DemoSite
 from openbrain.local.websocket import MAX_MESSAGE_BYTES, WebSocketApp
 from openbrain.services.schedules import deliver_due
-from openbrain.storage.orm.client import Client
+from openbrain.storage.orm.client import KEY_PREFIXES, SERVER, WIDGET, Client
 from openbrain.targets.poller import LocalContext, poll_once
 from openbrain.targets.queues import target_named
 
@@ -56,6 +60,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DEMO_CLIENT_ID = "local"
+MAX_DEMO_KEYS = 10  # of each kind the demo client keeps: an ob-serve's keys work until ten later starts
+MAX_DEMO_ORIGINS = 20  # origins on this machine the demo client keeps: those of the ten newest ports
+SAVE_ATTEMPTS = 5  # of the demo client's keys, when other ob-serves start at the same time
 SHUTDOWN_GRACE_SECONDS = 30  # a turn ends within API Gateway's 29 s
 WORKER_START_SECONDS = 60  # a spawned worker imports the API and attaches to the store before it serves
 _SPAWN = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or locks copied by fork
@@ -110,31 +117,55 @@ class DemoClient:
 
 def ensure_demo_client(stores: Stores, origins: list[str], api_key: str | None = None, *,
                        offline: bool = False) -> DemoClient:
-    """The `local` client, created if missing, with a server key (`api_key` if given: it must name the
-    client, `ob.local.<secret>`; else a new one) and a new widget key. Its earlier keys stop working.
-    With `offline` (no model key configured), its `default` profile, if not stored yet, is stored with
-    the offline model, so the demo chats on any backend."""
-    from openbrain.core.errors import NotFoundError
+    """The `local` client, created if missing, with a server key (`api_key` if given: it must name the client,
+    `ob.local.<secret>`; else a new one) and the widget key that goes with it (`demo_widget_key`), both added to the
+    keys it has: another ob-serve running on the store keeps its keys. Only the MAX_DEMO_KEYS newest keys of each
+    kind stay (a given key already stored becomes the newest). `origins` join its allowed origins (`demo_origins`:
+    those on this machine are bounded). With `offline` (no model key configured), its `default` profile, if not
+    stored yet, is stored with the offline model, so the demo chats on any backend."""
+    from openbrain.core.errors import ConflictError, NotFoundError
     from openbrain.domain.profile import DEFAULT_PROFILE
     from openbrain.storage.orm.agent_config import AgentConfig
-    from openbrain.storage.orm.client import SERVER, WIDGET
 
-    try:
-        client = stores.clients.get(DEMO_CLIENT_ID)
-    except NotFoundError:
-        client = Client(DEMO_CLIENT_ID, display_name="Local demo client")
-    allowed: set[str] = {str(origin) for origin in client.allowed_origins or []} | set(origins)
-    client.allowed_origins = sorted(allowed)  # type: ignore[arg-type]
-    client.revoke_api_keys()
-    api_key = client.add_api_key(SERVER, api_key)
-    widget_key = client.add_api_key(WIDGET)
-    stores.clients.save(client)
+    for attempt in range(1, SAVE_ATTEMPTS + 1):  # another ob-serve starting at once saves it first: add ours again
+        try:
+            client = stores.clients.get(DEMO_CLIENT_ID)
+        except NotFoundError:
+            client = Client(DEMO_CLIENT_ID, display_name="Local demo client")
+        client.allowed_origins = demo_origins([str(origin) for origin in client.allowed_origins or []], origins)  # type: ignore[assignment]
+        server_key = client.add_api_key(SERVER, api_key, keep=MAX_DEMO_KEYS)
+        widget_key = client.add_api_key(WIDGET, demo_widget_key(server_key), keep=MAX_DEMO_KEYS)
+        try:
+            stores.clients.save(client)
+            break
+        except ConflictError:
+            if attempt == SAVE_ATTEMPTS:
+                raise
     if offline:
         try:
             stores.profiles.get(DEMO_CLIENT_ID, DEFAULT_PROFILE)
         except NotFoundError:
-            stores.profiles.save(AgentConfig(DEMO_CLIENT_ID, DEFAULT_PROFILE, model="offline"))
-    return DemoClient(DEMO_CLIENT_ID, api_key, widget_key)
+            with contextlib.suppress(ConflictError):  # another ob-serve starting at once stored it first
+                stores.profiles.save(AgentConfig(DEMO_CLIENT_ID, DEFAULT_PROFILE, model="offline"))
+    return DemoClient(DEMO_CLIENT_ID, server_key, widget_key)
+
+
+def demo_widget_key(api_key: str) -> str:
+    """The demo client's widget key for its server key `api_key`: the same for the same server key (ob-serve
+    restarted with one `--api-key` keeps its widget key, and adds no other), and telling nothing of it (an HMAC:
+    the widget key is public, in the /demo page)."""
+    digest = hmac.new(api_key.encode(), b"ob-serve demo widget key", hashlib.sha256).digest()
+    return f"{KEY_PREFIXES[WIDGET]}.{DEMO_CLIENT_ID}.{base64.urlsafe_b64encode(digest).decode().rstrip('=')}"
+
+
+def demo_origins(stored: list[str], origins: list[str]) -> list[str]:
+    """The demo client's allowed origins once `origins` join the `stored` ones: newest last, and of the origins on
+    this machine (127.0.0.1, localhost, [::1]: ob-serve's own, one pair per port, and local dev sites) only the
+    MAX_DEMO_ORIGINS newest, so the list does not grow with every port ever used; any other origin stays."""
+    allowed = [*(origin for origin in stored if origin not in origins), *dict.fromkeys(origins)]
+    local = [origin for origin in allowed if urlsplit(origin).hostname in LOOPBACK_HOSTS]
+    stale = set(local[:-MAX_DEMO_ORIGINS])
+    return [origin for origin in allowed if origin not in stale]
 
 
 class LocalStack:

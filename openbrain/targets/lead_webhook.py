@@ -14,8 +14,9 @@ delivered (status, `delivered_at`, the event's key in `delivered_keys`) and publ
 What fails the record (SQS retries it, then dead-letters it with its original body): a non-2xx answer,
 a timeout or network error, a client without a webhook URL or secret reference, an unreadable secret,
 a malformed message. What is acknowledged without posting: an event whose idempotency key the lead
-already lists (a redelivery after success), and a Lead or Client that no longer exists (deleted data
-cannot be delivered however often we retry; it is logged at WARNING). See docs/targets.md.
+already lists (a redelivery after success), a Lead or Client that no longer exists (deleted data
+cannot be delivered however often we retry; it is logged at WARNING), and a lead of the CLIs' own client
+`public` while it has no record (INFO: nothing asked for it). See docs/targets.md.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class LeadWebhook(WebhookTarget):
             return Outcome("duplicate", event.event_id, lead.lead_id, "already delivered")
         client = self.client_of(event)
         if client is None:
-            return Outcome("skipped", event.event_id, lead.lead_id, "the client no longer exists")
+            return self.without_client(event, lead.lead_id)
         # the session's profile; None when the session has expired or is gone (the lead still goes out)
         self.post(client, event, self.body(event, lead, self.profile_name(self.session_of(event))))
         self._mark_delivered(lead, event.idempotency_key)

@@ -12,9 +12,10 @@ fields are `null` when it has expired or is gone.
 
 What fails the record (SQS retries it, then dead-letters it): a non-2xx answer, a timeout or network error, a
 webhook URL without a secret reference, an unreadable secret, a malformed message. What is acknowledged without
-posting: a Client that no longer exists (WARNING), and a client without a webhook URL (INFO: it has not asked for
-its messages). Nothing is recorded after a POST: a redelivered event is posted again with the same `webhook-id`,
-which Standard Webhooks receivers use to ignore a repeat. See docs/targets.md.
+posting: a Client that no longer exists (WARNING), and a client without a webhook URL or, the CLIs' own `public`,
+without a record (INFO: it has not asked for its messages). Nothing is recorded after a POST: a redelivered event
+is posted again with the same `webhook-id`, which Standard Webhooks receivers use to ignore a repeat. See
+docs/targets.md.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class MessageWebhook(WebhookTarget):
         """Post `event` to its client's webhook (see the module docstring for every path)."""
         client = self.client_of(event)
         if client is None:
-            return Outcome("skipped", event.event_id, event.schedule_id, "the client no longer exists")
+            return self.without_client(event, event.schedule_id)
         if not client.webhook_url:
             return Outcome("ignored", event.event_id, event.schedule_id, "the client has no webhook URL")
         self.post(client, event, self.body(event, self.session_fields(event)))

@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from openbrain.aws.secrets import SecretResolver, resolver_for
 from openbrain.core.errors import ConfigurationError, NotFoundError, OpenBrainError, UpstreamError
+from openbrain.domain.profile import DEFAULT_CLIENT_ID
 from openbrain.domain.urls import webhook_host
 from openbrain.targets.http import post_json
 from openbrain.targets.records import MalformedRecordError, parse_body
@@ -113,6 +114,15 @@ class WebhookTarget:
             return self.backend.stores.clients.get(event.client_id)
         except NotFoundError:
             return None
+
+    def without_client(self, event: Event, object_id: str | None) -> Outcome:
+        """What becomes of an event whose client has no record. The CLIs' own client (`public`, the default of `ob`
+        and `ob-chat`) needs none (docs/admin.md), so it has no webhook that could want its events: ignored (INFO),
+        as for a client without a webhook URL. Any other client was deleted: skipped (WARNING)."""
+        if event.client_id == DEFAULT_CLIENT_ID:
+            return Outcome("ignored", event.event_id, object_id,
+                           f"the CLIs' client {DEFAULT_CLIENT_ID} has no record, so no webhook")
+        return Outcome("skipped", event.event_id, object_id, "the client no longer exists")
 
     def session_of(self, event: Event) -> ChatSession | None:
         """The event's session; `None` when it has expired or is gone (the event still goes out)."""

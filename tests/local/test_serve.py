@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 
 from openbrain.aws.backend import Backend
-from openbrain.local.serve import LocalStack, api_gateway_event, ensure_demo_client
+from openbrain.local.serve import (
+    MAX_DEMO_KEYS,
+    MAX_DEMO_ORIGINS,
+    DemoClient,
+    LocalStack,
+    api_gateway_event,
+    demo_origins,
+    ensure_demo_client,
+)
 from openbrain.storage.orm import AgentConfig
 
 pytestmark = pytest.mark.integration
@@ -60,14 +68,89 @@ def test_a_chat_turn_over_local_http_with_the_demo_clients_key(local: tuple[Loca
     assert call(stack.url + "/chat", "POST", {"message": "hi"}, wrong_key)[0] == 401
 
 
-def test_the_demo_client_gets_an_offline_default_profile_and_a_fresh_key(backend: Backend) -> None:
-    first = ensure_demo_client(backend.stores, ["http://127.0.0.1:8080"], offline=True)
-    second = ensure_demo_client(backend.stores, ["http://127.0.0.1:8080"], offline=True)
+def test_the_demo_client_keeps_its_newest_keys_and_a_given_key_keeps_its_widget_key(backend: Backend) -> None:
     from openbrain.storage.orm import Client
 
+    # given: ob-serve started twice with one --api-key
+    given = "ob.local.demo-key-0123456789abcdefghijklmnopqrstuv"
+    first = ensure_demo_client(backend.stores, ["http://127.0.0.1:8080"], given, offline=True)
+    again = ensure_demo_client(backend.stores, ["http://127.0.0.1:8080"], given, offline=True)
+
+    # then: the same keys, stored once
+    assert (again.api_key, again.widget_key) == (first.api_key, first.widget_key) == (given, again.widget_key)
     client = Client.get("local")
-    assert not client.has_api_key(first.api_key) and client.has_api_key(second.api_key)
+    assert client.has_api_key(given) and client.has_api_key(first.widget_key)
+    assert (client.api_key_count("server"), client.api_key_count("widget")) == (1, 1)
     assert AgentConfig.get("local", "default").model == "offline"
+
+    # when: it starts MAX_DEMO_KEYS times more with new keys
+    later = [ensure_demo_client(backend.stores, ["http://127.0.0.1:8080"], offline=True) for _ in range(MAX_DEMO_KEYS)]
+
+    # then: only the newest keys of each kind stay
+    client = Client.get("local")
+    assert not client.has_api_key(given) and not client.has_api_key(first.widget_key)
+    assert all(client.has_api_key(demo.api_key) and client.has_api_key(demo.widget_key) for demo in later)
+    assert (client.api_key_count("server"), client.api_key_count("widget")) == (MAX_DEMO_KEYS, MAX_DEMO_KEYS)
+
+
+def test_ob_serves_starting_at_once_each_keep_their_keys(backend: Backend) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from openbrain.storage.orm import Client
+
+    # given: several ob-serves starting at the same moment on one store
+    starting = Barrier(4)
+
+    def start(port: int) -> DemoClient:
+        starting.wait()
+        return ensure_demo_client(backend.stores, [f"http://127.0.0.1:{port}"], offline=True)
+
+    with ThreadPoolExecutor(4) as pool:
+        demos = list(pool.map(start, range(8081, 8085)))
+
+    # then: every one's keys and origin were stored (each saved after reloading what the others saved)
+    client = Client.get("local")
+    assert all(client.has_api_key(demo.api_key) and client.has_api_key(demo.widget_key) for demo in demos)
+    assert sorted(client.allowed_origins) == [f"http://127.0.0.1:{port}" for port in range(8081, 8085)]
+
+
+def test_a_second_stack_on_the_store_leaves_the_first_ones_keys_and_origin_working(backend: Backend) -> None:
+    # given: a stack serving with its demo keys, as `ob-serve` starts one
+    stacks = [LocalStack(backend, port=0, poll_interval=0.1) for _ in range(2)]
+    demos = []
+    try:
+        for stack in stacks:  # when: a second one starts on the same store
+            demos.append(ensure_demo_client(backend.stores, [stack.url], offline=True))
+            stack.start()
+
+        # then: both serve with their own server and widget keys, the widget from its own page's origin
+        for stack, demo in zip(stacks, demos, strict=True):
+            assert call(stack.url + "/chat", "POST", {"message": "what is 6 * 7"}, demo.api_key)[0] == 200
+            request = urllib.request.Request(stack.url + "/chat", data=b'{"message": "hi"}', method="POST", headers={
+                "Content-Type": "application/json", "x-api-key": demo.widget_key, "Origin": stack.url})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                assert response.status == 200
+    finally:
+        for stack in stacks:
+            stack.stop()
+
+
+def test_the_demo_clients_origins_on_this_machine_are_the_newest_ones_and_every_other_origin_stays() -> None:
+    # given: a site's origin, then ob-serve started on more ports than the list keeps
+    stored = demo_origins([], ["https://shop.example"])
+    ports = range(8000, 8000 + MAX_DEMO_ORIGINS)
+    for port in ports:
+        stored = demo_origins(stored, [f"http://127.0.0.1:{port}", f"http://localhost:{port}"])
+
+    # when: the oldest port kept is used again
+    kept = ports[-MAX_DEMO_ORIGINS // 2]
+    stored = demo_origins(stored, [f"http://127.0.0.1:{kept}", f"http://localhost:{kept}"])
+
+    # then: the site's origin, and the newest ports' origins, the port used again last
+    newest = [port for port in ports[-MAX_DEMO_ORIGINS // 2:] if port != kept] + [kept]
+    assert stored == ["https://shop.example",
+                      *(f"http://{host}:{port}" for port in newest for host in ("127.0.0.1", "localhost"))]
 
 
 def test_the_local_stack_sweeps_outboxes_a_crashed_turn_left(backend: Backend) -> None:

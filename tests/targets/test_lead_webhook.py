@@ -239,6 +239,21 @@ def test_a_lead_or_client_that_no_longer_exists_is_acknowledged_not_retried(
                for r in caplog.records)
 
 
+def test_a_lead_of_the_clis_client_public_which_has_no_record_is_acknowledged_at_info(
+    backend: Backend, webhook: WebhookServer, handler: Any, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # given: a lead `ob` captured for its own client, `public`, which needs no record (docs/admin.md)
+    backend.events.publish([captured(make_lead("public"))])
+
+    with caplog.at_level(logging.INFO, logger="openbrain"):
+        result = run_target(backend, handler)
+
+    # then: nothing to deliver it to, and nothing wrong: no warning (ob-serve printed one per lead at start)
+    assert result.failed == [] and len(result.received) == 1 and webhook.requests == []
+    assert [r.levelname for r in caplog.records if "for client public" in r.getMessage()] == ["INFO"]
+    assert "ignored (the CLIs' client public has no record, so no webhook)" in caplog.text
+
+
 def test_a_secrets_manager_secret_signs_too(backend: Backend, webhook: WebhookServer, handler: Any) -> None:
     backend.client("secretsmanager").create_secret(Name="openbrain/acme/webhook", SecretString=SM_SECRET)
     make_client(webhook.url, "secretsmanager:openbrain/acme/webhook")

@@ -192,6 +192,23 @@ def test_a_client_that_no_longer_exists_is_acknowledged_with_a_warning(
                for r in caplog.records)
 
 
+def test_a_message_of_the_clis_client_public_which_has_no_record_is_acknowledged_at_info(
+    backend: Backend, webhook: WebhookServer, handler: Any, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # given: a reminder delivered in a session of `ob`'s own client, `public`, which needs no record
+    session = ChatSession("public", profile_name="default")
+    session.save()
+    backend.events.publish([_delivered(session)])
+
+    with caplog.at_level(logging.INFO, logger="openbrain"):
+        result = _run(backend, handler)
+
+    # then: ignored as for a client without a webhook URL, not a warning
+    assert result.failed == [] and len(result.received) == 1 and webhook.requests == []
+    assert [r.levelname for r in caplog.records if "for client public" in r.getMessage()] == ["INFO"]
+    assert "ignored (the CLIs' client public has no record, so no webhook)" in caplog.text
+
+
 def test_a_webhook_without_a_signing_secret_fails_the_record(
     backend: Backend, webhook: WebhookServer, session: ChatSession, client: Client, handler: Any
 ) -> None:

@@ -89,9 +89,11 @@ class Client(OpenBrainModel):
         validate_client_id(self.client_id)
         return super().save(condition, add_version_condition=add_version_condition)
 
-    def add_api_key(self, kind: str = SERVER, api_key: str | None = None) -> str:
+    def add_api_key(self, kind: str = SERVER, api_key: str | None = None, *, keep: int | None = None) -> str:
         """Add an API key of `kind` (a new `<ob|obw>.<client_id>.<secret>`, or `api_key` if given, which
-        must name this client and kind), store its hash, and return the key (shown once, never stored)."""
+        must name this client and kind), store its hash, and return the key (shown once, never stored). A key
+        stored already becomes the newest, not a second copy; with `keep`, only the `keep` newest keys of `kind`
+        stay (the keys are kept in the order they were added)."""
         if kind not in KEY_PREFIXES:
             raise InvalidInputError(f"API key kind must be one of {', '.join(KEY_PREFIXES)}, got {kind!r}")
         if api_key is None:
@@ -101,7 +103,12 @@ class Client(OpenBrainModel):
                 f"a {kind} key of this client looks like {KEY_PREFIXES[kind]}.{self.client_id}.<32+ letters, "
                 "digits, - or _>"
             )
-        self.api_key_hashes = [*(self.api_key_hashes or []), f"{kind}:{hash_api_key(api_key)}"]  # type: ignore[list-item]
+        entry = f"{kind}:{hash_api_key(api_key)}"
+        hashes = [*(str(stored) for stored in self.api_key_hashes or [] if str(stored) != entry), entry]
+        if keep is not None:
+            stale = set([stored for stored in hashes if stored.startswith(f"{kind}:")][:-keep])
+            hashes = [stored for stored in hashes if stored not in stale]
+        self.api_key_hashes = hashes  # type: ignore[assignment]
         return api_key
 
     def revoke_api_keys(self, kind: str | None = None) -> None:
