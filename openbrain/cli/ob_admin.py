@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from openbrain.cli.common import add_version, command, dumps, parse_client_id, run
+from openbrain.cli.common import add_version, command, dumps, number_between, parse_client_id, run
 from openbrain.core.errors import OpenBrainError
 
 if TYPE_CHECKING:
@@ -409,18 +409,6 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
-    return int(text)
-
-
-def _seconds(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"must be a whole number of seconds, got {text!r}")
-    return int(text)
-
-
 # --- the parser ------------------------------------------------------------------------------------
 
 def _client_identity(args: argparse.Namespace) -> int:
@@ -542,13 +530,14 @@ def parser() -> argparse.ArgumentParser:
                      "move dead-lettered events back to their target's queue, for the target to retry")
     for sub in (listing, moving):
         sub.add_argument("target", metavar="TARGET", nargs="?", help="e.g. lead-webhook [every target]")
-        sub.add_argument("--limit", type=_positive, default=1000, help="at most this many messages per target [1000]")
+        sub.add_argument("--limit", type=number_between(int, 1), default=1000,
+                         help="at most this many messages per target [1000]")
 
     box = commands.add_parser("outbox", help="publish the events committed chat turns could not (docs/events.md)")
     boxes = box.add_subparsers(dest="outbox_command", required=True, metavar="COMMAND")
     flushing = command(boxes, "flush", _outbox_flush,
                        "publish every session outbox committed more than GRACE seconds ago, and clear it")
-    flushing.add_argument("--grace", type=_seconds, default=60,
+    flushing.add_argument("--grace", type=number_between(int, 0), default=60,
                           help="leave younger outboxes to the turn publishing them [60]")
 
     schedule = commands.add_parser("schedules", help="list and cancel scheduled messages (docs/scheduling.md)")

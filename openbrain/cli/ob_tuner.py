@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from openbrain.cli.common import add_version, parse_client_id, run, wait_for_stop
+from openbrain.cli.common import add_version, number_between, parse_client_id, run, wait_for_stop
 from openbrain.core.errors import ConfigurationError
 from openbrain.tuner.access import access, is_loopback
 
@@ -22,7 +22,8 @@ def parser() -> argparse.ArgumentParser:
     add_version(p)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on [127.0.0.1]; anything else requires OB_TUNER_PASSWORD")
-    p.add_argument("--port", type=int, default=7860, help="port [7860]; 0 takes the first free one from 7860")
+    p.add_argument("--port", type=number_between(int, 0, 65535), default=7860,
+                   help="port [7860]; 0 takes the first free one from 7860")
     p.add_argument("--client-id", type=parse_client_id, help="client to open first [public, the client `ob` uses]")
     return p
 

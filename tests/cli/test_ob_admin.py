@@ -208,6 +208,16 @@ def test_every_client_id_argument_keeps_the_client_id_rule(capsys: pytest.Captur
     assert error.split(": error: ")[1].startswith(("argument CLIENT_ID: ", "argument --client-id: ")), error
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (("dlq", "list", "--limit", "0"), "argument --limit: must be a whole number of at least 1, got '0'"),
+    (("dlq", "redrive", "--limit", "x"), "argument --limit: must be a whole number of at least 1, got 'x'"),
+    (("outbox", "flush", "--grace", "-5"), "argument --grace: must be a whole number of at least 0, got '-5'"),
+])
+def test_a_number_out_of_its_range_is_a_usage_error(capsys: pytest.CaptureFixture[str], args: tuple[str, ...],
+                                                    message: str) -> None:
+    assert usage_error(capsys, main, *args) == f"ob-admin {' '.join(args[:2])}: error: {message}"
+
+
 @pytest.mark.parametrize("args", [("client", "create"), ("client",), (), ("config", "export")])
 def test_usage_errors_exit_2(cli: Cli, args: tuple[str, ...]) -> None:
     result = cli.run(PROG, *args)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from support.browser import tuner
-from support.cli import BIN, TIMEOUT
+from support.cli import BIN, TIMEOUT, usage_error
 
 from openbrain.cli.ob_tuner import main
 from openbrain.core.errors import ConfigurationError
@@ -50,6 +50,12 @@ def test_any_other_address_requires_a_long_enough_password(host: str) -> None:
 ])
 def test_host_headers_are_read_without_their_port(header: str, name: str) -> None:
     assert host_name(header) == name
+
+
+@pytest.mark.parametrize("port", ["65536", "-1", "http"])
+def test_a_port_out_of_range_is_a_usage_error(capsys: pytest.CaptureFixture[str], port: str) -> None:
+    assert usage_error(capsys, main, "--port", port) == (
+        f"ob-tuner: error: argument --port: must be a whole number from 0 to 65535, got '{port}'")
 
 
 def test_the_cli_refuses_to_listen_openly_with_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
