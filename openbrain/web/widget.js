@@ -339,6 +339,16 @@ textarea:disabled{background:#f3f4f6}
     return opened;
   };
 
+  // Sends `message` and hands each frame that answers it to `take` until `take` returns true (or TURN_SECONDS
+  // pass: `take` gets a timeout error); the queue runs one exchange at a time, so no frame reaches another's.
+  const exchange = (ws, message, take) => new Promise((resolve) => {
+    const done = () => { clearTimeout(timer); onFrame = null; resolve(); };
+    const timer = setTimeout(() => { take({ type: "error", code: "timeout", message: "no answer in time" }); done(); },
+      TURN_SECONDS * 1000);
+    onFrame = (frame) => take(frame) && done();
+    ws.send(JSON.stringify(message));
+  });
+
   // One turn: the user's message (or a reset), its events shown as they come. Resolves when it ends.
   const turn = async (body, asked) => {
     let refused = false;
@@ -399,12 +409,7 @@ textarea:disabled{background:#f3f4f6}
         refused = true;
         fail(ws.refusal.code, ws.refusal.message, ws.refusal.retry_after);
       } else if (ws) {
-        await new Promise((resolve) => {
-          const timer = setTimeout(() => handle({ type: "error", code: "timeout", message: "no answer in time" }) && done(), TURN_SECONDS * 1000);
-          const done = () => { clearTimeout(timer); onFrame = null; resolve(); };
-          onFrame = (frame) => handle(frame) && done();
-          ws.send(JSON.stringify({ action: "chat", ...body }));
-        });
+        await exchange(ws, { action: "chat", ...body }, handle);
       } else {
         let response;
         try {
@@ -468,11 +473,15 @@ textarea:disabled{background:#f3f4f6}
     idle();
     return shown.length > 0;
   };
-  // The socket of a stored conversation, opened and told of its session, so scheduled messages arrive.
+  // The socket of a stored conversation, opened and told of its session, so scheduled messages arrive. Its
+  // answer is awaited (an error one too: the session expired meanwhile), else it would reach the next turn and
+  // end it; nothing is sent when the visitor started a new conversation while the socket opened.
   const listen = async () => {
-    if (!sessionId) return;
+    const id = sessionId;
+    if (!id) return;
     const ws = await (socket = socket || connect());
-    if (ws && !ws.refusal) ws.send(JSON.stringify({ action: "session", sessionId }));
+    if (!ws || ws.refusal || id !== sessionId) return;
+    await exchange(ws, { action: "session", sessionId: id }, (frame) => frame.type === "session" || frame.type === "error");
   };
   const greet = () => {
     if (data.greeting) {

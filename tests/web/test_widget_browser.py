@@ -120,6 +120,66 @@ def test_open_greets_a_reply_streams_in_and_a_reload_resumes_the_conversation(br
         expect(ui.launcher).to_be_focused()
 
 
+def test_a_new_conversation_started_while_the_socket_opens_is_greeted(browser: Browser, served: Served) -> None:
+    """After a reload the widget shows the stored transcript (over HTTP), then opens its socket to listen to that
+    session. When the visitor clicks New conversation before the socket is acknowledged, the widget must not name
+    the old session on it (or nothing: that answer, an error, once ended the greeting's turn, and CI saw no
+    icebreaker in 30 s); it waits for the answer of a session it names before the next turn."""
+    from playwright.sync_api import expect
+
+    routes: list[WebSocketRoute] = []
+    held: list[str | bytes] = []  # the server's acks, while `holding`
+    holding = [False]
+    errors: list[object] = []
+
+    def slow_ack(socket: WebSocketRoute) -> None:  # the real ob-serve behind it
+        routes.append(socket)
+        server = socket.connect_to_server()
+
+        def from_server(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if frame.get("type") == "error":
+                errors.append(frame)
+            if holding[0] and frame.get("type") == "ack":
+                held.append(message)
+            else:
+                socket.send(message)
+        server.on_message(from_server)
+
+    with widget_page(browser) as ui:
+        ui.page.route_web_socket(served.url.replace("http", "ws") + "/ws", slow_ack)
+        ui.goto(served.url + "/demo")
+        ui.open()
+        expect(ui.messages("assistant")).to_have_text([ICEBREAKER], timeout=TURN_MS)
+        ui.send("Does streaming work?")
+        expect(ui.messages("assistant")).to_have_text([ICEBREAKER, STREAMED], timeout=TURN_MS)
+        before = ui.page.evaluate("localStorage.getItem('openbrain:local:default')")
+
+        # given a reload: the transcript is shown again, and its socket's ack is on its way
+        holding[0] = True
+        ui.page.reload()
+        ui.open()
+        expect(ui.messages("user")).to_have_text(["Does streaming work?"], timeout=TURN_MS)
+        deadline = time.monotonic() + TURN_MS / 1000
+        while not held and time.monotonic() < deadline:
+            ui.page.wait_for_timeout(20)  # Playwright runs the route's handlers meanwhile
+        assert held, "the reloaded page's socket was never acknowledged"
+
+        # when the visitor starts a new conversation, and only then is the socket acknowledged
+        ui.page.get_by_role("button", name="New conversation").click()
+        expect(ui.messages("user")).to_have_count(0)
+        holding[0] = False
+        for message in held:
+            routes[-1].send(message)
+
+        # then the new conversation is greeted, in a new session, with no error
+        expect(ui.messages("assistant")).to_have_text([ICEBREAKER], timeout=TURN_MS)
+        expect(ui.status).to_be_empty()
+        after = ui.page.evaluate("localStorage.getItem('openbrain:local:default')")
+        assert before and after and after != before
+        assert errors == []
+
+
 def test_without_websockets_the_widget_chats_over_post_chat(browser: Browser, served: Served) -> None:
     from playwright.sync_api import expect
 
