@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 # pyproject's [project] name: the import package is `openbrain`, but `openbrain` on PyPI is another project.
 DISTRIBUTION = "openbrain-agents"
 EXIT_ERROR = 1
-EXIT_USAGE = 2  # argparse's
 EXIT_INTERNAL = 70  # EX_SOFTWARE
 LOCALTIME = Path("/etc/localtime")
 
@@ -120,18 +119,22 @@ def run(prog: str, main: Callable[[], int]) -> int:
 
 
 def add_timezone(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--timezone", metavar="ZONE",
+    parser.add_argument("--timezone", metavar="ZONE", type=parse_time_zone,
                         help="the IANA time zone a new session reads time prompts in (dps, reminders), e.g. "
                              "Europe/London [this machine's: $TZ, else /etc/localtime's; else the profile's]")
 
 
-def session_context(parser: argparse.ArgumentParser, zone: str | None) -> dict[str, str]:
+def parse_time_zone(text: str) -> str:
+    """argparse `type` of --timezone: an IANA zone, else a usage error (exit 2)."""
+    if not is_time_zone(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IANA time zone such as Europe/London")
+    return text
+
+
+def session_context(zone: str | None) -> dict[str, str]:
     """The context a CLI starts a session with, as the widget sends the browser's: `timezone`, the zone its time
-    prompts are read in (docs/scheduling.md). `zone` (--timezone) if given, a one-line usage error (exit 2) if it
-    is not an IANA zone; else this machine's (`local_timezone`); else none, and the profile's zone applies."""
-    if zone is not None and not is_time_zone(zone):
-        parser.exit(EXIT_USAGE, f"{parser.prog}: error: --timezone: {zone!r} is not an IANA time zone such as "
-                                "Europe/London\n")
+    prompts are read in (docs/scheduling.md). `zone` (--timezone, checked by `parse_time_zone`) if given, else this
+    machine's (`local_timezone`); else none, and the profile's zone applies."""
     zone = zone or local_timezone()
     return {"timezone": zone} if zone else {}
 

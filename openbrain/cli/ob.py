@@ -41,9 +41,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    cli = parser()
-    args = cli.parse_args(argv)
-    context = session_context(cli, args.timezone)
+    args = parser().parse_args(argv)
+    context = session_context(args.timezone)
 
     def turn() -> int:
         from openbrain.aws.backend import get_backend

@@ -219,9 +219,8 @@ def _with_prompt(line: str, read: Read) -> tuple[str, str | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    cli = parser()
-    args = cli.parse_args(argv)
-    context = session_context(cli, args.timezone)
+    args = parser().parse_args(argv)
+    context = session_context(args.timezone)
     interactive = sys.stdin.isatty()
 
     def session() -> int:

@@ -187,12 +187,13 @@ def test_ob_reports_bad_flags_with_usage(cli: Cli, args: list[str], complaint: s
 
 
 @pytest.mark.parametrize(("program", "message"), [("ob", ["hi"]), ("ob-chat", [])])
-def test_an_unknown_timezone_is_a_one_line_usage_error(cli: Cli, program: str, message: list[str]) -> None:
+def test_an_unknown_timezone_is_a_usage_error(cli: Cli, program: str, message: list[str]) -> None:
     result = cli.run(program, "--timezone", "Mars/Olympus_Mons", *message, stdin="hi\n")
 
     assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr == (f"{program}: error: --timezone: 'Mars/Olympus_Mons' is not an IANA time zone such as "
-                             "Europe/London\n")
+    assert result.stderr.startswith(f"usage: {program} ")
+    assert result.stderr.splitlines()[-1] == (f"{program}: error: argument --timezone: 'Mars/Olympus_Mons' is not an "
+                                              "IANA time zone such as Europe/London")
 
 
 def test_ob_help(cli: Cli) -> None:
